@@ -1,0 +1,82 @@
+/* Minimal TAP producer for copystand's tests: each check is one "ok N" or
+ * "not ok N" line; meson reads the stream (protocol: 'tap').  Header-only so
+ * every test program stays one file. */
+#ifndef COPYSTAND_TAP_H
+#define COPYSTAND_TAP_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int tap_count, tap_failed;
+
+__attribute__((format(printf, 2, 3), unused))
+static int tap_ok(int cond, const char *fmt, ...)
+{
+	va_list ap;
+	printf("%s %d - ", cond ? "ok" : "not ok", ++tap_count);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+	if (!cond)
+		tap_failed++;
+	return cond;
+}
+
+__attribute__((unused))
+static int tap_is_str_(const char *got, const char *want, const char *what,
+		       const char *file, int line)
+{
+	int same = (got == NULL && want == NULL) ||
+		   (got && want && strcmp(got, want) == 0);
+	tap_ok(same, "%s", what);
+	if (!same)
+		printf("#   %s:%d: got \"%s\", want \"%s\"\n", file, line,
+		       got ? got : "(null)", want ? want : "(null)");
+	return same;
+}
+
+__attribute__((unused))
+static int tap_is_int_(long long got, long long want, const char *what,
+		       const char *file, int line)
+{
+	tap_ok(got == want, "%s", what);
+	if (got != want)
+		printf("#   %s:%d: got %lld, want %lld\n", file, line, got, want);
+	return got == want;
+}
+
+#define tap_is_str(got, want, what) tap_is_str_((got), (want), (what), __FILE__, __LINE__)
+#define tap_is_int(got, want, what) tap_is_int_((got), (want), (what), __FILE__, __LINE__)
+
+__attribute__((format(printf, 1, 2), unused))
+static void tap_diag(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("# ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+/* Ends the plan; a whole program skipped says why (meson counts it skipped). */
+__attribute__((unused))
+static int tap_skip_all(const char *why)
+{
+	printf("1..0 # SKIP %s\n", why);
+	return 0;
+}
+
+__attribute__((unused))
+static int tap_done(void)
+{
+	printf("1..%d\n", tap_count);
+	return tap_failed ? 1 : 0;
+}
+
+#endif
