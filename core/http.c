@@ -1,0 +1,538 @@
+#include "http.h"
+
+#include <curl/curl.h>
+#include <ctype.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define DEFAULT_MAX_BODY (64u << 20)
+#define ERROR_BODY_KEEP (64u << 10)
+
+struct handle {
+	CURL *easy;
+	struct handle *next;
+};
+
+struct http_client {
+	CURLSH *share;
+	pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+	pthread_mutex_t pool_lock;
+	struct handle *pool;    /* idle easy handles: each keeps its connections */
+	char *ca_file;
+	bool insecure;
+	long connect_timeout_ms;
+	long stall_timeout_s;
+};
+
+/* State of one transfer, seen by the callbacks. */
+struct transfer {
+	CURL *easy;
+	const http_request *req;
+	http_response *resp;
+	size_t cap;
+	size_t alloc;
+	bool over_cap;
+	bool sink_failed;
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc;
+
+static void global_init(void)
+{
+	global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access a, void *ud)
+{
+	http_client *c = ud;
+	(void)h;
+	(void)a;
+	pthread_mutex_lock(&c->locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *ud)
+{
+	http_client *c = ud;
+	(void)h;
+	pthread_mutex_unlock(&c->locks[data]);
+}
+
+http_client *http_client_new(const http_options *opts, cs_error *err)
+{
+	http_client *c;
+
+	pthread_once(&global_once, global_init);
+	if (global_rc != CURLE_OK) {
+		cs_error_set(err, CS_E_NOMEM, "could not initialise libcurl: %s",
+			     curl_easy_strerror(global_rc));
+		return NULL;
+	}
+	if (opts && opts->ca_file && access(opts->ca_file, R_OK) != 0) {
+		cs_error_set(err, CS_E_CONFIG,
+			     "cannot read the CA file %s: check the path given "
+			     "with --ca-file", opts->ca_file);
+		return NULL;
+	}
+	c = calloc(1, sizeof *c);
+	if (!c)
+		goto nomem;
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&c->locks[i], NULL);
+	pthread_mutex_init(&c->pool_lock, NULL);
+	c->share = curl_share_init();
+	if (!c->share)
+		goto nomem;
+	curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(c->share, CURLSHOPT_USERDATA, c);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	if (opts) {
+		c->insecure = opts->insecure;
+		c->connect_timeout_ms = opts->connect_timeout_ms;
+		c->stall_timeout_s = opts->stall_timeout_s;
+		if (opts->ca_file && !(c->ca_file = strdup(opts->ca_file)))
+			goto nomem;
+	}
+	if (c->connect_timeout_ms <= 0)
+		c->connect_timeout_ms = 10000;
+	if (c->stall_timeout_s <= 0)
+		c->stall_timeout_s = 60;
+	return c;
+nomem:
+	http_client_free(c);
+	cs_error_set(err, CS_E_NOMEM, "out of memory");
+	return NULL;
+}
+
+void http_client_free(http_client *c)
+{
+	if (!c)
+		return;
+	while (c->pool) {
+		struct handle *h = c->pool;
+		c->pool = h->next;
+		curl_easy_cleanup(h->easy);
+		free(h);
+	}
+	if (c->share)
+		curl_share_cleanup(c->share);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&c->locks[i]);
+	pthread_mutex_destroy(&c->pool_lock);
+	free(c->ca_file);
+	free(c);
+}
+
+/* A new easy handle with the options every transfer has.  Handles are
+ * reused, never reset, so they keep their live connections and their
+ * cookie engine (curl_easy_reset would turn the engine off). */
+static struct handle *handle_new(http_client *c)
+{
+	struct handle *h = calloc(1, sizeof *h);
+	CURL *e;
+
+	if (!h || !(h->easy = curl_easy_init())) {
+		free(h);
+		return NULL;
+	}
+	e = h->easy;
+	curl_easy_setopt(e, CURLOPT_SHARE, c->share);
+	curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");  /* the jar is the share's */
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "copystand/" "0.1");
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, c->stall_timeout_s);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	if (c->ca_file)
+		curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
+	if (c->insecure) {
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	return h;
+}
+
+static struct handle *handle_take(http_client *c)
+{
+	struct handle *h;
+
+	pthread_mutex_lock(&c->pool_lock);
+	h = c->pool;
+	if (h)
+		c->pool = h->next;
+	pthread_mutex_unlock(&c->pool_lock);
+	return h ? h : handle_new(c);
+}
+
+static void handle_give(http_client *c, struct handle *h)
+{
+	pthread_mutex_lock(&c->pool_lock);
+	h->next = c->pool;
+	c->pool = h;
+	pthread_mutex_unlock(&c->pool_lock);
+}
+
+static bool status_is_2xx(CURL *e)
+{
+	long status = 0;
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	return status >= 200 && status < 300;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *ud)
+{
+	struct transfer *t = ud;
+	http_response *r = t->resp;
+	size_t len = size * n;
+
+	if (t->req->sink && status_is_2xx(t->easy)) {
+		if (fwrite(data, 1, len, t->req->sink) != len) {
+			t->sink_failed = true;
+			return 0;
+		}
+		return len;
+	}
+	if (r->body_len + len > t->cap) {
+		/* An error page may be cut; a data reply that large is hostile. */
+		if (!status_is_2xx(t->easy))
+			len = t->cap > r->body_len ? t->cap - r->body_len : 0;
+		else {
+			t->over_cap = true;
+			return 0;
+		}
+	}
+	if (r->body_len + len + 1 > t->alloc) {
+		size_t want = t->alloc ? t->alloc : 4096;
+		char *p;
+		while (want < r->body_len + len + 1)
+			want *= 2;
+		p = realloc(r->body, want);
+		if (!p)
+			return 0;
+		r->body = p;
+		t->alloc = want;
+	}
+	memcpy(r->body + r->body_len, data, len);
+	r->body_len += len;
+	r->body[r->body_len] = '\0';
+	return size * n;
+}
+
+/* Copies a header value without surrounding white space. */
+static void header_value(const char *v, size_t len, char *out, size_t outsz)
+{
+	while (len && isspace((unsigned char)*v))
+		v++, len--;
+	while (len && isspace((unsigned char)v[len - 1]))
+		len--;
+	if (len >= outsz)
+		len = outsz - 1;
+	memcpy(out, v, len);
+	out[len] = '\0';
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ud)
+{
+	struct transfer *t = ud;
+	http_response *r = t->resp;
+	size_t len = size * n;
+	const char *colon = memchr(data, ':', len);
+	char val[128];
+
+	if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+		/* A new response (after 100 Continue): forget earlier headers. */
+		r->content_type[0] = '\0';
+		r->content_length = -1;
+		r->x_timestamp = 0;
+		return len;
+	}
+	if (!colon)
+		return len;
+	header_value(colon + 1, len - (size_t)(colon + 1 - data), val, sizeof val);
+	if ((size_t)(colon - data) == 12 && strncasecmp(data, "Content-Type", 12) == 0)
+		snprintf(r->content_type, sizeof r->content_type, "%s", val);
+	else if ((size_t)(colon - data) == 14 && strncasecmp(data, "Content-Length", 14) == 0)
+		r->content_length = strtoll(val, NULL, 10);
+	else if ((size_t)(colon - data) == 11 && strncasecmp(data, "X-Timestamp", 11) == 0)
+		r->x_timestamp = strtoll(val, NULL, 10);
+	return len;
+}
+
+static int error_from_curl(CURLcode rc, const char *url, const char *detail,
+			   cs_error *err)
+{
+	char where[512];
+	const char *why = detail[0] ? detail : curl_easy_strerror(rc);
+
+	http_url_redact(url, where, sizeof where);
+	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return cs_error_set(err, CS_E_UNREACHABLE,
+			"cannot resolve the host of %s (%s): check the server "
+			"address and this computer's network", where, why);
+	case CURLE_COULDNT_CONNECT:
+		return cs_error_set(err, CS_E_UNREACHABLE,
+			"cannot connect to %s (%s): is the server running and "
+			"reachable from this computer?", where, why);
+	case CURLE_OPERATION_TIMEDOUT:
+		return cs_error_set(err, CS_E_TIMEOUT,
+			"%s did not answer in time (%s): the server or the "
+			"network is slow or down", where, why);
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_USE_SSL_FAILED:
+		return cs_error_set(err, CS_E_TLS,
+			"TLS failure talking to %s (%s): if the server uses a "
+			"private certificate authority, pass its certificate "
+			"with --ca-file", where, why);
+	case CURLE_READ_ERROR:
+		return cs_error_set(err, CS_E_IO,
+			"could not read the file being sent to %s (%s)", where, why);
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+		return cs_error_set(err, CS_E_CONFIG,
+			"bad URL %s (%s): use http:// or https:// addresses",
+			where, why);
+	case CURLE_OUT_OF_MEMORY:
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	default:
+		return cs_error_set(err, CS_E_NETWORK,
+			"the connection to %s failed (%s): the network or the "
+			"server dropped it", where, why);
+	}
+}
+
+static struct curl_slist *build_headers(const http_request *req)
+{
+	struct curl_slist *list = NULL, *next;
+	char ct[160];
+
+	if (req->content_type) {
+		snprintf(ct, sizeof ct, "Content-Type: %s", req->content_type);
+		if (!(list = curl_slist_append(list, ct)))
+			return NULL;
+	}
+	for (const char *const *h = req->headers; h && *h; h++) {
+		if (!(next = curl_slist_append(list, *h))) {
+			curl_slist_free_all(list);
+			return NULL;
+		}
+		list = next;
+	}
+	return list;
+}
+
+static curl_mime *build_form(CURL *e, const http_request *req)
+{
+	curl_mime *mime = curl_mime_init(e);
+	curl_mimepart *part;
+	const http_form_file *f = req->form_file;
+
+	if (!mime)
+		return NULL;
+	if (f) {
+		part = curl_mime_addpart(mime);
+		if (!part || curl_mime_name(part, f->field) ||
+		    curl_mime_filedata(part, f->path) ||
+		    curl_mime_filename(part, f->filename) ||
+		    (f->mimetype && curl_mime_type(part, f->mimetype)))
+			goto fail;
+	}
+	for (const char *const *kv = req->form; kv && kv[0] && kv[1]; kv += 2) {
+		part = curl_mime_addpart(mime);
+		if (!part || curl_mime_name(part, kv[0]) ||
+		    curl_mime_data(part, kv[1], CURL_ZERO_TERMINATED))
+			goto fail;
+	}
+	return mime;
+fail:
+	curl_mime_free(mime);
+	return NULL;
+}
+
+/* Sets the method and in-memory body.  A reused handle starts from a plain
+ * GET; a multipart body (set after this) makes the request a POST. */
+static void apply_method(CURL *e, const http_request *req)
+{
+	const char *m = req->method ? req->method : "GET";
+
+	curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+	if (req->head) {
+		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+		return;
+	}
+	if (req->form || req->form_file)
+		return;
+	if (req->body) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
+	} else if (strcmp(m, "GET") != 0) {
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+	}
+	if (strcmp(m, "GET") != 0 && strcmp(m, "POST") != 0)
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, m);
+}
+
+int http_client_perform(http_client *c, const http_request *req,
+			http_response *resp, cs_error *err)
+{
+	struct transfer t = { .req = req, .resp = resp };
+	struct curl_slist *headers = NULL;
+	curl_mime *mime = NULL;
+	char detail[CURL_ERROR_SIZE] = "";
+	struct handle *h;
+	CURLcode rc;
+	int ret = 0;
+
+	memset(resp, 0, sizeof *resp);
+	resp->content_length = -1;
+	t.cap = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
+	if (req->sink)
+		t.cap = ERROR_BODY_KEEP;
+	if (!(h = handle_take(c)))
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	t.easy = h->easy;
+	curl_easy_setopt(h->easy, CURLOPT_URL, req->url);
+	curl_easy_setopt(h->easy, CURLOPT_ERRORBUFFER, detail);
+	curl_easy_setopt(h->easy, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h->easy, CURLOPT_WRITEDATA, &t);
+	curl_easy_setopt(h->easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h->easy, CURLOPT_HEADERDATA, &t);
+	if ((req->content_type || req->headers) && !(headers = build_headers(req))) {
+		ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, headers);
+	apply_method(h->easy, req);
+	if (req->form || req->form_file) {
+		if (!(mime = build_form(h->easy, req))) {
+			ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+			goto out;
+		}
+		curl_easy_setopt(h->easy, CURLOPT_MIMEPOST, mime);
+	}
+
+	rc = curl_easy_perform(h->easy);
+	curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &resp->status);
+	if (t.over_cap)
+		ret = cs_error_set(err, CS_E_PROTOCOL,
+			"the reply from %s is larger than %zu bytes: refusing it",
+			req->url, t.cap);
+	else if (t.sink_failed)
+		ret = cs_error_set(err, CS_E_IO, "could not write the downloaded "
+				   "file: the disk may be full");
+	else if (rc != CURLE_OK)
+		ret = error_from_curl(rc, req->url, detail, err);
+out:
+	curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(h->easy, CURLOPT_MIMEPOST, NULL);
+	curl_easy_setopt(h->easy, CURLOPT_ERRORBUFFER, NULL);
+	curl_slist_free_all(headers);
+	curl_mime_free(mime);
+	handle_give(c, h);
+	return ret;
+}
+
+void http_response_clear(http_response *resp)
+{
+	free(resp->body);
+	memset(resp, 0, sizeof *resp);
+	resp->content_length = -1;
+}
+
+bool http_response_is_blank(const http_response *resp)
+{
+	for (size_t i = 0; i < resp->body_len; i++)
+		if (!isspace((unsigned char)resp->body[i]))
+			return false;
+	return true;
+}
+
+/* Cookie lines are Netscape format: domain, tailmatch, path, secure,
+ * expires, name, value, separated by tabs. */
+char *http_client_cookie(http_client *c, const char *name)
+{
+	struct curl_slist *list = NULL;
+	struct handle *h = handle_take(c);
+	char *value = NULL;
+
+	if (!h)
+		return NULL;
+	curl_easy_setopt(h->easy, CURLOPT_SHARE, c->share);
+	if (curl_easy_getinfo(h->easy, CURLINFO_COOKIELIST, &list) == CURLE_OK) {
+		for (struct curl_slist *l = list; l; l = l->next) {
+			const char *f = l->data;
+			for (int field = 0; field < 5 && f; field++) {
+				f = strchr(f, '\t');
+				if (f)
+					f++;
+			}
+			if (!f)
+				continue;
+			size_t nlen = strcspn(f, "\t");
+			if (nlen == strlen(name) && strncmp(f, name, nlen) == 0 &&
+			    f[nlen] == '\t') {
+				free(value);
+				value = strdup(f + nlen + 1);
+			}
+		}
+	}
+	curl_slist_free_all(list);
+	handle_give(c, h);
+	return value;
+}
+
+void http_client_clear_cookies(http_client *c)
+{
+	struct handle *h = handle_take(c);
+
+	if (!h)
+		return;
+	curl_easy_setopt(h->easy, CURLOPT_SHARE, c->share);
+	curl_easy_setopt(h->easy, CURLOPT_COOKIELIST, "ALL");
+	handle_give(c, h);
+}
+
+char *http_escape(const char *s)
+{
+	char *tmp = curl_easy_escape(NULL, s, 0);
+	char *out = tmp ? strdup(tmp) : NULL;
+	curl_free(tmp);
+	return out;
+}
+
+void http_url_redact(const char *url, char *out, size_t outsz)
+{
+	const char *scheme = strstr(url, "://");
+	const char *host = scheme ? scheme + 3 : url;
+	const char *at = strchr(host, '@');
+	const char *slash = strchr(host, '/');
+
+	if (at && (!slash || at < slash))
+		snprintf(out, outsz, "%.*s%s", (int)(host - url), url, at + 1);
+	else
+		snprintf(out, outsz, "%s", url);
+}

@@ -1,0 +1,1313 @@
+#include "specify.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "catalog.h"
+#include "http.h"
+
+/* nginx's default request-line buffer is 8 KiB: stay well under it. */
+#define MAX_URL 7600
+/* Names per get_upload_params request (keeps the JSON body small). */
+#define RESERVE_CHUNK 500
+/* A reply from Specify larger than this is not something we asked for. */
+#define MAX_REPLY (256u << 20)
+
+struct specify_session {
+	http_client *http;
+	char *server;           /* without trailing slash */
+	char *referer;          /* server + "/" */
+	char *user;
+	char *password;
+	long long collection_id;
+	char *collection;
+	char *agent;
+	char *catalog_format;
+	specify_info info;
+
+	pthread_mutex_t lock;   /* guards csrf, generation, assets */
+	char *csrf;
+	unsigned generation;    /* bumped by each successful (re)login */
+	bool logged_in;
+
+	bool assets_loaded;
+	specify_assets assets;
+	char *assets_strings[5];
+};
+
+static void wipe_free(char *s)
+{
+	if (s) {
+		volatile char *p = s;
+		while (*p)
+			*p++ = '\0';
+		free(s);
+	}
+}
+
+/* Only plain lower-case table and field names reach a URL. */
+static bool name_is_safe(const char *s)
+{
+	if (!s || !*s || strlen(s) > 64)
+		return false;
+	for (; *s; s++)
+		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) && *s != '_')
+			return false;
+	return true;
+}
+
+static bool is_json(const http_response *r)
+{
+	return strncasecmp(r->content_type, "application/json", 16) == 0;
+}
+
+/* --- requests ------------------------------------------------------- */
+
+struct call {
+	const char *method;
+	const char *path;        /* below the server URL, or a full URL */
+	const char *body;        /* JSON */
+	size_t max_body;
+	bool no_renew;           /* login itself: never renew on 403 */
+};
+
+static bool is_unsafe(const char *method)
+{
+	return method && strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
+}
+
+static int session_renew(specify_session *s, unsigned seen, cs_error *err);
+
+/* A 403 that means "no session" (empty body) or a stale CSRF token (HTML
+ * page), as opposed to a permission denial (JSON). */
+static bool lost_session(const http_response *r)
+{
+	return r->status == 403 && !is_json(r);
+}
+
+static int call_once(specify_session *s, const struct call *c,
+		     http_response *resp, unsigned *generation, cs_error *err)
+{
+	char *url = NULL, csrf_header[256] = "", referer[600] = "";
+	const char *headers[5];
+	int nh = 0, ret;
+
+	if (asprintf(&url, "%s%s", s->server, c->path) < 0)
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	headers[nh++] = "Accept: application/json";
+	pthread_mutex_lock(&s->lock);
+	*generation = s->generation;
+	if (is_unsafe(c->method) && s->csrf) {
+		snprintf(csrf_header, sizeof csrf_header, "X-CSRFToken: %s", s->csrf);
+		headers[nh++] = csrf_header;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (is_unsafe(c->method)) {
+		/* Django checks Referer on HTTPS when no Origin is sent. */
+		snprintf(referer, sizeof referer, "Referer: %s", s->referer);
+		headers[nh++] = referer;
+	}
+	headers[nh] = NULL;
+	http_request req = {
+		.method = c->method,
+		.url = url,
+		.headers = headers,
+		.content_type = c->body ? "application/json" : NULL,
+		.body = c->body,
+		.body_len = c->body ? strlen(c->body) : 0,
+		.max_body = c->max_body ? c->max_body : MAX_REPLY,
+	};
+	ret = http_client_perform(s->http, &req, resp, err);
+	free(url);
+	return ret;
+}
+
+/* Performs a Specify request; a lost session is renewed once and the
+ * request sent again (a 403 means Specify did nothing, so that is safe). */
+static int call(specify_session *s, const struct call *c, http_response *resp,
+		cs_error *err)
+{
+	unsigned seen;
+	int ret = call_once(s, c, resp, &seen, err);
+
+	if (ret || c->no_renew || !lost_session(resp))
+		return ret;
+	http_response_clear(resp);
+	if ((ret = session_renew(s, seen, err)))
+		return ret;
+	ret = call_once(s, c, resp, &seen, err);
+	if (ret == 0 && lost_session(resp)) {
+		http_response_clear(resp);
+		return cs_error_set(err, CS_E_SESSION,
+			"Specify ended the session and refused a new one for "
+			"user '%s': log in to Specify in a browser to check the "
+			"account, then try again", s->user);
+	}
+	return ret;
+}
+
+/* Text of a short plain-text error body, for messages. */
+static void body_excerpt(const http_response *r, char *out, size_t outsz)
+{
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (!r->body || is_json(r) || memchr(r->body, '<', r->body_len))
+		return;
+	for (size_t i = 0; i < r->body_len && n + 1 < outsz && n < 200; i++) {
+		unsigned char ch = (unsigned char)r->body[i];
+		out[n++] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
+	}
+	out[n] = '\0';
+}
+
+/* Turns a status Specify should not have given into a message. */
+static int status_error(specify_session *s, const http_response *r,
+			const char *what, cs_error *err)
+{
+	char text[256];
+
+	body_excerpt(r, text, sizeof text);
+	switch (r->status) {
+	case 403:
+		if (is_json(r))
+			return cs_error_set(err, CS_E_ACCESS,
+				"%s: Specify denied user '%s' permission (%s): ask "
+				"a Specify administrator to grant it in Security "
+				"and Accounts", what, s->user,
+				text[0] ? text : "403");
+		return cs_error_set(err, CS_E_SESSION,
+			"%s: Specify refused the request (403): the session "
+			"was lost", what);
+	case 404:
+		return cs_error_set(err, CS_E_NOT_FOUND, "%s: not found (%s)",
+				    what, text[0] ? text : "404");
+	case 409:
+		return cs_error_set(err, CS_E_CONFLICT,
+			"%s: someone changed the record meanwhile (%s)", what,
+			text[0] ? text : "409");
+	case 413:
+		return cs_error_set(err, CS_E_TOO_LARGE,
+			"%s: the request is larger than the server accepts "
+			"(413): ask the administrator to raise the upload limit "
+			"(client_max_body_size in nginx)", what);
+	case 502: case 503: case 504:
+		return cs_error_set(err, CS_E_SERVER,
+			"%s: Specify is unavailable (HTTP %ld from the server "
+			"or its proxy): it will be retried", what, r->status);
+	default:
+		break;
+	}
+	if (r->status >= 500) {
+		cJSON *j = r->body ? cJSON_Parse(r->body) : NULL;
+		const char *msg = cJSON_GetStringValue(cJSON_GetObjectItem(j, "message"));
+		const char *exc = cJSON_GetStringValue(cJSON_GetObjectItem(j, "exception"));
+		cs_error_set(err, CS_E_SERVER, "%s: Specify failed (HTTP %ld%s%s%s%s)",
+			     what, r->status, exc ? ": " : "", exc ? exc : "",
+			     msg ? " " : "", msg ? msg : "");
+		cJSON_Delete(j);
+		return err ? err->code : CS_E_SERVER;
+	}
+	return cs_error_set(err, CS_E_PROTOCOL, "%s: unexpected answer from "
+			    "Specify (HTTP %ld%s%s)", what, r->status,
+			    text[0] ? ": " : "", text);
+}
+
+/* Parses a 2xx JSON reply. */
+static int reply_json(specify_session *s, const http_response *r, long want,
+		      const char *what, cJSON **out, cs_error *err)
+{
+	if (r->status != want)
+		return status_error(s, r, what, err);
+	*out = r->body ? cJSON_ParseWithLength(r->body, r->body_len) : NULL;
+	if (!*out)
+		return cs_error_set(err, CS_E_PROTOCOL, "%s: Specify's reply is "
+				    "not valid JSON", what);
+	return 0;
+}
+
+static int get_json(specify_session *s, const char *path, const char *what,
+		    cJSON **out, cs_error *err)
+{
+	http_response r;
+	struct call c = { .method = "GET", .path = path };
+	int ret = call(s, &c, &r, err);
+
+	if (ret == 0)
+		ret = reply_json(s, &r, 200, what, out, err);
+	http_response_clear(&r);
+	return ret;
+}
+
+/* The body of a 200 reply to a GET (malloc'd, NUL-terminated). */
+static int get_text(specify_session *s, const char *path, const char *what,
+		    size_t max, char **out, cs_error *err)
+{
+	http_response r;
+	struct call c = { .method = "GET", .path = path, .max_body = max };
+	int ret = call(s, &c, &r, err);
+
+	*out = NULL;
+	if (ret == 0 && r.status != 200)
+		ret = status_error(s, &r, what, err);
+	if (ret == 0) {
+		*out = r.body ? r.body : strdup("");
+		r.body = NULL;
+		if (!*out)
+			ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+	}
+	http_response_clear(&r);
+	return ret;
+}
+
+/* --- login ---------------------------------------------------------- */
+
+static bool all_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return false;
+	return true;
+}
+
+/* Finds the collection id from GET /context/login/'s list, which holds
+ * every collection of the database. */
+static int pick_collection(specify_session *s, const cJSON *list,
+			   const char *want, cs_error *err)
+{
+	const cJSON *c, *match = NULL;
+	char names[400] = "";
+	size_t len = 0;
+	int n = 0;
+
+	cJSON_ArrayForEach(c, list) {
+		if (!cJSON_IsNumber(c) || !c->string)
+			continue;
+		n++;
+		if (len + strlen(c->string) + 4 < sizeof names)
+			len += (size_t)snprintf(names + len, sizeof names - len,
+						"%s'%s'", len ? ", " : "", c->string);
+		if (!want)
+			match = c;
+		else if (all_digits(want) && (long long)c->valuedouble == atoll(want))
+			match = c;
+		else if (strcmp(c->string, want) == 0)
+			match = c;
+	}
+	if (!want && n > 1)
+		return cs_error_set(err, CS_E_CONFIG, "this Specify has several "
+			"collections (%s): choose one with --collection", names);
+	if (!match && want) {
+		cJSON_ArrayForEach(c, list)
+			if (c->string && strcasecmp(c->string, want) == 0)
+				match = c;
+	}
+	if (!match)
+		return cs_error_set(err, CS_E_CONFIG, "Specify has no collection "
+			"'%s'; it has %s", want ? want : "", n ? names : "none");
+	s->collection_id = (long long)match->valuedouble;
+	free(s->collection);
+	s->collection = strdup(match->string);
+	return s->collection ? 0 : cs_error_set(err, CS_E_NOMEM, "out of memory");
+}
+
+/* GET /context/login/ (sets the first csrftoken) and PUT the credentials.
+ * Django rotates the CSRF token at login: the new one replaces ours. */
+static int session_authenticate(specify_session *s, const char *want_collection,
+				cs_error *err)
+{
+	struct call get = { .method = "GET", .path = "/context/login/", .no_renew = true };
+	struct call put = { .method = "PUT", .path = "/context/login/", .no_renew = true };
+	http_response r;
+	cJSON *j = NULL, *body;
+	char *text = NULL;
+	unsigned seen;
+	int ret;
+
+	http_client_clear_cookies(s->http);
+	pthread_mutex_lock(&s->lock);
+	free(s->csrf);
+	s->csrf = NULL;
+	s->logged_in = false;
+	pthread_mutex_unlock(&s->lock);
+
+	if ((ret = call_once(s, &get, &r, &seen, err)))
+		return cs_error_prefix(err, "cannot reach Specify at %s", s->server);
+	if (r.status != 200 || !is_json(&r) ||
+	    !(j = cJSON_ParseWithLength(r.body ? r.body : "", r.body_len)) ||
+	    !cJSON_IsObject(cJSON_GetObjectItem(j, "collections"))) {
+		ret = cs_error_set(err, CS_E_PROTOCOL, "%s does not answer like "
+			"Specify 7 (GET /context/login/ gave HTTP %ld): check "
+			"the server address", s->server, r.status);
+		goto out;
+	}
+	http_response_clear(&r);
+	if (want_collection || !s->collection_id)
+		if ((ret = pick_collection(s, cJSON_GetObjectItem(j, "collections"),
+					   want_collection, err)))
+			goto out;
+
+	pthread_mutex_lock(&s->lock);
+	s->csrf = http_client_cookie(s->http, "csrftoken");
+	pthread_mutex_unlock(&s->lock);
+	if (!s->csrf) {
+		ret = cs_error_set(err, CS_E_PROTOCOL, "Specify at %s set no CSRF "
+			"cookie at /context/login/: check the server address "
+			"(a proxy may strip cookies)", s->server);
+		goto out;
+	}
+
+	body = cJSON_CreateObject();
+	cJSON_AddStringToObject(body, "username", s->user);
+	cJSON_AddStringToObject(body, "password", s->password);
+	cJSON_AddNumberToObject(body, "collection", (double)s->collection_id);
+	text = cJSON_PrintUnformatted(body);
+	cJSON_Delete(body);  /* cJSON frees without wiping: keep it short-lived */
+	if (!text) {
+		ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	put.body = text;
+	if ((ret = call_once(s, &put, &r, &seen, err)))
+		goto out;
+	if (r.status == 403) {
+		ret = cs_error_set(err, CS_E_AUTH, "Specify refused user name '%s' "
+			"with this password: check both (the password comes from "
+			"COPYSTAND_PASSWORD, the config file or the prompt)", s->user);
+	} else if (r.status == 400) {
+		ret = cs_error_set(err, CS_E_CONFIG, "Specify says collection %lld "
+			"does not exist: choose another with --collection",
+			s->collection_id);
+	} else if (r.status != 204 && r.status != 200) {
+		ret = status_error(s, &r, "login", err);
+	} else {
+		char *fresh = http_client_cookie(s->http, "csrftoken");
+		pthread_mutex_lock(&s->lock);
+		if (fresh) {
+			free(s->csrf);
+			s->csrf = fresh;
+		}
+		s->logged_in = true;
+		s->generation++;
+		pthread_mutex_unlock(&s->lock);
+	}
+out:
+	wipe_free(text);
+	http_response_clear(&r);
+	cJSON_Delete(j);
+	return ret;
+}
+
+/* Called when a request met a lost session; several threads may get
+ * there at once, only the first one logs in again. */
+static int session_renew(specify_session *s, unsigned seen, cs_error *err)
+{
+	int ret = 0;
+	static pthread_mutex_t renew_lock = PTHREAD_MUTEX_INITIALIZER;
+
+	pthread_mutex_lock(&renew_lock);
+	pthread_mutex_lock(&s->lock);
+	bool stale = s->generation == seen;
+	pthread_mutex_unlock(&s->lock);
+	if (stale)
+		ret = session_authenticate(s, NULL, err);
+	pthread_mutex_unlock(&renew_lock);
+	return ret;
+}
+
+static char *agent_name(const cJSON *agent)
+{
+	const char *first = cJSON_GetStringValue(cJSON_GetObjectItem(agent, "firstname"));
+	const char *last = cJSON_GetStringValue(cJSON_GetObjectItem(agent, "lastname"));
+	char *out = NULL;
+
+	if (asprintf(&out, "%s%s%s", first ? first : "", first && last ? " " : "",
+		     last ? last : "") < 0)
+		return NULL;
+	return out;
+}
+
+/* A user without an Agent in the collection's division gets HTTP 500 on
+ * every API call: find out here and say so plainly. */
+static int session_load_user(specify_session *s, cs_error *err)
+{
+	cJSON *j = NULL;
+	const cJSON *agent, *avail, *c;
+	bool allowed = false;
+	int ret = get_json(s, "/context/user.json", "reading the user", &j, err);
+
+	if (ret == CS_E_ACCESS)
+		return cs_error_set(err, ret, "user '%s' may not use collection "
+			"'%s': ask a Specify administrator for access, or choose "
+			"another collection with --collection", s->user, s->collection);
+	if (ret)
+		return ret;
+	s->info.user_id = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "id"));
+	avail = cJSON_GetObjectItem(j, "available_collections");
+	cJSON_ArrayForEach(c, avail)
+		if ((long long)cJSON_GetNumberValue(cJSON_GetObjectItem(c, "id")) == s->collection_id)
+			allowed = true;
+	if (!allowed) {
+		ret = cs_error_set(err, CS_E_ACCESS, "user '%s' may not use "
+			"collection '%s': ask a Specify administrator for access, "
+			"or choose another collection with --collection",
+			s->user, s->collection);
+		goto out;
+	}
+	agent = cJSON_GetObjectItem(j, "agent");
+	if (!cJSON_IsObject(agent)) {
+		ret = cs_error_set(err, CS_E_NO_AGENT, "user '%s' has no Agent in "
+			"the division of collection '%s', so Specify refuses every "
+			"record request: in Specify, open Security and Accounts, "
+			"select the user and set an Agent for this division",
+			s->user, s->collection);
+		goto out;
+	}
+	s->info.agent_id = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(agent, "id"));
+	if (!(s->agent = agent_name(agent)))
+		ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+out:
+	cJSON_Delete(j);
+	return ret;
+}
+
+/* The catalog-number format (see catalog_format_name_from_domain); a
+ * collection without one is fine until something needs to parse numbers. */
+static int session_load_domain(specify_session *s, cs_error *err)
+{
+	char *body = NULL;
+	cs_error why;
+	int ret = get_text(s, "/context/domain.json", "reading the collection's "
+			   "settings", 1u << 20, &body, err);
+
+	if (ret)
+		return ret;
+	ret = catalog_format_name_from_domain(body, NULL, &s->catalog_format, &why);
+	free(body);
+	if (ret == CS_E_NOMEM || ret == CS_E_PROTOCOL)
+		return cs_error_set(err, ret, "%s", why.msg);
+	return 0;
+}
+
+static int session_init(specify_session *s, const specify_login *login,
+			cs_error *err)
+{
+	http_options ho = { .ca_file = login->ca_file, .insecure = login->insecure };
+	size_t len;
+
+	if (!login->server || !*login->server)
+		return cs_error_set(err, CS_E_CONFIG, "no Specify server given: use "
+			"--server URL, COPYSTAND_SERVER or 'server =' in the config file");
+	if (strncmp(login->server, "http://", 7) != 0 &&
+	    strncmp(login->server, "https://", 8) != 0)
+		return cs_error_set(err, CS_E_CONFIG, "the server address '%s' must "
+			"start with https:// (or http://)", login->server);
+	if (!login->user || !*login->user)
+		return cs_error_set(err, CS_E_CONFIG, "no Specify user given: use "
+			"--user NAME, COPYSTAND_USER or 'user =' in the config file");
+	if (!login->password)
+		return cs_error_set(err, CS_E_CONFIG, "no password given");
+	if (!(s->http = http_client_new(&ho, err)))
+		return err ? err->code : CS_E_NOMEM;
+	s->server = strdup(login->server);
+	s->user = strdup(login->user);
+	s->password = strdup(login->password);
+	if (!s->server || !s->user || !s->password)
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	len = strlen(s->server);
+	while (len && s->server[len - 1] == '/')
+		s->server[--len] = '\0';
+	if (asprintf(&s->referer, "%s/", s->server) < 0) {
+		s->referer = NULL;
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	}
+	return 0;
+}
+
+int specify_session_login(const specify_login *login, specify_session **out,
+			  cs_error *err)
+{
+	specify_session *s = calloc(1, sizeof *s);
+	int ret;
+
+	*out = NULL;
+	if (!s)
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	pthread_mutex_init(&s->lock, NULL);
+	if ((ret = session_init(s, login, err)) ||
+	    (ret = session_authenticate(s, login->collection, err)) ||
+	    (ret = session_load_user(s, err)) ||
+	    (ret = session_load_domain(s, err))) {
+		specify_session_free(s);
+		return ret;
+	}
+	s->info = (specify_info){
+		.server = s->server,
+		.user = s->user,
+		.user_id = s->info.user_id,
+		.agent = s->agent,
+		.agent_id = s->info.agent_id,
+		.collection = s->collection,
+		.collection_id = s->collection_id,
+		.catalog_format = s->catalog_format,
+	};
+	*out = s;
+	return 0;
+}
+
+int specify_session_logout(specify_session *s, cs_error *err)
+{
+	struct call c = {
+		.method = "PUT", .path = "/context/login/", .no_renew = true,
+		.body = "{\"username\": null, \"password\": null, \"collection\": null}",
+	};
+	http_response r;
+	int ret;
+
+	if (!s->logged_in)
+		return 0;
+	if ((ret = call(s, &c, &r, err)) == 0 && r.status != 204 && r.status != 200)
+		ret = status_error(s, &r, "logout", err);
+	http_response_clear(&r);
+	s->logged_in = false;
+	return ret;
+}
+
+void specify_session_free(specify_session *s)
+{
+	if (!s)
+		return;
+	http_client_free(s->http);
+	free(s->server);
+	free(s->referer);
+	free(s->user);
+	wipe_free(s->password);
+	free(s->collection);
+	free(s->agent);
+	free(s->catalog_format);
+	free(s->csrf);
+	for (size_t i = 0; i < sizeof s->assets_strings / sizeof s->assets_strings[0]; i++)
+		free(s->assets_strings[i]);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+const specify_info *specify_session_info(const specify_session *s)
+{
+	return &s->info;
+}
+
+/* --- asset server ----------------------------------------------------- */
+
+int specify_assets_get(specify_session *s, const specify_assets **out,
+		       cs_error *err)
+{
+	static const char *const keys[] = { "collection", "read", "write", "delete", "testkey" };
+	cJSON *j = NULL;
+	const char *v[5];
+	int ret;
+
+	pthread_mutex_lock(&s->lock);
+	bool loaded = s->assets_loaded;
+	pthread_mutex_unlock(&s->lock);
+	if (loaded) {
+		*out = &s->assets;
+		return 0;
+	}
+	if ((ret = get_json(s, "/context/attachment_settings.json",
+			    "reading the asset-server settings", &j, err)))
+		return ret;
+	for (size_t i = 0; i < 5; i++) {
+		v[i] = cJSON_GetStringValue(cJSON_GetObjectItem(j, keys[i]));
+		if (!v[i] || (i > 0 && strncmp(v[i], "http://", 7) != 0 &&
+			      strncmp(v[i], "https://", 8) != 0)) {
+			ret = cs_error_set(err, CS_E_NO_ASSETS, "this Specify has no "
+				"asset server configured (or could not reach it "
+				"when it started), so it cannot store images: ask "
+				"the administrator to check the Web Asset Server and "
+				"restart Specify");
+			goto out;
+		}
+	}
+	pthread_mutex_lock(&s->lock);
+	if (!s->assets_loaded) {
+		for (size_t i = 0; i < 5; i++)
+			s->assets_strings[i] = strdup(v[i]);
+		s->assets = (specify_assets){
+			.collection = s->assets_strings[0],
+			.read_url = s->assets_strings[1],
+			.write_url = s->assets_strings[2],
+			.delete_url = s->assets_strings[3],
+			.testkey_url = s->assets_strings[4],
+			.token_required_for_get = cJSON_IsTrue(cJSON_GetObjectItem(j, "token_required_for_get")),
+		};
+		s->assets_loaded = true;
+		for (size_t i = 0; i < 5; i++)
+			if (!s->assets_strings[i])
+				s->assets_loaded = false;
+	}
+	loaded = s->assets_loaded;
+	pthread_mutex_unlock(&s->lock);
+	ret = loaded ? 0 : cs_error_set(err, CS_E_NOMEM, "out of memory");
+	*out = &s->assets;
+out:
+	cJSON_Delete(j);
+	return ret;
+}
+
+int specify_asset_token(specify_session *s, const char *location, char *out,
+			size_t outsz, cs_error *err)
+{
+	char *esc = http_escape(location), *path = NULL;
+	struct call c = { .method = "GET", .max_body = 4096 };
+	http_response r;
+	size_t n;
+	int ret;
+
+	if (!esc || asprintf(&path, "/attachment_gw/get_token/?filename=%s", esc) < 0) {
+		free(esc);
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	}
+	c.path = path;
+	ret = call(s, &c, &r, err);
+	free(esc);
+	free(path);
+	if (ret)
+		return ret;
+	if (r.status != 200) {
+		ret = status_error(s, &r, "getting an asset-server token", err);
+		goto out;
+	}
+	n = r.body ? strcspn(r.body, "\r\n") : 0;
+	/* A token is hex digest ':' unix time; an empty one means Specify
+	 * has no asset server. */
+	if (n == 0) {
+		ret = cs_error_set(err, CS_E_NO_ASSETS, "Specify gave an empty "
+			"asset-server token: it has no asset server configured");
+		goto out;
+	}
+	if (n >= outsz || !memchr(r.body, ':', n) || strspn(r.body,
+	    "0123456789abcdefABCDEF:-") < n) {
+		ret = cs_error_set(err, CS_E_PROTOCOL, "Specify sent a malformed "
+				   "asset-server token");
+		goto out;
+	}
+	memcpy(out, r.body, n);
+	out[n] = '\0';
+out:
+	http_response_clear(&r);
+	return ret;
+}
+
+/* What the asset server said, as a cs_error (for non-200 replies). */
+static int asset_error(const http_response *r, const char *what,
+		       const char *location, cs_error *err)
+{
+	char text[256];
+
+	body_excerpt(r, text, sizeof text);
+	switch (r->status) {
+	case 403:
+		return cs_error_set(err, CS_E_TOKEN, "%s %s: the asset server "
+			"refused the token (403): its clock and Specify's differ "
+			"by more than 150 s, or they have different attachment "
+			"keys; it will be retried with a fresh token", what, location);
+	case 404:
+		if (strstr(text, "Unknown collection"))
+			return cs_error_set(err, CS_E_CONFIG, "%s %s: the asset "
+				"server does not know Specify's collection name: "
+				"check its COLLECTION_DIRS setting", what, location);
+		return cs_error_set(err, CS_E_NOT_FOUND, "%s %s: the asset server "
+			"has no such file", what, location);
+	case 413:
+		return cs_error_set(err, CS_E_TOO_LARGE, "%s %s: the file is larger "
+			"than the asset server (or a proxy in front of it) accepts "
+			"(413): ask the administrator to raise the upload limit "
+			"(client_max_body_size in nginx)", what, location);
+	default:
+		if (r->status >= 500)
+			return cs_error_set(err, CS_E_SERVER, "%s %s: the asset server "
+				"failed (HTTP %ld); it will be retried", what, location,
+				r->status);
+		return cs_error_set(err, CS_E_PROTOCOL, "%s %s: unexpected answer "
+			"from the asset server (HTTP %ld%s%s)", what, location,
+			r->status, text[0] ? ": " : "", text);
+	}
+}
+
+static bool body_is_ok(const http_response *r)
+{
+	return r->body && strncmp(r->body, "Ok.", 3) == 0;
+}
+
+/* Mints a token for a random name and asks testkey about it: proves the
+ * asset server is up and shares Specify's key and clock. */
+int specify_assets_check(specify_session *s, cs_error *err)
+{
+	const specify_assets *a;
+	char token[160], name[40], *url = NULL, *esc = NULL;
+	http_response r = { 0 };
+	int ret;
+
+	if ((ret = specify_assets_get(s, &a, err)))
+		return ret;
+	snprintf(name, sizeof name, "copystand-check-%ld-%d", (long)time(NULL), rand() % 100000);
+	if ((ret = specify_asset_token(s, name, token, sizeof token, err)))
+		return ret;
+	if (!(esc = http_escape(token)) ||
+	    asprintf(&url, "%s?random=%s&token=%s", a->testkey_url, name, esc) < 0) {
+		free(esc);
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	}
+	http_request req = { .method = "GET", .url = url, .max_body = 4096 };
+	ret = http_client_perform(s->http, &req, &r, err);
+	if (ret)
+		cs_error_prefix(err, "asset server");
+	else if (r.status != 200 || !body_is_ok(&r))
+		ret = asset_error(&r, "asset server key check with", name, err);
+	http_response_clear(&r);
+	free(esc);
+	free(url);
+	return ret;
+}
+
+int specify_asset_upload(specify_session *s, const char *path,
+			 const char *origname, const char *mimetype,
+			 const char *location, const char *token, cs_error *err)
+{
+	const specify_assets *a;
+	char fresh[160];
+	http_response r;
+	int ret;
+
+	if ((ret = specify_assets_get(s, &a, err)))
+		return ret;
+	if (!token) {
+		if ((ret = specify_asset_token(s, location, fresh, sizeof fresh, err)))
+			return ret;
+		token = fresh;
+	}
+	const char *form[] = {
+		"token", token, "store", location, "type", "O", "coll", a->collection, NULL,
+	};
+	http_form_file file = {
+		.field = "file", .path = path, .filename = origname, .mimetype = mimetype,
+	};
+	http_request req = {
+		.method = "POST", .url = a->write_url, .form = form,
+		.form_file = &file, .max_body = 65536,
+	};
+	if ((ret = http_client_perform(s->http, &req, &r, err)))
+		cs_error_prefix(err, "uploading %s", origname);
+	else if (r.status != 200)
+		ret = asset_error(&r, "uploading", origname, err);
+	else if (!body_is_ok(&r))
+		ret = cs_error_set(err, CS_E_PROTOCOL, "uploading %s: the asset "
+			"server answered 200 but not 'Ok.'", origname);
+	http_response_clear(&r);
+	return ret;
+}
+
+/* The fileget URL of a location (malloc'd in *url). */
+static int asset_read_url(specify_session *s, const char *location, char **url,
+			  cs_error *err)
+{
+	const specify_assets *a;
+	char token[160] = "", *el, *ec, *et;
+	int ret;
+
+	if ((ret = specify_assets_get(s, &a, err)))
+		return ret;
+	if (a->token_required_for_get &&
+	    (ret = specify_asset_token(s, location, token, sizeof token, err)))
+		return ret;
+	el = http_escape(location);
+	ec = http_escape(a->collection);
+	et = http_escape(token);
+	if (!el || !ec || !et ||
+	    asprintf(url, "%s?type=O&filename=%s&coll=%s%s%s", a->read_url, el, ec,
+		     token[0] ? "&token=" : "", et) < 0) {
+		*url = NULL;
+		ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+	}
+	free(el);
+	free(ec);
+	free(et);
+	return ret;
+}
+
+/* GETs a stored file into sink, or (sink NULL) HEADs it for its size. */
+static int asset_get(specify_session *s, const char *location, FILE *sink,
+		     long long *size, cs_error *err)
+{
+	const char *what = sink ? "downloading" : "checking";
+	char *url;
+	http_response r;
+	int ret = asset_read_url(s, location, &url, err);
+
+	if (ret)
+		return ret;
+	http_request req = { .method = sink ? "GET" : "HEAD", .url = url,
+			     .sink = sink, .head = !sink };
+	if ((ret = http_client_perform(s->http, &req, &r, err)) == 0) {
+		if (r.status != 200)
+			ret = asset_error(&r, what, location, err);
+		else if (size && r.content_length < 0)
+			ret = cs_error_set(err, CS_E_PROTOCOL, "%s %s: the asset "
+				"server gave no size", what, location);
+		else if (size)
+			*size = r.content_length;
+	}
+	http_response_clear(&r);
+	free(url);
+	return ret;
+}
+
+int specify_asset_download(specify_session *s, const char *location, FILE *out,
+			   cs_error *err)
+{
+	return asset_get(s, location, out, NULL, err);
+}
+
+int specify_asset_size(specify_session *s, const char *location,
+		       long long *size, cs_error *err)
+{
+	return asset_get(s, location, NULL, size, err);
+}
+
+int specify_asset_delete(specify_session *s, const char *location,
+			 cs_error *err)
+{
+	const specify_assets *a;
+	char token[160], *body = NULL, *el, *ec, *et;
+	http_response r;
+	int ret;
+
+	if ((ret = specify_assets_get(s, &a, err)) ||
+	    (ret = specify_asset_token(s, location, token, sizeof token, err)))
+		return ret;
+	el = http_escape(location);
+	ec = http_escape(a->collection);
+	et = http_escape(token);
+	if (!el || !ec || !et ||
+	    asprintf(&body, "filename=%s&coll=%s&token=%s", el, ec, et) < 0) {
+		body = NULL;
+		ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+	}
+	free(el);
+	free(ec);
+	free(et);
+	if (ret)
+		return ret;
+	http_request req = {
+		.method = "POST", .url = a->delete_url, .body = body,
+		.body_len = strlen(body), .max_body = 65536,
+		.content_type = "application/x-www-form-urlencoded",
+	};
+	if ((ret = http_client_perform(s->http, &req, &r, err)) == 0 && r.status != 200)
+		ret = asset_error(&r, "deleting", location, err);
+	http_response_clear(&r);
+	free(body);
+	return ret;
+}
+
+/* --- records ---------------------------------------------------------- */
+
+/* The value of field in a record as text ("" for null). */
+static void record_value(const cJSON *rec, const char *field, char *out, size_t outsz)
+{
+	const cJSON *v = cJSON_GetObjectItem(rec, field);
+
+	if (cJSON_IsString(v))
+		snprintf(out, outsz, "%s", v->valuestring);
+	else if (cJSON_IsNumber(v))
+		snprintf(out, outsz, "%.15g", v->valuedouble);
+	else
+		out[0] = '\0';
+}
+
+/* Sends one list query; with expect_all (limit=0) the list must be whole. */
+static int lookup_send(specify_session *s, const char *path, const char *field,
+		       bool expect_all, specify_record_fn fn, void *ud, cs_error *err)
+{
+	cJSON *j = NULL;
+	const cJSON *objects, *o;
+	char value[1024];
+	double total;
+	int ret = get_json(s, path, "looking up records", &j, err);
+
+	if (ret)
+		return ret;
+	objects = cJSON_GetObjectItem(j, "objects");
+	total = cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "meta"),
+							 "total_count"));
+	if (!cJSON_IsArray(objects) ||
+	    (expect_all && total == total && (int)total != cJSON_GetArraySize(objects))) {
+		ret = cs_error_set(err, CS_E_PROTOCOL, "looking up records: Specify "
+			"returned an incomplete list (%d of %.0f)",
+			cJSON_GetArraySize(objects), total);
+		goto out;
+	}
+	cJSON_ArrayForEach(o, objects) {
+		record_value(o, field, value, sizeof value);
+		if ((ret = fn(ud, value, o)))
+			break;
+	}
+out:
+	cJSON_Delete(j);
+	return ret;
+}
+
+int specify_records_lookup(specify_session *s, const char *table,
+			   const char *field, const char *const *values,
+			   size_t n, specify_record_fn fn, void *ud,
+			   cs_error *err)
+{
+	char *path;
+	size_t base, len, cap = MAX_URL + 1;
+	bool pending = false;
+	int ret = 0;
+
+	if (!name_is_safe(table) || !name_is_safe(field))
+		return cs_error_set(err, CS_E_INVALID, "bad table or field name");
+	if (!(path = malloc(cap)))
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	base = (size_t)snprintf(path, cap, "/api/specify/%s/?domainfilter=true&limit=0&%s__in=",
+				table, field);
+	len = base;
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		char *esc;
+		size_t elen;
+
+		if (!values[i] || !*values[i])
+			continue;
+		if (!(esc = http_escape(values[i]))) {
+			ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+			break;
+		}
+		elen = strlen(esc);
+		if (strchr(values[i], ',')) {
+			/* __in splits on commas: ask for this one alone. */
+			char *one = NULL;
+			if (asprintf(&one, "/api/specify/%s/?domainfilter=true&limit=0&%s=%s",
+				     table, field, esc) < 0)
+				ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+			else
+				ret = lookup_send(s, one, field, true, fn, ud, err);
+			free(one);
+		} else if (strlen(s->server) + base + elen > MAX_URL) {
+			ret = cs_error_set(err, CS_E_INVALID, "the value '%.40s...' is "
+					   "too long to look up", values[i]);
+		} else {
+			if (pending && strlen(s->server) + len + 3 + elen > MAX_URL) {
+				ret = lookup_send(s, path, field, true, fn, ud, err);
+				len = base;
+				pending = false;
+			}
+			if (ret == 0) {
+				len += (size_t)snprintf(path + len, cap - len, "%s%s",
+							pending ? "%2C" : "", esc);
+				pending = true;
+			}
+		}
+		free(esc);
+	}
+	if (ret == 0 && pending)
+		ret = lookup_send(s, path, field, true, fn, ud, err);
+	free(path);
+	return ret;
+}
+
+int specify_records_query(specify_session *s, const char *table,
+			  const char *filters, size_t limit, const char *field,
+			  specify_record_fn fn, void *ud, cs_error *err)
+{
+	char *path = NULL;
+	int ret;
+
+	if (!name_is_safe(table) || !name_is_safe(field) || strpbrk(filters, "#?\r\n "))
+		return cs_error_set(err, CS_E_INVALID, "bad record query");
+	if (asprintf(&path, "/api/specify/%s/?domainfilter=true&limit=%zu%s%s",
+		     table, limit, *filters ? "&" : "", filters) < 0)
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	ret = lookup_send(s, path, field, limit == 0, fn, ud, err);
+	free(path);
+	return ret;
+}
+
+int specify_record_get(specify_session *s, const char *table, long long id,
+		       cJSON **out, cs_error *err)
+{
+	char path[160];
+
+	if (!name_is_safe(table))
+		return cs_error_set(err, CS_E_INVALID, "bad table name");
+	snprintf(path, sizeof path, "/api/specify/%s/%lld/", table, id);
+	return get_json(s, path, "reading a record", out, err);
+}
+
+int specify_app_resource(specify_session *s, const char *name, char **out,
+			 cs_error *err)
+{
+	char *esc = http_escape(name), *path = NULL;
+	int ret;
+
+	if (!esc || asprintf(&path, "/context/app.resource?name=%s", esc) < 0) {
+		free(esc);
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	}
+	ret = get_text(s, path, "reading an app resource", 16u << 20, out, err);
+	free(esc);
+	free(path);
+	return ret;
+}
+
+/* --- reserving locations ---------------------------------------------- */
+
+/* An attachmentLocation becomes a file name on the asset server: refuse
+ * anything that is not a plain name. */
+static bool location_is_safe(const char *loc, size_t len)
+{
+	if (len == 0 || len > 128 || loc[0] == '.' || strstr(loc, ".."))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)loc[i];
+		if (ch < 0x20 || ch == 0x7f || ch == '/' || ch == '\\')
+			return false;
+	}
+	return true;
+}
+
+static int reserve_chunk(specify_session *s, const char *const *filenames,
+			 size_t n, specify_reservation *out, cs_error *err)
+{
+	struct call c = { .method = "POST", .path = "/attachment_gw/get_upload_params/" };
+	cJSON *body = cJSON_CreateObject(), *names, *j = NULL;
+	http_response r = { 0 };
+	char *text = NULL;
+	time_t now;
+	int ret = 0;
+
+	names = cJSON_AddArrayToObject(body, "filenames");
+	for (size_t i = 0; i < n && names; i++)
+		if (!cJSON_AddItemToArray(names, cJSON_CreateString(filenames[i])))
+			names = NULL;
+	if (!names || !(text = cJSON_PrintUnformatted(body))) {
+		cJSON_Delete(body);
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	}
+	cJSON_Delete(body);
+	c.body = text;
+	if ((ret = call(s, &c, &r, err)) == 0)
+		ret = reply_json(s, &r, 200, "reserving attachment locations", &j, err);
+	now = time(NULL);
+	if (ret == 0 && (!cJSON_IsArray(j) || (size_t)cJSON_GetArraySize(j) != n))
+		ret = cs_error_set(err, CS_E_PROTOCOL, "reserving attachment "
+			"locations: Specify returned %d for %zu files",
+			cJSON_GetArraySize(j), n);
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		const cJSON *item = cJSON_GetArrayItem(j, (int)i);
+		const char *loc = cJSON_GetStringValue(cJSON_GetObjectItem(item, "attachmentLocation"));
+		const char *tok = cJSON_GetStringValue(cJSON_GetObjectItem(item, "token"));
+		if (!loc || !location_is_safe(loc, strlen(loc)) || !tok ||
+		    strlen(tok) >= sizeof out[i].token) {
+			ret = cs_error_set(err, CS_E_PROTOCOL, "reserving attachment "
+				"locations: Specify returned an unusable location");
+			break;
+		}
+		snprintf(out[i].location, sizeof out[i].location, "%s", loc);
+		snprintf(out[i].token, sizeof out[i].token, "%s", tok);
+		out[i].minted = now;
+	}
+	cJSON_Delete(j);
+	http_response_clear(&r);
+	free(text);
+	return ret;
+}
+
+int specify_locations_reserve(specify_session *s, const char *const *filenames,
+			      size_t n, specify_reservation *out, cs_error *err)
+{
+	const specify_assets *a;
+	int ret;
+
+	/* get_upload_params ends in a 500 when there is no asset server:
+	 * ask the settings first to say so plainly. */
+	if ((ret = specify_assets_get(s, &a, err)))
+		return ret;
+	for (size_t done = 0; done < n && ret == 0; done += RESERVE_CHUNK) {
+		size_t k = n - done < RESERVE_CHUNK ? n - done : RESERVE_CHUNK;
+		ret = reserve_chunk(s, filenames + done, k, out + done, err);
+	}
+	return ret;
+}
+
+/* --- attachments ---------------------------------------------------- */
+
+static long long uri_id(const char *uri)
+{
+	const char *end, *p;
+
+	if (!uri || !*uri)
+		return 0;
+	end = uri + strlen(uri);
+	if (end > uri && end[-1] == '/')
+		end--;
+	p = end;
+	while (p > uri && isdigit((unsigned char)p[-1]))
+		p--;
+	return p < end ? atoll(p) : 0;
+}
+
+static cJSON *attachment_body(const specify_attachment *a)
+{
+	cJSON *body = cJSON_CreateObject(), *att;
+	char uri[160];
+
+	snprintf(uri, sizeof uri, "/api/specify/%s/%lld/", a->table, a->record_id);
+	cJSON_AddStringToObject(body, a->table, uri);
+	cJSON_AddNumberToObject(body, "ordinal", a->ordinal);
+	att = cJSON_AddObjectToObject(body, "attachment");
+	for (const cJSON *x = a->extra ? a->extra->child : NULL; x; x = x->next)
+		cJSON_AddItemToObject(att, x->string, cJSON_Duplicate(x, true));
+	cJSON_AddStringToObject(att, "attachmentlocation", a->location);
+	cJSON_AddStringToObject(att, "mimetype", a->mimetype ? a->mimetype : "application/octet-stream");
+	cJSON_AddStringToObject(att, "origfilename", a->origfilename ? a->origfilename : "");
+	cJSON_AddStringToObject(att, "title", a->title ? a->title : a->origfilename ? a->origfilename : "");
+	cJSON_AddBoolToObject(att, "ispublic", a->ispublic);
+	return body;
+}
+
+int specify_attachment_create(specify_session *s, const specify_attachment *a,
+			      specify_attached *out, cs_error *err)
+{
+	struct call c = { .method = "POST" };
+	char path[160];
+	cJSON *body, *j = NULL;
+	http_response r;
+	char *text;
+	int ret;
+
+	memset(out, 0, sizeof *out);
+	if (!name_is_safe(a->table) || !a->location)
+		return cs_error_set(err, CS_E_INVALID, "bad attachment request");
+	snprintf(path, sizeof path, "/api/specify/%sattachment/", a->table);
+	body = attachment_body(a);
+	text = body ? cJSON_PrintUnformatted(body) : NULL;
+	cJSON_Delete(body);
+	if (!text)
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	c.path = path;
+	c.body = text;
+	if ((ret = call(s, &c, &r, err)) == 0)
+		ret = reply_json(s, &r, 201, "attaching", &j, err);
+	if (ret == 0) {
+		out->join_id = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "id"));
+		out->attachment_id = (long long)cJSON_GetNumberValue(
+			cJSON_GetObjectItem(cJSON_GetObjectItem(j, "attachment"), "id"));
+		out->record_id = a->record_id;
+		if (out->join_id <= 0 || out->attachment_id <= 0)
+			ret = cs_error_set(err, CS_E_PROTOCOL, "attaching: Specify's "
+					   "reply has no join row id");
+	}
+	cJSON_Delete(j);
+	http_response_clear(&r);
+	free(text);
+	return ret;
+}
+
+int specify_attachment_next_ordinal(specify_session *s, const char *table,
+				    long long record_id, int *ordinal,
+				    cs_error *err)
+{
+	char path[200];
+	cJSON *j = NULL;
+	const cJSON *o;
+	int ret, next = 0;
+
+	if (!name_is_safe(table))
+		return cs_error_set(err, CS_E_INVALID, "bad table name");
+	snprintf(path, sizeof path, "/api/specify/%sattachment/?%s=%lld&limit=0",
+		 table, table, record_id);
+	if ((ret = get_json(s, path, "listing attachments", &j, err)))
+		return ret;
+	cJSON_ArrayForEach(o, cJSON_GetObjectItem(j, "objects")) {
+		int ord = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "ordinal"));
+		if (ord >= next)
+			next = ord + 1;
+	}
+	cJSON_Delete(j);
+	*ordinal = next;
+	return 0;
+}
+
+int specify_attachment_find(specify_session *s, const char *table,
+			    const char *location, specify_attached *out,
+			    cs_error *err)
+{
+	char *esc, *path = NULL;
+	cJSON *j = NULL;
+	const cJSON *first;
+	int ret;
+
+	memset(out, 0, sizeof *out);
+	if (!name_is_safe(table))
+		return cs_error_set(err, CS_E_INVALID, "bad table name");
+	if (!(esc = http_escape(location)) ||
+	    asprintf(&path, "/api/specify/attachment/?attachmentlocation=%s&limit=0", esc) < 0) {
+		free(esc);
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	}
+	free(esc);
+	ret = get_json(s, path, "looking for an attachment", &j, err);
+	free(path);
+	if (ret)
+		return ret;
+	first = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "objects"), 0);
+	out->attachment_id = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(first, "id"));
+	cJSON_Delete(j);
+	if (out->attachment_id <= 0) {
+		out->attachment_id = 0;
+		return cs_error_set(err, CS_E_NOT_FOUND, "no attachment has "
+				    "location %s", location);
+	}
+	char jpath[200];
+	snprintf(jpath, sizeof jpath, "/api/specify/%sattachment/?attachment=%lld&limit=0",
+		 table, out->attachment_id);
+	if ((ret = get_json(s, jpath, "looking for an attachment", &j, err)))
+		return ret;
+	first = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "objects"), 0);
+	out->join_id = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(first, "id"));
+	out->record_id = uri_id(cJSON_GetStringValue(cJSON_GetObjectItem(first, table)));
+	cJSON_Delete(j);
+	if (out->join_id <= 0) {
+		/* An attachment row without a join row: not attached to us. */
+		memset(out, 0, sizeof *out);
+		return cs_error_set(err, CS_E_NOT_FOUND, "location %s is not "
+				    "attached to any %s", location, table);
+	}
+	return 0;
+}
+
+int specify_attachment_delete(specify_session *s, const char *table,
+			      long long join_id, cs_error *err)
+{
+	struct call c = { .method = "DELETE" };
+	char path[160];
+	http_response r;
+	int ret;
+
+	if (!name_is_safe(table))
+		return cs_error_set(err, CS_E_INVALID, "bad table name");
+	snprintf(path, sizeof path, "/api/specify/%sattachment/%lld/", table, join_id);
+	c.path = path;
+	if ((ret = call(s, &c, &r, err)) == 0 && r.status != 204)
+		ret = status_error(s, &r, "removing an attachment", err);
+	http_response_clear(&r);
+	return ret;
+}

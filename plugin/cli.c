@@ -1,0 +1,167 @@
+#include "cli.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "catalog.h"
+#include "uiformat.h"
+
+void cli_init(cli *c)
+{
+	memset(c, 0, sizeof *c);
+	c->opts = config_new();
+}
+
+void cli_free(cli *c)
+{
+	config_free(c->opts);
+	config_free(c->cfg);
+}
+
+int cli_common_option(cli *c, int opt, const char *arg, cs_error *err)
+{
+	static const struct { int opt; const char *key; } map[] = {
+		{ CLI_OPT_SERVER, "server" },
+		{ CLI_OPT_USER, "user" },
+		{ CLI_OPT_COLLECTION, "collection" },
+		{ CLI_OPT_CA_FILE, "ca-file" },
+		{ CLI_OPT_INSECURE, "insecure" },
+	};
+
+	if (!c->opts)
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	if (opt == CLI_OPT_CONFIG) {
+		c->config_path = arg;
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+		if (map[i].opt != opt)
+			continue;
+		int ret = config_set(c->opts, map[i].key, arg ? arg : "true", err);
+		return ret ? ret : 1;
+	}
+	return 0;
+}
+
+int cli_load(cli *c, cs_error *err)
+{
+	int ret;
+
+	config_free(c->cfg);
+	if (!(c->cfg = config_new()) || !c->opts)
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	if ((ret = config_load_file(c->cfg, c->config_path, err)) ||
+	    (ret = config_load_env(c->cfg, err)) ||
+	    (ret = config_merge(c->cfg, c->opts, err)))
+		return ret;
+	return 0;
+}
+
+/* Reads a line from the terminal with echo off. */
+static int prompt_password(const char *user, const char *server, char **out,
+			   cs_error *err)
+{
+	struct termios old, quiet;
+	char buf[512];
+	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+	FILE *tty;
+	bool ok;
+
+	if (fd < 0)
+		return cs_error_set(err, CS_E_CONFIG, "no password: set "
+			"COPYSTAND_PASSWORD, or put 'password =' in the config "
+			"file (chmod 600), or run on a terminal to be asked");
+	tty = fdopen(fd, "r+");
+	if (!tty) {
+		close(fd);
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	}
+	fprintf(tty, "Specify password for %s at %s: ", user, server);
+	fflush(tty);
+	bool restore = tcgetattr(fd, &old) == 0;
+	if (restore) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(fd, TCSAFLUSH, &quiet);
+	}
+	ok = fgets(buf, sizeof buf, tty) != NULL;
+	if (restore)
+		tcsetattr(fd, TCSAFLUSH, &old);
+	fputc('\n', tty);
+	fclose(tty);
+	if (!ok)
+		return cs_error_set(err, CS_E_CONFIG, "no password entered");
+	buf[strcspn(buf, "\r\n")] = '\0';
+	*out = strdup(buf);
+	memset(buf, 0, sizeof buf);
+	return *out ? 0 : cs_error_set(err, CS_E_NOMEM, "out of memory");
+}
+
+int cli_session_open(cli *c, specify_session **out, cs_error *err)
+{
+	const char *password;
+	char *asked = NULL;
+	int ret;
+
+	if (!c->cfg && (ret = cli_load(c, err)))
+		return ret;
+	specify_login login = {
+		.server = config_get(c->cfg, "server"),
+		.user = config_get(c->cfg, "user"),
+		.collection = config_get(c->cfg, "collection"),
+		.ca_file = config_get(c->cfg, "ca-file"),
+		.insecure = config_get_bool(c->cfg, "insecure"),
+	};
+	if (login.insecure)
+		fprintf(stderr, "copystand: warning: --insecure: TLS certificates "
+			"are not checked, so anyone on the network path could "
+			"read your password and images\n");
+	password = config_get(c->cfg, "password");
+	if (!password && login.server && login.user) {
+		if ((ret = prompt_password(login.user, login.server, &asked, err)))
+			return ret;
+		password = asked;
+	}
+	login.password = password;
+	ret = specify_session_login(&login, out, err);
+	if (asked) {
+		memset(asked, 0, strlen(asked));
+		free(asked);
+	}
+	return ret;
+}
+
+int cli_fail(const cs_error *err)
+{
+	fprintf(stderr, "copystand: %s\n", err->msg[0] ? err->msg : "failed");
+	return 1;
+}
+
+int cli_catalog_format(specify_session *s, struct catalog_format **out,
+		       cs_error *err)
+{
+	const specify_info *info = specify_session_info(s);
+	struct uiformat_set *set = NULL;
+	char *xml = NULL;
+	int ret;
+
+	*out = NULL;
+	if (!info->catalog_format)
+		return cs_error_set(err, CS_E_CONFIG, "Specify names no catalog "
+				    "number format for collection '%s'", info->collection);
+	/* Without the resource, Specify's built-in formats still apply. */
+	ret = specify_app_resource(s, "UIFormatters", &xml, err);
+	if (ret == 0)
+		ret = uiformat_set_new_from_xml(&set, xml, strlen(xml), err);
+	else if (ret == CS_E_NOT_FOUND)
+		ret = 0;
+	if (ret == 0)
+		ret = uiformat_set_get_format(set, info->catalog_format, out, err);
+	uiformat_set_free(set);
+	free(xml);
+	return ret;
+}

@@ -1,0 +1,199 @@
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef COPYSTAND_BINARY
+#error "COPYSTAND_BINARY must name the built copystand program"
+#endif
+
+static char home[256];
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+			struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+const char *harness_home(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	char dir[300];
+
+	if (home[0])
+		return home;
+	snprintf(home, sizeof home, "%s/copystand-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(home)) {
+		perror("mkdtemp");
+		abort();
+	}
+	setenv("HOME", home, 1);
+	snprintf(dir, sizeof dir, "%s/.config", home);
+	mkdir(dir, 0700);
+	setenv("XDG_CONFIG_HOME", dir, 1);
+	snprintf(dir, sizeof dir, "%s/.local/share", home);
+	setenv("XDG_DATA_HOME", dir, 1);
+	snprintf(dir, sizeof dir, "%s/.cache", home);
+	setenv("XDG_CACHE_HOME", dir, 1);
+	/* Settings from the developer's shell must not leak into tests. */
+	unsetenv("COPYSTAND_SERVER");
+	unsetenv("COPYSTAND_USER");
+	unsetenv("COPYSTAND_COLLECTION");
+	unsetenv("COPYSTAND_PASSWORD");
+	unsetenv("COPYSTAND_CA_FILE");
+	return home;
+}
+
+void harness_cleanup(void)
+{
+	if (home[0] && !getenv("COPYSTAND_KEEP_TMP"))
+		nftw(home, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	home[0] = '\0';
+}
+
+int harness_server_start(harness_server *hs, const char *const *standin_args)
+{
+	const char *real = getenv("COPYSTAND_TEST_SERVER");
+	cs_error err = { 0 };
+
+	memset(hs, 0, sizeof *hs);
+	harness_home();
+	if (real && *real) {
+		hs->url = real;
+		hs->user = getenv("COPYSTAND_TEST_USER");
+		hs->password = getenv("COPYSTAND_TEST_PASSWORD");
+		hs->collection = getenv("COPYSTAND_TEST_COLLECTION");
+		return 0;
+	}
+	if (standin_start(standin_args, &hs->standin, &err)) {
+		fprintf(stderr, "# cannot start the stand-in: %s\n", err.msg);
+		return -1;
+	}
+	hs->url = standin_url(hs->standin);
+	hs->user = "spadmin";
+	hs->password = "testpass";
+	hs->collection = "Fish";
+	return 0;
+}
+
+void harness_server_stop(harness_server *hs)
+{
+	standin_stop(hs->standin);
+	memset(hs, 0, sizeof *hs);
+}
+
+int harness_login(const harness_server *hs, specify_session **out, cs_error *err)
+{
+	specify_login login = {
+		.server = hs->url, .user = hs->user, .password = hs->password,
+		.collection = hs->collection,
+	};
+	return specify_session_login(&login, out, err);
+}
+
+char *harness_make_file(const char *name, size_t size, unsigned seed)
+{
+	char *path = NULL;
+	FILE *f;
+
+	if (asprintf(&path, "%s/%s", harness_home(), name) < 0)
+		return NULL;
+	if (!(f = fopen(path, "wb"))) {
+		free(path);
+		return NULL;
+	}
+	for (size_t i = 0; i < size; i++) {
+		seed = seed * 1103515245u + 12345u;
+		fputc((int)(seed >> 16) & 0xff, f);
+	}
+	fclose(f);
+	return path;
+}
+
+int harness_run(const char *const *argv, const char *const *env, char **output)
+{
+	int pipefd[2], status;
+	const char *args[64];
+	size_t n = 0, len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	pid_t pid;
+
+	*output = NULL;
+	if (!buf || pipe(pipefd)) {
+		free(buf);
+		return -1;
+	}
+	args[n++] = COPYSTAND_BINARY;
+	for (; argv && *argv && n < 63; argv++)
+		args[n++] = *argv;
+	args[n] = NULL;
+	pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+		dup2(devnull, 0);
+		dup2(pipefd[1], 1);
+		dup2(pipefd[1], 2);
+		close(pipefd[0]);
+		/* No controlling terminal: a password prompt must not hang. */
+		setsid();
+		for (; env && *env; env++)
+			putenv((char *)*env);
+		execv(COPYSTAND_BINARY, (char **)args);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	for (;;) {
+		ssize_t r;
+		if (len + 1024 > cap) {
+			char *p = realloc(buf, cap *= 2);
+			if (!p)
+				break;
+			buf = p;
+		}
+		r = read(pipefd[0], buf + len, cap - len - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	buf[len] = '\0';
+	close(pipefd[0]);
+	if (pid < 0 || waitpid(pid, &status, 0) < 0) {
+		free(buf);
+		return -1;
+	}
+	*output = buf;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+bool harness_same_file(const char *a, const char *b)
+{
+	FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+	bool same = fa && fb;
+	int ca, cb;
+
+	while (same) {
+		ca = fgetc(fa);
+		cb = fgetc(fb);
+		if (ca != cb)
+			same = false;
+		if (ca == EOF || cb == EOF)
+			break;
+	}
+	if (fa)
+		fclose(fa);
+	if (fb)
+		fclose(fb);
+	return same;
+}

@@ -1,0 +1,45 @@
+/* Shared setup for copystand's integration tests: a throw-away HOME, the
+ * Specify to test against (the stand-in, or a real server named by
+ * COPYSTAND_TEST_SERVER), scratch files and running the copystand binary. */
+#ifndef COPYSTAND_HARNESS_H
+#define COPYSTAND_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "specify.h"
+#include "standin.h"
+
+typedef struct harness_server {
+	const char *url;
+	const char *user;
+	const char *password;
+	const char *collection;
+	standin *standin;       /* NULL against a real server */
+} harness_server;
+
+/* Makes a fresh HOME and XDG dirs under a temporary directory, removed by
+ * harness_cleanup(); returns that directory. */
+const char *harness_home(void);
+void harness_cleanup(void);
+
+/* The server for this test: COPYSTAND_TEST_SERVER (+ _USER, _PASSWORD,
+ * _COLLECTION) if set, else a new stand-in started with args. */
+int harness_server_start(harness_server *hs, const char *const *standin_args);
+void harness_server_stop(harness_server *hs);
+
+/* Logs in to hs with its default credentials. */
+int harness_login(const harness_server *hs, specify_session **out, cs_error *err);
+
+/* Writes size pseudo-random bytes (seeded) to a new file under HOME. */
+char *harness_make_file(const char *name, size_t size, unsigned seed);
+
+/* Runs the copystand binary with argv (NULL-terminated) and extra
+ * "NAME=value" environment entries; captures stdout and stderr together
+ * (malloc'd into *output) and returns the exit status (-1 on failure). */
+int harness_run(const char *const *argv, const char *const *env, char **output);
+
+/* True when both files have the same bytes. */
+bool harness_same_file(const char *a, const char *b);
+
+#endif

@@ -1,0 +1,118 @@
+/* The copystand command as a technician runs it against a server:
+ * `check` with settings from options, the environment or the config file
+ * (the password never on the command line and never printed), and the
+ * demo. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "harness.h"
+#include "tap.h"
+
+static char *env_entry(const char *name, const char *value)
+{
+	char *e = NULL;
+	if (asprintf(&e, "%s=%s", name, value) < 0)
+		abort();
+	return e;
+}
+
+static void write_config(const char *text, mode_t mode)
+{
+	char dir[512], path[600];
+	FILE *f;
+
+	snprintf(dir, sizeof dir, "%s/.config/copystand", harness_home());
+	mkdir(dir, 0700);
+	snprintf(path, sizeof path, "%s/config", dir);
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	chmod(path, mode);
+}
+
+int main(void)
+{
+	harness_server hs;
+	char *out = NULL, *pw, *cfg = NULL;
+	int rc;
+
+	if (harness_server_start(&hs, NULL)) {
+		tap_ok(0, "start the server");
+		return tap_done();
+	}
+	pw = env_entry("COPYSTAND_PASSWORD", hs.password);
+
+	const char *args[] = { "check", "--server", hs.url, "--user", hs.user,
+			       "--collection", hs.collection, NULL };
+	const char *env[] = { pw, NULL };
+	rc = harness_run(args, env, &out);
+	tap_is_int(rc, 0, "check with options and COPYSTAND_PASSWORD succeeds");
+	tap_ok(out && strstr(out, "agent") && strstr(out, "catalog format") &&
+	       strstr(out, "key and clock agree") && strstr(out, "logged out"),
+	       "it reports agent, format, asset server and logout");
+	tap_ok(out && !strstr(out, hs.password), "the password is not printed");
+	if (rc)
+		tap_diag("%s", out ? out : "");
+	free(out);
+
+	char *srv = env_entry("COPYSTAND_SERVER", hs.url), *usr = env_entry("COPYSTAND_USER", hs.user);
+	char *col = env_entry("COPYSTAND_COLLECTION", hs.collection);
+	const char *only_env[] = { pw, srv, usr, col, NULL };
+	const char *bare[] = { "check", NULL };
+	tap_is_int(harness_run(bare, only_env, &out), 0, "settings from the environment");
+	free(out);
+
+	char *badpw = env_entry("COPYSTAND_PASSWORD", "Sekr1t-wrong");
+	const char *bad_env[] = { badpw, NULL };
+	rc = harness_run(args, bad_env, &out);
+	tap_is_int(rc, 1, "a wrong password fails with status 1");
+	tap_ok(out && strstr(out, "refused user name"), "and says so");
+	tap_ok(out && !strstr(out, "Sekr1t-wrong"), "without printing the password");
+	free(out);
+
+	const char *with_pw[] = { "check", "--password", "x", NULL };
+	tap_is_int(harness_run(with_pw, env, &out), 2, "there is no --password option");
+	free(out);
+
+	tap_is_int(harness_run(args, NULL, &out), 1, "no password and no terminal fails");
+	tap_ok(out && strstr(out, "COPYSTAND_PASSWORD"), "and says where a password may come from");
+	free(out);
+
+	if (asprintf(&cfg, "# test\nserver = %s\nuser = %s\ncollection = \"%s\"\npassword = %s\n",
+		     hs.url, hs.user, hs.collection, hs.password) < 0)
+		abort();
+	write_config(cfg, 0644);
+	rc = harness_run(bare, NULL, &out);
+	tap_is_int(rc, 1, "a config file with a password readable by others is refused");
+	tap_ok(out && strstr(out, "chmod 600"), "and the message says how to fix it");
+	free(out);
+	write_config(cfg, 0600);
+	tap_is_int(harness_run(bare, NULL, &out), 0, "the same file with mode 0600 works");
+	free(out);
+
+	write_config("sever = typo\n", 0600);
+	rc = harness_run(bare, NULL, &out);
+	tap_ok(rc == 1 && out && strstr(out, "unknown setting 'sever'") && strstr(out, "line 1"),
+	       "a typo in the config file is reported with its line");
+	free(out);
+
+	write_config("", 0600);
+	const char *demo[] = { "demo", NULL };
+	rc = harness_run(demo, NULL, &out);
+	tap_is_int(rc, 0, "the demo (README's main job) runs");
+	tap_ok(out && strstr(out, "000000001_2.jpg    000000001   1        Esox lucius          attached") &&
+	       strstr(out, "skipped: no record 000099999"), "and shows what got attached");
+	free(out);
+
+	free(cfg);
+	free(pw);
+	free(srv);
+	free(usr);
+	free(col);
+	free(badpw);
+	harness_server_stop(&hs);
+	harness_cleanup();
+	return tap_done();
+}

@@ -1,0 +1,186 @@
+/* The whole round trip against Specify (the stand-in, or a real server):
+ * login → batched lookup → reserve → upload → attach → read back →
+ * find by location → delete → gone → logout. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "tap.h"
+
+struct found {
+	char values[4][64];
+	long long ids[4];
+	int n;
+};
+
+static int collect(void *ud, const char *value, const cJSON *record)
+{
+	struct found *f = ud;
+	if (f->n < 4) {
+		snprintf(f->values[f->n], sizeof f->values[0], "%s", value);
+		f->ids[f->n] = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(record, "id"));
+	}
+	f->n++;
+	return 0;
+}
+
+/* Two catalog numbers that exist in the collection, plus one that does not. */
+static int pick_numbers(specify_session *s, struct found *f, cs_error *err)
+{
+	memset(f, 0, sizeof *f);
+	return specify_records_query(s, "collectionobject", "catalognumber__isnull=false",
+				     2, "catalognumber", collect, f, err);
+}
+
+static int count_requests(harness_server *hs, const char *key)
+{
+	cJSON *state = standin_state(hs->standin);
+	int n = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(state, "requests"), key));
+	cJSON_Delete(state);
+	return n > 0 ? n : 0;
+}
+
+static void test_round_trip(harness_server *hs)
+{
+	specify_session *s = NULL;
+	cs_error err = { 0 };
+	struct found known, got;
+	specify_reservation res[2];
+	specify_attached att, found;
+	const char *names[] = { "round-trip.jpg", "second.JPG" };
+	char *file = harness_make_file("round-trip.jpg", 300 * 1024 + 17, 7);
+	char *back = NULL;
+	int ordinal = -1;
+
+	if (!tap_ok(harness_login(hs, &s, &err) == 0, "login: %s", err.msg))
+		goto out;
+	const specify_info *info = specify_session_info(s);
+	tap_ok(info->agent_id > 0 && info->agent && *info->agent, "the user has an agent");
+	tap_ok(info->collection_id > 0, "collection resolved to an id");
+	if (hs->standin) {
+		tap_is_str(info->collection, "Fish", "collection name");
+		tap_is_int(info->collection_id, 4, "collection id");
+		tap_is_str(info->catalog_format, "CatalogNumberNumeric", "catalog number format");
+		tap_is_str(info->agent, "Test Admin", "agent name");
+	}
+
+	tap_ok(pick_numbers(s, &known, &err) == 0 && known.n == 2,
+	       "two existing catalog numbers found (%s)", err.msg);
+	if (known.n < 2)
+		goto out;
+	const char *values[] = { known.values[0], "no-such-catalog-number", known.values[1] };
+	memset(&got, 0, sizeof got);
+	tap_ok(specify_records_lookup(s, "collectionobject", "catalognumber", values, 3,
+				      collect, &got, &err) == 0, "batched lookup: %s", err.msg);
+	tap_is_int(got.n, 2, "the two existing records, not the missing one");
+	if (hs->standin)
+		tap_is_int(count_requests(hs, "GET /api/specify/collectionobject/"), 2,
+			   "one request for the query, one for the batched lookup");
+
+	tap_ok(specify_locations_reserve(s, names, 2, res, &err) == 0, "reserve: %s", err.msg);
+	tap_ok(strlen(res[0].location) > 36 && strcmp(res[0].location + 36, ".jpg") == 0,
+	       "location keeps the extension (%s)", res[0].location);
+	tap_ok(strcmp(res[1].location + 36, ".JPG") == 0, "extension case kept");
+	tap_ok(strcmp(res[0].location, res[1].location) != 0, "locations are unique");
+
+	tap_ok(specify_asset_upload(s, file, "round-trip.jpg", "image/jpeg",
+				    res[0].location, NULL, &err) == 0, "upload: %s", err.msg);
+	int ret = specify_attachment_next_ordinal(s, "collectionobject", known.ids[0],
+						  &ordinal, &err);
+	tap_ok(ret == 0 && ordinal >= 0, "next ordinal %d: %s", ordinal, err.msg);
+	specify_attachment a = {
+		.table = "collectionobject", .record_id = known.ids[0], .ordinal = ordinal,
+		.location = res[0].location, .mimetype = "image/jpeg",
+		.origfilename = "round-trip.jpg", .title = "round-trip.jpg",
+	};
+	tap_ok(specify_attachment_create(s, &a, &att, &err) == 0 && att.join_id > 0,
+	       "attach: %s", err.msg);
+
+	long long size = -1;
+	tap_ok(specify_asset_size(s, res[0].location, &size, &err) == 0, "size: %s", err.msg);
+	tap_is_int(size, 300 * 1024 + 17, "stored size equals the local size");
+	if (asprintf(&back, "%s/back.jpg", harness_home()) > 0) {
+		FILE *f = fopen(back, "wb");
+		tap_ok(f && specify_asset_download(s, res[0].location, f, &err) == 0,
+		       "download: %s", err.msg);
+		if (f)
+			fclose(f);
+		tap_ok(harness_same_file(file, back), "bytes read back are identical");
+	}
+
+	tap_ok(specify_attachment_find(s, "collectionobject", res[0].location, &found, &err) == 0,
+	       "find by location: %s", err.msg);
+	tap_is_int(found.join_id, att.join_id, "found the same join row");
+	tap_is_int(found.record_id, known.ids[0], "attached to the right record");
+	if (hs->standin) {
+		cJSON *state = standin_state(hs->standin);
+		cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(state, "attachments"), 0);
+		tap_is_str(cJSON_GetStringValue(cJSON_GetObjectItem(first, "attachmentlocation")),
+			   res[0].location, "the stand-in holds the attachment");
+		cJSON_Delete(state);
+	}
+
+	tap_ok(specify_attachment_delete(s, "collectionobject", att.join_id, &err) == 0,
+	       "delete: %s", err.msg);
+	tap_is_int(specify_attachment_find(s, "collectionobject", res[0].location, &found, &err),
+		   CS_E_NOT_FOUND, "the attachment is gone");
+	FILE *f = fopen(back, "wb");
+	tap_is_int(specify_asset_download(s, res[0].location, f, &err), CS_E_NOT_FOUND,
+		   "the file is gone from the asset server");
+	if (f)
+		fclose(f);
+	tap_is_int(specify_attachment_delete(s, "collectionobject", att.join_id, &err),
+		   CS_E_NOT_FOUND, "deleting twice says not found");
+
+	/* The unused reservation leaves nothing behind: nothing was uploaded. */
+	tap_ok(specify_assets_check(s, &err) == 0, "testkey: %s", err.msg);
+	tap_ok(specify_session_logout(s, &err) == 0, "logout: %s", err.msg);
+out:
+	specify_session_free(s);
+	free(file);
+	free(back);
+}
+
+/* 2,000 names, chunked so each URL stays under 8 KB, scoped to the
+ * collection (Fish Tissues shares catalog numbers with Fish). */
+static void test_lookup_chunks(harness_server *hs)
+{
+	specify_session *s = NULL;
+	cs_error err = { 0 };
+	struct found got = { 0 };
+	enum { N = 2000 };
+	static char buf[N][10];
+	const char *values[N];
+
+	if (!hs->standin)
+		return;
+	if (!tap_ok(harness_login(hs, &s, &err) == 0, "login: %s", err.msg))
+		return;
+	for (int i = 0; i < N; i++) {
+		snprintf(buf[i], sizeof buf[i], "%09d", i + 1);
+		values[i] = buf[i];
+	}
+	int before = count_requests(hs, "GET /api/specify/collectionobject/");
+	tap_ok(specify_records_lookup(s, "collectionobject", "catalognumber", values, N,
+				      collect, &got, &err) == 0, "lookup of %d: %s", N, err.msg);
+	int used = count_requests(hs, "GET /api/specify/collectionobject/") - before;
+	tap_ok(used >= 2 && used <= 4, "%d names in %d requests", N, used);
+	tap_is_int(got.n, 13, "Fish's 000000001..000000012 and 000000123 match, not Fish Tissues' copies");
+	specify_session_free(s);
+}
+
+int main(void)
+{
+	harness_server hs;
+
+	if (harness_server_start(&hs, NULL)) {
+		tap_ok(0, "start the server");
+		return tap_done();
+	}
+	test_round_trip(&hs);
+	test_lookup_chunks(&hs);
+	harness_server_stop(&hs);
+	harness_cleanup();
+	return tap_done();
+}

@@ -1,0 +1,231 @@
+/* One test per failure a technician can meet, each asserting the code the
+ * program acts on and that the message says what to do. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include "harness.h"
+#include "tap.h"
+
+static int try_login(const harness_server *hs, const char *user, const char *password,
+		     const char *collection, cs_error *err)
+{
+	specify_session *s = NULL;
+	specify_login login = {
+		.server = hs->url, .user = user, .password = password,
+		.collection = collection,
+	};
+	int ret = specify_session_login(&login, &s, err);
+	specify_session_free(s);
+	return ret;
+}
+
+static bool says(const cs_error *err, const char *what)
+{
+	return strstr(err->msg, what) != NULL;
+}
+
+static void test_wrong_password(harness_server *hs)
+{
+	cs_error err = { 0 };
+	tap_is_int(try_login(hs, hs->user, "not-the-password", hs->collection, &err),
+		   CS_E_AUTH, "wrong password is CS_E_AUTH");
+	tap_ok(says(&err, "user name") && says(&err, hs->user), "message: %s", err.msg);
+	tap_ok(!says(&err, "not-the-password"), "the password is not in the message");
+}
+
+static void test_unknown_collection(harness_server *hs)
+{
+	cs_error err = { 0 };
+	tap_is_int(try_login(hs, hs->user, hs->password, "No Such Collection", &err),
+		   CS_E_CONFIG, "unknown collection is a settings error");
+	tap_ok(says(&err, "No Such Collection") && says(&err, "Fish"),
+	       "message names the collections: %s", err.msg);
+}
+
+static void test_no_access(harness_server *hs)
+{
+	cs_error err = { 0 };
+	tap_is_int(try_login(hs, "limited", "testpass", "Insects", &err), CS_E_ACCESS,
+		   "no access to the collection is CS_E_ACCESS");
+	tap_ok(says(&err, "Insects") && says(&err, "administrator"), "message: %s", err.msg);
+	tap_is_int(try_login(hs, "limited", "testpass", "Fish", &err), 0,
+		   "the same user may use Fish");
+}
+
+static void test_no_agent(harness_server *hs)
+{
+	cs_error err = { 0 };
+	tap_is_int(try_login(hs, "noagent", "testpass", "Fish", &err), CS_E_NO_AGENT,
+		   "a user without an Agent is CS_E_NO_AGENT, not a 500");
+	tap_ok(says(&err, "Agent") && says(&err, "Security and Accounts"), "message: %s", err.msg);
+}
+
+static void test_unreachable(void)
+{
+	harness_server dead = { .user = "u", .password = "p" };
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	char url[64];
+	cs_error err = { 0 };
+
+	/* A port that was free a moment ago and has no listener. */
+	bind(fd, (struct sockaddr *)&a, sizeof a);
+	getsockname(fd, (struct sockaddr *)&a, &len);
+	close(fd);
+	snprintf(url, sizeof url, "http://127.0.0.1:%d", ntohs(a.sin_port));
+	dead.url = url;
+	tap_is_int(try_login(&dead, "u", "p", NULL, &err), CS_E_UNREACHABLE,
+		   "nothing listening is CS_E_UNREACHABLE");
+	tap_ok(says(&err, "cannot connect") && says(&err, url), "message: %s", err.msg);
+}
+
+static void test_not_specify(harness_server *hs)
+{
+	harness_server other = *hs;
+	cs_error err = { 0 };
+
+	other.url = standin_asset_url(hs->standin);
+	tap_is_int(try_login(&other, hs->user, hs->password, NULL, &err), CS_E_PROTOCOL,
+		   "a server that is not Specify is CS_E_PROTOCOL");
+	tap_ok(says(&err, "does not answer like Specify"), "message: %s", err.msg);
+}
+
+static void test_no_asset_server(void)
+{
+	harness_server hs;
+	const char *args[] = { "--no-asset-server", NULL };
+	specify_session *s = NULL;
+	const specify_assets *a;
+	specify_reservation r;
+	const char *name = "x.jpg";
+	cs_error err = { 0 };
+
+	if (harness_server_start(&hs, args) || harness_login(&hs, &s, &err)) {
+		tap_ok(0, "start and log in: %s", err.msg);
+		harness_server_stop(&hs);
+		return;
+	}
+	tap_is_int(specify_assets_get(s, &a, &err), CS_E_NO_ASSETS,
+		   "no asset server configured is CS_E_NO_ASSETS");
+	tap_ok(says(&err, "no asset server configured"), "message: %s", err.msg);
+	tap_is_int(specify_locations_reserve(s, &name, 1, &r, &err), CS_E_NO_ASSETS,
+		   "reserving says so too, instead of Specify's 500");
+	specify_session_free(s);
+	harness_server_stop(&hs);
+}
+
+/* Session expiry mid-work: renewed once, transparently. */
+static void test_session_expiry(harness_server *hs, specify_session *s)
+{
+	cs_error err = { 0 };
+	cJSON *rec = NULL;
+	cJSON *state = standin_state(hs->standin);
+	double logins = cJSON_GetNumberValue(cJSON_GetObjectItem(
+		cJSON_GetObjectItem(state, "requests"), "PUT /context/login/"));
+	cJSON_Delete(state);
+
+	tap_ok(standin_faults(hs->standin, "{\"expire_sessions\": true}", &err) == 0,
+	       "expire sessions: %s", err.msg);
+	tap_ok(specify_record_get(s, "collectionobject", 1, &rec, &err) == 0,
+	       "a request after expiry succeeds: %s", err.msg);
+	cJSON_Delete(rec);
+	state = standin_state(hs->standin);
+	tap_is_int((long long)cJSON_GetNumberValue(cJSON_GetObjectItem(
+		cJSON_GetObjectItem(state, "requests"), "PUT /context/login/")),
+		(long long)logins + 1, "by logging in once more");
+	cJSON_Delete(state);
+	/* Unsafe requests need the CSRF token of the new session. */
+	const char *name = "after-renewal.jpg";
+	specify_reservation r;
+	tap_ok(specify_locations_reserve(s, &name, 1, &r, &err) == 0,
+	       "a POST after renewal carries the new CSRF token: %s", err.msg);
+}
+
+static void test_server_errors(harness_server *hs, specify_session *s)
+{
+	cs_error err = { 0 };
+	cJSON *rec = NULL;
+	int ret;
+
+	standin_faults(hs->standin, "{\"error_rate\": 1.0, \"error_status\": 503}", &err);
+	ret = specify_record_get(s, "collectionobject", 1, &rec, &err);
+	tap_is_int(ret, CS_E_SERVER, "503 is CS_E_SERVER");
+	tap_ok(cs_error_is_transient(ret), "and transient: %s", err.msg);
+	standin_control(hs->standin, "POST", "faults/reset", "{}", NULL, NULL);
+	cJSON_Delete(rec);
+}
+
+static void test_asset_failures(harness_server *hs, specify_session *s)
+{
+	cs_error err = { 0 };
+	specify_reservation r;
+	const char *name = "big.jpg";
+	char *file = harness_make_file("big.jpg", 200000, 3);
+	int ret;
+
+	tap_ok(specify_locations_reserve(s, &name, 1, &r, &err) == 0, "reserve: %s", err.msg);
+
+	standin_faults(hs->standin, "{\"max_upload_bytes\": 100000}", &err);
+	ret = specify_asset_upload(s, file, name, "image/jpeg", r.location, NULL, &err);
+	tap_is_int(ret, CS_E_TOO_LARGE, "413 is CS_E_TOO_LARGE");
+	tap_ok(!cs_error_is_transient(ret) && says(&err, "client_max_body_size"),
+	       "permanent, and says what to raise: %s", err.msg);
+	standin_control(hs->standin, "POST", "faults/reset", "{}", NULL, NULL);
+
+	standin_faults(hs->standin, "{\"asset_clock_skew_s\": 400}", &err);
+	ret = specify_asset_upload(s, file, name, "image/jpeg", r.location, NULL, &err);
+	tap_is_int(ret, CS_E_TOKEN, "a refused token is CS_E_TOKEN");
+	tap_ok(cs_error_is_transient(ret) && says(&err, "clock"), "transient, mentions the clock: %s", err.msg);
+	standin_control(hs->standin, "POST", "faults/reset", "{}", NULL, NULL);
+
+	standin_faults(hs->standin, "{\"asset_down\": true}", &err);
+	ret = specify_asset_upload(s, file, name, "image/jpeg", r.location, NULL, &err);
+	tap_ok(ret == CS_E_NETWORK || ret == CS_E_UNREACHABLE,
+	       "asset server down is a network failure (%s)", cs_error_name(ret));
+	tap_ok(cs_error_is_transient(ret) && says(&err, "fileupload"), "message: %s", err.msg);
+	standin_control(hs->standin, "POST", "faults/reset", "{}", NULL, NULL);
+
+	tap_ok(specify_asset_upload(s, file, name, "image/jpeg", r.location, NULL, &err) == 0,
+	       "with the faults gone the upload works: %s", err.msg);
+	tap_ok(specify_asset_delete(s, r.location, &err) == 0, "orphan removed: %s", err.msg);
+	tap_is_int(specify_asset_delete(s, r.location, &err), CS_E_NOT_FOUND,
+		   "removing it again says not found");
+	free(file);
+}
+
+int main(void)
+{
+	harness_server hs;
+	specify_session *s = NULL;
+	cs_error err = { 0 };
+
+	if (harness_server_start(&hs, NULL)) {
+		tap_ok(0, "start the server");
+		return tap_done();
+	}
+	test_wrong_password(&hs);
+	test_unreachable();
+	if (!hs.standin) {
+		tap_diag("real server: skipping the cases that need the stand-in's fixture and faults");
+		goto out;
+	}
+	test_unknown_collection(&hs);
+	test_no_access(&hs);
+	test_no_agent(&hs);
+	test_not_specify(&hs);
+	test_no_asset_server();
+	if (tap_ok(harness_login(&hs, &s, &err) == 0, "login: %s", err.msg)) {
+		test_session_expiry(&hs, s);
+		test_server_errors(&hs, s);
+		test_asset_failures(&hs, s);
+	}
+	specify_session_free(s);
+out:
+	harness_server_stop(&hs);
+	harness_cleanup();
+	return tap_done();
+}
