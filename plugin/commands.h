@@ -5,5 +5,6 @@
 
 int cmd_check(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_names(int argc, char **argv);
 
 #endif

@@ -10,6 +10,7 @@ static const struct command {
 	const char *summary;
 } commands[] = {
 	{ "check", cmd_check, "log in and check the Specify and asset-server setup" },
+	{ "names", cmd_names, "show the identifier each file name resolves to" },
 	{ "demo", cmd_demo, "attach the bundled samples to a bundled stand-in Specify" },
 };
 

@@ -1,7 +1,7 @@
 /* The copystand command as a technician runs it against a server:
  * `check` with settings from options, the environment or the config file
- * (the password never on the command line and never printed), and the
- * demo. */
+ * (the password never on the command line and never printed), and
+ * `names` taking the collection's catalog number format from the server. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +99,31 @@ int main(void)
 	free(out);
 
 	write_config("", 0600);
+	const char *names[] = { "names", "--server", hs.url, "--user", hs.user,
+				"--collection", "Fish", "000000123_2.jpg", "12.jpg", NULL };
+	rc = harness_run(names, env, &out);
+	tap_is_int(rc, 0, "names with the format from the server");
+	tap_ok(out && strstr(out, "000000123_2.jpg\t000000123\n") &&
+	       strstr(out, "12.jpg\t000000012\n"), "resolves with Fish's numeric format");
+	free(out);
+	if (hs.standin) {
+		const char *year[] = { "names", "--server", hs.url, "--user", hs.user,
+				       "--collection", "Insects", "2024-000123_2.jpg",
+				       "2024-123.jpg", NULL };
+		rc = harness_run(year, env, &out);
+		tap_is_int(rc, 1, "a name that does not fit makes the status 1");
+		tap_ok(out && strstr(out, "2024-000123_2.jpg\t2024-000123\n") &&
+		       strstr(out, "2024-123.jpg\terror: ") && strstr(out, "2024-000123'?"),
+		       "Insects' year-number format comes from the server's UIFormatters");
+		free(out);
+	}
+	const char *offline[] = { "names", "--server", "http://127.0.0.1:9", "--user", "u",
+				  "000000123_2.jpg", NULL };
+	rc = harness_run(offline, env, &out);
+	tap_is_int(rc, 2, "names without a reachable server is a set-up error");
+	tap_ok(out && strstr(out, "--format"), "and suggests --format");
+	free(out);
+
 	const char *demo[] = { "demo", NULL };
 	rc = harness_run(demo, NULL, &out);
 	tap_is_int(rc, 0, "the demo (README's main job) runs");
