@@ -4,6 +4,15 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Messages quote what servers and files said: a terminal must not get
+ * their control bytes (escape sequences) through us. */
+static void defang(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
 int cs_error_set(cs_error *err, int code, const char *fmt, ...)
 {
 	if (err) {
@@ -12,6 +21,7 @@ int cs_error_set(cs_error *err, int code, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err->msg, sizeof err->msg, fmt, ap);
 		va_end(ap);
+		defang(err->msg);
 	}
 	return code;
 }
@@ -28,6 +38,7 @@ int cs_error_prefix(cs_error *err, const char *fmt, ...)
 	va_end(ap);
 	memcpy(old, err->msg, sizeof old);
 	snprintf(err->msg, sizeof err->msg, "%s: %s", head, old);
+	defang(err->msg);
 	return err->code;
 }
 

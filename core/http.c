@@ -2,6 +2,7 @@
 
 #include <curl/curl.h>
 #include <ctype.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,10 +33,14 @@ struct transfer {
 	CURL *easy;
 	const http_request *req;
 	http_response *resp;
-	size_t cap;
+	size_t cap;             /* for a 2xx body kept in memory */
+	size_t error_cap;       /* for any other body */
 	size_t alloc;
+	size_t sent;            /* of an in-memory body sent by on_read */
 	bool over_cap;
+	bool cut;               /* an error page was cut short: the answer stands */
 	bool sink_failed;
+	bool head_done;         /* the blank line that ends the headers came */
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -197,22 +202,26 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
 	struct transfer *t = ud;
 	http_response *r = t->resp;
 	size_t len = size * n;
+	bool payload = status_is_2xx(t->easy);
+	size_t cap = payload ? t->cap : t->error_cap;
 
-	if (t->req->sink && status_is_2xx(t->easy)) {
+	if (t->req->sink && payload) {
 		if (fwrite(data, 1, len, t->req->sink) != len) {
 			t->sink_failed = true;
 			return 0;
 		}
 		return len;
 	}
-	if (r->body_len + len > t->cap) {
-		/* An error page may be cut; a data reply that large is hostile. */
-		if (!status_is_2xx(t->easy))
-			len = t->cap > r->body_len ? t->cap - r->body_len : 0;
-		else {
+	if (r->body_len + len > cap) {
+		/* A data reply that large is hostile.  An error page is only
+		 * read for a message: keep its start and hang up, since one
+		 * that never ends would hold us forever. */
+		if (payload) {
 			t->over_cap = true;
 			return 0;
 		}
+		len = cap - r->body_len;
+		t->cut = true;
 	}
 	if (r->body_len + len + 1 > t->alloc) {
 		size_t want = t->alloc ? t->alloc : 4096;
@@ -228,7 +237,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud)
 	memcpy(r->body + r->body_len, data, len);
 	r->body_len += len;
 	r->body[r->body_len] = '\0';
-	return size * n;
+	return t->cut ? 0 : size * n;
 }
 
 /* Copies a header value without surrounding white space. */
@@ -244,6 +253,17 @@ static void header_value(const char *v, size_t len, char *out, size_t outsz)
 	out[len] = '\0';
 }
 
+/* A Content-Length we can use: digits only, in range; else -1. */
+static long long parse_length(const char *v)
+{
+	char *end;
+	long long n;
+
+	errno = 0;
+	n = strtoll(v, &end, 10);
+	return end == v || *end || n < 0 || errno ? -1 : n;
+}
+
 static size_t on_header(char *data, size_t size, size_t n, void *ud)
 {
 	struct transfer *t = ud;
@@ -257,6 +277,11 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
 		r->content_type[0] = '\0';
 		r->content_length = -1;
 		r->x_timestamp = 0;
+		t->head_done = false;
+		return len;
+	}
+	if (data[0] == '\r' || data[0] == '\n') {
+		t->head_done = true;
 		return len;
 	}
 	if (!colon)
@@ -265,7 +290,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
 	if ((size_t)(colon - data) == 12 && strncasecmp(data, "Content-Type", 12) == 0)
 		snprintf(r->content_type, sizeof r->content_type, "%s", val);
 	else if ((size_t)(colon - data) == 14 && strncasecmp(data, "Content-Length", 14) == 0)
-		r->content_length = strtoll(val, NULL, 10);
+		r->content_length = parse_length(val);
 	else if ((size_t)(colon - data) == 11 && strncasecmp(data, "X-Timestamp", 11) == 0)
 		r->x_timestamp = strtoll(val, NULL, 10);
 	return len;
@@ -292,24 +317,39 @@ static int error_from_curl(CURLcode rc, const char *url, const char *detail,
 		return cs_error_set(err, CS_E_TIMEOUT,
 			"%s did not answer in time (%s): the server or the "
 			"network is slow or down", where, why);
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
+		/* Not the server's fault: the CA bundle could not be loaded. */
+		return cs_error_set(err, CS_E_CONFIG,
+			"cannot use the CA certificates to check %s (%s): the "
+			"file given with --ca-file must hold PEM certificates; "
+			"without --ca-file, install the ca-certificates package",
+			where, why);
+	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_ISSUER_ERROR:
 	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
 	case CURLE_SSL_INVALIDCERTSTATUS:
 	case CURLE_SSL_CRL_BADFILE:
-	case CURLE_USE_SSL_FAILED:
 		return cs_error_set(err, CS_E_TLS,
 			"TLS failure talking to %s (%s): if the server uses a "
 			"private certificate authority, pass its certificate "
 			"with --ca-file", where, why);
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_USE_SSL_FAILED:
+		/* Most often https:// given for a port that speaks plain HTTP. */
+		return cs_error_set(err, CS_E_TLS,
+			"TLS handshake with %s failed (%s): check that the server "
+			"speaks HTTPS on that port, or give its http:// address",
+			where, why);
 	case CURLE_READ_ERROR:
 		return cs_error_set(err, CS_E_IO,
 			"could not read the file being sent to %s (%s)", where, why);
 	case CURLE_UNSUPPORTED_PROTOCOL:
+		/* Also an answer that is not HTTP (libcurl calls it HTTP/0.9). */
+		return cs_error_set(err, CS_E_CONFIG,
+			"cannot talk HTTP with %s (%s): check the server address, "
+			"its port, and http:// versus https://", where, why);
 	case CURLE_URL_MALFORMAT:
 		return cs_error_set(err, CS_E_CONFIG,
 			"bad URL %s (%s): use http:// or https:// addresses",
@@ -371,12 +411,36 @@ fail:
 	return NULL;
 }
 
+static size_t on_read(char *buf, size_t size, size_t n, void *ud)
+{
+	struct transfer *t = ud;
+	size_t left = t->req->body_len - t->sent;
+	size_t len = size * n < left ? size * n : left;
+
+	memcpy(buf, t->req->body + t->sent, len);
+	t->sent += len;
+	return len;
+}
+
+/* libcurl rewinds a body only to send the request again: refuse that for
+ * a request that must go once. */
+static int on_seek(void *ud, curl_off_t offset, int origin)
+{
+	struct transfer *t = ud;
+	return offset == 0 && origin == SEEK_SET && t->sent == 0 ?
+	       CURL_SEEKFUNC_OK : CURL_SEEKFUNC_CANTSEEK;
+}
+
 /* Sets the method and in-memory body.  A reused handle starts from a plain
  * GET; a multipart body (set after this) makes the request a POST. */
-static void apply_method(CURL *e, const http_request *req)
+static void apply_method(CURL *e, const http_request *req, struct transfer *t)
 {
 	const char *m = req->method ? req->method : "GET";
 
+	/* Setting POSTFIELDS (even to NULL) makes a POST: HTTPGET comes after. */
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(e, CURLOPT_READFUNCTION, NULL);
+	curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, NULL);
 	curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
 	if (req->head) {
@@ -385,7 +449,14 @@ static void apply_method(CURL *e, const http_request *req)
 	}
 	if (req->form || req->form_file)
 		return;
-	if (req->body) {
+	if (req->body && req->once) {
+		curl_easy_setopt(e, CURLOPT_POST, 1L);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+		curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(e, CURLOPT_READDATA, t);
+		curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, on_seek);
+		curl_easy_setopt(e, CURLOPT_SEEKDATA, t);
+	} else if (req->body) {
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
 	} else if (strcmp(m, "GET") != 0) {
@@ -410,8 +481,7 @@ int http_client_perform(http_client *c, const http_request *req,
 	memset(resp, 0, sizeof *resp);
 	resp->content_length = -1;
 	t.cap = req->max_body ? req->max_body : DEFAULT_MAX_BODY;
-	if (req->sink)
-		t.cap = ERROR_BODY_KEEP;
+	t.error_cap = t.cap < ERROR_BODY_KEEP ? t.cap : ERROR_BODY_KEEP;
 	if (!(h = handle_take(c)))
 		return cs_error_set(err, CS_E_NOMEM, "out of memory");
 	t.easy = h->easy;
@@ -426,7 +496,7 @@ int http_client_perform(http_client *c, const http_request *req,
 		goto out;
 	}
 	curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, headers);
-	apply_method(h->easy, req);
+	apply_method(h->easy, req, &t);
 	if (req->form || req->form_file) {
 		if (!(mime = build_form(h->easy, req))) {
 			ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
@@ -444,8 +514,11 @@ int http_client_perform(http_client *c, const http_request *req,
 	else if (t.sink_failed)
 		ret = cs_error_set(err, CS_E_IO, "could not write the downloaded "
 				   "file: the disk may be full");
-	else if (rc != CURLE_OK)
+	else if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && t.cut))
 		ret = error_from_curl(rc, req->url, detail, err);
+	else if (!t.head_done)  /* libcurl takes a close there for the end */
+		ret = error_from_curl(CURLE_PARTIAL_FILE, req->url,
+				      "the answer ended inside its headers", err);
 out:
 	curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(h->easy, CURLOPT_MIMEPOST, NULL);

@@ -43,6 +43,11 @@ typedef struct http_request {
 	FILE *sink;                  /* write a 2xx body here instead of memory */
 	size_t max_body;             /* cap on an in-memory body; 0: 64 MiB */
 	bool head;                   /* HEAD request: no body expected */
+	/* The request creates something: never send it twice.  libcurl
+	 * resends a request whose reused connection closed without a reply;
+	 * for this one that is an error instead (the server may have acted),
+	 * and the caller finds out what happened. */
+	bool once;
 } http_request;
 
 typedef struct http_response {

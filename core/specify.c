@@ -1,6 +1,7 @@
 #include "specify.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,9 @@
 #define MAX_URL 7600
 /* Names per get_upload_params request (keeps the JSON body small). */
 #define RESERVE_CHUNK 500
-/* A reply from Specify larger than this is not something we asked for. */
-#define MAX_REPLY (256u << 20)
+/* A reply from Specify larger than this is not something we asked for
+ * (a lookup chunk of full records with their attachments stays far below). */
+#define MAX_REPLY (64u << 20)
 
 struct specify_session {
 	http_client *http;
@@ -64,6 +66,18 @@ static bool is_json(const http_response *r)
 	return strncasecmp(r->content_type, "application/json", 16) == 0;
 }
 
+/* A row id from JSON: a whole number from 1 to 2^53 (what a double holds
+ * exactly), else 0.  Never a cast of NaN (a missing key), an infinity or
+ * a huge value: C leaves those undefined. */
+static long long json_id(const cJSON *item)
+{
+	double v = cJSON_GetNumberValue(item);
+
+	if (!(v >= 1 && v <= 9007199254740992.0) || v != (double)(long long)v)
+		return 0;
+	return (long long)v;
+}
+
 /* --- requests ------------------------------------------------------- */
 
 struct call {
@@ -72,6 +86,7 @@ struct call {
 	const char *body;        /* JSON */
 	size_t max_body;
 	bool no_renew;           /* login itself: never renew on 403 */
+	bool once;               /* creates something: never resent by curl */
 };
 
 static bool is_unsafe(const char *method)
@@ -95,6 +110,7 @@ static int call_once(specify_session *s, const struct call *c,
 	const char *headers[5];
 	int nh = 0, ret;
 
+	memset(resp, 0, sizeof *resp);   /* callers clear it, whatever happens */
 	if (asprintf(&url, "%s%s", s->server, c->path) < 0)
 		return cs_error_set(err, CS_E_NOMEM, "out of memory");
 	headers[nh++] = "Accept: application/json";
@@ -119,6 +135,7 @@ static int call_once(specify_session *s, const struct call *c,
 		.body = c->body,
 		.body_len = c->body ? strlen(c->body) : 0,
 		.max_body = c->max_body ? c->max_body : MAX_REPLY,
+		.once = c->once,
 	};
 	ret = http_client_perform(s->http, &req, resp, err);
 	free(url);
@@ -286,7 +303,7 @@ static int pick_collection(specify_session *s, const cJSON *list,
 	int n = 0;
 
 	cJSON_ArrayForEach(c, list) {
-		if (!cJSON_IsNumber(c) || !c->string)
+		if (!json_id(c) || !c->string)
 			continue;
 		n++;
 		if (len + strlen(c->string) + 4 < sizeof names)
@@ -294,7 +311,7 @@ static int pick_collection(specify_session *s, const cJSON *list,
 						"%s'%s'", len ? ", " : "", c->string);
 		if (!want)
 			match = c;
-		else if (all_digits(want) && (long long)c->valuedouble == atoll(want))
+		else if (all_digits(want) && json_id(c) == atoll(want))
 			match = c;
 		else if (strcmp(c->string, want) == 0)
 			match = c;
@@ -304,13 +321,13 @@ static int pick_collection(specify_session *s, const cJSON *list,
 			"collections (%s): choose one with --collection", names);
 	if (!match && want) {
 		cJSON_ArrayForEach(c, list)
-			if (c->string && strcasecmp(c->string, want) == 0)
+			if (json_id(c) && c->string && strcasecmp(c->string, want) == 0)
 				match = c;
 	}
 	if (!match)
 		return cs_error_set(err, CS_E_CONFIG, "Specify has no collection "
 			"'%s'; it has %s", want ? want : "", n ? names : "none");
-	s->collection_id = (long long)match->valuedouble;
+	s->collection_id = json_id(match);
 	free(s->collection);
 	s->collection = strdup(match->string);
 	return s->collection ? 0 : cs_error_set(err, CS_E_NOMEM, "out of memory");
@@ -336,8 +353,10 @@ static int session_authenticate(specify_session *s, const char *want_collection,
 	s->logged_in = false;
 	pthread_mutex_unlock(&s->lock);
 
-	if ((ret = call_once(s, &get, &r, &seen, err)))
-		return cs_error_prefix(err, "cannot reach Specify at %s", s->server);
+	if ((ret = call_once(s, &get, &r, &seen, err))) {
+		ret = cs_error_prefix(err, "cannot reach Specify at %s", s->server);
+		goto out;
+	}
 	if (r.status != 200 || !is_json(&r) ||
 	    !(j = cJSON_ParseWithLength(r.body ? r.body : "", r.body_len)) ||
 	    !cJSON_IsObject(cJSON_GetObjectItem(j, "collections"))) {
@@ -447,10 +466,10 @@ static int session_load_user(specify_session *s, cs_error *err)
 			"another collection with --collection", s->user, s->collection);
 	if (ret)
 		return ret;
-	s->info.user_id = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "id"));
+	s->info.user_id = json_id(cJSON_GetObjectItem(j, "id"));
 	avail = cJSON_GetObjectItem(j, "available_collections");
 	cJSON_ArrayForEach(c, avail)
-		if ((long long)cJSON_GetNumberValue(cJSON_GetObjectItem(c, "id")) == s->collection_id)
+		if (json_id(cJSON_GetObjectItem(c, "id")) == s->collection_id)
 			allowed = true;
 	if (!allowed) {
 		ret = cs_error_set(err, CS_E_ACCESS, "user '%s' may not use "
@@ -468,8 +487,11 @@ static int session_load_user(specify_session *s, cs_error *err)
 			s->user, s->collection);
 		goto out;
 	}
-	s->info.agent_id = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(agent, "id"));
-	if (!(s->agent = agent_name(agent)))
+	s->info.agent_id = json_id(cJSON_GetObjectItem(agent, "id"));
+	if (!s->info.user_id || !s->info.agent_id)
+		ret = cs_error_set(err, CS_E_PROTOCOL, "reading the user: Specify's "
+				   "reply has no user or agent id");
+	else if (!(s->agent = agent_name(agent)))
 		ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
 out:
 	cJSON_Delete(j);
@@ -660,6 +682,13 @@ out:
 	return ret;
 }
 
+/* A token is hex digest ':' unix time: nothing that could end a header
+ * or a form field. */
+static bool token_is_sane(const char *tok, size_t n)
+{
+	return memchr(tok, ':', n) && strspn(tok, "0123456789abcdefABCDEF:-") >= n;
+}
+
 int specify_asset_token(specify_session *s, const char *location, char *out,
 			size_t outsz, cs_error *err)
 {
@@ -678,7 +707,7 @@ int specify_asset_token(specify_session *s, const char *location, char *out,
 	free(esc);
 	free(path);
 	if (ret)
-		return ret;
+		goto out;
 	if (r.status != 200) {
 		ret = status_error(s, &r, "getting an asset-server token", err);
 		goto out;
@@ -691,8 +720,7 @@ int specify_asset_token(specify_session *s, const char *location, char *out,
 			"asset-server token: it has no asset server configured");
 		goto out;
 	}
-	if (n >= outsz || !memchr(r.body, ':', n) || strspn(r.body,
-	    "0123456789abcdefABCDEF:-") < n) {
+	if (n >= outsz || !token_is_sane(r.body, n)) {
 		ret = cs_error_set(err, CS_E_PROTOCOL, "Specify sent a malformed "
 				   "asset-server token");
 		goto out;
@@ -947,7 +975,7 @@ static int lookup_send(specify_session *s, const char *path, const char *field,
 	total = cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "meta"),
 							 "total_count"));
 	if (!cJSON_IsArray(objects) ||
-	    (expect_all && total == total && (int)total != cJSON_GetArraySize(objects))) {
+	    (expect_all && total == total && total != cJSON_GetArraySize(objects))) {
 		ret = cs_error_set(err, CS_E_PROTOCOL, "looking up records: Specify "
 			"returned an incomplete list (%d of %.0f)",
 			cJSON_GetArraySize(objects), total);
@@ -1115,9 +1143,9 @@ static int reserve_chunk(specify_session *s, const char *const *filenames,
 		const char *loc = cJSON_GetStringValue(cJSON_GetObjectItem(item, "attachmentLocation"));
 		const char *tok = cJSON_GetStringValue(cJSON_GetObjectItem(item, "token"));
 		if (!loc || !location_is_safe(loc, strlen(loc)) || !tok ||
-		    strlen(tok) >= sizeof out[i].token) {
+		    strlen(tok) >= sizeof out[i].token || !token_is_sane(tok, strlen(tok))) {
 			ret = cs_error_set(err, CS_E_PROTOCOL, "reserving attachment "
-				"locations: Specify returned an unusable location");
+				"locations: Specify returned an unusable location or token");
 			break;
 		}
 		snprintf(out[i].location, sizeof out[i].location, "%s", loc);
@@ -1149,6 +1177,8 @@ int specify_locations_reserve(specify_session *s, const char *const *filenames,
 
 /* --- attachments ---------------------------------------------------- */
 
+/* The id ending a resource URI, "/api/specify/<table>/<id>/"; 0 when
+ * there is none, or one too long to be a row id. */
 static long long uri_id(const char *uri)
 {
 	const char *end, *p;
@@ -1156,12 +1186,14 @@ static long long uri_id(const char *uri)
 	if (!uri || !*uri)
 		return 0;
 	end = uri + strlen(uri);
-	if (end > uri && end[-1] == '/')
+	if (end[-1] == '/')
 		end--;
 	p = end;
 	while (p > uri && isdigit((unsigned char)p[-1]))
 		p--;
-	return p < end ? atoll(p) : 0;
+	if (p == end || p == uri || p[-1] != '/' || end - p > 15)
+		return 0;
+	return strtoll(p, NULL, 10);
 }
 
 static cJSON *attachment_body(const specify_attachment *a)
@@ -1186,7 +1218,7 @@ static cJSON *attachment_body(const specify_attachment *a)
 int specify_attachment_create(specify_session *s, const specify_attachment *a,
 			      specify_attached *out, cs_error *err)
 {
-	struct call c = { .method = "POST" };
+	struct call c = { .method = "POST", .once = true };
 	char path[160];
 	cJSON *body, *j = NULL;
 	http_response r;
@@ -1207,11 +1239,11 @@ int specify_attachment_create(specify_session *s, const specify_attachment *a,
 	if ((ret = call(s, &c, &r, err)) == 0)
 		ret = reply_json(s, &r, 201, "attaching", &j, err);
 	if (ret == 0) {
-		out->join_id = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "id"));
-		out->attachment_id = (long long)cJSON_GetNumberValue(
+		out->join_id = json_id(cJSON_GetObjectItem(j, "id"));
+		out->attachment_id = json_id(
 			cJSON_GetObjectItem(cJSON_GetObjectItem(j, "attachment"), "id"));
 		out->record_id = a->record_id;
-		if (out->join_id <= 0 || out->attachment_id <= 0)
+		if (!out->join_id || !out->attachment_id)
 			ret = cs_error_set(err, CS_E_PROTOCOL, "attaching: Specify's "
 					   "reply has no join row id");
 	}
@@ -1227,7 +1259,7 @@ int specify_attachment_next_ordinal(specify_session *s, const char *table,
 {
 	char path[200];
 	cJSON *j = NULL;
-	const cJSON *o;
+	const cJSON *objects, *o;
 	int ret, next = 0;
 
 	if (!name_is_safe(table))
@@ -1236,14 +1268,52 @@ int specify_attachment_next_ordinal(specify_session *s, const char *table,
 		 table, table, record_id);
 	if ((ret = get_json(s, path, "listing attachments", &j, err)))
 		return ret;
-	cJSON_ArrayForEach(o, cJSON_GetObjectItem(j, "objects")) {
-		int ord = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "ordinal"));
-		if (ord >= next)
-			next = ord + 1;
+	objects = cJSON_GetObjectItem(j, "objects");
+	if (!cJSON_IsArray(objects)) {
+		cJSON_Delete(j);
+		return cs_error_set(err, CS_E_PROTOCOL, "listing attachments: "
+				    "Specify's reply holds no list");
+	}
+	cJSON_ArrayForEach(o, objects) {
+		/* Compared as a double: a huge ordinal must not overflow. */
+		double ord = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "ordinal"));
+		if (ord >= next && ord < INT_MAX)
+			next = (int)ord + 1;
 	}
 	cJSON_Delete(j);
 	*ordinal = next;
 	return 0;
+}
+
+/* The first row of a list: its id (0 when the list is empty) and, with
+ * link, the id of the record it links to.  A row we cannot read is not
+ * "no row": callers would attach the same file twice. */
+static int first_row(specify_session *s, const char *path, const char *link,
+		     long long *id, long long *linked, cs_error *err)
+{
+	const char *what = "looking for an attachment";
+	cJSON *j = NULL;
+	const cJSON *objects, *row;
+	int ret = get_json(s, path, what, &j, err);
+
+	*id = 0;
+	if (ret)
+		return ret;
+	objects = cJSON_GetObjectItem(j, "objects");
+	row = cJSON_GetArrayItem(objects, 0);
+	if (!cJSON_IsArray(objects)) {
+		ret = cs_error_set(err, CS_E_PROTOCOL, "%s: Specify's reply holds "
+				   "no list", what);
+	} else if (row) {
+		*id = json_id(cJSON_GetObjectItem(row, "id"));
+		if (link)
+			*linked = uri_id(cJSON_GetStringValue(cJSON_GetObjectItem(row, link)));
+		if (!*id || (link && !*linked))
+			ret = cs_error_set(err, CS_E_PROTOCOL, "%s: Specify's reply "
+					   "has a row without a usable id", what);
+	}
+	cJSON_Delete(j);
+	return ret;
 }
 
 int specify_attachment_find(specify_session *s, const char *table,
@@ -1251,8 +1321,6 @@ int specify_attachment_find(specify_session *s, const char *table,
 			    cs_error *err)
 {
 	char *esc, *path = NULL;
-	cJSON *j = NULL;
-	const cJSON *first;
 	int ret;
 
 	memset(out, 0, sizeof *out);
@@ -1264,34 +1332,24 @@ int specify_attachment_find(specify_session *s, const char *table,
 		return cs_error_set(err, CS_E_NOMEM, "out of memory");
 	}
 	free(esc);
-	ret = get_json(s, path, "looking for an attachment", &j, err);
+	ret = first_row(s, path, NULL, &out->attachment_id, NULL, err);
 	free(path);
-	if (ret)
-		return ret;
-	first = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "objects"), 0);
-	out->attachment_id = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(first, "id"));
-	cJSON_Delete(j);
-	if (out->attachment_id <= 0) {
-		out->attachment_id = 0;
-		return cs_error_set(err, CS_E_NOT_FOUND, "no attachment has "
-				    "location %s", location);
-	}
-	char jpath[200];
-	snprintf(jpath, sizeof jpath, "/api/specify/%sattachment/?attachment=%lld&limit=0",
-		 table, out->attachment_id);
-	if ((ret = get_json(s, jpath, "looking for an attachment", &j, err)))
-		return ret;
-	first = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "objects"), 0);
-	out->join_id = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(first, "id"));
-	out->record_id = uri_id(cJSON_GetStringValue(cJSON_GetObjectItem(first, table)));
-	cJSON_Delete(j);
-	if (out->join_id <= 0) {
+	if (ret == 0 && !out->attachment_id)
+		ret = cs_error_set(err, CS_E_NOT_FOUND, "no attachment has "
+				   "location %s", location);
+	if (ret == 0) {
+		char jpath[200];
+		snprintf(jpath, sizeof jpath, "/api/specify/%sattachment/?attachment=%lld&limit=0",
+			 table, out->attachment_id);
+		ret = first_row(s, jpath, table, &out->join_id, &out->record_id, err);
 		/* An attachment row without a join row: not attached to us. */
-		memset(out, 0, sizeof *out);
-		return cs_error_set(err, CS_E_NOT_FOUND, "location %s is not "
-				    "attached to any %s", location, table);
+		if (ret == 0 && !out->join_id)
+			ret = cs_error_set(err, CS_E_NOT_FOUND, "location %s is not "
+					   "attached to any %s", location, table);
 	}
-	return 0;
+	if (ret)
+		memset(out, 0, sizeof *out);
+	return ret;
 }
 
 int specify_attachment_delete(specify_session *s, const char *table,

@@ -5,13 +5,17 @@ One process, two listening ports on 127.0.0.1 (like a deployment where the asset
 separate service):
 
     python3 standin.py [--fixture FILE] [--state-dir DIR] [--seed N] [--no-asset-server]
-                       [--asset-key KEY] [--verbose]
+                       [--asset-key KEY] [--tls-cert FILE --tls-key FILE] [--verbose]
 
 prints exactly one line, ``READY <specify_port> <asset_port>``, and exits on SIGTERM/SIGINT or when
 stdin reaches EOF (so run it by hand as ``sleep infinity | python3 standin.py``).  The behaviour
 follows /work/shared/specify-api.md and the recorded exchanges in /work/shared/specify-samples,
 checked against specify7's and web-asset-server's source: a stand-in that accepts what real
 Specify rejects is a bug.  Files live in STATE/originals/<store>.
+
+With --tls-cert/--tls-key the Specify port (control API included) speaks HTTPS only, and Django's
+HTTPS rule applies: an unsafe request without Origin needs a Referer of the same host (§1.1).  The
+asset server stays plain HTTP, as do the URLs Specify announces for it.
 
 Control API (Specify port; not subject to faults, not counted):
   GET  /__standin__/state           attachments (join rows + attachment fields), files {store:
@@ -43,6 +47,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import string
 import sys
 import tempfile
@@ -85,10 +90,7 @@ CSRF_PAGE = """<!DOCTYPE html>
 <body>
 <div id="summary">
   <h1>Forbidden <span>(403)</span></h1>
-  <p>CSRF verification failed. Request aborted.</p>
-
-
-</div>
+  <p>CSRF verification failed. Request aborted.</p>{explanation}</div>
 
 <div id="info">
   <h2>Help</h2>
@@ -135,6 +137,33 @@ CSRF_PAGE = """<!DOCTYPE html>
 </body>
 </html>
 """
+
+# What the page says between summary and help, by reason (django/views/csrf.py: no_referer,
+# no_cookie); every other reason leaves the blank lines of sample 05.
+CSRF_EXPLANATIONS = {
+    'Referer checking failed - no Referer.':
+        '\n\n  <p>You are seeing this message because this HTTPS site requires a \u201cReferer header\u201d to '
+        'be sent by your web browser, but none was sent. This header is required for security reasons, to '
+        'ensure that your browser is not being hijacked by third parties.</p>\n  <p>If you have configured '
+        'your browser to disable \u201cReferer\u201d headers, please re-enable them, at least for this site, '
+        'or for HTTPS connections, or for \u201csame-origin\u201d requests.</p>\n  <p>If you are using the '
+        '&lt;meta name=&quot;referrer&quot; content=&quot;no-referrer&quot;&gt; tag or including the '
+        '\u201cReferrer-Policy: no-referrer\u201d header, please remove them. The CSRF protection requires '
+        'the \u201cReferer\u201d header to do strict referer checking. If you\u2019re concerned about privacy, '
+        'use alternatives like &lt;a rel=&quot;noreferrer&quot; \u2026&gt; for links to third-party '
+        'sites.</p>\n\n\n',
+    'CSRF cookie not set.':
+        '\n\n\n  <p>You are seeing this message because this site requires a CSRF cookie when submitting '
+        'forms. This cookie is required for security reasons, to ensure that your browser is not being '
+        'hijacked by third parties.</p>\n  <p>If you have configured your browser to disable cookies, please '
+        're-enable them, at least for this site, or for \u201csame-origin\u201d requests.</p>\n\n',
+}
+
+
+def csrf_page(reason):
+    return (CSRF_PAGE.replace('{explanation}', CSRF_EXPLANATIONS.get(reason, '\n\n\n'))
+            .replace('{reason}', html.escape(reason)))
+
 
 # Django's built-in error pages (no templates in specify7 override them).
 DJANGO_PAGE = """
@@ -1225,9 +1254,12 @@ class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, app, kind, handler):
+    def __init__(self, app, kind, handler, tls=None):
         self.app, self.kind = app, kind
         super().__init__(('127.0.0.1', 0), handler)
+        self.tls = tls is not None
+        if tls:                                  # accept() only wraps; Base.handle() shakes hands
+            self.socket = tls.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
 
     def get_request(self):
         sock, addr = super().get_request()
@@ -1252,6 +1284,23 @@ class Base(http.server.BaseHTTPRequestHandler):
 
     def handle_expect_100(self):
         return True                              # Body.read() answers it lazily
+
+    def handle(self):
+        if self.server.tls and not self.tls_handshake():
+            return
+        super().handle()
+
+    def tls_handshake(self):
+        """In the connection's own thread with a short deadline: a client that stalls or rejects our
+        certificate costs only its own connection."""
+        try:
+            self.connection.settimeout(10)
+            self.connection.do_handshake()
+        except OSError:                          # ssl.SSLError, timeouts, resets
+            self.close_connection = True
+            return False
+        self.connection.settimeout(self.timeout)
+        return True
 
     def asset_down(self):
         return self.server.kind == 'asset' and self.app.faults.get('asset_down')
@@ -1558,7 +1607,7 @@ class SpecifyHandler(Base):
         if self.command not in ('GET', 'HEAD', 'OPTIONS', 'TRACE'):
             reason = self.csrf_check(c)
             if reason:
-                return self.respond(c, Resp(403, CSRF_PAGE.replace('{reason}', html.escape(reason))))
+                return self.respond(c, Resp(403, csrf_page(reason)))
         stream = None
         with self.app.lock:
             try:
@@ -1596,11 +1645,16 @@ class SpecifyHandler(Base):
         return Resp(code, DJANGO_PAGE % (title, title, details))
 
     def csrf_check(self, c):
-        """CsrfViewMiddleware.process_view (Django 4.2) over plain HTTP."""
+        """CsrfViewMiddleware.process_view (Django 4.2)."""
         origin = self.headers.get('Origin')
         host = self.headers.get('Host') or '127.0.0.1:%d' % self.server.server_address[1]
-        if origin is not None and origin != 'http://' + host:
-            return 'Origin checking failed - %s does not match any trusted origins.' % origin
+        if origin is not None:
+            if origin != ('https://' if self.server.tls else 'http://') + host:
+                return 'Origin checking failed - %s does not match any trusted origins.' % origin
+        elif self.server.tls:
+            reason = self.referer_check(host)
+            if reason:
+                return reason
         cookie = c.cookies.get('csrftoken')
         if cookie is None:
             return 'CSRF cookie not set.'
@@ -1628,6 +1682,24 @@ class SpecifyHandler(Base):
         # so a client that keeps its pre-login token is refused (sample 05).
         if not hmac.compare_digest(given, secret) or self.app.csrf.get(cookie) != 'active':
             return 'CSRF token from %s incorrect.' % source
+        return None
+
+    def referer_check(self, host):
+        """CsrfViewMiddleware._check_referer: on HTTPS an unsafe request without Origin needs a
+        Referer on this very host (CSRF_TRUSTED_ORIGINS' 'https://*' matches nothing)."""
+        referer = self.headers.get('Referer')
+        if referer is None:
+            return 'Referer checking failed - no Referer.'
+        try:
+            u = urllib.parse.urlparse(referer)
+        except ValueError:
+            u = None
+        if u is None or '' in (u.scheme, u.netloc):
+            return 'Referer checking failed - Referer is malformed.'
+        if u.scheme != 'https':
+            return 'Referer checking failed - Referer is insecure while host is secure.'
+        if u.netloc != host.lower():             # is_same_domain() lower-cases only the host
+            return 'Referer checking failed - %s does not match any trusted origins.' % u.geturl()
         return None
 
     def respond(self, c, r, stream=None):
@@ -2563,10 +2635,18 @@ def main():
     ap.add_argument('--no-asset-server', action='store_true',
                     help='Specify behaves as if the asset server was unreachable at its startup')
     ap.add_argument('--asset-key', help='the shared attachment key (default: the fixture\'s)')
+    ap.add_argument('--tls-cert', metavar='FILE', help='PEM certificate (chain): the Specify port speaks HTTPS')
+    ap.add_argument('--tls-key', metavar='FILE', help='PEM private key of --tls-cert')
     ap.add_argument('--verbose', action='store_true', help='log requests to stderr')
     args = ap.parse_args()
+    if bool(args.tls_cert) != bool(args.tls_key):
+        ap.error('--tls-cert and --tls-key go together')
+    tls = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
     app = App(args)
-    specify = Server(app, 'specify', SpecifyHandler)
+    specify = Server(app, 'specify', SpecifyHandler, tls)
     asset = Server(app, 'asset', AssetHandler)
     for s in (specify, asset):
         threading.Thread(target=s.serve_forever, daemon=True).start()

@@ -11,9 +11,12 @@ import http.client
 import json
 import os
 import re
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 import urllib.parse
@@ -41,6 +44,47 @@ CO_CHOICES = (
     "text2, text3, text4, text5, text6, text7, text8, timestampcreated, timestampmodified, totalvalue, "
     "treatmentevents, uniqueidentifier, version, visibility, visibilitysetby, visibilitysetby_id, "
     "voucherrelationships, yesno1, yesno2, yesno3, yesno4, yesno5, yesno6")
+
+
+# Extensions of a throw-away CA and of a server certificate for 127.0.0.1 (strict-verification clean).
+OPENSSL_CNF = """[req]
+distinguished_name = dn
+[dn]
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+"""
+
+
+def make_certs(d):
+    """A CA and a certificate for IP 127.0.0.1 signed by it, made in d with openssl(1): (ca, cert, key)."""
+    def p(name):
+        return os.path.join(d, name)
+    with open(p('openssl.cnf'), 'w') as f:
+        f.write(OPENSSL_CNF)
+    req = ['req', '-config', p('openssl.cnf'), '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
+    for cmd in ([*req, '-x509', '-extensions', 'ca', '-subj', '/CN=copystand test CA', '-days', '2',
+                 '-keyout', p('ca.key'), '-out', p('ca.pem')],
+                [*req, '-new', '-subj', '/CN=127.0.0.1', '-keyout', p('server.key'), '-out', p('server.csr')],
+                ['x509', '-req', '-in', p('server.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-set_serial', '2',
+                 '-days', '2', '-extfile', p('openssl.cnf'), '-extensions', 'server', '-out', p('server.pem')]):
+        subprocess.run(['openssl', *cmd], check=True, capture_output=True)
+    return p('ca.pem'), p('server.pem'), p('server.key')
+
+
+def connect(port, tls=None, timeout=30):
+    """A connection to a stand-in port: HTTPS when given a client SSLContext."""
+    if tls:
+        return http.client.HTTPSConnection('127.0.0.1', port, timeout=timeout, context=tls)
+    return http.client.HTTPConnection('127.0.0.1', port, timeout=timeout)
 
 
 def mint(name, ts=None, key=KEY):
@@ -99,22 +143,25 @@ class Standin:
 
 
 class Client:
-    """Cookie jar + CSRF header, one keep-alive connection per port."""
+    """Cookie jar + CSRF header, one keep-alive connection per port.  Over HTTPS (tls: a client
+    SSLContext) it sends on unsafe methods the Referer Django wants there, as copystand does."""
 
-    def __init__(self, port):
-        self.port, self.cookies, self.conn = port, {}, None
+    def __init__(self, port, tls=None):
+        self.port, self.tls, self.cookies, self.conn = port, tls, {}, None
 
-    def request(self, method, path, body=None, headers=None, csrf=True, cookies=True):
+    def request(self, method, path, body=None, headers=None, csrf=True, cookies=True, referer=True):
         hdrs = dict(headers or {})
         if cookies and self.cookies:
             hdrs['Cookie'] = '; '.join('%s=%s' % kv for kv in self.cookies.items())
         if csrf and method not in ('GET', 'HEAD') and 'csrftoken' in self.cookies:
             hdrs.setdefault('X-CSRFToken', self.cookies['csrftoken'])
+        if referer and self.tls and method not in ('GET', 'HEAD'):
+            hdrs.setdefault('Referer', 'https://127.0.0.1:%d/' % self.port)
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
             hdrs.setdefault('Content-Type', 'application/json')
         if self.conn is None:                    # the server announces every close: no retries here
-            self.conn = http.client.HTTPConnection('127.0.0.1', self.port, timeout=30)
+            self.conn = connect(self.port, self.tls)
         self.conn.request(method, path, body, hdrs)
         r = Resp(self.conn.getresponse())
         for c in r.cookies():
@@ -145,6 +192,7 @@ class Client:
 
 class Base(unittest.TestCase):
     args = ()
+    tls = None                                   # client SSLContext when the Specify port is HTTPS
 
     @classmethod
     def setUpClass(cls):
@@ -155,7 +203,7 @@ class Base(unittest.TestCase):
         cls.s.stop()
 
     def setUp(self):
-        self.c = Client(self.s.sp)
+        self.c = Client(self.s.sp, self.tls)
         self.a = Client(self.s.ap)
         self.control('POST', '/__standin__/faults/reset')
 
@@ -164,7 +212,7 @@ class Base(unittest.TestCase):
         self.a.close()
 
     def control(self, method, path, body=None):
-        conn = http.client.HTTPConnection('127.0.0.1', self.s.sp, timeout=30)
+        conn = connect(self.s.sp, self.tls)
         conn.request(method, path, json.dumps(body) if body is not None else None)
         r = Resp(conn.getresponse())
         conn.close()
@@ -722,6 +770,96 @@ class TestNoAssetServer(Base):
         self.assertEqual((r.status, r.body), (200, b''))
         self.assertEqual(self.c.get('/attachment_gw/proxy/?type=O&filename=a.jpg').status, 400)
         self.assertEqual(self.a.get('/').status, 200)          # the asset server itself is up
+
+
+@unittest.skipUnless(shutil.which('openssl'), 'needs the openssl program to make certificates')
+class TestTLS(Base):
+    """--tls-cert/--tls-key: the Specify port speaks HTTPS, and Django's HTTPS Referer rule applies."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp()
+        ca, cert, key = make_certs(cls.dir)
+        cls.tls = ssl.create_default_context(cafile=ca)
+        cls.args = ('--tls-cert', cert, '--tls-key', key)
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        shutil.rmtree(cls.dir)
+
+    def test_handshake(self):
+        with self.assertRaises((http.client.HTTPException, OSError)):
+            plain = connect(self.s.sp)              # plain HTTP to the HTTPS port: hung up on
+            try:
+                plain.request('GET', '/context/login/')
+                plain.getresponse()
+            finally:
+                plain.close()
+        untrusted = connect(self.s.sp, ssl.create_default_context())
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            untrusted.request('GET', '/context/login/')
+        untrusted.close()
+        # a client that never says hello blocks no one: handshakes happen per connection
+        mute = socket.create_connection(('127.0.0.1', self.s.sp), timeout=10)
+        try:
+            t = time.time()
+            self.assertEqual(self.c.get('/context/login/').status, 200)
+            self.assertLess(time.time() - t, 5)
+        finally:
+            mute.close()
+
+    def test_referer_rule(self):
+        sp = self.s.sp
+        self.c.login()                                  # PUT /context/login/ with its Referer
+
+        def post(**headers):
+            return self.c.request('POST', '/attachment_gw/get_upload_params/', {'filenames': ['a.jpg']},
+                                  headers=headers, referer=False)
+        self.assertEqual(post(Referer='https://127.0.0.1:%d/' % sp).status, 200)
+        self.assertEqual(post(Referer='https://127.0.0.1:%d/specify/view/' % sp).status, 200)
+        for referer, reason in (
+                (None, 'Referer checking failed - no Referer.'),
+                ('http://127.0.0.1:%d/' % sp, 'Referer checking failed - Referer is insecure while host is secure.'),
+                ('https://evil.example/', 'Referer checking failed - https://evil.example/ does not match any '
+                                          'trusted origins.'),
+                ('https://127.0.0.1:%d/' % (sp + 1), 'does not match any trusted origins.'),
+                ('127.0.0.1/', 'Referer checking failed - Referer is malformed.'),
+                ('https://[::1/', 'Referer checking failed - Referer is malformed.')):
+            r = post(**({'Referer': referer} if referer else {}))
+            self.assertEqual((r.status, r.h('Content-Type')), (403, 'text/html; charset=utf-8'), referer)
+            self.assertIn('CSRF verification failed. Request aborted.', r.text)
+            self.assertIn(reason, r.text)
+        self.assertIn('this HTTPS site requires a \u201cReferer header\u201d', post().text)
+        # an Origin takes the Referer's place, and must be https://host
+        self.assertEqual(post(Origin='https://127.0.0.1:%d' % sp).status, 200)
+        r = post(Origin='http://127.0.0.1:%d' % sp, Referer='https://127.0.0.1:%d/' % sp)
+        self.assertIn('Origin checking failed - http://127.0.0.1:%d does not match any trusted origins.' % sp, r.text)
+        self.assertEqual(self.c.get('/context/user.json').status, 200)    # safe methods need none
+
+    def test_referer_checked_before_token(self):
+        fresh = Client(self.s.sp, self.tls)
+        creds = {'username': 'spadmin', 'password': 'testpass', 'collection': 4}
+        r = fresh.request('PUT', '/context/login/', creds, referer=False)
+        self.assertIn('Referer checking failed - no Referer.', r.text)
+        r = fresh.request('PUT', '/context/login/', creds)
+        self.assertEqual(r.status, 403)
+        self.assertIn('CSRF cookie not set.', r.text)
+        self.assertIn('this site requires a CSRF cookie when submitting forms', r.text)
+        fresh.get('/context/login/')
+        self.assertEqual(fresh.request('PUT', '/context/login/', creds, referer=False).status, 403)
+        self.assertEqual(fresh.request('PUT', '/context/login/', creds).status, 204)
+        fresh.close()
+
+    def test_asset_server_stays_http(self):
+        self.c.login()
+        settings = self.c.get('/context/attachment_settings.json').json()
+        for k in ('read', 'write', 'delete', 'testkey'):
+            self.assertTrue(settings[k].startswith('http://127.0.0.1:%d/' % self.s.ap), settings[k])
+        loc, tok = self.reserve('t.jpg')[0].values()
+        self.assertEqual(self.upload(loc, b'over http', tok).status, 200)
+        self.assertEqual(self.state()['files'][loc]['size'], 9)     # the control API is HTTPS too
 
 
 class TestFaults(Base):
