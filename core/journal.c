@@ -1,0 +1,728 @@
+#include "journal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define SCHEMA_VERSION 1
+
+struct journal {
+	sqlite3 *db;
+	char *path;
+	int pid;
+	char host[256];
+};
+
+static const char *const state_names[JS_COUNT] = {
+	"captured", "named", "matched", "reserved", "uploaded", "attached",
+	"unmatched", "ambiguous", "held", "failed", "rolled_back",
+};
+
+/* Each migration takes the schema from version i to i + 1; never edit one
+ * that has shipped, add the next. */
+static const char *const migrations[SCHEMA_VERSION] = {
+	"CREATE TABLE batches ("
+	"  id INTEGER PRIMARY KEY,"
+	"  kind TEXT NOT NULL,"
+	"  server TEXT NOT NULL,"
+	"  collection TEXT NOT NULL,"
+	"  collection_id INTEGER,"
+	"  label TEXT,"
+	"  created REAL NOT NULL,"
+	"  state TEXT NOT NULL DEFAULT 'open');"
+	"CREATE TABLE items ("
+	"  id INTEGER PRIMARY KEY,"
+	"  batch_id INTEGER NOT NULL REFERENCES batches(id),"
+	"  path TEXT NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  size INTEGER NOT NULL DEFAULT 0,"
+	"  sha256 TEXT,"
+	"  mimetype TEXT,"
+	"  target TEXT NOT NULL DEFAULT 'catalog-number',"
+	"  identifier TEXT,"
+	"  record_table TEXT,"
+	"  record_id INTEGER,"
+	"  ordinal INTEGER NOT NULL DEFAULT 0,"
+	"  location TEXT UNIQUE,"
+	"  join_id INTEGER,"
+	"  attachment_id INTEGER,"
+	"  extra TEXT,"
+	"  state TEXT NOT NULL,"
+	"  reason TEXT,"
+	"  attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_try REAL NOT NULL DEFAULT 0,"
+	"  lease_host TEXT,"
+	"  lease_pid INTEGER,"
+	"  lease_until REAL NOT NULL DEFAULT 0,"
+	"  created REAL NOT NULL,"
+	"  updated REAL NOT NULL);"
+	"CREATE INDEX items_state ON items(state, next_try);"
+	"CREATE INDEX items_batch ON items(batch_id, state);"
+	"CREATE INDEX items_record ON items(record_table, record_id);"
+	"CREATE TABLE events ("
+	"  id INTEGER PRIMARY KEY,"
+	"  item_id INTEGER NOT NULL,"
+	"  at REAL NOT NULL,"
+	"  from_state TEXT,"
+	"  to_state TEXT NOT NULL,"
+	"  detail TEXT);"
+	"CREATE INDEX events_item ON events(item_id);",
+};
+
+const char *journal_state_name(enum journal_state s)
+{
+	return (unsigned)s < JS_COUNT ? state_names[s] : "?";
+}
+
+int journal_state_parse(const char *name)
+{
+	for (int i = 0; name && i < JS_COUNT; i++)
+		if (strcmp(state_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+bool journal_state_is_final(enum journal_state s)
+{
+	return s >= JS_ATTACHED;
+}
+
+static double now_s(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (double)tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+static int db_error(journal *j, int rc, const char *what, cs_error *err)
+{
+	if (rc == SQLITE_FULL)
+		return cs_error_set(err, CS_E_IO, "%s: the disk holding the journal "
+				    "%s is full: free some space", what, j->path);
+	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+		return cs_error_set(err, CS_E_IO, "%s: the journal %s stayed locked "
+				    "by another copystand process", what, j->path);
+	return cs_error_set(err, CS_E_IO, "%s: journal %s: %s", what, j->path,
+			    sqlite3_errmsg(j->db));
+}
+
+static int exec(journal *j, const char *sql, const char *what, cs_error *err)
+{
+	int rc = sqlite3_exec(j->db, sql, NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : db_error(j, rc, what, err);
+}
+
+static int prepare(journal *j, const char *sql, sqlite3_stmt **st, cs_error *err)
+{
+	int rc = sqlite3_prepare_v2(j->db, sql, -1, st, NULL);
+	return rc == SQLITE_OK ? 0 : db_error(j, rc, "preparing a query", err);
+}
+
+/* Binds NULL for a NULL string. */
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s)
+		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void bind_id(sqlite3_stmt *st, int i, long long v)
+{
+	if (v > 0)
+		sqlite3_bind_int64(st, i, v);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static char *col_text(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	return t ? strdup((const char *)t) : NULL;
+}
+
+/* Runs a statement that returns no rows, then finalizes it. */
+static int step_done(journal *j, sqlite3_stmt *st, const char *what, cs_error *err)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : db_error(j, rc, what, err);
+}
+
+/* --- opening and migrating ---------------------------------------------- */
+
+static int schema_version(journal *j, int *version, cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "PRAGMA user_version", &st, err);
+
+	if (ret)
+		return ret;
+	*version = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int migrate(journal *j, cs_error *err)
+{
+	char sql[64];
+	int version, ret;
+
+	/* IMMEDIATE: two processes opening a new journal migrate once. */
+	if ((ret = exec(j, "BEGIN IMMEDIATE", "opening the journal", err)))
+		return ret;
+	if ((ret = schema_version(j, &version, err)))
+		goto out;
+	if (version > SCHEMA_VERSION) {
+		ret = cs_error_set(err, CS_E_CONFIG, "the journal %s was written by a "
+			"newer copystand (schema %d, this one knows %d): update "
+			"copystand", j->path, version, SCHEMA_VERSION);
+		goto out;
+	}
+	for (; version < SCHEMA_VERSION && ret == 0; version++)
+		ret = exec(j, migrations[version], "updating the journal", err);
+	snprintf(sql, sizeof sql, "PRAGMA user_version = %d", SCHEMA_VERSION);
+	if (ret == 0)
+		ret = exec(j, sql, "updating the journal", err);
+out:
+	if (ret == 0)
+		return exec(j, "COMMIT", "updating the journal", err);
+	sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+	return ret;
+}
+
+int journal_open(const char *path, journal **out, cs_error *err)
+{
+	journal *j = calloc(1, sizeof *j);
+	int rc, ret;
+
+	*out = NULL;
+	if (!j || !(j->path = strdup(path))) {
+		free(j);
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	}
+	j->pid = (int)getpid();
+	if (gethostname(j->host, sizeof j->host - 1) != 0)
+		strcpy(j->host, "localhost");
+	rc = sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			     SQLITE_OPEN_FULLMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		ret = cs_error_set(err, CS_E_IO, "cannot open the journal %s: %s", path,
+				   j->db ? sqlite3_errmsg(j->db) : sqlite3_errstr(rc));
+		journal_close(j);
+		return ret;
+	}
+	/* Another process may hold the write lock for a moment. */
+	sqlite3_busy_timeout(j->db, 30000);
+	if ((ret = exec(j, "PRAGMA journal_mode = WAL", "opening the journal", err)) ||
+	    (ret = exec(j, "PRAGMA synchronous = FULL", "opening the journal", err)) ||
+	    (ret = exec(j, "PRAGMA foreign_keys = ON", "opening the journal", err)) ||
+	    (ret = migrate(j, err))) {
+		journal_close(j);
+		return ret;
+	}
+	*out = j;
+	return 0;
+}
+
+void journal_close(journal *j)
+{
+	if (!j)
+		return;
+	sqlite3_close(j->db);
+	free(j->path);
+	free(j);
+}
+
+static int mkdir_p(char *path)
+{
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+			*p = '/';
+			return -1;
+		}
+		*p = '/';
+	}
+	return mkdir(path, 0700) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+char *journal_default_path(cs_error *err)
+{
+	const char *data = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+	char *dir = NULL, *path = NULL;
+
+	if (data && data[0] == '/') {
+		if (asprintf(&dir, "%s/copystand", data) < 0)
+			dir = NULL;
+	} else if (home && asprintf(&dir, "%s/.local/share/copystand", home) < 0) {
+		dir = NULL;
+	}
+	if (!dir) {
+		cs_error_set(err, CS_E_CONFIG, "no HOME: cannot place the journal");
+		return NULL;
+	}
+	if (mkdir_p(dir) != 0)
+		cs_error_set(err, CS_E_IO, "cannot create %s: %s", dir, strerror(errno));
+	else if (asprintf(&path, "%s/journal.sqlite", dir) < 0)
+		path = NULL;
+	free(dir);
+	return path;
+}
+
+/* --- batches ------------------------------------------------------------- */
+
+int journal_batch_new(journal *j, const char *kind, const char *server,
+		      const char *collection, long long collection_id,
+		      const char *label, long long *id, cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "INSERT INTO batches (kind, server, collection, "
+			  "collection_id, label, created) VALUES (?, ?, ?, ?, ?, ?)",
+			  &st, err);
+
+	if (ret)
+		return ret;
+	bind_text(st, 1, kind);
+	bind_text(st, 2, server);
+	bind_text(st, 3, collection);
+	bind_id(st, 4, collection_id);
+	bind_text(st, 5, label);
+	sqlite3_bind_double(st, 6, now_s());
+	if ((ret = step_done(j, st, "starting a batch", err)) == 0)
+		*id = sqlite3_last_insert_rowid(j->db);
+	return ret;
+}
+
+void journal_batch_clear(journal_batch *b)
+{
+	free(b->kind);
+	free(b->server);
+	free(b->collection);
+	free(b->label);
+	free(b->state);
+	memset(b, 0, sizeof *b);
+}
+
+#define BATCH_COLUMNS "id, kind, server, collection, collection_id, label, created, state"
+
+static void read_batch(sqlite3_stmt *st, journal_batch *b)
+{
+	b->id = sqlite3_column_int64(st, 0);
+	b->kind = col_text(st, 1);
+	b->server = col_text(st, 2);
+	b->collection = col_text(st, 3);
+	b->collection_id = sqlite3_column_int64(st, 4);
+	b->label = col_text(st, 5);
+	b->created = sqlite3_column_double(st, 6);
+	b->state = col_text(st, 7);
+}
+
+int journal_batch_get(journal *j, long long id, journal_batch *out, cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "SELECT " BATCH_COLUMNS " FROM batches WHERE id = ?", &st, err);
+
+	memset(out, 0, sizeof *out);
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		read_batch(st, out);
+	else
+		ret = cs_error_set(err, CS_E_NOT_FOUND, "there is no batch %lld in "
+				   "the journal (copystand batches lists them)", id);
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int journal_batch_set_state(journal *j, long long id, const char *state,
+			    cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "UPDATE batches SET state = ? WHERE id = ?", &st, err);
+
+	if (ret)
+		return ret;
+	bind_text(st, 1, state);
+	sqlite3_bind_int64(st, 2, id);
+	return step_done(j, st, "updating a batch", err);
+}
+
+int journal_batches_each(journal *j, int (*fn)(void *ud, const journal_batch *b),
+			 void *ud, cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "SELECT " BATCH_COLUMNS " FROM batches ORDER BY id DESC",
+			  &st, err);
+
+	while (ret == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		journal_batch b = { 0 };
+		read_batch(st, &b);
+		ret = fn(ud, &b);
+		journal_batch_clear(&b);
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int journal_batch_counts(journal *j, long long batch, long long counts[JS_COUNT],
+			 cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "SELECT state, COUNT(*) FROM items WHERE batch_id = ? "
+			  "GROUP BY state", &st, err);
+
+	memset(counts, 0, sizeof(long long) * JS_COUNT);
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, batch);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int s = journal_state_parse((const char *)sqlite3_column_text(st, 0));
+		if (s >= 0)
+			counts[s] = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* --- items --------------------------------------------------------------- */
+
+#define ITEM_COLUMNS "id, batch_id, path, name, size, sha256, mimetype, target, " \
+	"identifier, record_table, record_id, ordinal, location, join_id, " \
+	"attachment_id, extra, state, reason, attempts, next_try, lease_host, lease_pid"
+
+void journal_item_clear(journal_item *it)
+{
+	free(it->path);
+	free(it->name);
+	free(it->sha256);
+	free(it->mimetype);
+	free(it->target);
+	free(it->identifier);
+	free(it->record_table);
+	free(it->location);
+	free(it->extra);
+	free(it->reason);
+	memset(it, 0, sizeof *it);
+}
+
+static void read_item(sqlite3_stmt *st, journal_item *it)
+{
+	it->id = sqlite3_column_int64(st, 0);
+	it->batch_id = sqlite3_column_int64(st, 1);
+	it->path = col_text(st, 2);
+	it->name = col_text(st, 3);
+	it->size = sqlite3_column_int64(st, 4);
+	it->sha256 = col_text(st, 5);
+	it->mimetype = col_text(st, 6);
+	it->target = col_text(st, 7);
+	it->identifier = col_text(st, 8);
+	it->record_table = col_text(st, 9);
+	it->record_id = sqlite3_column_int64(st, 10);
+	it->ordinal = sqlite3_column_int(st, 11);
+	it->location = col_text(st, 12);
+	it->join_id = sqlite3_column_int64(st, 13);
+	it->attachment_id = sqlite3_column_int64(st, 14);
+	it->extra = col_text(st, 15);
+	it->state = (enum journal_state)journal_state_parse((const char *)sqlite3_column_text(st, 16));
+	it->reason = col_text(st, 17);
+	it->attempts = sqlite3_column_int(st, 18);
+	it->next_try = sqlite3_column_double(st, 19);
+}
+
+static int add_event(journal *j, long long item, int from, enum journal_state to,
+		     const char *detail, cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "INSERT INTO events (item_id, at, from_state, to_state, "
+			  "detail) VALUES (?, ?, ?, ?, ?)", &st, err);
+
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, item);
+	sqlite3_bind_double(st, 2, now_s());
+	bind_text(st, 3, from >= 0 ? journal_state_name((enum journal_state)from) : NULL);
+	bind_text(st, 4, journal_state_name(to));
+	bind_text(st, 5, detail);
+	return step_done(j, st, "recording an event", err);
+}
+
+static int begin(journal *j, cs_error *err)
+{
+	return exec(j, "BEGIN IMMEDIATE", "writing the journal", err);
+}
+
+static int finish(journal *j, int ret, cs_error *err)
+{
+	if (ret == 0)
+		return exec(j, "COMMIT", "writing the journal", err);
+	sqlite3_exec(j->db, "ROLLBACK", NULL, NULL, NULL);
+	return ret;
+}
+
+int journal_item_add(journal *j, const journal_item *it, long long *id,
+		     cs_error *err)
+{
+	sqlite3_stmt *st;
+	double now = now_s();
+	int ret;
+
+	if ((ret = begin(j, err)))
+		return ret;
+	ret = prepare(j, "INSERT INTO items (batch_id, path, name, size, sha256, "
+		      "mimetype, target, identifier, record_table, record_id, ordinal, "
+		      "location, extra, state, reason, created, updated) VALUES "
+		      "(?, ?, ?, ?, ?, ?, coalesce(?, 'catalog-number'), ?, ?, ?, ?, ?, "
+		      "?, ?, ?, ?, ?)", &st, err);
+	if (ret == 0) {
+		sqlite3_bind_int64(st, 1, it->batch_id);
+		bind_text(st, 2, it->path);
+		bind_text(st, 3, it->name);
+		sqlite3_bind_int64(st, 4, it->size);
+		bind_text(st, 5, it->sha256);
+		bind_text(st, 6, it->mimetype);
+		bind_text(st, 7, it->target);
+		bind_text(st, 8, it->identifier);
+		bind_text(st, 9, it->record_table);
+		bind_id(st, 10, it->record_id);
+		sqlite3_bind_int(st, 11, it->ordinal);
+		bind_text(st, 12, it->location);
+		bind_text(st, 13, it->extra);
+		bind_text(st, 14, journal_state_name(it->state));
+		bind_text(st, 15, it->reason);
+		sqlite3_bind_double(st, 16, now);
+		sqlite3_bind_double(st, 17, now);
+		ret = step_done(j, st, "adding a file to the journal", err);
+	}
+	if (ret == 0) {
+		*id = sqlite3_last_insert_rowid(j->db);
+		ret = add_event(j, *id, -1, it->state, it->reason, err);
+	}
+	return finish(j, ret, err);
+}
+
+int journal_item_get(journal *j, long long id, journal_item *out, cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "SELECT " ITEM_COLUMNS " FROM items WHERE id = ?", &st, err);
+
+	memset(out, 0, sizeof *out);
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		read_item(st, out);
+	else
+		ret = cs_error_set(err, CS_E_NOT_FOUND, "no item %lld in the journal", id);
+	sqlite3_finalize(st);
+	return ret;
+}
+
+static int update_one(journal *j, const journal_item *it, enum journal_state from,
+		      cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "UPDATE items SET identifier = ?, record_table = ?, "
+			  "record_id = ?, ordinal = ?, location = ?, join_id = ?, "
+			  "attachment_id = ?, extra = ?, state = ?, reason = ?, "
+			  "attempts = ?, next_try = ?, updated = ? "
+			  "WHERE id = ? AND state = ?", &st, err);
+
+	if (ret)
+		return ret;
+	bind_text(st, 1, it->identifier);
+	bind_text(st, 2, it->record_table);
+	bind_id(st, 3, it->record_id);
+	sqlite3_bind_int(st, 4, it->ordinal);
+	bind_text(st, 5, it->location);
+	bind_id(st, 6, it->join_id);
+	bind_id(st, 7, it->attachment_id);
+	bind_text(st, 8, it->extra);
+	bind_text(st, 9, journal_state_name(it->state));
+	bind_text(st, 10, it->reason);
+	sqlite3_bind_int(st, 11, it->attempts);
+	sqlite3_bind_double(st, 12, it->next_try);
+	sqlite3_bind_double(st, 13, now_s());
+	sqlite3_bind_int64(st, 14, it->id);
+	bind_text(st, 15, journal_state_name(from));
+	if ((ret = step_done(j, st, "updating the journal", err)))
+		return ret;
+	if (sqlite3_changes(j->db) != 1)
+		return cs_error_set(err, CS_E_CONFLICT, "item %lld is no longer %s: "
+				    "another copystand process moved it", it->id,
+				    journal_state_name(from));
+	if (it->state != from)
+		ret = add_event(j, it->id, (int)from, it->state, it->reason, err);
+	return ret;
+}
+
+int journal_items_update(journal *j, const journal_item *items, size_t n,
+			 enum journal_state from, cs_error *err)
+{
+	int ret = begin(j, err);
+
+	for (size_t i = 0; ret == 0 && i < n; i++)
+		ret = update_one(j, &items[i], from, err);
+	return finish(j, ret, err);
+}
+
+int journal_item_update(journal *j, const journal_item *it,
+			enum journal_state from, cs_error *err)
+{
+	return journal_items_update(j, it, 1, from, err);
+}
+
+int journal_items_each(journal *j, long long batch, int state,
+		       int (*fn)(void *ud, const journal_item *it), void *ud,
+		       cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "SELECT " ITEM_COLUMNS " FROM items WHERE "
+			  "(?1 = 0 OR batch_id = ?1) AND (?2 IS NULL OR state = ?2) "
+			  "ORDER BY id", &st, err);
+
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, batch);
+	bind_text(st, 2, state >= 0 ? journal_state_name((enum journal_state)state) : NULL);
+	while (ret == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		journal_item it;
+		read_item(st, &it);
+		ret = fn(ud, &it);
+		journal_item_clear(&it);
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+/* A lease on this host by a process that is gone is no lease. */
+static bool lease_is_live(journal *j, sqlite3_stmt *st, double now,
+			  double lease_until)
+{
+	const char *host = (const char *)sqlite3_column_text(st, 20);
+	int pid = sqlite3_column_int(st, 21);
+
+	if (!host || lease_until < now || pid == j->pid)
+		return false;
+	if (strcmp(host, j->host) == 0 && kill(pid, 0) != 0 && errno == ESRCH)
+		return false;
+	return true;
+}
+
+int journal_items_due(journal *j, const char *server, const char *collection,
+		      long long collection_id, enum journal_state state,
+		      double now, size_t max,
+		      journal_item **out, size_t *n, cs_error *err)
+{
+	sqlite3_stmt *st;
+	journal_item *v;
+	int ret;
+
+	*out = NULL;
+	*n = 0;
+	if (!(v = calloc(max ? max : 1, sizeof *v)))
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	ret = prepare(j, "SELECT " ITEM_COLUMNS ", lease_until FROM items WHERE "
+		      "state = ? AND next_try <= ? AND batch_id IN (SELECT id FROM "
+		      "batches WHERE server = ? AND (collection = ? OR "
+		      "collection_id = ?)) ORDER BY id", &st, err);
+	if (ret) {
+		free(v);
+		return ret;
+	}
+	bind_text(st, 1, journal_state_name(state));
+	sqlite3_bind_double(st, 2, now);
+	bind_text(st, 3, server);
+	bind_text(st, 4, collection);
+	bind_id(st, 5, collection_id);
+	while (*n < max && sqlite3_step(st) == SQLITE_ROW) {
+		if (lease_is_live(j, st, now, sqlite3_column_double(st, 22)))
+			continue;
+		read_item(st, &v[(*n)++]);
+	}
+	sqlite3_finalize(st);
+	*out = v;
+	return 0;
+}
+
+void journal_items_free(journal_item *items, size_t n)
+{
+	for (size_t i = 0; items && i < n; i++)
+		journal_item_clear(&items[i]);
+	free(items);
+}
+
+int journal_item_claim(journal *j, long long id, double lease_until,
+		       int *attempts_before, cs_error *err)
+{
+	sqlite3_stmt *st;
+	double now = now_s();
+	int ret = begin(j, err);
+	bool free_to_take = false;
+
+	if (ret == 0)
+		ret = prepare(j, "SELECT " ITEM_COLUMNS ", lease_until FROM items "
+			      "WHERE id = ?", &st, err);
+	if (ret == 0) {
+		sqlite3_bind_int64(st, 1, id);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			free_to_take = !lease_is_live(j, st, now, sqlite3_column_double(st, 22));
+			*attempts_before = sqlite3_column_int(st, 18);
+		}
+		sqlite3_finalize(st);
+		if (!free_to_take)
+			ret = cs_error_set(err, CS_E_CONFLICT, "item %lld is being "
+					   "worked on by another process", id);
+	}
+	if (ret == 0)
+		ret = prepare(j, "UPDATE items SET lease_host = ?, lease_pid = ?, "
+			      "lease_until = ?, attempts = attempts + 1 WHERE id = ?",
+			      &st, err);
+	if (ret == 0) {
+		bind_text(st, 1, j->host);
+		sqlite3_bind_int(st, 2, j->pid);
+		sqlite3_bind_double(st, 3, lease_until);
+		sqlite3_bind_int64(st, 4, id);
+		ret = step_done(j, st, "taking up an item", err);
+	}
+	return finish(j, ret, err);
+}
+
+int journal_item_release(journal *j, long long id, cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "UPDATE items SET lease_host = NULL, lease_pid = NULL, "
+			  "lease_until = 0 WHERE id = ? AND lease_pid = ?", &st, err);
+
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, j->pid);
+	return step_done(j, st, "releasing an item", err);
+}
+
+int journal_record_count(journal *j, const char *table, long long record_id,
+			 long long *count, cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "SELECT COUNT(*) FROM items WHERE record_table = ? AND "
+			  "record_id = ? AND state IN ('matched', 'reserved', "
+			  "'uploaded', 'attached')", &st, err);
+
+	if (ret)
+		return ret;
+	bind_text(st, 1, table);
+	sqlite3_bind_int64(st, 2, record_id);
+	*count = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return 0;
+}

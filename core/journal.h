@@ -1,0 +1,146 @@
+/* copystand — the journal: every capture or file to upload and every
+ * change of its state, in SQLite (WAL mode, synchronous=FULL), so that a
+ * transition is on disk before the next step starts.
+ *
+ * The journal is the only state shared between a station, host plugins
+ * that submit files, `copystand upload` and the pipeline; several
+ * processes may use one journal at once.  It never holds a password, a
+ * session cookie or an asset-server token.
+ */
+#ifndef COPYSTAND_JOURNAL_H
+#define COPYSTAND_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+typedef struct journal journal;
+
+/* captured → named → matched → reserved → uploaded → attached, with the
+ * side states; JS_COUNT last. */
+enum journal_state {
+	JS_CAPTURED,    /* bytes fsynced locally, not yet named */
+	JS_NAMED,       /* identifier known, record not yet looked up */
+	JS_MATCHED,     /* record id known */
+	JS_RESERVED,    /* attachment location reserved (the idempotency key) */
+	JS_UPLOADED,    /* the asset server said Ok. */
+	JS_ATTACHED,    /* join row created: done */
+	JS_UNMATCHED,   /* no record has the identifier */
+	JS_AMBIGUOUS,   /* several records have it */
+	JS_HELD,        /* waits for a person (e.g. label mismatch) */
+	JS_FAILED,      /* permanent failure; reason says what to do */
+	JS_ROLLED_BACK, /* attached, then removed again */
+	JS_COUNT
+};
+
+const char *journal_state_name(enum journal_state s);
+/* -1 for an unknown name. */
+int journal_state_parse(const char *name);
+/* attached, unmatched, ambiguous, held, failed, rolled_back: nothing more
+ * happens without a person. */
+bool journal_state_is_final(enum journal_state s);
+
+/* One row.  Strings are owned by the struct (journal_item_clear). */
+typedef struct journal_item {
+	long long id;
+	long long batch_id;
+	char *path;          /* the local file */
+	char *name;          /* file name given to Specify (origfilename) */
+	long long size;
+	char *sha256;        /* hex, or NULL */
+	char *mimetype;
+	char *target;        /* match target name, e.g. "catalog-number" */
+	char *identifier;    /* as Specify stores it */
+	char *record_table;  /* e.g. "collectionobject" */
+	long long record_id;
+	int ordinal;
+	char *location;      /* attachmentLocation */
+	long long join_id;
+	long long attachment_id;
+	char *extra;         /* JSON object of more attachment fields, or NULL */
+	enum journal_state state;
+	char *reason;        /* why failed/unmatched/held, for a person */
+	int attempts;        /* times a worker took it up */
+	double next_try;     /* unix time before which it waits */
+} journal_item;
+
+void journal_item_clear(journal_item *it);
+
+typedef struct journal_batch {
+	long long id;
+	char *kind;          /* "upload", "station", ... */
+	char *server;
+	char *collection;    /* as configured: a name or an id */
+	long long collection_id; /* 0 until known (a batch started offline) */
+	char *label;
+	double created;
+	char *state;         /* "open", "rolling_back", "rolled_back" */
+} journal_batch;
+
+void journal_batch_clear(journal_batch *b);
+
+/* The default journal: $XDG_DATA_HOME/copystand/journal.sqlite (malloc'd);
+ * its folder is created. */
+char *journal_default_path(cs_error *err);
+
+int journal_open(const char *path, journal **out, cs_error *err);
+void journal_close(journal *j);
+
+int journal_batch_new(journal *j, const char *kind, const char *server,
+		      const char *collection, long long collection_id,
+		      const char *label, long long *id, cs_error *err);
+int journal_batch_get(journal *j, long long id, journal_batch *out,
+		      cs_error *err);
+int journal_batch_set_state(journal *j, long long id, const char *state,
+			    cs_error *err);
+/* Calls fn for every batch, newest first; fn returning non-zero stops. */
+int journal_batches_each(journal *j, int (*fn)(void *ud, const journal_batch *b),
+			 void *ud, cs_error *err);
+/* counts[state] for the items of a batch. */
+int journal_batch_counts(journal *j, long long batch,
+			 long long counts[JS_COUNT], cs_error *err);
+
+/* Inserts it (id ignored, state as given) and records the event. */
+int journal_item_add(journal *j, const journal_item *it, long long *id,
+		     cs_error *err);
+int journal_item_get(journal *j, long long id, journal_item *out,
+		     cs_error *err);
+/* Writes every mutable field of it, but only if the row is still in
+ * state `from` (CS_E_CONFLICT otherwise: someone else moved it).  A state
+ * change is recorded as an event. */
+int journal_item_update(journal *j, const journal_item *it,
+			enum journal_state from, cs_error *err);
+/* Several updates in one transaction (one fsync): all or none. */
+int journal_items_update(journal *j, const journal_item *items, size_t n,
+			 enum journal_state from, cs_error *err);
+
+/* Calls fn for items of a batch in id order (batch 0: of every batch),
+ * optionally only in one state (state < 0: any).  fn returning non-zero
+ * stops the walk and is returned. */
+int journal_items_each(journal *j, long long batch, int state,
+		       int (*fn)(void *ud, const journal_item *it), void *ud,
+		       cs_error *err);
+
+/* Up to max items in `state` whose next_try has come, of batches of this
+ * server and collection (by the configured text or by id), not leased by
+ * a live worker, oldest first. */
+int journal_items_due(journal *j, const char *server, const char *collection,
+		      long long collection_id, enum journal_state state,
+		      double now, size_t max,
+		      journal_item **out, size_t *n, cs_error *err);
+void journal_items_free(journal_item *items, size_t n);
+
+/* Takes the item for this process until lease_until, and counts one more
+ * attempt.  CS_E_CONFLICT when another live process holds it. */
+int journal_item_claim(journal *j, long long id, double lease_until,
+		       int *attempts_before, cs_error *err);
+/* Gives the lease back. */
+int journal_item_release(journal *j, long long id, cs_error *err);
+
+/* Items of the journal that hold this record (attached or on the way),
+ * for numbering further images of it. */
+int journal_record_count(journal *j, const char *table, long long record_id,
+			 long long *count, cs_error *err);
+
+#endif

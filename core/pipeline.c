@@ -1,0 +1,866 @@
+#include "pipeline.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include "targets.h"
+
+#define MAX_WORKERS 8
+#define LEASE_S 300.0
+/* A token that came with a reservation is used while well inside its
+ * 150 s window; older ones are replaced by a fresh get_token. */
+#define TOKEN_FRESH_S 90.0
+/* Files this large are sent one or two at a time: on two cores parallel
+ * uploads of 50 MB files were slower than sequential ones. */
+#define LARGE_FILE (32ll << 20)
+#define MATCH_CHUNK 500
+/* Locations reserved per get_upload_params call: enough that reserving
+ * costs little per file, few enough that their tokens are still fresh
+ * when the files go out. */
+#define RESERVE_CHUNK 32
+#define TOKEN_CACHE 64
+
+struct job {
+	journal_item item;
+	char token[160];
+	double minted;
+	struct job *next;
+};
+
+struct pipeline {
+	/* Copies of the options' strings. */
+	char *journal_path, *server, *user, *password, *collection, *ca_file;
+	pipeline_options o;
+
+	pthread_mutex_t lock;
+	pthread_cond_t wake;       /* coordinator: kicked, a job done, stop */
+	pthread_cond_t work;       /* workers: a job queued, stop */
+	pthread_cond_t changed;    /* waiters: some item moved */
+	pthread_t coordinator;
+	pthread_t workers[MAX_WORKERS];
+	int nworkers;
+	bool stopping, kicked, interrupted;
+
+	specify_session *session;  /* set once online; lives until stop */
+	long long collection_id;
+	journal *j;                /* the coordinator's connection */
+
+	/* Tokens of reservations not yet sent (coordinator only). */
+	struct { long long id; char token[160]; double minted; } tokens[TOKEN_CACHE];
+	int ntokens;
+
+	struct job *queue, *queue_tail;
+	long long inflight_items[MAX_WORKERS * 2];
+	long long inflight_records[MAX_WORKERS * 2];
+	int inflight;
+	int window;
+	char last_error[256];
+	bool online;
+};
+
+static double now_s(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (double)tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+static void wipe_free(char *s)
+{
+	if (s) {
+		volatile char *p = s;
+		while (*p)
+			*p++ = '\0';
+		free(s);
+	}
+}
+
+/* Exponential backoff with ±25 % jitter, so that many stations that lost
+ * the same server do not come back in step. */
+static double backoff(const pipeline *p, int attempts)
+{
+	double d = p->o.retry_base_s * pow(2.0, attempts > 1 ? attempts - 1 : 0);
+	if (d > p->o.retry_cap_s)
+		d = p->o.retry_cap_s;
+	return d * (0.75 + 0.5 * ((double)rand() / RAND_MAX));
+}
+
+static void report(pipeline *p, const journal_item *it, bool retry)
+{
+	pipeline_event ev = {
+		.item_id = it->id, .batch_id = it->batch_id, .state = it->state,
+		.name = it->name, .identifier = it->identifier, .reason = it->reason,
+		.size = it->size, .retry = retry,
+	};
+
+	if (p->o.on_event)
+		p->o.on_event(p->o.ud, &ev);
+	pthread_mutex_lock(&p->lock);
+	pthread_cond_broadcast(&p->changed);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void note_error(pipeline *p, const cs_error *err)
+{
+	pthread_mutex_lock(&p->lock);
+	snprintf(p->last_error, sizeof p->last_error, "%s", err->msg);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static int set_reason(journal_item *it, const char *reason)
+{
+	char *r = reason ? strdup(reason) : NULL;
+
+	if (reason && !r)
+		return CS_E_NOMEM;
+	free(it->reason);
+	it->reason = r;
+	return 0;
+}
+
+/* Moves it from `from` to its new state in the journal and tells the
+ * caller's callback. */
+static int commit(pipeline *p, journal *j, journal_item *it,
+		  enum journal_state from, bool retry, cs_error *err)
+{
+	int ret = journal_item_update(j, it, from, err);
+	if (ret == 0)
+		report(p, it, retry);
+	return ret;
+}
+
+/* A transient failure: the item keeps its state and waits. */
+static int defer(pipeline *p, journal *j, journal_item *it, const cs_error *why)
+{
+	cs_error err;
+	enum journal_state from = it->state;
+
+	note_error(p, why);
+	set_reason(it, why->msg);
+	it->next_try = now_s() + backoff(p, it->attempts);
+	return commit(p, j, it, from, true, &err);
+}
+
+static int fail(pipeline *p, journal *j, journal_item *it, const char *why)
+{
+	cs_error err;
+	enum journal_state from = it->state;
+
+	set_reason(it, why);
+	it->state = JS_FAILED;
+	return commit(p, j, it, from, false, &err);
+}
+
+/* --- one item, on a worker thread ----------------------------------------- */
+
+/* Uploaded but never attached, for good: the file would be an orphan. */
+static void drop_orphan(pipeline *p, const journal_item *it)
+{
+	cs_error err;
+	if (it->location)
+		specify_asset_delete(p->session, it->location, &err);
+}
+
+/* After a crash or a failed attempt the last request may have reached
+ * Specify even though we never heard back: look before doing it again. */
+static int reconcile(pipeline *p, journal *j, journal_item *it, bool *done,
+		     cs_error *err)
+{
+	specify_attached found;
+	enum journal_state from = it->state;
+	int ret = specify_attachment_find(p->session, it->record_table,
+					  it->location, &found, err);
+
+	*done = false;
+	if (ret == CS_E_NOT_FOUND)
+		return 0;
+	if (ret)
+		return ret;
+	it->join_id = found.join_id;
+	it->attachment_id = found.attachment_id;
+	it->state = JS_ATTACHED;
+	set_reason(it, NULL);
+	*done = true;
+	return commit(p, j, it, from, false, err);
+}
+
+static int step_upload(pipeline *p, journal *j, struct job *job, cs_error *err)
+{
+	journal_item *it = &job->item;
+	bool fresh = job->token[0] && now_s() - job->minted < TOKEN_FRESH_S;
+	struct stat st;
+	int ret;
+
+	if (stat(it->path, &st) != 0)
+		return cs_error_set(err, CS_E_IO, "the file %s is gone from this "
+				    "computer (%s): it cannot be uploaded", it->path,
+				    strerror(errno));
+	if ((long long)st.st_size != it->size)
+		return cs_error_set(err, CS_E_IO, "the file %s changed size since it "
+				    "was journaled (%lld, now %lld bytes): check it and "
+				    "add it again", it->path, it->size, (long long)st.st_size);
+	ret = specify_asset_upload(p->session, it->path, it->name, it->mimetype,
+				   it->location, fresh ? job->token : NULL, err);
+	if (ret)
+		return ret;
+	it->state = JS_UPLOADED;
+	set_reason(it, NULL);
+	return commit(p, j, it, JS_RESERVED, false, err);
+}
+
+static int step_attach(pipeline *p, journal *j, journal_item *it, cs_error *err)
+{
+	specify_attached done;
+	long long stored = -1;
+	cJSON *extra = it->extra ? cJSON_Parse(it->extra) : NULL;
+	int ret;
+
+	/* The asset server said Ok.; make sure it has every byte. */
+	if ((ret = specify_asset_size(p->session, it->location, &stored, err)))
+		goto out;
+	if (stored != it->size) {
+		it->state = JS_RESERVED;
+		ret = cs_error_set(err, CS_E_NETWORK, "the asset server holds %lld of "
+				   "the %lld bytes of %s: sending it again", stored,
+				   it->size, it->name);
+		cs_error cerr;
+		commit(p, j, it, JS_UPLOADED, true, &cerr);
+		goto out;
+	}
+	specify_attachment a = {
+		.table = it->record_table, .record_id = it->record_id,
+		.ordinal = it->ordinal, .location = it->location,
+		.mimetype = it->mimetype, .origfilename = it->name, .title = it->name,
+		.extra = extra,
+	};
+	if ((ret = specify_attachment_create(p->session, &a, &done, err)))
+		goto out;
+	it->join_id = done.join_id;
+	it->attachment_id = done.attachment_id;
+	it->state = JS_ATTACHED;
+	set_reason(it, NULL);
+	ret = commit(p, j, it, JS_UPLOADED, false, err);
+out:
+	cJSON_Delete(extra);
+	return ret;
+}
+
+/* Takes one item as far as it goes; true when it met a transient failure. */
+static bool process(pipeline *p, journal *j, struct job *job)
+{
+	journal_item *it = &job->item;
+	cs_error err = { 0 };
+	int attempts_before, ret;
+	bool done = false;
+
+	if (journal_item_claim(j, it->id, now_s() + LEASE_S, &attempts_before, &err))
+		return false;
+	it->attempts = attempts_before + 1;
+	ret = attempts_before > 0 ? reconcile(p, j, it, &done, &err) : 0;
+	if (ret == 0 && !done && it->state == JS_RESERVED)
+		ret = step_upload(p, j, job, &err);
+	if (ret == 0 && !done && it->state == JS_UPLOADED)
+		ret = step_attach(p, j, it, &err);
+	if (ret && cs_error_is_transient(ret)) {
+		defer(p, j, it, &err);
+	} else if (ret == CS_E_NOT_FOUND && it->state == JS_UPLOADED) {
+		char why[900];
+		snprintf(why, sizeof why, "%s %lld (%s) no longer exists in Specify: "
+			 "%s", it->record_table, it->record_id,
+			 it->identifier ? it->identifier : "?", err.msg);
+		drop_orphan(p, it);
+		fail(p, j, it, why);
+	} else if (ret && ret != CS_E_CONFLICT) {
+		if (it->state == JS_UPLOADED)
+			drop_orphan(p, it);
+		fail(p, j, it, err.msg);
+	}
+	/* A final item needs no lease; one that waits is free for others. */
+	if (!journal_state_is_final(it->state))
+		journal_item_release(j, it->id, &err);
+	pthread_mutex_lock(&p->lock);
+	if (ret == 0 || cs_error_is_transient(ret))
+		p->online = ret == 0 || !(ret == CS_E_UNREACHABLE ||
+			ret == CS_E_TIMEOUT || ret == CS_E_NETWORK);
+	pthread_mutex_unlock(&p->lock);
+	return ret && cs_error_is_transient(ret);
+}
+
+static struct job *next_job(pipeline *p)
+{
+	struct job *job = NULL;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->stopping && !p->queue)
+		pthread_cond_wait(&p->work, &p->lock);
+	if (!p->stopping) {
+		job = p->queue;
+		p->queue = job->next;
+		if (!p->queue)
+			p->queue_tail = NULL;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return job;
+}
+
+/* Additive increase, multiplicative decrease: fewer uploads in flight
+ * when the server struggles, more when it keeps up. */
+static void finish_job(pipeline *p, struct job *job, bool struggled)
+{
+	pthread_mutex_lock(&p->lock);
+	for (int i = 0; i < p->inflight; i++) {
+		if (p->inflight_items[i] != job->item.id)
+			continue;
+		p->inflight--;
+		p->inflight_items[i] = p->inflight_items[p->inflight];
+		p->inflight_records[i] = p->inflight_records[p->inflight];
+		break;
+	}
+	if (struggled)
+		p->window = p->window > 1 ? p->window / 2 : 1;
+	else if (p->window < p->o.max_inflight)
+		p->window++;
+	p->kicked = true;
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void *worker_main(void *arg)
+{
+	pipeline *p = arg;
+	journal *j = NULL;
+	cs_error err;
+	struct job *job;
+
+	if (journal_open(p->journal_path, &j, &err)) {
+		note_error(p, &err);
+		return NULL;
+	}
+	while ((job = next_job(p))) {
+		bool struggled = process(p, j, job);
+		finish_job(p, job, struggled);
+		journal_item_clear(&job->item);
+		free(job);
+	}
+	journal_close(j);
+	return NULL;
+}
+
+/* --- the coordinator -------------------------------------------------------- */
+
+static int ensure_session(pipeline *p, cs_error *err)
+{
+	specify_login login = {
+		.server = p->server, .user = p->user, .password = p->password,
+		.collection = p->collection, .ca_file = p->ca_file,
+		.insecure = p->o.login.insecure,
+	};
+	specify_session *s;
+	int ret;
+
+	if (p->session)
+		return 0;
+	if ((ret = specify_session_login(&login, &s, err)))
+		return ret;
+	pthread_mutex_lock(&p->lock);
+	p->session = s;
+	p->collection_id = specify_session_info(s)->collection_id;
+	p->online = true;
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+struct found_record {
+	char *value;
+	long long id;
+	int attachments;
+};
+
+struct lookup {
+	struct found_record *v;
+	size_t n, cap;
+	const char *attachments_key;
+};
+
+static int on_found(void *ud, const char *value, const cJSON *record)
+{
+	struct lookup *l = ud;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		struct found_record *v = realloc(l->v, cap * sizeof *v);
+		if (!v)
+			return CS_E_NOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n] = (struct found_record){
+		.value = strdup(value),
+		.id = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(record, "id")),
+		.attachments = cJSON_GetArraySize(cJSON_GetObjectItem(record, l->attachments_key)),
+	};
+	if (!l->v[l->n].value)
+		return CS_E_NOMEM;
+	l->n++;
+	return 0;
+}
+
+static void lookup_clear(struct lookup *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].value);
+	free(l->v);
+}
+
+/* Decides one named item from the lookup: matched, unmatched or ambiguous.
+ * The database compares without case, and so do we: a scanner that sends
+ * lower case still finds the record. */
+static void decide(pipeline *p, journal_item *it, const struct match_target *t,
+		   const struct lookup *l, const journal_item *done, size_t ndone)
+{
+	const struct found_record *hit = NULL;
+	long long counted = 0;
+	int hits = 0;
+	char why[512];
+
+	for (size_t i = 0; i < l->n; i++)
+		if (strcasecmp(l->v[i].value, it->identifier) == 0) {
+			hit = &l->v[i];
+			hits++;
+		}
+	if (hits == 0) {
+		snprintf(why, sizeof why, "no %s has %s '%s' in collection '%s'",
+			 t->table, t->caption, it->identifier, p->collection);
+		it->state = JS_UNMATCHED;
+		set_reason(it, why);
+		return;
+	}
+	if (hits > 1) {
+		snprintf(why, sizeof why, "%d records of %s have %s '%s': choose one",
+			 hits, t->table, t->caption, it->identifier);
+		it->state = JS_AMBIGUOUS;
+		set_reason(it, why);
+		return;
+	}
+	/* Further images of a record follow the ones it already has. */
+	journal_record_count(p->j, t->table, hit->id, &counted, NULL);
+	for (size_t i = 0; i < ndone; i++)
+		if (done[i].state == JS_MATCHED && done[i].record_id == hit->id)
+			counted++;
+	free(it->record_table);
+	it->record_table = strdup(t->table);
+	it->record_id = hit->id;
+	it->ordinal = hit->attachments + (int)counted;
+	it->state = JS_MATCHED;
+	set_reason(it, NULL);
+}
+
+/* named → matched / unmatched / ambiguous, one batched lookup per target. */
+static int match_named(pipeline *p, cs_error *err)
+{
+	journal_item *items;
+	size_t n;
+	int ret = journal_items_due(p->j, p->server, p->collection, p->collection_id,
+				    JS_NAMED, now_s(), MATCH_CHUNK, &items, &n, err);
+
+	for (size_t first = 0; ret == 0 && first < n; ) {
+		const struct match_target *t = match_target_find(items[first].target);
+		const char **values = calloc(n, sizeof *values);
+		struct lookup l = { .attachments_key = t ? t->attachments_key : "" };
+		size_t k = 0, end = first;
+
+		while (end < n && strcmp(items[end].target, items[first].target) == 0) {
+			values[k++] = items[end].identifier;
+			end++;
+		}
+		if (!t || !values)
+			ret = cs_error_set(err, t ? CS_E_NOMEM : CS_E_INVALID,
+					   "unknown match target '%s'", items[first].target);
+		else
+			ret = specify_records_lookup(p->session, t->table, t->field,
+						     values, k, on_found, &l, err);
+		for (size_t i = first; ret == 0 && i < end; i++)
+			decide(p, &items[i], t, &l, items + first, i - first);
+		if (ret == 0 && (ret = journal_items_update(p->j, items + first, end - first,
+							   JS_NAMED, err)) == 0)
+			for (size_t i = first; i < end; i++)
+				report(p, &items[i], false);
+		lookup_clear(&l);
+		free(values);
+		first = end;
+	}
+	journal_items_free(items, n);
+	return ret;
+}
+
+static bool is_inflight(const pipeline *p, const journal_item *it)
+{
+	for (int i = 0; i < p->inflight; i++)
+		if (p->inflight_items[i] == it->id ||
+		    p->inflight_records[i] == it->record_id)
+			return true;
+	return false;
+}
+
+/* Keeps the token a reservation came with, for when its item goes out. */
+static void token_keep(pipeline *p, long long id, const specify_reservation *r)
+{
+	int slot = p->ntokens < TOKEN_CACHE ? p->ntokens++ : (int)(id % TOKEN_CACHE);
+
+	p->tokens[slot].id = id;
+	p->tokens[slot].minted = (double)r->minted;
+	snprintf(p->tokens[slot].token, sizeof p->tokens[slot].token, "%s", r->token);
+}
+
+/* Moves a kept token into the job (a stale or missing one means the worker
+ * asks for a fresh one). */
+static void token_take(pipeline *p, struct job *job)
+{
+	for (int i = 0; i < p->ntokens; i++) {
+		if (p->tokens[i].id != job->item.id)
+			continue;
+		memcpy(job->token, p->tokens[i].token, sizeof job->token);
+		job->minted = p->tokens[i].minted;
+		p->tokens[i] = p->tokens[--p->ntokens];
+		return;
+	}
+}
+
+/* Queues an item for the workers (called with the lock held). */
+static void enqueue(pipeline *p, journal_item *it)
+{
+	struct job *job = calloc(1, sizeof *job);
+
+	if (!job)
+		return;
+	job->item = *it;
+	memset(it, 0, sizeof *it);
+	token_take(p, job);
+	p->inflight_items[p->inflight] = job->item.id;
+	p->inflight_records[p->inflight] = job->item.record_id;
+	p->inflight++;
+	if (p->queue_tail)
+		p->queue_tail->next = job;
+	else
+		p->queue = job;
+	p->queue_tail = job;
+	pthread_cond_signal(&p->work);
+}
+
+/* Room for one more upload of this size? (lock held) */
+static bool has_room(const pipeline *p, const journal_item *it)
+{
+	int limit = p->window;
+	if (it->size >= LARGE_FILE && limit > 2)
+		limit = 2;
+	return p->inflight < limit && !is_inflight(p, it);
+}
+
+/* Hands due reserved/uploaded items (interrupted earlier) to the workers. */
+static int dispatch_state(pipeline *p, enum journal_state st, cs_error *err)
+{
+	journal_item *items;
+	size_t n;
+	int ret = journal_items_due(p->j, p->server, p->collection, p->collection_id,
+				    st, now_s(), MAX_WORKERS * 4, &items, &n, err);
+
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; ret == 0 && i < n; i++)
+		if (has_room(p, &items[i]))
+			enqueue(p, &items[i]);
+	pthread_mutex_unlock(&p->lock);
+	journal_items_free(items, n);
+	return ret;
+}
+
+/* Reserved items not yet sent, of this pipeline's batches. */
+static int count_reserved(pipeline *p, size_t *n, cs_error *err)
+{
+	journal_item *items;
+	int ret = journal_items_due(p->j, p->server, p->collection, p->collection_id,
+				    JS_RESERVED, now_s(), RESERVE_CHUNK, &items, n, err);
+	journal_items_free(items, *n);
+	return ret;
+}
+
+/* matched → reserved, a chunk at a time, journaled in one transaction
+ * before any of them is uploaded; their tokens are kept for the upload. */
+static int reserve(pipeline *p, cs_error *err)
+{
+	journal_item *items = NULL;
+	specify_reservation *res = NULL;
+	const char **names = NULL;
+	size_t n = 0, waiting;
+	int ret = count_reserved(p, &waiting, err);
+
+	/* Enough are waiting to keep the uploads busy. */
+	if (ret || waiting >= (size_t)p->o.max_inflight)
+		return ret;
+	ret = journal_items_due(p->j, p->server, p->collection, p->collection_id,
+				JS_MATCHED, now_s(), RESERVE_CHUNK, &items, &n, err);
+	if (ret || n == 0)
+		goto out;
+	names = calloc(n, sizeof *names);
+	res = calloc(n, sizeof *res);
+	if (!names || !res) {
+		ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		names[i] = items[i].name;
+	if ((ret = specify_locations_reserve(p->session, names, n, res, err)))
+		goto out;
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		free(items[i].location);
+		items[i].location = strdup(res[i].location);
+		items[i].state = JS_RESERVED;
+		if (!items[i].location)
+			ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+	}
+	if (ret || (ret = journal_items_update(p->j, items, n, JS_MATCHED, err)))
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		report(p, &items[i], false);
+		token_keep(p, items[i].id, &res[i]);
+	}
+out:
+	journal_items_free(items, n);
+	free(names);
+	free(res);
+	return ret;
+}
+
+/* Sleeps until kicked, a job finishes, stop, or `seconds` pass. */
+static void coordinator_wait(pipeline *p, double seconds)
+{
+	struct timespec until;
+	double t = now_s() + seconds;
+
+	until.tv_sec = (time_t)t;
+	until.tv_nsec = (long)((t - (double)until.tv_sec) * 1e9);
+	pthread_mutex_lock(&p->lock);
+	while (!p->stopping && !p->kicked &&
+	       pthread_cond_timedwait(&p->wake, &p->lock, &until) == 0)
+		;
+	p->kicked = false;
+	pthread_mutex_unlock(&p->lock);
+}
+
+static void *coordinator_main(void *arg)
+{
+	pipeline *p = arg;
+	int failures = 0;
+
+	for (;;) {
+		cs_error err = { 0 };
+		int ret;
+
+		pthread_mutex_lock(&p->lock);
+		bool stop = p->stopping;
+		pthread_mutex_unlock(&p->lock);
+		if (stop)
+			break;
+		ret = ensure_session(p, &err);
+		if (ret == 0)
+			ret = match_named(p, &err);
+		if (ret == 0)
+			ret = reserve(p, &err);
+		if (ret == 0)
+			ret = dispatch_state(p, JS_RESERVED, &err);
+		if (ret == 0)
+			ret = dispatch_state(p, JS_UPLOADED, &err);
+		if (ret) {
+			note_error(p, &err);
+			pthread_mutex_lock(&p->lock);
+			p->online = p->session && !cs_error_is_transient(ret);
+			pthread_mutex_unlock(&p->lock);
+			coordinator_wait(p, backoff(p, ++failures));
+			continue;
+		}
+		failures = 0;
+		coordinator_wait(p, 1.0);
+	}
+	return NULL;
+}
+
+/* --- life cycle -------------------------------------------------------------- */
+
+static int copy_options(pipeline *p, const pipeline_options *o, cs_error *err)
+{
+	p->o = *o;
+	if (p->o.max_inflight <= 0)
+		p->o.max_inflight = 4;
+	if (p->o.max_inflight > MAX_WORKERS)
+		p->o.max_inflight = MAX_WORKERS;
+	if (p->o.retry_base_s <= 0)
+		p->o.retry_base_s = 1.0;
+	if (p->o.retry_cap_s <= 0)
+		p->o.retry_cap_s = 60.0;
+	p->journal_path = o->journal_path ? strdup(o->journal_path) : NULL;
+	p->server = o->login.server ? strdup(o->login.server) : NULL;
+	p->user = o->login.user ? strdup(o->login.user) : NULL;
+	p->password = o->login.password ? strdup(o->login.password) : NULL;
+	p->collection = o->login.collection ? strdup(o->login.collection) : NULL;
+	p->ca_file = o->login.ca_file ? strdup(o->login.ca_file) : NULL;
+	if (!p->journal_path || !p->server || !p->user || !p->password || !p->collection ||
+	    (o->login.ca_file && !p->ca_file))
+		return cs_error_set(err, CS_E_CONFIG, "the pipeline needs a journal, "
+				    "a server, a user, a password and a collection");
+	/* Batches name their server without a trailing slash. */
+	for (size_t len = strlen(p->server); len && p->server[len - 1] == '/'; )
+		p->server[--len] = '\0';
+	p->o.login = (specify_login){ 0 };
+	p->o.journal_path = NULL;
+	return 0;
+}
+
+static void pipeline_free(pipeline *p)
+{
+	struct job *job;
+
+	while ((job = p->queue)) {
+		p->queue = job->next;
+		journal_item_clear(&job->item);
+		free(job);
+	}
+	if (p->session) {
+		cs_error err;
+		specify_session_logout(p->session, &err);
+		specify_session_free(p->session);
+	}
+	journal_close(p->j);
+	free(p->journal_path);
+	free(p->server);
+	free(p->user);
+	wipe_free(p->password);
+	free(p->collection);
+	free(p->ca_file);
+	pthread_mutex_destroy(&p->lock);
+	pthread_cond_destroy(&p->wake);
+	pthread_cond_destroy(&p->work);
+	pthread_cond_destroy(&p->changed);
+	free(p);
+}
+
+int pipeline_start(const pipeline_options *opts, pipeline **out, cs_error *err)
+{
+	pipeline *p = calloc(1, sizeof *p);
+	int ret;
+
+	*out = NULL;
+	if (!p)
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->wake, NULL);
+	pthread_cond_init(&p->work, NULL);
+	pthread_cond_init(&p->changed, NULL);
+	if ((ret = copy_options(p, opts, err)) ||
+	    (ret = journal_open(p->journal_path, &p->j, err))) {
+		pipeline_free(p);
+		return ret;
+	}
+	p->window = p->o.max_inflight < 2 ? p->o.max_inflight : 2;
+	for (int i = 0; i < p->o.max_inflight; i++) {
+		if (pthread_create(&p->workers[i], NULL, worker_main, p) != 0)
+			break;
+		p->nworkers++;
+	}
+	if (p->nworkers == 0 ||
+	    pthread_create(&p->coordinator, NULL, coordinator_main, p) != 0) {
+		pipeline_stop(p);
+		return cs_error_set(err, CS_E_NOMEM, "cannot start the pipeline's threads");
+	}
+	*out = p;
+	return 0;
+}
+
+void pipeline_kick(pipeline *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->kicked = true;
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void pipeline_interrupt(pipeline *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->interrupted = true;
+	pthread_cond_broadcast(&p->changed);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static bool batch_is_final(journal *j, long long batch, cs_error *err, int *ret)
+{
+	long long counts[JS_COUNT];
+
+	if ((*ret = journal_batch_counts(j, batch, counts, err)))
+		return true;
+	for (int s = 0; s < JS_COUNT; s++)
+		if (counts[s] && !journal_state_is_final((enum journal_state)s))
+			return false;
+	return true;
+}
+
+int pipeline_wait_idle(pipeline *p, long long batch, double timeout_s,
+		       cs_error *err)
+{
+	double deadline = timeout_s < 0 ? INFINITY : now_s() + timeout_s;
+	journal *j;
+	int ret = journal_open(p->journal_path, &j, err);
+
+	while (ret == 0 && !batch_is_final(j, batch, err, &ret)) {
+		struct timespec until;
+		double t = now_s() + 0.2;
+
+		if (t > deadline) {
+			ret = cs_error_set(err, CS_E_TIMEOUT, "batch %lld is not done yet",
+					   batch);
+			break;
+		}
+		until.tv_sec = (time_t)t;
+		until.tv_nsec = (long)((t - (double)until.tv_sec) * 1e9);
+		pthread_mutex_lock(&p->lock);
+		if (!p->interrupted)
+			pthread_cond_timedwait(&p->changed, &p->lock, &until);
+		bool stop = p->interrupted;
+		p->interrupted = false;
+		pthread_mutex_unlock(&p->lock);
+		if (stop)
+			ret = cs_error_set(err, CS_E_INVALID, "interrupted");
+	}
+	journal_close(j);
+	return ret;
+}
+
+void pipeline_get_status(pipeline *p, pipeline_status *out)
+{
+	pthread_mutex_lock(&p->lock);
+	out->online = p->online;
+	out->inflight = p->inflight;
+	out->window = p->window;
+	snprintf(out->last_error, sizeof out->last_error, "%s", p->last_error);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void pipeline_stop(pipeline *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stopping = true;
+	pthread_cond_broadcast(&p->wake);
+	pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->lock);
+	if (p->coordinator)
+		pthread_join(p->coordinator, NULL);
+	for (int i = 0; i < p->nworkers; i++)
+		pthread_join(p->workers[i], NULL);
+	pipeline_free(p);
+}

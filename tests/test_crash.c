@@ -1,0 +1,148 @@
+/* kill -9 at random moments: an uploader is started and SIGKILLed again
+ * and again while it drains 60 files into the stand-in, then allowed to
+ * finish.  From the stand-in's own data: every file attached exactly once,
+ * to the right record, with identical bytes, and no stray file left. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "journal.h"
+#include "pipeline.h"
+#include "sha256.h"
+#include "tap.h"
+
+#define FILES 60
+#define KILLS 55
+
+static harness_server hs;
+static char *jpath;
+static long long batch;
+
+static void fill_journal(void)
+{
+	journal *j;
+	cs_error err;
+	char name[64], num[16], hex[65];
+
+	if (asprintf(&jpath, "%s/journal.sqlite", harness_home()) < 0 ||
+	    journal_open(jpath, &j, &err) ||
+	    journal_batch_new(j, "crash", hs.url, hs.collection, 0, NULL, &batch, &err))
+		abort();
+	for (int i = 0; i < FILES; i++) {
+		long long id;
+		snprintf(num, sizeof num, "%09d", i % 12 + 1);
+		snprintf(name, sizeof name, "%s_%d.jpg", num, i / 12 + 1);
+		char *path = harness_make_file(name, 20000 + (size_t)(i * 1637 % 100000), (unsigned)i + 1);
+		sha256_file(path, hex, NULL, &err);
+		journal_item it = {
+			.batch_id = batch, .path = path, .name = name,
+			.size = 20000 + (i * 1637 % 100000), .sha256 = hex,
+			.mimetype = (char *)"image/jpeg", .identifier = num,
+			.target = (char *)"catalog-number", .state = JS_NAMED,
+		};
+		if (journal_item_add(j, &it, &id, &err))
+			abort();
+		free(path);
+	}
+	journal_close(j);
+}
+
+/* The uploader: a child process that drains the batch. */
+static pid_t spawn_uploader(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		pipeline *p;
+		cs_error err;
+		pipeline_options o = {
+			.journal_path = jpath,
+			.login = { .server = hs.url, .user = hs.user, .password = hs.password,
+				   .collection = hs.collection },
+			.max_inflight = 4, .retry_base_s = 0.02, .retry_cap_s = 0.2,
+		};
+		if (pipeline_start(&o, &p, &err))
+			_exit(2);
+		int ret = pipeline_wait_idle(p, batch, 120, &err);
+		pipeline_stop(p);
+		_exit(ret ? 1 : 0);
+	}
+	return pid;
+}
+
+static int verify_item(void *ud, const journal_item *it)
+{
+	const cJSON *state = ud, *a, *hit = NULL;
+	int copies = 0;
+
+	cJSON_ArrayForEach(a, cJSON_GetObjectItem(state, "attachments")) {
+		const char *loc = cJSON_GetStringValue(cJSON_GetObjectItem(a, "attachmentlocation"));
+		if (it->location && loc && strcmp(loc, it->location) == 0) {
+			hit = a;
+			copies++;
+		}
+	}
+	const cJSON *file = cJSON_GetObjectItem(cJSON_GetObjectItem(state, "files"),
+						it->location ? it->location : "");
+	const char *sha = cJSON_GetStringValue(cJSON_GetObjectItem(file, "sha256"));
+	if (it->state != JS_ATTACHED || copies != 1 || !sha || strcmp(sha, it->sha256) != 0 ||
+	    (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(hit, "record_id")) !=
+	    atoll(it->identifier)) {
+		tap_diag("%s: state %s, %d copies, bytes %s", it->name,
+			 journal_state_name(it->state), copies,
+			 sha && strcmp(sha, it->sha256) == 0 ? "same" : "differ");
+		return 1;
+	}
+	return 0;
+}
+
+int main(void)
+{
+	journal *j;
+	cs_error err;
+	int kills = 0, status;
+	struct timespec t0, t1;
+
+	if (harness_server_start(&hs, NULL) || !hs.standin)
+		return hs.standin ? (tap_ok(0, "start the stand-in"), tap_done())
+				  : tap_skip_all("needs the stand-in's fault switches");
+	/* Slow requests, so that kills land in the middle of them. */
+	standin_faults(hs.standin, "{\"latency_ms\": 25}", &err);
+	fill_journal();
+	srand(4242);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (; kills < KILLS; kills++) {
+		pid_t pid = spawn_uploader();
+		usleep((useconds_t)(5000 + rand() % 200000));
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			break;  /* it finished before the kill */
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	tap_ok(kills >= 50, "%d SIGKILLs in %.1f s", kills,
+	       (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+
+	pid_t last = spawn_uploader();
+	waitpid(last, &status, 0);
+	tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "a last run finishes the batch");
+
+	cJSON *state = standin_state(hs.standin);
+	journal_open(jpath, &j, &err);
+	tap_is_int(journal_items_each(j, batch, -1, verify_item, state, &err), 0,
+		   "every file attached once, to its record, with identical bytes");
+	tap_is_int(cJSON_GetArraySize(cJSON_GetObjectItem(state, "attachments")), FILES,
+		   "the stand-in holds exactly 60 attachments");
+	tap_is_int(cJSON_GetArraySize(cJSON_GetObjectItem(state, "files")), FILES,
+		   "and exactly 60 files: no half-uploaded stray");
+	journal_close(j);
+	cJSON_Delete(state);
+	harness_server_stop(&hs);
+	free(jpath);
+	harness_cleanup();
+	return tap_done();
+}

@@ -1,0 +1,208 @@
+/* The journal on its own: schema and migrations, transitions that only
+ * happen from the expected state, events, leases, several processes. */
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "journal.h"
+#include "tap.h"
+
+static char *path_in_home(const char *name)
+{
+	char *p = NULL;
+	if (asprintf(&p, "%s/%s", harness_home(), name) < 0)
+		abort();
+	return p;
+}
+
+static long long add(journal *j, long long batch, const char *name, enum journal_state st)
+{
+	journal_item it = {
+		.batch_id = batch, .path = (char *)"/tmp/x.jpg", .name = (char *)name,
+		.size = 10, .identifier = (char *)"000000001", .state = st,
+	};
+	long long id = 0;
+	cs_error err;
+	if (journal_item_add(j, &it, &id, &err))
+		tap_diag("add: %s", err.msg);
+	return id;
+}
+
+static int count_events(const char *path, long long item)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int n = -1;
+
+	sqlite3_open(path, &db);
+	sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM events WHERE item_id = ?", -1, &st, NULL);
+	sqlite3_bind_int64(st, 1, item);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+static void test_transitions(const char *path)
+{
+	journal *j = NULL, *other = NULL;
+	journal_item it = { 0 };
+	cs_error err = { 0 };
+	long long batch = 0, id;
+
+	tap_ok(journal_open(path, &j, &err) == 0, "open a new journal: %s", err.msg);
+	tap_ok(journal_open(path, &other, &err) == 0, "a second connection to it");
+	tap_ok(journal_batch_new(j, "upload", "http://x", "Fish", 4, "test", &batch, &err) == 0,
+	       "a batch");
+	id = add(j, batch, "a.jpg", JS_MATCHED);
+	tap_ok(id > 0, "an item");
+	tap_ok(journal_item_get(other, id, &it, &err) == 0 && it.state == JS_MATCHED &&
+	       strcmp(it.name, "a.jpg") == 0, "the other connection sees it at once");
+
+	free(it.location);
+	it.location = strdup("uuid-1.jpg");
+	it.state = JS_RESERVED;
+	tap_ok(journal_item_update(j, &it, JS_MATCHED, &err) == 0, "matched -> reserved");
+	tap_is_int(journal_item_update(other, &it, JS_MATCHED, &err), CS_E_CONFLICT,
+		   "a second move from matched is refused");
+	journal_item_clear(&it);
+	journal_item_get(j, id, &it, &err);
+	tap_is_str(it.location, "uuid-1.jpg", "the location is stored");
+	tap_is_int(count_events(path, id), 2, "two events: added, reserved");
+
+	long long id2 = add(j, batch, "b.jpg", JS_MATCHED);
+	journal_item both[2] = { 0 };
+	journal_item_get(j, id2, &both[0], &err);
+	journal_item_get(j, id, &both[1], &err);
+	both[0].state = JS_RESERVED;
+	tap_is_int(journal_items_update(j, both, 2, JS_MATCHED, &err), CS_E_CONFLICT,
+		   "a group update with one stale item fails");
+	journal_item fresh = { 0 };
+	journal_item_get(j, id2, &fresh, &err);
+	tap_is_int(fresh.state, JS_MATCHED, "and changes nothing (all or none)");
+	journal_item_clear(&fresh);
+	journal_item_clear(&both[0]);
+	journal_item_clear(&both[1]);
+
+	long long counts[JS_COUNT];
+	journal_batch_counts(j, batch, counts, &err);
+	tap_ok(counts[JS_RESERVED] == 1 && counts[JS_MATCHED] == 1, "counts per state");
+
+	journal_item *due;
+	size_t n;
+	tap_ok(journal_items_due(j, "http://x", "4", 4, JS_MATCHED, 1e12, 10, &due, &n, &err) == 0 &&
+	       n == 1 && due[0].id == id2, "due items by collection id");
+	journal_items_free(due, n);
+	journal_items_due(j, "http://y", "Fish", 4, JS_MATCHED, 1e12, 10, &due, &n, &err);
+	tap_is_int((long long)n, 0, "not those of another server");
+	journal_items_free(due, n);
+
+	int before = -1;
+	tap_ok(journal_item_claim(j, id2, 1e12, &before, &err) == 0 && before == 0,
+	       "claim an item (first attempt)");
+	tap_ok(journal_item_claim(j, id2, 1e12, &before, &err) == 0 && before == 1,
+	       "this process may take it up again (attempt counted)");
+	journal_item_clear(&it);
+	journal_close(j);
+	journal_close(other);
+}
+
+/* A lease held by a process that is gone does not block the item. */
+static void test_dead_lease(const char *path)
+{
+	journal *j = NULL;
+	cs_error err;
+	int before;
+	pid_t pid;
+	long long batch, id;
+
+	journal_open(path, &j, &err);
+	journal_batch_new(j, "upload", "http://z", "Fish", 4, NULL, &batch, &err);
+	id = add(j, batch, "c.jpg", JS_RESERVED);
+	pid = fork();
+	if (pid == 0) {
+		journal *mine;
+		journal_open(path, &mine, &err);
+		_exit(journal_item_claim(mine, id, 1e12, &before, &err) == 0 ? 0 : 1);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0, "a child process claims an item");
+	tap_ok(journal_item_claim(j, id, 1e12, &before, &err) == 0 && before == 1,
+	       "the child is gone, so its lease is too");
+
+	/* A live process's lease holds. */
+	id = add(j, batch, "d.jpg", JS_RESERVED);
+	int gate[2];
+	if (pipe(gate))
+		abort();
+	pid = fork();
+	if (pid == 0) {
+		journal *mine;
+		journal_open(path, &mine, &err);
+		journal_item_claim(mine, id, 1e12, &before, &err);
+		if (write(gate[1], "x", 1) != 1)
+			_exit(1);
+		pause();  /* alive, holding the lease, until killed */
+		_exit(0);
+	}
+	char c;
+	if (read(gate[0], &c, 1) != 1)
+		abort();
+	tap_is_int(journal_item_claim(j, id, 1e12, &before, &err), CS_E_CONFLICT,
+		   "a live process's lease is respected");
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	journal_close(j);
+}
+
+static void test_newer_schema(const char *path)
+{
+	sqlite3 *db;
+	journal *j = NULL;
+	cs_error err = { 0 };
+
+	sqlite3_open(path, &db);
+	sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL);
+	sqlite3_close(db);
+	tap_is_int(journal_open(path, &j, &err), CS_E_CONFIG, "a journal from a newer copystand");
+	tap_ok(strstr(err.msg, "newer copystand") != NULL, "says so: %s", err.msg);
+	journal_close(j);
+}
+
+static void test_no_secrets(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	bool clean = true;
+
+	sqlite3_open(path, &db);
+	sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL", -1, &st, NULL);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *sql = (const char *)sqlite3_column_text(st, 0);
+		if (strstr(sql, "password") || strstr(sql, "token") || strstr(sql, "cookie"))
+			clean = false;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	tap_ok(clean, "the schema has no place for passwords, tokens or cookies");
+}
+
+int main(void)
+{
+	char *p1 = path_in_home("j1.sqlite"), *p2 = path_in_home("j2.sqlite");
+
+	test_transitions(p1);
+	test_no_secrets(p1);
+	test_dead_lease(p1);
+	test_newer_schema(p2);
+	free(p1);
+	free(p2);
+	harness_cleanup();
+	return tap_done();
+}

@@ -1,0 +1,313 @@
+/* The pipeline against the stand-in: every good file attached exactly once
+ * to the right record with identical bytes, under each fault switch, and
+ * the bad ones failed with a reason a person can act on. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "journal.h"
+#include "pipeline.h"
+#include "sha256.h"
+#include "tap.h"
+
+struct run {
+	harness_server hs;
+	char *jpath;
+	journal *j;
+	long long batch;
+	pipeline *p;
+	int files;
+};
+
+static int setup(struct run *r, const char *const *args)
+{
+	static int n;
+	cs_error err = { 0 };
+
+	memset(r, 0, sizeof *r);
+	if (harness_server_start(&r->hs, args))
+		return -1;
+	if (asprintf(&r->jpath, "%s/journal-%d.sqlite", harness_home(), ++n) < 0 ||
+	    journal_open(r->jpath, &r->j, &err) ||
+	    journal_batch_new(r->j, "test", r->hs.url, r->hs.collection, 0, NULL,
+			      &r->batch, &err)) {
+		tap_diag("setup: %s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static void teardown(struct run *r)
+{
+	pipeline_stop(r->p);
+	journal_close(r->j);
+	harness_server_stop(&r->hs);
+	free(r->jpath);
+}
+
+/* A file of size bytes to be attached to the record with this identifier. */
+static long long add(struct run *r, const char *identifier, const char *target, size_t size)
+{
+	char name[64], hex[65], *path;
+	long long id = 0;
+	cs_error err;
+
+	snprintf(name, sizeof name, "f%03d-%s.jpg", ++r->files, identifier);
+	path = harness_make_file(name, size, (unsigned)r->files * 7919u);
+	sha256_file(path, hex, NULL, &err);
+	journal_item it = {
+		.batch_id = r->batch, .path = path, .name = name, .size = (long long)size,
+		.sha256 = hex, .mimetype = (char *)"image/jpeg", .target = (char *)target,
+		.identifier = (char *)identifier, .state = JS_NAMED,
+	};
+	if (journal_item_add(r->j, &it, &id, &err))
+		tap_diag("add: %s", err.msg);
+	free(path);
+	return id;
+}
+
+static int start(struct run *r, int inflight)
+{
+	cs_error err = { 0 };
+	pipeline_options o = {
+		.journal_path = r->jpath,
+		.login = { .server = r->hs.url, .user = r->hs.user,
+			   .password = r->hs.password, .collection = r->hs.collection },
+		.max_inflight = inflight,
+		.retry_base_s = 0.05,
+		.retry_cap_s = 0.4,
+	};
+	int ret = pipeline_start(&o, &r->p, &err);
+	if (ret)
+		tap_diag("start: %s", err.msg);
+	return ret;
+}
+
+static int wait_done(struct run *r, double seconds)
+{
+	cs_error err = { 0 };
+	int ret = pipeline_wait_idle(r->p, r->batch, seconds, &err);
+	if (ret)
+		tap_diag("wait: %s", err.msg);
+	return ret;
+}
+
+struct verify {
+	cJSON *state;
+	int attached, wrong;
+};
+
+static const cJSON *attachment_at(const cJSON *state, const char *location, int *copies)
+{
+	const cJSON *a, *found = NULL;
+
+	*copies = 0;
+	cJSON_ArrayForEach(a, cJSON_GetObjectItem(state, "attachments")) {
+		const char *loc = cJSON_GetStringValue(cJSON_GetObjectItem(a, "attachmentlocation"));
+		if (loc && strcmp(loc, location) == 0) {
+			found = a;
+			(*copies)++;
+		}
+	}
+	return found;
+}
+
+/* Every attached item is in the stand-in once, on its record, with the
+ * same bytes; nothing else is. */
+static int verify_one(void *ud, const journal_item *it)
+{
+	struct verify *v = ud;
+	const cJSON *a, *file;
+	int copies;
+
+	if (it->state != JS_ATTACHED)
+		return 0;
+	v->attached++;
+	a = attachment_at(v->state, it->location, &copies);
+	file = cJSON_GetObjectItem(cJSON_GetObjectItem(v->state, "files"), it->location);
+	if (copies != 1 || !a ||
+	    (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "record_id")) != it->record_id ||
+	    (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "join_id")) != it->join_id ||
+	    !it->sha256 || strcmp(it->sha256, cJSON_GetStringValue(cJSON_GetObjectItem(file, "sha256")) ?: "") != 0) {
+		tap_diag("item %lld (%s): %d copies in the stand-in, or wrong record or bytes",
+			 it->id, it->name, copies);
+		v->wrong++;
+	}
+	return 0;
+}
+
+static void verify(struct run *r, const char *what, int want_attached)
+{
+	struct verify v = { .state = standin_state(r->hs.standin) };
+	cs_error err;
+
+	journal_items_each(r->j, r->batch, -1, verify_one, &v, &err);
+	tap_is_int(v.attached, want_attached, what);
+	tap_ok(v.wrong == 0, "%s: each once, on its record, bytes identical", what);
+	tap_is_int(cJSON_GetArraySize(cJSON_GetObjectItem(v.state, "attachments")),
+		   want_attached, "the stand-in has no other attachments");
+	cJSON_Delete(v.state);
+}
+
+static long long counts_of(struct run *r, enum journal_state s)
+{
+	long long counts[JS_COUNT];
+	cs_error err;
+	journal_batch_counts(r->j, r->batch, counts, &err);
+	return counts[s];
+}
+
+static int requests(const cJSON *state, const char *key)
+{
+	return (int)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(state, "requests"), key));
+}
+
+static void test_basic(void)
+{
+	struct run r;
+	journal_item it;
+	cs_error err;
+	char num[16];
+
+	if (setup(&r, NULL))
+		return;
+	for (int rec = 1; rec <= 12; rec++)
+		for (int view = 0; view < 2; view++) {
+			snprintf(num, sizeof num, "%09d", rec);
+			add(&r, num, "catalog-number", 20000 + (size_t)rec * 1000);
+		}
+	long long missing = add(&r, "000099999", "catalog-number", 5000);
+	long long ambiguous = add(&r, "ALT-1", "alt-catalog-number", 5000);
+	long long alt = add(&r, "ALT-2", "alt-catalog-number", 5000);
+	if (start(&r, 4) == 0 && wait_done(&r, 60) == 0) {
+		verify(&r, "25 files attached", 25);
+		journal_item_get(r.j, missing, &it, &err);
+		tap_ok(it.state == JS_UNMATCHED && strstr(it.reason, "000099999"),
+		       "an unknown number is unmatched: %s", it.reason);
+		journal_item_clear(&it);
+		journal_item_get(r.j, ambiguous, &it, &err);
+		tap_ok(it.state == JS_AMBIGUOUS && strstr(it.reason, "2 records"),
+		       "a number two records share is ambiguous: %s", it.reason);
+		journal_item_clear(&it);
+		journal_item_get(r.j, alt, &it, &err);
+		tap_ok(it.state == JS_ATTACHED && it.record_id == 4, "alt catalog number matched");
+		journal_item_clear(&it);
+
+		cJSON *st = standin_state(r.hs.standin);
+		int per_file = requests(st, "POST /fileupload") +
+			       requests(st, "POST /api/specify/collectionobjectattachment/") +
+			       requests(st, "HEAD /fileget") +
+			       requests(st, "GET /attachment_gw/get_token/");
+		tap_is_int(requests(st, "POST /fileupload"), 25, "each file uploaded once");
+		tap_ok(per_file <= 3 * 25, "%d requests for 25 files after planning (<= 3 each)", per_file);
+		tap_ok(requests(st, "GET /api/specify/collectionobject/") <= 2,
+		       "validation in batched lookups (%d)", requests(st, "GET /api/specify/collectionobject/"));
+		/* Two views of one record get two ordinals. */
+		const cJSON *a;
+		int ord[16] = { 0 }, dup = 0;
+		cJSON_ArrayForEach(a, cJSON_GetObjectItem(st, "attachments")) {
+			int rec = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "record_id"));
+			int o = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "ordinal"));
+			if (rec >= 1 && rec <= 12 && (ord[rec] & (1 << o)))
+				dup++;
+			if (rec >= 1 && rec <= 12 && o < 16)
+				ord[rec] |= 1 << o;
+		}
+		tap_is_int(dup, 0, "views of one record have distinct ordinals");
+		cJSON_Delete(st);
+	}
+	teardown(&r);
+}
+
+/* One fault switch for the whole run; every file still attached once. */
+static void test_fault(const char *faults, const char *what, double heal_after)
+{
+	struct run r;
+	char num[16];
+	cs_error err = { 0 };
+
+	if (setup(&r, NULL))
+		return;
+	for (int rec = 1; rec <= 12; rec++) {
+		snprintf(num, sizeof num, "%09d", rec);
+		add(&r, num, "catalog-number", 30000 + (size_t)rec * 777);
+	}
+	if (standin_faults(r.hs.standin, faults, &err)) {
+		tap_ok(0, "set %s: %s", faults, err.msg);
+		teardown(&r);
+		return;
+	}
+	if (start(&r, 4) == 0) {
+		if (heal_after > 0) {
+			usleep((useconds_t)(heal_after * 1e6));
+			tap_is_int(counts_of(&r, JS_ATTACHED), 0, "nothing attached while it lasts");
+			standin_control(r.hs.standin, "POST", "faults/reset", "{}", NULL, NULL);
+		}
+		if (wait_done(&r, 90) == 0)
+			verify(&r, what, 12);
+		else
+			tap_ok(0, "%s: the batch finished", what);
+	}
+	teardown(&r);
+}
+
+static void test_too_large_and_deleted(void)
+{
+	struct run r;
+	journal_item it;
+	cs_error err = { 0 };
+
+	if (setup(&r, NULL))
+		return;
+	add(&r, "000000001", "catalog-number", 20000);
+	long long big = add(&r, "000000002", "catalog-number", 400000);
+	add(&r, "000000003", "catalog-number", 20000);
+	standin_faults(r.hs.standin, "{\"max_upload_bytes\": 200000}", &err);
+	if (start(&r, 2) == 0 && wait_done(&r, 60) == 0) {
+		verify(&r, "the files under the limit", 2);
+		journal_item_get(r.j, big, &it, &err);
+		tap_ok(it.state == JS_FAILED && it.reason && strstr(it.reason, "(413)"),
+		       "the one over it failed, saying why: %s", it.reason);
+		journal_item_clear(&it);
+	}
+	pipeline_stop(r.p);
+	r.p = NULL;
+
+	/* A record deleted after it was matched. */
+	long long gone = add(&r, "000000007", "catalog-number", 20000);
+	journal_item_get(r.j, gone, &it, &err);
+	free(it.record_table);
+	it.record_table = strdup("collectionobject");
+	it.record_id = 7;
+	it.state = JS_MATCHED;
+	journal_item_update(r.j, &it, JS_NAMED, &err);
+	journal_item_clear(&it);
+	standin_control(r.hs.standin, "DELETE", "records/collectionobject/7", NULL, NULL, &err);
+	if (start(&r, 2) == 0 && wait_done(&r, 60) == 0) {
+		journal_item_get(r.j, gone, &it, &err);
+		tap_ok(it.state == JS_FAILED && it.reason && strstr(it.reason, "no longer exists"),
+		       "a record deleted meanwhile fails the item: %s", it.reason);
+		journal_item_clear(&it);
+		cJSON *st = standin_state(r.hs.standin);
+		int files = cJSON_GetArraySize(cJSON_GetObjectItem(st, "files"));
+		tap_is_int(files, 2, "and its uploaded file is not left behind");
+		cJSON_Delete(st);
+	}
+	teardown(&r);
+}
+
+int main(void)
+{
+	test_basic();
+	test_fault("{\"latency_ms\": 40}", "with 40 ms latency", 0);
+	test_fault("{\"error_rate\": 0.3, \"error_status\": 503}", "with 30 % of 503", 0);
+	test_fault("{\"drop_after_commit_rate\": 0.35}", "with connections dropped after commit", 0);
+	test_fault("{\"session_ttl_s\": 1, \"latency_ms\": 60}", "with sessions expiring every second", 0);
+	test_fault("{\"asset_clock_skew_s\": 400}", "after 1.5 s of asset clock skew", 1.5);
+	test_fault("{\"error_rate\": 1.0, \"error_status\": 502}", "after 1.5 s with Specify down", 1.5);
+	test_fault("{\"asset_down\": true}", "after 1.5 s with the asset server down", 1.5);
+	test_too_large_and_deleted();
+	harness_cleanup();
+	return tap_done();
+}
