@@ -123,6 +123,8 @@ static long long journal_set(const char *jpath, harness_server *hs, const struct
 	return batch;
 }
 
+static int inflight;  /* --inflight N: the pipeline's max_inflight */
+
 /* Drains a batch in a child process; returns seconds, *rss_kb its peak. */
 static double drain(const char *jpath, harness_server *hs, long long batch, long *rss_kb)
 {
@@ -138,6 +140,7 @@ static double drain(const char *jpath, harness_server *hs, long long batch, long
 			.journal_path = jpath,
 			.login = { .server = hs->url, .user = hs->user, .password = hs->password,
 				   .collection = hs->collection },
+			.max_inflight = inflight,
 		};
 		if (pipeline_start(&o, &p, &err))
 			_exit(2);
@@ -200,12 +203,22 @@ static void memory(harness_server *hs, const char *jpath, struct set *set)
 
 int main(int argc, char **argv)
 {
-	bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+	bool quick = false;
 	harness_server hs;
 	specify_session *s;
 	cs_error err;
 	char *jpath;
 
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--quick") == 0)
+			quick = true;
+		else if (strcmp(argv[i], "--inflight") == 0 && i + 1 < argc)
+			inflight = atoi(argv[++i]);
+		else {
+			fputs("usage: bench [--quick] [--inflight N]\n", stderr);
+			return 2;
+		}
+	}
 	if (harness_server_start(&hs, NULL) || harness_login(&hs, &s, &err)) {
 		fprintf(stderr, "bench: cannot start: %s\n", err.msg);
 		return 1;
