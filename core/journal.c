@@ -469,45 +469,80 @@ static int finish(journal *j, int ret, cs_error *err)
 	return ret;
 }
 
-int journal_item_add(journal *j, const journal_item *it, long long *id,
-		     cs_error *err)
+static int insert_item(journal *j, const journal_item *it, long long *id,
+		       cs_error *err)
 {
 	sqlite3_stmt *st;
 	double now = now_s();
-	int ret;
+	int ret = prepare(j, "INSERT INTO items (batch_id, path, name, size, sha256, "
+			  "mimetype, target, identifier, record_table, record_id, ordinal, "
+			  "location, extra, state, reason, created, updated) VALUES "
+			  "(?, ?, ?, ?, ?, ?, coalesce(?, 'catalog-number'), ?, ?, ?, ?, ?, "
+			  "?, ?, ?, ?, ?)", &st, err);
 
-	if ((ret = begin(j, err)))
+	if (ret)
 		return ret;
-	ret = prepare(j, "INSERT INTO items (batch_id, path, name, size, sha256, "
-		      "mimetype, target, identifier, record_table, record_id, ordinal, "
-		      "location, extra, state, reason, created, updated) VALUES "
-		      "(?, ?, ?, ?, ?, ?, coalesce(?, 'catalog-number'), ?, ?, ?, ?, ?, "
-		      "?, ?, ?, ?, ?)", &st, err);
-	if (ret == 0) {
-		sqlite3_bind_int64(st, 1, it->batch_id);
-		bind_text(st, 2, it->path);
-		bind_text(st, 3, it->name);
-		sqlite3_bind_int64(st, 4, it->size);
-		bind_text(st, 5, it->sha256);
-		bind_text(st, 6, it->mimetype);
-		bind_text(st, 7, it->target);
-		bind_text(st, 8, it->identifier);
-		bind_text(st, 9, it->record_table);
-		bind_id(st, 10, it->record_id);
-		sqlite3_bind_int(st, 11, it->ordinal);
-		bind_text(st, 12, it->location);
-		bind_text(st, 13, it->extra);
-		bind_text(st, 14, journal_state_name(it->state));
-		bind_text(st, 15, it->reason);
-		sqlite3_bind_double(st, 16, now);
-		sqlite3_bind_double(st, 17, now);
-		ret = step_done(j, st, "adding a file to the journal", err);
-	}
-	if (ret == 0) {
-		*id = sqlite3_last_insert_rowid(j->db);
-		ret = add_event(j, *id, -1, it->state, it->reason, err);
+	sqlite3_bind_int64(st, 1, it->batch_id);
+	bind_text(st, 2, it->path);
+	bind_text(st, 3, it->name);
+	sqlite3_bind_int64(st, 4, it->size);
+	bind_text(st, 5, it->sha256);
+	bind_text(st, 6, it->mimetype);
+	bind_text(st, 7, it->target);
+	bind_text(st, 8, it->identifier);
+	bind_text(st, 9, it->record_table);
+	bind_id(st, 10, it->record_id);
+	sqlite3_bind_int(st, 11, it->ordinal);
+	bind_text(st, 12, it->location);
+	bind_text(st, 13, it->extra);
+	bind_text(st, 14, journal_state_name(it->state));
+	bind_text(st, 15, it->reason);
+	sqlite3_bind_double(st, 16, now);
+	sqlite3_bind_double(st, 17, now);
+	if ((ret = step_done(j, st, "adding a file to the journal", err)))
+		return ret;
+	*id = sqlite3_last_insert_rowid(j->db);
+	return add_event(j, *id, -1, it->state, it->reason, err);
+}
+
+int journal_items_add(journal *j, const journal_item *items, size_t n,
+		      long long *ids, cs_error *err)
+{
+	int ret = begin(j, err);
+
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		long long id;
+		ret = insert_item(j, &items[i], &id, err);
+		if (ids)
+			ids[i] = id;
 	}
 	return finish(j, ret, err);
+}
+
+int journal_item_add(journal *j, const journal_item *it, long long *id,
+		     cs_error *err)
+{
+	return journal_items_add(j, it, 1, id, err);
+}
+
+int journal_find_attached(journal *j, const char *sha256, const char *table,
+			  long long record_id, long long *batch, cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "SELECT batch_id FROM items WHERE sha256 = ? AND "
+			  "record_table = ? AND record_id = ? AND state = 'attached' "
+			  "LIMIT 1", &st, err);
+
+	*batch = 0;
+	if (ret)
+		return ret;
+	bind_text(st, 1, sha256);
+	bind_text(st, 2, table);
+	sqlite3_bind_int64(st, 3, record_id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*batch = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return 0;
 }
 
 int journal_item_get(journal *j, long long id, journal_item *out, cs_error *err)

@@ -104,8 +104,14 @@ int journal_batch_counts(journal *j, long long batch,
 /* Inserts it (id ignored, state as given) and records the event. */
 int journal_item_add(journal *j, const journal_item *it, long long *id,
 		     cs_error *err);
+/* Many at once, in one transaction; ids (may be NULL) gets their ids. */
+int journal_items_add(journal *j, const journal_item *items, size_t n,
+		      long long *ids, cs_error *err);
 int journal_item_get(journal *j, long long id, journal_item *out,
 		     cs_error *err);
+/* The batch in which this content was attached to this record, or 0. */
+int journal_find_attached(journal *j, const char *sha256, const char *table,
+			  long long record_id, long long *batch, cs_error *err);
 /* Writes every mutable field of it, but only if the row is still in
  * state `from` (CS_E_CONFLICT otherwise: someone else moved it).  A state
  * change is recorded as an event. */

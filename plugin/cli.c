@@ -20,6 +20,10 @@ void cli_free(cli *c)
 {
 	config_free(c->opts);
 	config_free(c->cfg);
+	if (c->asked) {
+		memset(c->asked, 0, strlen(c->asked));
+		free(c->asked);
+	}
 }
 
 int cli_common_option(cli *c, int opt, const char *arg, cs_error *err)
@@ -101,38 +105,41 @@ static int prompt_password(const char *user, const char *server, char **out,
 	return *out ? 0 : cs_error_set(err, CS_E_NOMEM, "out of memory");
 }
 
-int cli_session_open(cli *c, specify_session **out, cs_error *err)
+int cli_login(cli *c, specify_login *out, cs_error *err)
 {
-	const char *password;
-	char *asked = NULL;
 	int ret;
 
 	if (!c->cfg && (ret = cli_load(c, err)))
 		return ret;
-	specify_login login = {
+	*out = (specify_login){
 		.server = config_get(c->cfg, "server"),
 		.user = config_get(c->cfg, "user"),
 		.collection = config_get(c->cfg, "collection"),
 		.ca_file = config_get(c->cfg, "ca-file"),
 		.insecure = config_get_bool(c->cfg, "insecure"),
+		.password = config_get(c->cfg, "password"),
 	};
+	if (!out->password && out->server && out->user) {
+		if (!c->asked &&
+		    (ret = prompt_password(out->user, out->server, &c->asked, err)))
+			return ret;
+		out->password = c->asked;
+	}
+	return 0;
+}
+
+int cli_session_open(cli *c, specify_session **out, cs_error *err)
+{
+	specify_login login;
+	int ret = cli_login(c, &login, err);
+
+	if (ret)
+		return ret;
 	if (login.insecure)
 		fprintf(stderr, "copystand: warning: --insecure: TLS certificates "
 			"are not checked, so anyone on the network path could "
 			"read your password and images\n");
-	password = config_get(c->cfg, "password");
-	if (!password && login.server && login.user) {
-		if ((ret = prompt_password(login.user, login.server, &asked, err)))
-			return ret;
-		password = asked;
-	}
-	login.password = password;
-	ret = specify_session_login(&login, out, err);
-	if (asked) {
-		memset(asked, 0, strlen(asked));
-		free(asked);
-	}
-	return ret;
+	return specify_session_login(&login, out, err);
 }
 
 int cli_fail(const cs_error *err)

@@ -41,6 +41,7 @@ typedef struct cli {
 	cs_config *opts;          /* values given on the command line */
 	const char *config_path;
 	cs_config *cfg;           /* file < environment < command line */
+	char *asked;              /* a password typed at the prompt (wiped) */
 } cli;
 
 void cli_init(cli *c);
@@ -52,8 +53,11 @@ int cli_common_option(cli *c, int opt, const char *arg, cs_error *err);
 /* Builds c->cfg from the config file, the environment and the options. */
 int cli_load(cli *c, cs_error *err);
 
-/* Logs in with c->cfg, asking for the password on the terminal if no
- * other source gave one. */
+/* The login settings from c->cfg, asking for the password on the terminal
+ * if no other source gave one; the strings belong to c. */
+int cli_login(cli *c, specify_login *out, cs_error *err);
+
+/* Logs in with cli_login()'s settings. */
 int cli_session_open(cli *c, specify_session **out, cs_error *err);
 
 struct catalog_format;

@@ -6,5 +6,8 @@
 int cmd_check(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_names(int argc, char **argv);
+int cmd_upload(int argc, char **argv);
+int cmd_batches(int argc, char **argv);
+int cmd_rollback(int argc, char **argv);
 
 #endif

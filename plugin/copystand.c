@@ -11,6 +11,9 @@ static const struct command {
 } commands[] = {
 	{ "check", cmd_check, "log in and check the Specify and asset-server setup" },
 	{ "names", cmd_names, "show the identifier each file name resolves to" },
+	{ "upload", cmd_upload, "attach a folder of captures to their records" },
+	{ "batches", cmd_batches, "list upload batches with their counts" },
+	{ "rollback", cmd_rollback, "remove what a batch attached" },
 	{ "demo", cmd_demo, "attach the bundled samples to a bundled stand-in Specify" },
 };
 

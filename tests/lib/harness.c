@@ -120,19 +120,14 @@ char *harness_make_file(const char *name, size_t size, unsigned seed)
 	return path;
 }
 
-int harness_run(const char *const *argv, const char *const *env, char **output)
+/* Forks the binary with stdin from /dev/null and stdout+stderr to out_fd
+ * (-1: the test's stderr). */
+static pid_t spawn(const char *const *argv, const char *const *env, int out_fd)
 {
-	int pipefd[2], status;
 	const char *args[64];
-	size_t n = 0, len = 0, cap = 4096;
-	char *buf = malloc(cap);
+	size_t n = 0;
 	pid_t pid;
 
-	*output = NULL;
-	if (!buf || pipe(pipefd)) {
-		free(buf);
-		return -1;
-	}
 	args[n++] = COPYSTAND_BINARY;
 	for (; argv && *argv && n < 63; argv++)
 		args[n++] = *argv;
@@ -141,9 +136,8 @@ int harness_run(const char *const *argv, const char *const *env, char **output)
 	if (pid == 0) {
 		int devnull = open("/dev/null", O_RDONLY);
 		dup2(devnull, 0);
-		dup2(pipefd[1], 1);
-		dup2(pipefd[1], 2);
-		close(pipefd[0]);
+		dup2(out_fd >= 0 ? out_fd : 2, 1);
+		dup2(out_fd >= 0 ? out_fd : 2, 2);
 		/* No controlling terminal: a password prompt must not hang. */
 		setsid();
 		for (; env && *env; env++)
@@ -151,6 +145,27 @@ int harness_run(const char *const *argv, const char *const *env, char **output)
 		execv(COPYSTAND_BINARY, (char **)args);
 		_exit(127);
 	}
+	return pid;
+}
+
+int harness_spawn(const char *const *argv, const char *const *env)
+{
+	return spawn(argv, env, -1);
+}
+
+int harness_run(const char *const *argv, const char *const *env, char **output)
+{
+	int pipefd[2], status;
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	pid_t pid;
+
+	*output = NULL;
+	if (!buf || pipe(pipefd)) {
+		free(buf);
+		return -1;
+	}
+	pid = spawn(argv, env, pipefd[1]);
 	close(pipefd[1]);
 	for (;;) {
 		ssize_t r;

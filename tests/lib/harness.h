@@ -39,6 +39,10 @@ char *harness_make_file(const char *name, size_t size, unsigned seed);
  * (malloc'd into *output) and returns the exit status (-1 on failure). */
 int harness_run(const char *const *argv, const char *const *env, char **output);
 
+/* Starts the copystand binary like harness_run, without waiting; its
+ * output goes to the test's stderr.  Returns the pid, -1 on failure. */
+int harness_spawn(const char *const *argv, const char *const *env);
+
 /* True when both files have the same bytes. */
 bool harness_same_file(const char *a, const char *b);
 

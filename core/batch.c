@@ -1,0 +1,534 @@
+#include "batch.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "mapping.h"
+#include "sha256.h"
+
+struct entry {
+	batch_file f;
+	char *cands[8];            /* identifiers to try, longest first */
+	int ncands;
+};
+
+struct batch_plan {
+	batch_options o;
+	struct entry *v;
+	size_t n, cap;
+};
+
+/* A record found by the lookup, with the names of its attachments. */
+struct record {
+	char *value;
+	long long id;
+	char **names;
+	int nnames;
+};
+
+struct records {
+	struct record *v;
+	size_t n, cap;
+	const char *attachments_key;
+};
+
+static const char *const status_names[BATCH_STATUS_COUNT] = {
+	"matched", "not-found", "ambiguous", "bad-name", "not-in-mapping",
+	"already-attached", "duplicate", "unreadable",
+};
+
+const char *batch_status_name(enum batch_status s)
+{
+	return (unsigned)s < BATCH_STATUS_COUNT ? status_names[s] : "?";
+}
+
+static int set_status(struct entry *e, enum batch_status s, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int set_status(struct entry *e, enum batch_status s, const char *fmt, ...)
+{
+	va_list ap;
+
+	e->f.status = s;
+	free(e->f.reason);
+	e->f.reason = NULL;
+	if (!fmt)
+		return 0;
+	va_start(ap, fmt);
+	int r = vasprintf(&e->f.reason, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		e->f.reason = NULL;
+	return 0;
+}
+
+/* --- walking the input ----------------------------------------------------- */
+
+static int add_path(batch_plan *p, const char *path, cs_error *err)
+{
+	struct entry *e;
+
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 64;
+		struct entry *v = realloc(p->v, cap * sizeof *v);
+		if (!v)
+			return cs_error_set(err, CS_E_NOMEM, "out of memory");
+		p->v = v;
+		p->cap = cap;
+	}
+	e = &p->v[p->n];
+	memset(e, 0, sizeof *e);
+	if (!(e->f.path = strdup(path)))
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	const char *slash = strrchr(e->f.path, '/');
+	e->f.name = slash ? slash + 1 : e->f.path;
+	p->n++;
+	return 0;
+}
+
+static int walk(batch_plan *p, const char *path, bool top, cs_error *err)
+{
+	struct stat st;
+	DIR *d;
+	struct dirent *de;
+	int ret = 0;
+
+	if (stat(path, &st) != 0) {
+		if ((ret = add_path(p, path, err)) == 0)
+			set_status(&p->v[p->n - 1], BATCH_UNREADABLE, "cannot read it: %s",
+				   strerror(errno));
+		return ret;
+	}
+	if (S_ISREG(st.st_mode))
+		return add_path(p, path, err);
+	if (!S_ISDIR(st.st_mode) || (!top && !p->o.recursive))
+		return 0;
+	if (!(d = opendir(path))) {
+		if ((ret = add_path(p, path, err)) == 0)
+			set_status(&p->v[p->n - 1], BATCH_UNREADABLE, "cannot read the "
+				   "folder: %s", strerror(errno));
+		return ret;
+	}
+	while (ret == 0 && (de = readdir(d))) {
+		char *child;
+		/* Hidden files are the system's (.DS_Store, ._IMG), not captures. */
+		if (de->d_name[0] == '.')
+			continue;
+		if (asprintf(&child, "%s/%s", path, de->d_name) < 0)
+			ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+		else
+			ret = walk(p, child, false, err);
+		free(child);
+	}
+	closedir(d);
+	return ret;
+}
+
+static int by_path(const void *a, const void *b)
+{
+	return strcmp(((const struct entry *)a)->f.path, ((const struct entry *)b)->f.path);
+}
+
+/* --- names and mapping files ------------------------------------------------ */
+
+static void resolve_name(batch_plan *p, struct entry *e)
+{
+	struct catalog_candidates *c = NULL;
+	cs_error err;
+
+	if (catalog_resolve_filename(p->o.format, e->f.name, &c, &err) < 0) {
+		set_status(e, BATCH_BAD_NAME, "%s", err.msg);
+		return;
+	}
+	for (size_t i = 0; i < catalog_candidates_count(c) && e->ncands < 8; i++)
+		e->cands[e->ncands++] = strdup(catalog_candidates_identifier(c, i));
+	catalog_candidates_free(c);
+}
+
+/* Mapping-file rows, looked up by file name. */
+struct row {
+	char *file, *identifier, *problem;
+};
+
+static int by_file(const void *a, const void *b)
+{
+	return strcmp(((const struct row *)a)->file, ((const struct row *)b)->file);
+}
+
+static int read_mapping(batch_plan *p, struct row **rows, size_t *n, cs_error *err)
+{
+	FILE *in = fopen(p->o.mapping, "r");
+	struct mapping_reader *r = NULL;
+	struct mapping_row mr;
+	size_t cap = 0;
+	cs_error rowerr;
+	int ret;
+
+	*rows = NULL;
+	*n = 0;
+	if (!in)
+		return cs_error_set(err, CS_E_IO, "cannot open the mapping file %s: %s",
+				    p->o.mapping, strerror(errno));
+	ret = mapping_reader_new(&r, in, p->o.mapping, p->o.target, p->o.format, err);
+	while (ret == 0) {
+		int rr = mapping_reader_next(r, &mr, &rowerr);
+		if (rr == 0 && !mr.file_name)
+			break;
+		if (rr && rr != CS_E_INVALID) {
+			*err = rowerr;
+			ret = rr;
+			break;
+		}
+		if (!mr.file_name)
+			continue;  /* a bad row naming no file: nothing to match */
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 256;
+			struct row *v = realloc(*rows, cap * sizeof *v);
+			if (!v) {
+				ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+				break;
+			}
+			*rows = v;
+		}
+		(*rows)[(*n)++] = (struct row){
+			.file = strdup(mr.file_name),
+			.identifier = rr ? NULL : strdup(mr.identifier),
+			.problem = rr ? strdup(rowerr.msg) : NULL,
+		};
+	}
+	mapping_reader_free(r);
+	fclose(in);
+	if (*n)
+		qsort(*rows, *n, sizeof **rows, by_file);
+	return ret;
+}
+
+static void resolve_mapped(struct entry *e, const struct row *rows, size_t n,
+			   const char *source)
+{
+	struct row key = { .file = (char *)e->f.name };
+	const struct row *r = n ? bsearch(&key, rows, n, sizeof *rows, by_file) : NULL;
+
+	/* A file listed twice: its refused (duplicate) row reports it. */
+	while (r && r > rows && strcmp(r[-1].file, e->f.name) == 0)
+		r--;
+	for (const struct row *q = r; q && q < rows + n && strcmp(q->file, e->f.name) == 0; q++)
+		if (q->problem)
+			r = q;
+	if (!r)
+		set_status(e, BATCH_NOT_IN_MAPPING, "not listed in %s", source);
+	else if (r->problem)
+		set_status(e, BATCH_BAD_NAME, "%s", r->problem);
+	else
+		e->cands[e->ncands++] = strdup(r->identifier);
+}
+
+static void free_rows(struct row *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(rows[i].file);
+		free(rows[i].identifier);
+		free(rows[i].problem);
+	}
+	free(rows);
+}
+
+int batch_plan_new(const batch_options *o, char *const *inputs, size_t n,
+		   batch_plan **out, cs_error *err)
+{
+	batch_plan *p = calloc(1, sizeof *p);
+	struct row *rows = NULL;
+	size_t nrows = 0;
+	int ret = 0;
+
+	*out = NULL;
+	if (!p)
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	p->o = *o;
+	for (size_t i = 0; ret == 0 && i < n; i++)
+		ret = walk(p, inputs[i], true, err);
+	if (ret == 0 && o->mapping)
+		ret = read_mapping(p, &rows, &nrows, err);
+	if (ret) {
+		free_rows(rows, nrows);
+		batch_plan_free(p);
+		return ret;
+	}
+	qsort(p->v, p->n, sizeof *p->v, by_path);
+	for (size_t i = 0; i < p->n; i++) {
+		struct entry *e = &p->v[i];
+		cs_error ferr;
+		if (e->f.status == BATCH_UNREADABLE)
+			continue;
+		if (sha256_file(e->f.path, e->f.sha256, &e->f.size, &ferr)) {
+			set_status(e, BATCH_UNREADABLE, "%s", ferr.msg);
+			continue;
+		}
+		if (o->mapping)
+			resolve_mapped(e, rows, nrows, o->mapping);
+		else
+			resolve_name(p, e);
+	}
+	free_rows(rows, nrows);
+	*out = p;
+	return 0;
+}
+
+void batch_plan_free(batch_plan *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->v[i].f.path);
+		free(p->v[i].f.identifier);
+		free(p->v[i].f.reason);
+		for (int k = 0; k < p->v[i].ncands; k++)
+			free(p->v[i].cands[k]);
+	}
+	free(p->v);
+	free(p);
+}
+
+size_t batch_plan_count(const batch_plan *p)
+{
+	return p->n;
+}
+
+const batch_file *batch_plan_file(const batch_plan *p, size_t i)
+{
+	return &p->v[i].f;
+}
+
+void batch_plan_counts(const batch_plan *p, size_t counts[BATCH_STATUS_COUNT])
+{
+	memset(counts, 0, sizeof(size_t) * BATCH_STATUS_COUNT);
+	for (size_t i = 0; i < p->n; i++)
+		counts[p->v[i].f.status]++;
+}
+
+/* --- validation -------------------------------------------------------------- */
+
+static int on_record(void *ud, const char *value, const cJSON *record)
+{
+	struct records *rs = ud;
+	const cJSON *joins = cJSON_GetObjectItem(record, rs->attachments_key), *jr;
+	struct record *r;
+
+	if (rs->n == rs->cap) {
+		size_t cap = rs->cap ? rs->cap * 2 : 256;
+		struct record *v = realloc(rs->v, cap * sizeof *v);
+		if (!v)
+			return CS_E_NOMEM;
+		rs->v = v;
+		rs->cap = cap;
+	}
+	r = &rs->v[rs->n];
+	memset(r, 0, sizeof *r);
+	r->value = strdup(value);
+	r->id = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(record, "id"));
+	r->names = calloc((size_t)cJSON_GetArraySize(joins) + 1, sizeof *r->names);
+	if (!r->value || !r->names) {
+		free(r->value);
+		free(r->names);
+		return CS_E_NOMEM;
+	}
+	cJSON_ArrayForEach(jr, joins) {
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(
+			cJSON_GetObjectItem(jr, "attachment"), "origfilename"));
+		if (name && (r->names[r->nnames] = strdup(name)))
+			r->nnames++;
+	}
+	rs->n++;
+	return 0;
+}
+
+static void free_records(struct records *rs)
+{
+	for (size_t i = 0; i < rs->n; i++) {
+		for (int k = 0; k < rs->v[i].nnames; k++)
+			free(rs->v[i].names[k]);
+		free(rs->v[i].names);
+		free(rs->v[i].value);
+	}
+	free(rs->v);
+}
+
+static int lookup_all(batch_plan *p, specify_session *s, struct records *rs,
+		      cs_error *err)
+{
+	const char **values;
+	size_t n = 0;
+	int ret;
+
+	values = calloc(p->n * 8 + 1, sizeof *values);
+	if (!values)
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < p->n; i++)
+		for (int k = 0; k < p->v[i].ncands; k++)
+			values[n++] = p->v[i].cands[k];
+	rs->attachments_key = p->o.target->attachments_key;
+	ret = specify_records_lookup(s, p->o.target->table, p->o.target->field,
+				     values, n, on_record, rs, err);
+	free(values);
+	return ret;
+}
+
+/* The records whose value is the identifier; the database compares
+ * without case, and so do we. */
+static int find_records(const struct records *rs, const char *identifier,
+			const struct record **hits, int max)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < rs->n; i++)
+		if (strcasecmp(rs->v[i].value, identifier) == 0) {
+			if (n < max)
+				hits[n] = &rs->v[i];
+			n++;
+		}
+	return n;
+}
+
+static const struct record *pick(const batch_plan *p, const struct record **hits, int n)
+{
+	const struct record *best = hits[0];
+
+	if (p->o.pick == BATCH_PICK_NONE)
+		return NULL;
+	/* "newest": the record created last has the highest id. */
+	for (int i = 1; p->o.pick == BATCH_PICK_NEWEST && i < n && i < 4; i++)
+		if (hits[i]->id > best->id)
+			best = hits[i];
+	return best;
+}
+
+static void decide(batch_plan *p, struct entry *e, const struct records *rs)
+{
+	const struct match_target *t = p->o.target;
+	const struct record *hits[4], *rec = NULL;
+	int n = 0;
+
+	for (int k = 0; k < e->ncands && n == 0; k++) {
+		n = find_records(rs, e->cands[k], hits, 4);
+		if (n)
+			e->f.identifier = strdup(e->cands[k]);
+	}
+	if (n == 0) {
+		set_status(e, BATCH_NOT_FOUND, "no %s has %s '%s' in this collection",
+			   t->table, t->caption, e->ncands ? e->cands[e->ncands - 1] : "");
+		return;
+	}
+	if (n > 1 && !(rec = pick(p, hits, n))) {
+		e->f.ncandidates = n < 4 ? n : 4;
+		for (int i = 0; i < e->f.ncandidates; i++)
+			e->f.candidates[i] = hits[i]->id;
+		set_status(e, BATCH_AMBIGUOUS, "%d records have %s '%s': choose with "
+			   "--pick first|newest, or fix the records", n, t->caption,
+			   e->f.identifier);
+		return;
+	}
+	rec = rec ? rec : hits[0];
+	e->f.record_id = rec->id;
+	e->f.ordinal = rec->nnames;
+	for (int k = 0; k < rec->nnames; k++)
+		if (strcmp(rec->names[k], e->f.name) == 0) {
+			set_status(e, BATCH_ALREADY, "%s %lld already has an attachment "
+				   "named %s", t->table, rec->id, e->f.name);
+			return;
+		}
+	set_status(e, BATCH_MATCHED, NULL);
+}
+
+int batch_plan_validate(batch_plan *p, specify_session *s, journal *j,
+			cs_error *err)
+{
+	struct records rs = { 0 };
+	int ret = lookup_all(p, s, &rs, err);
+
+	for (size_t i = 0; ret == 0 && i < p->n; i++) {
+		struct entry *e = &p->v[i];
+		long long batch = 0;
+
+		if (e->f.status == BATCH_UNREADABLE || e->f.status == BATCH_BAD_NAME ||
+		    e->f.status == BATCH_NOT_IN_MAPPING)
+			continue;
+		decide(p, e, &rs);
+		if (e->f.status != BATCH_MATCHED)
+			continue;
+		ret = journal_find_attached(j, e->f.sha256, p->o.target->table,
+					    e->f.record_id, &batch, err);
+		if (ret == 0 && batch)
+			set_status(e, BATCH_ALREADY, "the same content was attached to "
+				   "%s %lld in batch %lld", p->o.target->table,
+				   e->f.record_id, batch);
+		for (size_t k = 0; ret == 0 && e->f.status == BATCH_MATCHED && k < i; k++)
+			if (p->v[k].f.status == BATCH_MATCHED &&
+			    strcmp(p->v[k].f.sha256, e->f.sha256) == 0)
+				set_status(e, BATCH_DUPLICATE, "same content as %s",
+					   p->v[k].f.path);
+	}
+	/* Further images of one record follow each other. */
+	for (size_t i = 0; ret == 0 && i < p->n; i++)
+		for (size_t k = 0; k < i; k++)
+			if (p->v[i].f.status == BATCH_MATCHED && p->v[k].f.status == BATCH_MATCHED &&
+			    p->v[k].f.record_id == p->v[i].f.record_id)
+				p->v[i].f.ordinal++;
+	free_records(&rs);
+	return ret;
+}
+
+/* --- journaling -------------------------------------------------------------- */
+
+static const char *mimetype_of(const char *name)
+{
+	static const struct { const char *ext, *type; } types[] = {
+		{ ".jpg", "image/jpeg" }, { ".jpeg", "image/jpeg" }, { ".tif", "image/tiff" },
+		{ ".tiff", "image/tiff" }, { ".png", "image/png" }, { ".dng", "image/x-adobe-dng" },
+		{ ".cr2", "image/x-canon-cr2" }, { ".cr3", "image/x-canon-cr3" },
+		{ ".nef", "image/x-nikon-nef" }, { ".arw", "image/x-sony-arw" },
+		{ ".pdf", "application/pdf" },
+	};
+	const char *dot = strrchr(name, '.');
+
+	for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
+		if (strcasecmp(dot, types[i].ext) == 0)
+			return types[i].type;
+	return "application/octet-stream";
+}
+
+int batch_plan_journal(const batch_plan *p, journal *j, const char *server,
+		       const char *collection, long long collection_id,
+		       const char *label, long long *batch_id, cs_error *err)
+{
+	journal_item *items = calloc(p->n + 1, sizeof *items);
+	size_t n = 0;
+	int ret;
+
+	if (!items)
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	ret = journal_batch_new(j, "upload", server, collection, collection_id,
+				label, batch_id, err);
+	for (size_t i = 0; ret == 0 && i < p->n; i++) {
+		const batch_file *f = &p->v[i].f;
+		if (f->status != BATCH_MATCHED)
+			continue;
+		items[n++] = (journal_item){
+			.batch_id = *batch_id, .path = f->path, .name = (char *)f->name,
+			.size = f->size, .sha256 = (char *)f->sha256,
+			.mimetype = (char *)mimetype_of(f->name),
+			.target = (char *)p->o.target->name, .identifier = f->identifier,
+			.record_table = (char *)p->o.target->table, .record_id = f->record_id,
+			.ordinal = f->ordinal, .state = JS_MATCHED,
+		};
+	}
+	if (ret == 0 && n)
+		ret = journal_items_add(j, items, n, NULL, err);
+	free(items);
+	return ret;
+}

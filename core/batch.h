@@ -1,0 +1,85 @@
+/* copystand — a batch of files to attach: plan, validate, journal.
+ *
+ * Planning walks the input (files and folders), groups same-stem files
+ * (RAW+JPEG pairs), hashes each file and finds its identifier from its
+ * name (or a mapping file).  Validation looks every identifier up in
+ * batched requests and decides, per file: matched, not found, ambiguous,
+ * badly formatted, not in the mapping file, already attached (same
+ * content attached to that record before, or the same original name
+ * already on it), or a duplicate of another file in the batch.  Nothing
+ * is uploaded here: the matched files are journaled as one batch for the
+ * pipeline.
+ */
+#ifndef COPYSTAND_BATCH_H
+#define COPYSTAND_BATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "catalog.h"
+#include "journal.h"
+#include "specify.h"
+#include "targets.h"
+
+enum batch_status {
+	BATCH_MATCHED,
+	BATCH_NOT_FOUND,
+	BATCH_AMBIGUOUS,
+	BATCH_BAD_NAME,        /* the name gives no identifier */
+	BATCH_NOT_IN_MAPPING,
+	BATCH_ALREADY,         /* already attached to that record */
+	BATCH_DUPLICATE,       /* same content as another file of the batch */
+	BATCH_UNREADABLE,      /* cannot be read */
+	BATCH_STATUS_COUNT
+};
+
+/* A short stable name ("matched", "not-found", ...), for reports and JSON. */
+const char *batch_status_name(enum batch_status s);
+
+typedef struct batch_file {
+	char *path;
+	const char *name;          /* within path */
+	long long size;
+	char sha256[65];
+	char *identifier;          /* as stored, once known */
+	long long record_id;       /* when matched (or picked) */
+	int ordinal;
+	enum batch_status status;
+	char *reason;              /* for every status but matched */
+	long long candidates[4];   /* record ids when ambiguous */
+	int ncandidates;
+} batch_file;
+
+typedef struct batch_options {
+	const struct match_target *target;
+	const struct catalog_format *format;  /* NULL: the field is plain text */
+	const char *mapping;       /* mapping file, or NULL: names say it */
+	bool recursive;
+	enum { BATCH_PICK_NONE, BATCH_PICK_FIRST, BATCH_PICK_NEWEST } pick;
+} batch_options;
+
+typedef struct batch_plan batch_plan;
+
+/* Walks inputs (files or folders; subfolders with recursive), hashes the
+ * files and resolves their names.  Unreadable inputs become entries with
+ * BATCH_UNREADABLE, not errors; a mapping file that cannot be read is. */
+int batch_plan_new(const batch_options *o, char *const *inputs, size_t n,
+		   batch_plan **out, cs_error *err);
+void batch_plan_free(batch_plan *plan);
+
+/* Looks the identifiers up (batched), checks what the records and the
+ * journal already hold, and settles every file's status. */
+int batch_plan_validate(batch_plan *plan, specify_session *s, journal *j,
+			cs_error *err);
+
+size_t batch_plan_count(const batch_plan *plan);
+const batch_file *batch_plan_file(const batch_plan *plan, size_t i);
+/* counts[status] */
+void batch_plan_counts(const batch_plan *plan, size_t counts[BATCH_STATUS_COUNT]);
+
+/* Journals the matched files as a new batch (one transaction). */
+int batch_plan_journal(const batch_plan *plan, journal *j, const char *server,
+		       const char *collection, long long collection_id,
+		       const char *label, long long *batch_id, cs_error *err);
+
+#endif

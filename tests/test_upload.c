@@ -1,0 +1,252 @@
+/* copystand upload, batches and rollback as a collections manager runs
+ * them against the stand-in: every report state, dry runs, JSON, mapping
+ * files, RAW+JPEG pairs, resume after SIGKILL, rollback. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "tap.h"
+
+static harness_server hs;
+static char *pw_env, *dir;
+
+static char *in_dir(const char *name)
+{
+	char *p;
+	if (asprintf(&p, "%s/%s", dir, name) < 0)
+		abort();
+	return p;
+}
+
+static void file(const char *name, size_t size, unsigned seed)
+{
+	char *tmp = harness_make_file("tmp.bin", size, seed), *dst = in_dir(name);
+	rename(tmp, dst);
+	free(tmp);
+	free(dst);
+}
+
+static int run(char **out, const char *a1, const char *a2, const char *a3, const char *a4,
+	       const char *a5)
+{
+	const char *argv[16] = { "upload", "--server", hs.url, "--user", hs.user,
+				 "--collection", hs.collection, a1, a2, a3, a4, a5, NULL };
+	const char *env[] = { pw_env, NULL };
+	return harness_run(argv, env, out);
+}
+
+static cJSON *state(void)
+{
+	return standin_state(hs.standin);
+}
+
+static int attachments(void)
+{
+	cJSON *st = state();
+	int n = cJSON_GetArraySize(cJSON_GetObjectItem(st, "attachments"));
+	cJSON_Delete(st);
+	return n;
+}
+
+static bool has(const char *out, const char *what)
+{
+	return out && strstr(out, what);
+}
+
+static void test_report_and_upload(void)
+{
+	char *out = NULL;
+	int rc;
+
+	file("000000001.jpg", 30000, 1);
+	file("000000001_2.jpg", 31000, 2);
+	file("000000002.CR2", 50000, 3);      /* a RAW+JPEG pair */
+	file("000000002.jpg", 32000, 4);
+	file("000000002_copy.jpg", 32000, 4); /* the same bytes again */
+	file("000099999.jpg", 10000, 5);
+	file("not-a-number.jpg", 10000, 6);
+
+	rc = run(&out, "--dry-run", dir, NULL, NULL, NULL);
+	tap_is_int(rc, 1, "a dry run with unmatched files exits 1");
+	tap_ok(has(out, "matched           ") && has(out, "000000001_2.jpg -> 000000001") &&
+	       has(out, "not-found") && has(out, "bad-name") && has(out, "duplicate"),
+	       "the report names every state");
+	tap_ok(has(out, "7 files: 4 matched, 1 not-found, 1 bad-name, 1 duplicate"), "and counts them");
+	tap_is_int(attachments(), 0, "a dry run uploads nothing");
+	free(out);
+
+	rc = run(&out, dir, NULL, NULL, NULL, NULL);
+	tap_is_int(rc, 1, "the upload exits 1 while some files did not match");
+	tap_ok(has(out, "batch 1: 4 attached"), "the four matched files are attached");
+	tap_is_int(attachments(), 4, "the stand-in holds four");
+	cJSON *st = state();
+	int pair = 0;
+	const cJSON *a;
+	cJSON_ArrayForEach(a, cJSON_GetObjectItem(st, "attachments"))
+		if ((int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "record_id")) == 2)
+			pair++;
+	cJSON_Delete(st);
+	tap_is_int(pair, 2, "RAW and JPEG of one shot both on record 2");
+	if (rc != 1)
+		tap_diag("%s", out);
+	free(out);
+
+	rc = run(&out, "--json", dir, NULL, NULL, NULL);
+	cJSON *j = out ? cJSON_Parse(out) : NULL;
+	tap_ok(j != NULL, "--json prints one JSON document");
+	const cJSON *counts = cJSON_GetObjectItem(j, "counts");
+	tap_is_int((long long)cJSON_GetNumberValue(cJSON_GetObjectItem(counts, "already-attached")), 5,
+		   "a second run finds everything already attached (content or name)");
+	tap_ok(cJSON_IsNull(cJSON_GetObjectItem(j, "batch")) &&
+	       cJSON_IsFalse(cJSON_GetObjectItem(j, "dry_run")) &&
+	       cJSON_GetArraySize(cJSON_GetObjectItem(j, "files")) == 7,
+	       "JSON shape: batch, dry_run, counts, files");
+	const cJSON *f0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "files"), 0);
+	tap_ok(cJSON_GetStringValue(cJSON_GetObjectItem(f0, "path")) &&
+	       cJSON_GetStringValue(cJSON_GetObjectItem(f0, "status")) &&
+	       cJSON_GetStringValue(cJSON_GetObjectItem(f0, "sha256")),
+	       "each file has path, status and sha256");
+	tap_is_int(attachments(), 4, "and nothing is attached twice");
+	cJSON_Delete(j);
+	free(out);
+}
+
+static void test_ambiguous_and_pick(void)
+{
+	char *out = NULL;
+	char *sub = in_dir("alt");
+
+	mkdir(sub, 0700);
+	char *f = harness_make_file("ALT-1.jpg", 9000, 11), *dst;
+	if (asprintf(&dst, "%s/ALT-1.jpg", sub) < 0)
+		abort();
+	rename(f, dst);
+	run(&out, "--match", "alt-catalog-number", "--dry-run", sub, NULL);
+	tap_ok(has(out, "ambiguous") && has(out, "--pick"), "two records share ALT-1: ambiguous");
+	free(out);
+	int rc = run(&out, "--match", "alt-catalog-number", "--pick", "newest", sub);
+	tap_is_int(rc, 0, "--pick newest settles it");
+	tap_ok(has(out, "(record 3)"), "on the newest record (highest id)");
+	free(out);
+	free(f);
+	free(dst);
+	free(sub);
+}
+
+static void test_mapping(void)
+{
+	char *sub = in_dir("mapped"), *csv = in_dir("map.csv"), *out = NULL;
+	FILE *m;
+
+	mkdir(sub, 0700);
+	for (int i = 0; i < 3; i++) {
+		char name[32], *p, *d;
+		snprintf(name, sizeof name, "IMG_%04d.JPG", i + 1);
+		p = harness_make_file(name, 8000, 100u + (unsigned)i);
+		if (asprintf(&d, "%s/%s", sub, name) < 0)
+			abort();
+		rename(p, d);
+		free(p);
+		free(d);
+	}
+	m = fopen(csv, "w");
+	fputs("File Name,Catalog Number\nIMG_0001.JPG,5\nIMG_0002.JPG,000000006\n", m);
+	fclose(m);
+	int rc = run(&out, "--mapping", csv, sub, NULL, NULL);
+	tap_is_int(rc, 1, "a file the mapping does not list makes the status 1");
+	tap_ok(has(out, "IMG_0001.JPG -> 000000005") && has(out, "IMG_0002.JPG -> 000000006"),
+	       "mapped names, padded through the format");
+	tap_ok(has(out, "not-in-mapping") && has(out, "IMG_0003.JPG"), "the unlisted file is reported");
+	free(out);
+	free(sub);
+	free(csv);
+}
+
+/* Kill an upload mid-batch; the same command finishes it. */
+static void test_resume(void)
+{
+	char *sub = in_dir("big"), *out = NULL;
+	cs_error err;
+
+	mkdir(sub, 0700);
+	for (int i = 0; i < 24; i++) {
+		char name[32], *p, *d;
+		snprintf(name, sizeof name, "%09d_%d.jpg", 7 + i % 5, i);
+		p = harness_make_file(name, 40000, 500u + (unsigned)i);
+		if (asprintf(&d, "%s/%s", sub, name) < 0)
+			abort();
+		rename(p, d);
+		free(p);
+		free(d);
+	}
+	int before = attachments();
+	standin_faults(hs.standin, "{\"latency_ms\": 60}", &err);
+	const char *argv[] = { "upload", "--server", hs.url, "--user", hs.user,
+			       "--collection", hs.collection, sub, NULL };
+	const char *env[] = { pw_env, NULL };
+	pid_t pid = harness_spawn(argv, env);
+	for (int waited = 0; waited < 200 && attachments() - before < 3; waited++)
+		usleep(50000);
+	kill(pid, SIGKILL);
+	int status;
+	waitpid(pid, &status, 0);
+	int partial = attachments() - before;
+	tap_ok(partial > 0 && partial < 24, "killed mid-batch with %d of 24 attached", partial);
+	standin_control(hs.standin, "POST", "faults/reset", "{}", NULL, NULL);
+	int rc = run(&out, sub, NULL, NULL, NULL, NULL);
+	tap_is_int(rc, 0, "the same command finishes the batch");
+	tap_ok(has(out, "resuming batch"), "saying it resumes");
+	tap_is_int(attachments() - before, 24, "every file attached exactly once");
+	free(out);
+	free(sub);
+}
+
+static void test_batches_and_rollback(void)
+{
+	const char *env[] = { pw_env, NULL };
+	const char *list[] = { "batches", NULL };
+	char *out = NULL;
+
+	harness_run(list, env, &out);
+	tap_ok(has(out, "batch") && has(out, "4 attached"), "batches lists them with counts");
+	free(out);
+	int before = attachments();
+	const char *rb[] = { "rollback", "--server", hs.url, "--user", hs.user,
+			     "--collection", hs.collection, "1", NULL };
+	int rc = harness_run(rb, env, &out);
+	tap_is_int(rc, 0, "rollback of batch 1");
+	tap_ok(has(out, "batch 1: 4 removed"), "removes its four attachments");
+	tap_is_int(attachments(), before - 4, "they are gone from Specify");
+	free(out);
+	rc = harness_run(rb, env, &out);
+	tap_ok(rc == 0 && has(out, "batch 1: 0 removed"), "a second rollback has nothing left to do");
+	free(out);
+	harness_run(list, env, &out);
+	tap_ok(has(out, "rolled_back") && has(out, "4 rolled_back"), "the batch shows as rolled back");
+	free(out);
+}
+
+int main(void)
+{
+	if (harness_server_start(&hs, NULL) || !hs.standin)
+		return hs.standin ? (tap_ok(0, "start the stand-in"), tap_done())
+				  : tap_skip_all("needs the stand-in's fixture");
+	if (asprintf(&pw_env, "COPYSTAND_PASSWORD=%s", hs.password) < 0 ||
+	    asprintf(&dir, "%s/captures", harness_home()) < 0)
+		abort();
+	mkdir(dir, 0700);
+	test_report_and_upload();
+	test_ambiguous_and_pick();
+	test_mapping();
+	test_resume();
+	test_batches_and_rollback();
+	harness_server_stop(&hs);
+	free(pw_env);
+	free(dir);
+	harness_cleanup();
+	return tap_done();
+}
