@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "lookup.h"
 #include "mapping.h"
 #include "sha256.h"
 
@@ -22,20 +23,6 @@ struct batch_plan {
 	batch_options o;
 	struct entry *v;
 	size_t n, cap;
-};
-
-/* A record found by the lookup, with the names of its attachments. */
-struct record {
-	char *value;
-	long long id;
-	char **names;
-	int nnames;
-};
-
-struct records {
-	struct record *v;
-	size_t n, cap;
-	const char *attachments_key;
 };
 
 static const char *const status_names[BATCH_STATUS_COUNT] = {
@@ -314,52 +301,7 @@ void batch_plan_counts(const batch_plan *p, size_t counts[BATCH_STATUS_COUNT])
 
 /* --- validation -------------------------------------------------------------- */
 
-static int on_record(void *ud, const char *value, const cJSON *record)
-{
-	struct records *rs = ud;
-	const cJSON *joins = cJSON_GetObjectItem(record, rs->attachments_key), *jr;
-	struct record *r;
-
-	if (rs->n == rs->cap) {
-		size_t cap = rs->cap ? rs->cap * 2 : 256;
-		struct record *v = realloc(rs->v, cap * sizeof *v);
-		if (!v)
-			return CS_E_NOMEM;
-		rs->v = v;
-		rs->cap = cap;
-	}
-	r = &rs->v[rs->n];
-	memset(r, 0, sizeof *r);
-	r->value = strdup(value);
-	r->id = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(record, "id"));
-	r->names = calloc((size_t)cJSON_GetArraySize(joins) + 1, sizeof *r->names);
-	if (!r->value || !r->names) {
-		free(r->value);
-		free(r->names);
-		return CS_E_NOMEM;
-	}
-	cJSON_ArrayForEach(jr, joins) {
-		const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(
-			cJSON_GetObjectItem(jr, "attachment"), "origfilename"));
-		if (name && (r->names[r->nnames] = strdup(name)))
-			r->nnames++;
-	}
-	rs->n++;
-	return 0;
-}
-
-static void free_records(struct records *rs)
-{
-	for (size_t i = 0; i < rs->n; i++) {
-		for (int k = 0; k < rs->v[i].nnames; k++)
-			free(rs->v[i].names[k]);
-		free(rs->v[i].names);
-		free(rs->v[i].value);
-	}
-	free(rs->v);
-}
-
-static int lookup_all(batch_plan *p, specify_session *s, struct records *rs,
+static int lookup_all(batch_plan *p, specify_session *s, lookup **l,
 		      cs_error *err)
 {
 	const char **values;
@@ -372,32 +314,14 @@ static int lookup_all(batch_plan *p, specify_session *s, struct records *rs,
 	for (size_t i = 0; i < p->n; i++)
 		for (int k = 0; k < p->v[i].ncands; k++)
 			values[n++] = p->v[i].cands[k];
-	rs->attachments_key = p->o.target->attachments_key;
-	ret = specify_records_lookup(s, p->o.target->table, p->o.target->field,
-				     values, n, on_record, rs, err);
+	ret = lookup_run(s, p->o.target, values, n, l, err);
 	free(values);
 	return ret;
 }
 
-/* The records whose value is the identifier; the database compares
- * without case, and so do we. */
-static int find_records(const struct records *rs, const char *identifier,
-			const struct record **hits, int max)
+static const lookup_record *pick(const batch_plan *p, const lookup_record **hits, int n)
 {
-	int n = 0;
-
-	for (size_t i = 0; i < rs->n; i++)
-		if (strcasecmp(rs->v[i].value, identifier) == 0) {
-			if (n < max)
-				hits[n] = &rs->v[i];
-			n++;
-		}
-	return n;
-}
-
-static const struct record *pick(const batch_plan *p, const struct record **hits, int n)
-{
-	const struct record *best = hits[0];
+	const lookup_record *best = hits[0];
 
 	if (p->o.pick == BATCH_PICK_NONE)
 		return NULL;
@@ -408,14 +332,14 @@ static const struct record *pick(const batch_plan *p, const struct record **hits
 	return best;
 }
 
-static void decide(batch_plan *p, struct entry *e, const struct records *rs)
+static void decide(batch_plan *p, struct entry *e, const lookup *l)
 {
 	const struct match_target *t = p->o.target;
-	const struct record *hits[4], *rec = NULL;
+	const lookup_record *hits[4], *rec = NULL;
 	int n = 0;
 
 	for (int k = 0; k < e->ncands && n == 0; k++) {
-		n = find_records(rs, e->cands[k], hits, 4);
+		n = lookup_find(l, e->cands[k], hits, 4);
 		if (n)
 			e->f.identifier = strdup(e->cands[k]);
 	}
@@ -435,9 +359,9 @@ static void decide(batch_plan *p, struct entry *e, const struct records *rs)
 	}
 	rec = rec ? rec : hits[0];
 	e->f.record_id = rec->id;
-	e->f.ordinal = rec->nnames;
-	for (int k = 0; k < rec->nnames; k++)
-		if (strcmp(rec->names[k], e->f.name) == 0) {
+	e->f.ordinal = rec->nattachments;
+	for (int k = 0; k < rec->nattachments; k++)
+		if (strcmp(rec->attachment_names[k], e->f.name) == 0) {
 			set_status(e, BATCH_ALREADY, "%s %lld already has an attachment "
 				   "named %s", t->table, rec->id, e->f.name);
 			return;
@@ -448,8 +372,8 @@ static void decide(batch_plan *p, struct entry *e, const struct records *rs)
 int batch_plan_validate(batch_plan *p, specify_session *s, journal *j,
 			cs_error *err)
 {
-	struct records rs = { 0 };
-	int ret = lookup_all(p, s, &rs, err);
+	lookup *l = NULL;
+	int ret = lookup_all(p, s, &l, err);
 
 	for (size_t i = 0; ret == 0 && i < p->n; i++) {
 		struct entry *e = &p->v[i];
@@ -458,7 +382,7 @@ int batch_plan_validate(batch_plan *p, specify_session *s, journal *j,
 		if (e->f.status == BATCH_UNREADABLE || e->f.status == BATCH_BAD_NAME ||
 		    e->f.status == BATCH_NOT_IN_MAPPING)
 			continue;
-		decide(p, e, &rs);
+		decide(p, e, l);
 		if (e->f.status != BATCH_MATCHED)
 			continue;
 		ret = journal_find_attached(j, e->f.sha256, p->o.target->table,
@@ -479,7 +403,7 @@ int batch_plan_validate(batch_plan *p, specify_session *s, journal *j,
 			if (p->v[i].f.status == BATCH_MATCHED && p->v[k].f.status == BATCH_MATCHED &&
 			    p->v[k].f.record_id == p->v[i].f.record_id)
 				p->v[i].f.ordinal++;
-	free_records(&rs);
+	lookup_free(l);
 	return ret;
 }
 

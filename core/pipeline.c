@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 
+#include "lookup.h"
 #include "targets.h"
 
 #define MAX_WORKERS 8
@@ -376,64 +377,17 @@ static int ensure_session(pipeline *p, cs_error *err)
 	return 0;
 }
 
-struct found_record {
-	char *value;
-	long long id;
-	int attachments;
-};
-
-struct lookup {
-	struct found_record *v;
-	size_t n, cap;
-	const char *attachments_key;
-};
-
-static int on_found(void *ud, const char *value, const cJSON *record)
-{
-	struct lookup *l = ud;
-
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct found_record *v = realloc(l->v, cap * sizeof *v);
-		if (!v)
-			return CS_E_NOMEM;
-		l->v = v;
-		l->cap = cap;
-	}
-	l->v[l->n] = (struct found_record){
-		.value = strdup(value),
-		.id = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(record, "id")),
-		.attachments = cJSON_GetArraySize(cJSON_GetObjectItem(record, l->attachments_key)),
-	};
-	if (!l->v[l->n].value)
-		return CS_E_NOMEM;
-	l->n++;
-	return 0;
-}
-
-static void lookup_clear(struct lookup *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i].value);
-	free(l->v);
-}
-
 /* Decides one named item from the lookup: matched, unmatched or ambiguous.
  * The database compares without case, and so do we: a scanner that sends
  * lower case still finds the record. */
 static void decide(pipeline *p, journal_item *it, const struct match_target *t,
-		   const struct lookup *l, const journal_item *done, size_t ndone)
+		   const lookup *l, const journal_item *done, size_t ndone)
 {
-	const struct found_record *hit = NULL;
+	const lookup_record *hit = NULL;
 	long long counted = 0;
-	int hits = 0;
+	int hits = lookup_find(l, it->identifier, &hit, 1);
 	char why[512];
 
-	for (size_t i = 0; i < l->n; i++)
-		if (strcasecmp(l->v[i].value, it->identifier) == 0) {
-			hit = &l->v[i];
-			hits++;
-		}
 	if (hits == 0) {
 		snprintf(why, sizeof why, "no %s has %s '%s' in collection '%s'",
 			 t->table, t->caption, it->identifier, p->collection);
@@ -456,7 +410,7 @@ static void decide(pipeline *p, journal_item *it, const struct match_target *t,
 	free(it->record_table);
 	it->record_table = strdup(t->table);
 	it->record_id = hit->id;
-	it->ordinal = hit->attachments + (int)counted;
+	it->ordinal = hit->nattachments + (int)counted;
 	it->state = JS_MATCHED;
 	set_reason(it, NULL);
 }
@@ -472,7 +426,7 @@ static int match_named(pipeline *p, cs_error *err)
 	for (size_t first = 0; ret == 0 && first < n; ) {
 		const struct match_target *t = match_target_find(items[first].target);
 		const char **values = calloc(n, sizeof *values);
-		struct lookup l = { .attachments_key = t ? t->attachments_key : "" };
+		lookup *l = NULL;
 		size_t k = 0, end = first;
 
 		while (end < n && strcmp(items[end].target, items[first].target) == 0) {
@@ -483,15 +437,14 @@ static int match_named(pipeline *p, cs_error *err)
 			ret = cs_error_set(err, t ? CS_E_NOMEM : CS_E_INVALID,
 					   "unknown match target '%s'", items[first].target);
 		else
-			ret = specify_records_lookup(p->session, t->table, t->field,
-						     values, k, on_found, &l, err);
+			ret = lookup_run(p->session, t, values, k, &l, err);
 		for (size_t i = first; ret == 0 && i < end; i++)
-			decide(p, &items[i], t, &l, items + first, i - first);
+			decide(p, &items[i], t, l, items + first, i - first);
 		if (ret == 0 && (ret = journal_items_update(p->j, items + first, end - first,
 							   JS_NAMED, err)) == 0)
 			for (size_t i = first; i < end; i++)
 				report(p, &items[i], false);
-		lookup_clear(&l);
+		lookup_free(l);
 		free(values);
 		first = end;
 	}
