@@ -511,7 +511,7 @@ int journal_items_add(journal *j, const journal_item *items, size_t n,
 	int ret = begin(j, err);
 
 	for (size_t i = 0; ret == 0 && i < n; i++) {
-		long long id;
+		long long id = 0;
 		ret = insert_item(j, &items[i], &id, err);
 		if (ids)
 			ids[i] = id;

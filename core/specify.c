@@ -1079,6 +1079,29 @@ int specify_record_get(specify_session *s, const char *table, long long id,
 	return get_json(s, path, "reading a record", out, err);
 }
 
+int specify_record_put(specify_session *s, const char *table, long long id,
+		       const cJSON *record, cJSON **out, cs_error *err)
+{
+	struct call c = { .method = "PUT" };
+	char path[160], *text;
+	http_response r;
+	int ret;
+
+	*out = NULL;
+	if (!name_is_safe(table))
+		return cs_error_set(err, CS_E_INVALID, "bad table name");
+	if (!(text = cJSON_PrintUnformatted(record)))
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	snprintf(path, sizeof path, "/api/specify/%s/%lld/", table, id);
+	c.path = path;
+	c.body = text;
+	if ((ret = call(s, &c, &r, err)) == 0)
+		ret = reply_json(s, &r, 200, "saving a record", out, err);
+	http_response_clear(&r);
+	free(text);
+	return ret;
+}
+
 int specify_app_resource(specify_session *s, const char *name, char **out,
 			 cs_error *err)
 {

@@ -105,6 +105,12 @@ int specify_records_query(specify_session *s, const char *table,
 int specify_record_get(specify_session *s, const char *table, long long id,
 		       cJSON **out, cs_error *err);
 
+/* PUTs a whole record back, its "version" inside (Specify replaces every
+ * dependent collection sent: a missing attachment is deleted).
+ * CS_E_CONFLICT when someone saved it meanwhile.  *out: the saved record. */
+int specify_record_put(specify_session *s, const char *table, long long id,
+		       const cJSON *record, cJSON **out, cs_error *err);
+
 /* The text of an app resource such as "UIFormatters" (malloc'd). */
 int specify_app_resource(specify_session *s, const char *name, char **out,
 			 cs_error *err);

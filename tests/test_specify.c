@@ -133,6 +133,22 @@ static void test_round_trip(harness_server *hs)
 	tap_is_int(specify_attachment_delete(s, "collectionobject", att.join_id, &err),
 		   CS_E_NOT_FOUND, "deleting twice says not found");
 
+	/* PUT of a whole record: version rules. */
+	cJSON *rec = NULL, *saved = NULL;
+	if (tap_ok(specify_record_get(s, "collectionobject", known.ids[1], &rec, &err) == 0,
+		   "read a record: %s", err.msg)) {
+		double v = cJSON_GetNumberValue(cJSON_GetObjectItem(rec, "version"));
+		tap_ok(specify_record_put(s, "collectionobject", known.ids[1], rec, &saved, &err) == 0 &&
+		       cJSON_GetNumberValue(cJSON_GetObjectItem(saved, "version")) == v + 1,
+		       "PUT it back: version + 1 (%s)", err.msg);
+		cJSON_Delete(saved);
+		tap_is_int(specify_record_put(s, "collectionobject", known.ids[1], rec, &saved, &err),
+			   CS_E_CONFLICT, "PUT of the old version: conflict");
+		tap_ok(strstr(err.msg, "changed the record meanwhile") != NULL, "message: %s", err.msg);
+	}
+	cJSON_Delete(rec);
+	cJSON_Delete(saved);
+
 	/* The unused reservation leaves nothing behind: nothing was uploaded. */
 	tap_ok(specify_assets_check(s, &err) == 0, "testkey: %s", err.msg);
 	tap_ok(specify_session_logout(s, &err) == 0, "logout: %s", err.msg);
