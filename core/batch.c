@@ -350,8 +350,10 @@ static void decide(batch_plan *p, struct entry *e, const lookup *l)
 	}
 	if (n > 1 && !(rec = pick(p, hits, n))) {
 		e->f.ncandidates = n < 4 ? n : 4;
-		for (int i = 0; i < e->f.ncandidates; i++)
+		for (int i = 0; i < e->f.ncandidates; i++) {
 			e->f.candidates[i] = hits[i]->id;
+			e->f.candidate_attachments[i] = hits[i]->nattachments;
+		}
 		set_status(e, BATCH_AMBIGUOUS, "%d records have %s '%s': choose with "
 			   "--pick first|newest, or fix the records", n, t->caption,
 			   e->f.identifier);
@@ -405,6 +407,26 @@ int batch_plan_validate(batch_plan *p, specify_session *s, journal *j,
 				p->v[i].f.ordinal++;
 	lookup_free(l);
 	return ret;
+}
+
+int batch_plan_choose(batch_plan *p, size_t i, long long record_id, cs_error *err)
+{
+	struct entry *e = i < p->n ? &p->v[i] : NULL;
+
+	for (int k = 0; e && e->f.status == BATCH_AMBIGUOUS && k < e->f.ncandidates; k++) {
+		if (e->f.candidates[k] != record_id)
+			continue;
+		e->f.record_id = record_id;
+		e->f.ordinal = e->f.candidate_attachments[k];
+		for (size_t m = 0; m < p->n; m++)
+			if (m != i && p->v[m].f.status == BATCH_MATCHED &&
+			    p->v[m].f.record_id == record_id)
+				e->f.ordinal++;
+		set_status(e, BATCH_MATCHED, NULL);
+		return 0;
+	}
+	return cs_error_set(err, CS_E_INVALID, "record %lld is not one of the "
+			    "candidates of that file", record_id);
 }
 
 /* --- journaling -------------------------------------------------------------- */

@@ -47,6 +47,7 @@ typedef struct batch_file {
 	enum batch_status status;
 	char *reason;              /* for every status but matched */
 	long long candidates[4];   /* record ids when ambiguous */
+	int candidate_attachments[4];
 	int ncandidates;
 } batch_file;
 
@@ -76,6 +77,10 @@ size_t batch_plan_count(const batch_plan *plan);
 const batch_file *batch_plan_file(const batch_plan *plan, size_t i);
 /* counts[status] */
 void batch_plan_counts(const batch_plan *plan, size_t counts[BATCH_STATUS_COUNT]);
+
+/* Settles an ambiguous file on one of its candidates (a person chose). */
+int batch_plan_choose(batch_plan *plan, size_t i, long long record_id,
+		      cs_error *err);
 
 /* Journals the matched files as a new batch (one transaction). */
 int batch_plan_journal(const batch_plan *plan, journal *j, const char *server,

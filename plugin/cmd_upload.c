@@ -185,6 +185,32 @@ static int add_outcome(void *ud, const journal_item *it)
 	return 0;
 }
 
+/* On a terminal, a person settles each ambiguous match (Enter skips it). */
+static void choose_ambiguous(batch_plan *plan)
+{
+	char line[64];
+
+	for (size_t i = 0; i < batch_plan_count(plan); i++) {
+		const batch_file *f = batch_plan_file(plan, i);
+		cs_error err;
+
+		if (f->status != BATCH_AMBIGUOUS)
+			continue;
+		printf("\a%s: %s\n", f->path, f->reason);
+		for (int k = 0; k < f->ncandidates; k++)
+			printf("  [%d] record %lld (%d attachments)\n", k + 1, f->candidates[k],
+			       f->candidate_attachments[k]);
+		printf("choose 1-%d, or Enter to skip: ", f->ncandidates);
+		fflush(stdout);
+		if (!fgets(line, sizeof line, stdin))
+			return;
+		int k = atoi(line);
+		if (k >= 1 && k <= f->ncandidates &&
+		    batch_plan_choose(plan, i, f->candidates[k - 1], &err) == 0)
+			printf("  -> record %lld\n", f->candidates[k - 1]);
+	}
+}
+
 /* --- upload ------------------------------------------------------------------ */
 
 static const char upload_usage[] =
@@ -200,6 +226,7 @@ static const char upload_usage[] =
 	"  --dry-run         stop after the validation report\n"
 	"  --json            print the report (and the outcome) as JSON\n"
 	"  --pick first|newest  settle ambiguous matches instead of skipping them\n"
+	"                    (on a terminal, without --pick, you are asked)\n"
 	CLI_COMMON_HELP;
 
 static int parse_upload(struct upload *u, int argc, char **argv, cs_error *err)
@@ -460,6 +487,9 @@ int cmd_upload(int argc, char **argv)
 			status = cli_fail(&err);
 			goto out;
 		}
+		if (!u.json && !u.dry_run && u.bo.pick == BATCH_PICK_NONE &&
+		    isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
+			choose_ambiguous(plan);
 		batch_plan_counts(plan, counts);
 		if (u.json)
 			json = report_json(plan, 0, u.dry_run);

@@ -132,6 +132,27 @@ static void test_ambiguous_and_pick(void)
 	tap_is_int(rc, 0, "--pick newest settles it");
 	tap_ok(has(out, "(record 3)"), "on the newest record (highest id)");
 	free(out);
+
+	/* At a terminal, without --pick, the technician chooses. */
+	char *g = harness_make_file("ALT-1_b.jpg", 9100, 12), *gdst, *sub2 = in_dir("alt2");
+	mkdir(sub2, 0700);
+	if (asprintf(&gdst, "%s/ALT-1_b.jpg", sub2) < 0)
+		abort();
+	rename(g, gdst);
+	const char *argv[] = { "upload", "--server", hs.url, "--user", hs.user,
+			       "--collection", hs.collection, "--match", "alt-catalog-number",
+			       sub2, NULL };
+	const char *env[] = { pw_env, NULL };
+	int prc = harness_run_pty(argv, env, "1\n", &out);
+	tap_ok(has(out, "choose 1-2") && has(out, "-> record 2"),
+	       "on a terminal an ambiguous match is offered, and the choice taken");
+	tap_is_int(prc, 0, "so everything matched and was attached");
+	tap_ok(has(out, "1/1 files") && has(out, "MB/s") && has(out, "ETA"),
+	       "a terminal gets the progress line (files, bytes, rate, ETA)");
+	free(out);
+	free(g);
+	free(gdst);
+	free(sub2);
 	free(f);
 	free(dst);
 	free(sub);

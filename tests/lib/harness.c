@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <pty.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,63 @@ static pid_t spawn(const char *const *argv, const char *const *env, int out_fd)
 int harness_spawn(const char *const *argv, const char *const *env)
 {
 	return spawn(argv, env, -1);
+}
+
+/* Reads fd to its end into a malloc'd string. */
+static char *slurp(int fd)
+{
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+
+	while (buf) {
+		ssize_t r;
+		if (len + 1024 > cap) {
+			char *p = realloc(buf, cap *= 2);
+			if (!p)
+				break;
+			buf = p;
+		}
+		r = read(fd, buf + len, cap - len - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	if (buf)
+		buf[len] = '\0';
+	return buf;
+}
+
+int harness_run_pty(const char *const *argv, const char *const *env,
+		    const char *input, char **output)
+{
+	const char *args[64];
+	size_t n = 0;
+	int master, status;
+	pid_t pid;
+
+	args[n++] = COPYSTAND_BINARY;
+	for (; argv && *argv && n < 63; argv++)
+		args[n++] = *argv;
+	args[n] = NULL;
+	pid = forkpty(&master, NULL, NULL, NULL);
+	if (pid == 0) {
+		for (; env && *env; env++)
+			putenv((char *)*env);
+		execv(COPYSTAND_BINARY, (char **)args);
+		_exit(127);
+	}
+	if (pid < 0)
+		return -1;
+	if (input && write(master, input, strlen(input)) < 0)
+		perror("write to the pty");
+	/* On Linux a pty master reads EIO once the child side is closed. */
+	*output = slurp(master);
+	close(master);
+	if (waitpid(pid, &status, 0) < 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 int harness_run(const char *const *argv, const char *const *env, char **output)

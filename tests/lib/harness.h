@@ -39,6 +39,11 @@ char *harness_make_file(const char *name, size_t size, unsigned seed);
  * (malloc'd into *output) and returns the exit status (-1 on failure). */
 int harness_run(const char *const *argv, const char *const *env, char **output);
 
+/* Like harness_run, but on a pseudo-terminal (a person at a terminal):
+ * input is typed into it at once. */
+int harness_run_pty(const char *const *argv, const char *const *env,
+		    const char *input, char **output);
+
 /* Starts the copystand binary like harness_run, without waiting; its
  * output goes to the test's stderr.  Returns the pid, -1 on failure. */
 int harness_spawn(const char *const *argv, const char *const *env);
