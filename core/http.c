@@ -17,7 +17,25 @@ struct handle {
 	struct handle *next;
 };
 
+/* A transfer handed to the I/O thread, and its waiting caller. */
+struct pending {
+	CURL *easy;
+	CURLcode rc;
+	bool done;
+	struct pending *next;
+};
+
 struct http_client {
+	/* One libcurl multi handle, driven by one I/O thread, runs every
+	 * transfer: its connection cache keeps connections alive across all
+	 * callers, and many transfers are in flight at once. */
+	CURLM *multi;
+	pthread_t io;
+	bool io_running, stopping;
+	pthread_mutex_t io_lock;
+	pthread_cond_t io_done;
+	struct pending *incoming;
+
 	CURLSH *share;
 	pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
 	pthread_mutex_t pool_lock;
@@ -66,6 +84,67 @@ static void share_unlock(CURL *h, curl_lock_data data, void *ud)
 	pthread_mutex_unlock(&c->locks[data]);
 }
 
+static void io_finish(http_client *c, CURLMsg *msg)
+{
+	struct pending *p = NULL;
+
+	curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&p);
+	curl_multi_remove_handle(c->multi, msg->easy_handle);
+	pthread_mutex_lock(&c->io_lock);
+	p->rc = msg->data.result;
+	p->done = true;
+	pthread_cond_broadcast(&c->io_done);
+	pthread_mutex_unlock(&c->io_lock);
+}
+
+static void *io_main(void *arg)
+{
+	http_client *c = arg;
+	int running = 0, left;
+	CURLMsg *msg;
+
+	for (;;) {
+		pthread_mutex_lock(&c->io_lock);
+		bool stop = c->stopping && running == 0 && !c->incoming;
+		while (c->incoming) {
+			struct pending *p = c->incoming;
+			c->incoming = p->next;
+			curl_easy_setopt(p->easy, CURLOPT_PRIVATE, (char *)p);
+			if (curl_multi_add_handle(c->multi, p->easy) != CURLM_OK) {
+				p->rc = CURLE_OUT_OF_MEMORY;
+				p->done = true;
+				pthread_cond_broadcast(&c->io_done);
+			}
+		}
+		pthread_mutex_unlock(&c->io_lock);
+		if (stop)
+			break;
+		curl_multi_perform(c->multi, &running);
+		while ((msg = curl_multi_info_read(c->multi, &left)))
+			if (msg->msg == CURLMSG_DONE)
+				io_finish(c, msg);
+		curl_multi_poll(c->multi, NULL, 0, 1000, NULL);
+	}
+	return NULL;
+}
+
+/* Runs one prepared easy handle on the I/O thread and waits for it. */
+static CURLcode io_run(http_client *c, CURL *easy)
+{
+	struct pending p = { .easy = easy };
+
+	pthread_mutex_lock(&c->io_lock);
+	p.next = c->incoming;
+	c->incoming = &p;
+	pthread_mutex_unlock(&c->io_lock);
+	curl_multi_wakeup(c->multi);
+	pthread_mutex_lock(&c->io_lock);
+	while (!p.done)
+		pthread_cond_wait(&c->io_done, &c->io_lock);
+	pthread_mutex_unlock(&c->io_lock);
+	return p.rc;
+}
+
 http_client *http_client_new(const http_options *opts, cs_error *err)
 {
 	http_client *c;
@@ -88,8 +167,11 @@ http_client *http_client_new(const http_options *opts, cs_error *err)
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&c->locks[i], NULL);
 	pthread_mutex_init(&c->pool_lock, NULL);
+	pthread_mutex_init(&c->io_lock, NULL);
+	pthread_cond_init(&c->io_done, NULL);
 	c->share = curl_share_init();
-	if (!c->share)
+	c->multi = curl_multi_init();
+	if (!c->share || !c->multi)
 		goto nomem;
 	curl_share_setopt(c->share, CURLSHOPT_LOCKFUNC, share_lock);
 	curl_share_setopt(c->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
@@ -108,6 +190,9 @@ http_client *http_client_new(const http_options *opts, cs_error *err)
 		c->connect_timeout_ms = 10000;
 	if (c->stall_timeout_s <= 0)
 		c->stall_timeout_s = 60;
+	if (pthread_create(&c->io, NULL, io_main, c) != 0)
+		goto nomem;
+	c->io_running = true;
 	return c;
 nomem:
 	http_client_free(c);
@@ -119,14 +204,25 @@ void http_client_free(http_client *c)
 {
 	if (!c)
 		return;
+	if (c->io_running) {
+		pthread_mutex_lock(&c->io_lock);
+		c->stopping = true;
+		pthread_mutex_unlock(&c->io_lock);
+		curl_multi_wakeup(c->multi);
+		pthread_join(c->io, NULL);
+	}
 	while (c->pool) {
 		struct handle *h = c->pool;
 		c->pool = h->next;
 		curl_easy_cleanup(h->easy);
 		free(h);
 	}
+	if (c->multi)
+		curl_multi_cleanup(c->multi);
 	if (c->share)
 		curl_share_cleanup(c->share);
+	pthread_mutex_destroy(&c->io_lock);
+	pthread_cond_destroy(&c->io_done);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&c->locks[i]);
 	pthread_mutex_destroy(&c->pool_lock);
@@ -505,7 +601,7 @@ int http_client_perform(http_client *c, const http_request *req,
 		curl_easy_setopt(h->easy, CURLOPT_MIMEPOST, mime);
 	}
 
-	rc = curl_easy_perform(h->easy);
+	rc = io_run(c, h->easy);
 	curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &resp->status);
 	if (t.over_cap)
 		ret = cs_error_set(err, CS_E_PROTOCOL,
