@@ -177,11 +177,19 @@ static void test_mapping(void)
 	m = fopen(csv, "w");
 	fputs("File Name,Catalog Number\nIMG_0001.JPG,5\nIMG_0002.JPG,000000006\n", m);
 	fclose(m);
+	/* A link to a file that is gone (a card pulled too early). */
+	char *dangling;
+	if (asprintf(&dangling, "%s/IMG_0009.JPG", sub) < 0 ||
+	    symlink("/nonexistent/IMG_0009.JPG", dangling) != 0)
+		abort();
+	free(dangling);
 	int rc = run(&out, "--mapping", csv, sub, NULL, NULL);
 	tap_is_int(rc, 1, "a file the mapping does not list makes the status 1");
 	tap_ok(has(out, "IMG_0001.JPG -> 000000005") && has(out, "IMG_0002.JPG -> 000000006"),
 	       "mapped names, padded through the format");
 	tap_ok(has(out, "not-in-mapping") && has(out, "IMG_0003.JPG"), "the unlisted file is reported");
+	tap_ok(has(out, "unreadable") && has(out, "IMG_0009.JPG: cannot read it"),
+	       "a file that cannot be read is reported, not fatal");
 	free(out);
 	free(sub);
 	free(csv);
