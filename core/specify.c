@@ -841,31 +841,52 @@ int specify_asset_upload(specify_session *s, const char *path,
 	return ret;
 }
 
-/* The fileget URL of a location (malloc'd in *url). */
-static int asset_read_url(specify_session *s, const char *location, char **url,
-			  cs_error *err)
+/* "filename=..&coll=..[&token=..]", escaped (malloc'd in *out), the
+ * parameters fileget and filedelete take; a token is fetched when the
+ * asset server wants one. */
+static int asset_params(specify_session *s, const specify_assets *a,
+			const char *location, bool with_token, char **out,
+			cs_error *err)
 {
-	const specify_assets *a;
 	char token[160] = "", *el, *ec, *et;
-	int ret;
+	int ret = 0;
 
-	if ((ret = specify_assets_get(s, &a, err)))
-		return ret;
-	if (a->token_required_for_get &&
+	*out = NULL;
+	if (with_token &&
 	    (ret = specify_asset_token(s, location, token, sizeof token, err)))
 		return ret;
 	el = http_escape(location);
 	ec = http_escape(a->collection);
 	et = http_escape(token);
 	if (!el || !ec || !et ||
-	    asprintf(url, "%s?type=O&filename=%s&coll=%s%s%s", a->read_url, el, ec,
-		     token[0] ? "&token=" : "", et) < 0) {
-		*url = NULL;
+	    asprintf(out, "filename=%s&coll=%s%s%s", el, ec, token[0] ? "&token=" : "",
+		     et) < 0) {
+		*out = NULL;
 		ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
 	}
 	free(el);
 	free(ec);
 	free(et);
+	return ret;
+}
+
+/* The fileget URL of a location (malloc'd in *url). */
+static int asset_read_url(specify_session *s, const char *location, char **url,
+			  cs_error *err)
+{
+	const specify_assets *a;
+	char *params;
+	int ret;
+
+	*url = NULL;
+	if ((ret = specify_assets_get(s, &a, err)) ||
+	    (ret = asset_params(s, a, location, a->token_required_for_get, &params, err)))
+		return ret;
+	if (asprintf(url, "%s?type=O&%s", a->read_url, params) < 0) {
+		*url = NULL;
+		ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+	}
+	free(params);
 	return ret;
 }
 
@@ -912,25 +933,12 @@ int specify_asset_delete(specify_session *s, const char *location,
 			 cs_error *err)
 {
 	const specify_assets *a;
-	char token[160], *body = NULL, *el, *ec, *et;
+	char *body = NULL;
 	http_response r;
 	int ret;
 
 	if ((ret = specify_assets_get(s, &a, err)) ||
-	    (ret = specify_asset_token(s, location, token, sizeof token, err)))
-		return ret;
-	el = http_escape(location);
-	ec = http_escape(a->collection);
-	et = http_escape(token);
-	if (!el || !ec || !et ||
-	    asprintf(&body, "filename=%s&coll=%s&token=%s", el, ec, et) < 0) {
-		body = NULL;
-		ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
-	}
-	free(el);
-	free(ec);
-	free(et);
-	if (ret)
+	    (ret = asset_params(s, a, location, true, &body, err)))
 		return ret;
 	http_request req = {
 		.method = "POST", .url = a->delete_url, .body = body,

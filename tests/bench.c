@@ -180,23 +180,9 @@ static double drain(const char *jpath, harness_server *hs, long long batch, long
 	double t0 = now_s();
 	struct rusage ru;
 	int status;
-	pid_t pid = fork();
+	pipeline_options tuning = { .max_inflight = inflight };
+	pid_t pid = harness_fork_drain(hs, jpath, batch, &tuning);
 
-	if (pid == 0) {
-		pipeline *p;
-		cs_error err;
-		pipeline_options o = {
-			.journal_path = jpath,
-			.login = { .server = hs->url, .user = hs->user, .password = hs->password,
-				   .collection = hs->collection },
-			.max_inflight = inflight,
-		};
-		if (pipeline_start(&o, &p, &err))
-			_exit(2);
-		int ret = pipeline_wait_idle(p, batch, -1, &err);
-		pipeline_stop(p);
-		_exit(ret ? 1 : 0);
-	}
 	wait4(pid, &status, 0, &ru);
 	*rss_kb = ru.ru_maxrss;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)

@@ -54,24 +54,9 @@ static void fill_journal(void)
 /* The uploader: a child process that drains the batch. */
 static pid_t spawn_uploader(void)
 {
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		pipeline *p;
-		cs_error err;
-		pipeline_options o = {
-			.journal_path = jpath,
-			.login = { .server = hs.url, .user = hs.user, .password = hs.password,
-				   .collection = hs.collection },
-			.max_inflight = 4, .retry_base_s = 0.02, .retry_cap_s = 0.2,
-		};
-		if (pipeline_start(&o, &p, &err))
-			_exit(2);
-		int ret = pipeline_wait_idle(p, batch, 120, &err);
-		pipeline_stop(p);
-		_exit(ret ? 1 : 0);
-	}
-	return pid;
+	pipeline_options fast = { .max_inflight = 4, .retry_base_s = 0.02,
+				  .retry_cap_s = 0.2 };
+	return harness_fork_drain(&hs, jpath, batch, &fast);
 }
 
 static int verify_item(void *ud, const journal_item *it)

@@ -214,33 +214,15 @@ int harness_run_pty(const char *const *argv, const char *const *env,
 int harness_run(const char *const *argv, const char *const *env, char **output)
 {
 	int pipefd[2], status;
-	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap);
+	char *buf;
 	pid_t pid;
 
 	*output = NULL;
-	if (!buf || pipe(pipefd)) {
-		free(buf);
+	if (pipe(pipefd))
 		return -1;
-	}
 	pid = spawn(argv, env, pipefd[1]);
 	close(pipefd[1]);
-	for (;;) {
-		ssize_t r;
-		if (len + 1024 > cap) {
-			char *p = realloc(buf, cap *= 2);
-			if (!p)
-				break;
-			buf = p;
-		}
-		r = read(pipefd[0], buf + len, cap - len - 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-	}
-	buf[len] = '\0';
+	buf = slurp(pipefd[0]);
 	close(pipefd[0]);
 	if (pid < 0 || waitpid(pid, &status, 0) < 0) {
 		free(buf);
@@ -248,6 +230,29 @@ int harness_run(const char *const *argv, const char *const *env, char **output)
 	}
 	*output = buf;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+pid_t harness_fork_drain(const harness_server *hs, const char *journal_path,
+			 long long batch, const pipeline_options *tuning)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		pipeline_options o = tuning ? *tuning : (pipeline_options){ 0 };
+		pipeline *p;
+		cs_error err;
+
+		o.journal_path = journal_path;
+		o.login = (specify_login){ .server = hs->url, .user = hs->user,
+					   .password = hs->password,
+					   .collection = hs->collection };
+		if (pipeline_start(&o, &p, &err))
+			_exit(2);
+		int ret = pipeline_wait_idle(p, batch, -1, &err);
+		pipeline_stop(p);
+		_exit(ret ? 1 : 0);
+	}
+	return pid;
 }
 
 bool harness_same_file(const char *a, const char *b)

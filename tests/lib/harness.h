@@ -6,7 +6,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
+#include "pipeline.h"
 #include "specify.h"
 #include "standin.h"
 
@@ -47,6 +49,12 @@ int harness_run_pty(const char *const *argv, const char *const *env,
 /* Starts the copystand binary like harness_run, without waiting; its
  * output goes to the test's stderr.  Returns the pid, -1 on failure. */
 int harness_spawn(const char *const *argv, const char *const *env);
+
+/* Forks a child process that drains a journal batch into hs with the
+ * pipeline (tuning: max_inflight and retry delays, or NULL) and exits 0
+ * when every item is final; returns its pid. */
+pid_t harness_fork_drain(const harness_server *hs, const char *journal_path,
+			 long long batch, const pipeline_options *tuning);
 
 /* True when both files have the same bytes. */
 bool harness_same_file(const char *a, const char *b);
