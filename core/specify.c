@@ -10,8 +10,10 @@
 #include "catalog.h"
 #include "http.h"
 
-/* nginx's default request-line buffer is 8 KiB: stay well under it. */
-#define MAX_URL 7600
+/* Specify's docker image runs gunicorn, whose default limit_request_line
+ * is 4094 bytes for "GET <path> HTTP/1.1" (nginx in front allows 8 KiB):
+ * paths stay under this. */
+#define MAX_PATH 4000
 /* Names per get_upload_params request (keeps the JSON body small). */
 #define RESERVE_CHUNK 500
 /* A reply from Specify larger than this is not something we asked for
@@ -1005,7 +1007,7 @@ int specify_records_lookup(specify_session *s, const char *table,
 			   cs_error *err)
 {
 	char *path;
-	size_t base, len, cap = MAX_URL + 1;
+	size_t base, len, cap = MAX_PATH + 1;
 	bool pending = false;
 	int ret = 0;
 
@@ -1036,18 +1038,20 @@ int specify_records_lookup(specify_session *s, const char *table,
 			else
 				ret = lookup_send(s, one, field, true, fn, ud, err);
 			free(one);
-		} else if (strlen(s->server) + base + elen > MAX_URL) {
+		} else if (base + elen > MAX_PATH) {
 			ret = cs_error_set(err, CS_E_INVALID, "the value '%.40s...' is "
 					   "too long to look up", values[i]);
 		} else {
-			if (pending && strlen(s->server) + len + 3 + elen > MAX_URL) {
+			if (pending && len + 1 + elen > MAX_PATH) {
 				ret = lookup_send(s, path, field, true, fn, ud, err);
 				len = base;
 				pending = false;
 			}
 			if (ret == 0) {
+				/* A bare comma is legal in a query and a third
+				 * the size of %2C. */
 				len += (size_t)snprintf(path + len, cap - len, "%s%s",
-							pending ? "%2C" : "", esc);
+							pending ? "," : "", esc);
 				pending = true;
 			}
 		}

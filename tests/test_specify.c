@@ -158,7 +158,7 @@ out:
 	free(back);
 }
 
-/* 2,000 names, chunked so each URL stays under 8 KB, scoped to the
+/* 2,000 names, chunked so each request line stays under 4 KB, scoped to the
  * collection (Fish Tissues shares catalog numbers with Fish). */
 static void test_lookup_chunks(harness_server *hs)
 {
@@ -181,7 +181,9 @@ static void test_lookup_chunks(harness_server *hs)
 	tap_ok(specify_records_lookup(s, "collectionobject", "catalognumber", values, N,
 				      collect, &got, &err) == 0, "lookup of %d: %s", N, err.msg);
 	int used = count_requests(hs, "GET /api/specify/collectionobject/") - before;
-	tap_ok(used >= 2 && used <= 4, "%d names in %d requests", N, used);
+	/* ~390 per request line under gunicorn's 4094 bytes (which the
+	 * stand-in enforces, so a longer one would have failed). */
+	tap_ok(used >= 5 && used <= 6, "%d names in %d requests", N, used);
 	tap_is_int(got.n, 13, "Fish's 000000001..000000012 and 000000123 match, not Fish Tissues' copies");
 	specify_session_free(s);
 }

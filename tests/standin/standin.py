@@ -1267,6 +1267,10 @@ class Server(http.server.ThreadingHTTPServer):
         return sock, addr
 
 
+# gunicorn's default limit_request_line (bytes of "METHOD path HTTP/1.1").
+GUNICORN_LINE = 4094
+
+
 class Base(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
     timeout = 300
@@ -1302,6 +1306,18 @@ class Base(http.server.BaseHTTPRequestHandler):
         self.connection.settimeout(self.timeout)
         return True
 
+    def line_too_large(self):
+        """Specify's docker image runs gunicorn with its default limit_request_line: a longer
+        request line never reaches Django (gunicorn's own page, then it hangs up)."""
+        n = len(self.raw_requestline.rstrip(b'\r\n'))
+        body = ('<html>\n  <head>\n    <title>Bad Request</title>\n  </head>\n  <body>\n'
+                '    <h1><p>Bad Request</p></h1>\n    Request Line is too large (%d &gt; %d)\n'
+                '  </body>\n</html>\n' % (n, GUNICORN_LINE)).encode()
+        self.close_connection = True
+        self.wfile.write(b'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n'
+                         b'Content-Type: text/html\r\nContent-Length: %d\r\n\r\n' % len(body) + body)
+        self.wfile.flush()
+
     def asset_down(self):
         return self.server.kind == 'asset' and self.app.faults.get('asset_down')
 
@@ -1319,6 +1335,9 @@ class Base(http.server.BaseHTTPRequestHandler):
             return
         if len(self.raw_requestline) > 65536:
             self.send_error(414)
+            return
+        if self.server.kind == 'specify' and len(self.raw_requestline.rstrip(b'\r\n')) > GUNICORN_LINE:
+            self.line_too_large()
             return
         if not self.parse_request():
             return

@@ -505,6 +505,16 @@ class TestLookups(Base):
         r = self.c.get('/api/specify/collectionobject/?offset=20&orderby=-catalognumber').json()
         self.assertEqual(len(r['objects']), 3)
 
+    def test_request_line_limit(self):
+        """gunicorn (Specify's docker image) refuses request lines over 4094 bytes."""
+        values = ','.join('%09d' % i for i in range(1, 450))        # 4489 bytes of values
+        r = self.c.get('/api/specify/collectionobject/?domainfilter=true&limit=0&catalognumber__in=' + values)
+        self.assertEqual(r.status, 400)
+        self.assertIn('Request Line is too large', r.text)
+        r = self.c.get('/api/specify/collectionobject/?domainfilter=true&limit=0&catalognumber__in=' +
+                       values[:3500])
+        self.assertEqual(r.status, 200)
+
     def test_13_bad_filter(self):
         r = self.c.get('/api/specify/collectionobject/?nosuchfield=1')
         self.assertEqual((r.status, r.h('Content-Type')), (400, 'text/html; charset=utf-8'))
