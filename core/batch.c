@@ -138,100 +138,39 @@ static void resolve_name(batch_plan *p, struct entry *e)
 	catalog_candidates_free(c);
 }
 
-/* Mapping-file rows, looked up by file name. */
-struct row {
-	char *file, *identifier, *problem;
-};
-
-static int by_file(const void *a, const void *b)
-{
-	return strcmp(((const struct row *)a)->file, ((const struct row *)b)->file);
-}
-
-static int read_mapping(batch_plan *p, struct row **rows, size_t *n, cs_error *err)
+static int read_mapping(batch_plan *p, struct mapping_table **t, cs_error *err)
 {
 	FILE *in = fopen(p->o.mapping, "r");
-	struct mapping_reader *r = NULL;
-	struct mapping_row mr;
-	size_t cap = 0;
-	cs_error rowerr;
 	int ret;
 
-	*rows = NULL;
-	*n = 0;
 	if (!in)
 		return cs_error_set(err, CS_E_IO, "cannot open the mapping file %s: %s",
 				    p->o.mapping, strerror(errno));
-	ret = mapping_reader_new(&r, in, p->o.mapping, p->o.target, p->o.format, err);
-	while (ret == 0) {
-		int rr = mapping_reader_next(r, &mr, &rowerr);
-		if (rr == 0 && !mr.file_name)
-			break;
-		if (rr && rr != CS_E_INVALID) {
-			*err = rowerr;
-			ret = rr;
-			break;
-		}
-		if (!mr.file_name)
-			continue;  /* a bad row naming no file: nothing to match */
-		if (*n == cap) {
-			cap = cap ? cap * 2 : 256;
-			struct row *v = realloc(*rows, cap * sizeof *v);
-			if (!v) {
-				ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
-				break;
-			}
-			*rows = v;
-		}
-		(*rows)[(*n)++] = (struct row){
-			.file = strdup(mr.file_name),
-			.identifier = rr ? NULL : strdup(mr.identifier),
-			.problem = rr ? strdup(rowerr.msg) : NULL,
-		};
-	}
-	mapping_reader_free(r);
+	ret = mapping_table_load(t, in, p->o.mapping, p->o.target, p->o.format,
+				 NULL, NULL, err);
 	fclose(in);
-	if (*n)
-		qsort(*rows, *n, sizeof **rows, by_file);
 	return ret;
 }
 
-static void resolve_mapped(struct entry *e, const struct row *rows, size_t n,
+static void resolve_mapped(struct entry *e, const struct mapping_table *t,
 			   const char *source)
 {
-	struct row key = { .file = (char *)e->f.name };
-	const struct row *r = n ? bsearch(&key, rows, n, sizeof *rows, by_file) : NULL;
+	const char *identifier, *problem;
+	int rc = mapping_table_find(t, e->f.name, &identifier, &problem);
 
-	/* A file listed twice: its refused (duplicate) row reports it. */
-	while (r && r > rows && strcmp(r[-1].file, e->f.name) == 0)
-		r--;
-	for (const struct row *q = r; q && q < rows + n && strcmp(q->file, e->f.name) == 0; q++)
-		if (q->problem)
-			r = q;
-	if (!r)
+	if (rc == CS_E_NOT_FOUND)
 		set_status(e, BATCH_NOT_IN_MAPPING, "not listed in %s", source);
-	else if (r->problem)
-		set_status(e, BATCH_BAD_NAME, "%s", r->problem);
+	else if (rc)
+		set_status(e, BATCH_BAD_NAME, "%s", problem);
 	else
-		e->cands[e->ncands++] = strdup(r->identifier);
-}
-
-static void free_rows(struct row *rows, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(rows[i].file);
-		free(rows[i].identifier);
-		free(rows[i].problem);
-	}
-	free(rows);
+		e->cands[e->ncands++] = strdup(identifier);
 }
 
 int batch_plan_new(const batch_options *o, char *const *inputs, size_t n,
 		   batch_plan **out, cs_error *err)
 {
 	batch_plan *p = calloc(1, sizeof *p);
-	struct row *rows = NULL;
-	size_t nrows = 0;
+	struct mapping_table *table = NULL;
 	int ret = 0;
 
 	*out = NULL;
@@ -241,9 +180,8 @@ int batch_plan_new(const batch_options *o, char *const *inputs, size_t n,
 	for (size_t i = 0; ret == 0 && i < n; i++)
 		ret = walk(p, inputs[i], true, err);
 	if (ret == 0 && o->mapping)
-		ret = read_mapping(p, &rows, &nrows, err);
+		ret = read_mapping(p, &table, err);
 	if (ret) {
-		free_rows(rows, nrows);
 		batch_plan_free(p);
 		return ret;
 	}
@@ -258,11 +196,11 @@ int batch_plan_new(const batch_options *o, char *const *inputs, size_t n,
 			continue;
 		}
 		if (o->mapping)
-			resolve_mapped(e, rows, nrows, o->mapping);
+			resolve_mapped(e, table, o->mapping);
 		else
 			resolve_name(p, e);
 	}
-	free_rows(rows, nrows);
+	mapping_table_free(table);
 	*out = p;
 	return 0;
 }

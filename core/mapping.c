@@ -564,3 +564,133 @@ void mapping_reader_free(struct mapping_reader *r)
 	free(r->identifier);
 	free(r);
 }
+
+/* --- the whole file, for look-ups ------------------------------------------ */
+
+struct mapped {
+	char *file;
+	char *identifier;   /* NULL if the row was refused */
+	char *problem;      /* why, then */
+};
+
+struct mapping_table {
+	struct mapped *v;
+	size_t n, cap;
+};
+
+static int table_add(struct mapping_table *t, const struct mapping_row *row,
+		     const char *problem)
+{
+	struct mapped *e;
+
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 256;
+		struct mapped *v = realloc(t->v, cap * sizeof *v);
+		if (!v)
+			return CS_E_NOMEM;
+		t->v = v;
+		t->cap = cap;
+	}
+	e = &t->v[t->n];
+	e->file = strdup(row->file_name);
+	e->identifier = problem ? NULL : strdup(row->identifier);
+	e->problem = problem ? strdup(problem) : NULL;
+	if (!e->file || !(e->identifier || e->problem)) {
+		free(e->file);
+		free(e->identifier);
+		free(e->problem);
+		return CS_E_NOMEM;
+	}
+	t->n++;
+	return 0;
+}
+
+/* Refused rows first among those of one file, so a look-up sees them. */
+static int mapped_order(const void *a, const void *b)
+{
+	const struct mapped *x = a, *y = b;
+	int c = strcmp(x->file, y->file);
+
+	return c ? c : (y->problem != NULL) - (x->problem != NULL);
+}
+
+int mapping_table_load(struct mapping_table **out, FILE *in, const char *source,
+		       const struct match_target *target,
+		       const struct catalog_format *fmt, mapping_row_fn fn,
+		       void *ud, cs_error *err)
+{
+	struct mapping_table *t = calloc(1, sizeof *t);
+	struct mapping_reader *r = NULL;
+	struct mapping_row row;
+	cs_error why;
+	int rc;
+
+	*out = NULL;
+	if (!t)
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	rc = mapping_reader_new(&r, in, source, target, fmt, err);
+	while (rc == 0) {
+		rc = mapping_reader_next(r, &row, &why);
+		if (rc == 0 && !row.file_name)
+			break;
+		if (rc && rc != CS_E_INVALID) {
+			*err = why;
+			break;
+		}
+		if (fn)
+			fn(ud, &row, rc ? &why : NULL);
+		if (row.file_name && table_add(t, &row, rc ? why.msg : NULL))
+			rc = cs_error_set(err, CS_E_NOMEM, "out of memory");
+		else
+			rc = 0;
+	}
+	mapping_reader_free(r);
+	if (rc) {
+		mapping_table_free(t);
+		return rc;
+	}
+	if (t->n)
+		qsort(t->v, t->n, sizeof *t->v, mapped_order);
+	*out = t;
+	return 0;
+}
+
+/* For bsearch: only the file name, whatever the rows' states. */
+static int mapped_file(const void *a, const void *b)
+{
+	return strcmp(((const struct mapped *)a)->file, ((const struct mapped *)b)->file);
+}
+
+int mapping_table_find(const struct mapping_table *t, const char *file,
+		       const char **identifier, const char **problem)
+{
+	const char *base = strrchr(file, '/');
+	struct mapped key = { .file = (char *)(base ? base + 1 : file) };
+	const struct mapped *e = t->n ? bsearch(&key, t->v, t->n, sizeof *t->v,
+						mapped_file) : NULL;
+
+	*identifier = *problem = NULL;
+	while (e && e > t->v && strcmp(e[-1].file, key.file) == 0)
+		e--;
+	if (!e)
+		return CS_E_NOT_FOUND;
+	if (e->problem) {
+		*problem = e->problem;
+		return CS_E_INVALID;
+	}
+	*identifier = e->identifier;
+	return 0;
+}
+
+void mapping_table_free(struct mapping_table *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->v[i].file);
+		free(t->v[i].identifier);
+		free(t->v[i].problem);
+	}
+	free(t->v);
+	free(t);
+}

@@ -53,4 +53,28 @@ char mapping_reader_delimiter(const struct mapping_reader *r);
 
 void mapping_reader_free(struct mapping_reader *r);
 
+/* A whole mapping file, looked up by file name. */
+struct mapping_table;
+
+/* Called for each row as it is read; refused is NULL for a good row, else
+ * why it was refused (row->file_name may then be NULL). */
+typedef void (*mapping_row_fn)(void *ud, const struct mapping_row *row,
+			       const cs_error *refused);
+
+/* Reads every row of in (as mapping_reader_new) into a table; fn may be
+ * NULL.  Refused rows are kept when they name a file, so that looking the
+ * file up gives the reason.  Errors other than a bad row end the reading. */
+int mapping_table_load(struct mapping_table **out, FILE *in, const char *source,
+		       const struct match_target *target,
+		       const struct catalog_format *fmt, mapping_row_fn fn,
+		       void *ud, cs_error *err);
+
+/* The identifier for file (its directories ignored): 0 and *identifier;
+ * CS_E_INVALID and *problem when its row was refused (a refusal wins over
+ * a good row of the same file); CS_E_NOT_FOUND when it is not listed. */
+int mapping_table_find(const struct mapping_table *t, const char *file,
+		       const char **identifier, const char **problem);
+
+void mapping_table_free(struct mapping_table *t);
+
 #endif

@@ -33,18 +33,6 @@ struct options {
 	const char *mapping;
 };
 
-/* A mapping-file row kept for look-ups by file name. */
-struct mapped {
-	char *file;
-	char *identifier; /* NULL if the row was refused */
-	char *problem;    /* why, then */
-};
-
-struct mapping {
-	struct mapped *v;
-	size_t n, cap;
-};
-
 static void usage(FILE *out)
 {
 	fputs("usage: copystand names [--match TARGET] [--format NAME [--formatters FILE]]\n"
@@ -176,137 +164,70 @@ static bool print_resolved(const struct catalog_format *fmt, const char *file)
 
 /* --- Mapping files ----------------------------------------------------- */
 
-static void mapping_clear(struct mapping *m)
+/* Listing a mapping file: every row as read. */
+static void list_row(void *ud, const struct mapping_row *row, const cs_error *refused)
 {
-	for (size_t i = 0; i < m->n; i++) {
-		free(m->v[i].file);
-		free(m->v[i].identifier);
-		free(m->v[i].problem);
-	}
-	free(m->v);
-}
+	bool *bad = ud;
 
-static int mapping_add(struct mapping *m, const struct mapping_row *row,
-		       const char *problem)
-{
-	struct mapped *e;
-
-	if (m->n == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 256;
-		struct mapped *v = realloc(m->v, cap * sizeof *v);
-		if (!v)
-			return CS_E_NOMEM;
-		m->v = v;
-		m->cap = cap;
-	}
-	e = &m->v[m->n];
-	e->file = strdup(row->file_name);
-	e->identifier = problem ? NULL : strdup(row->identifier);
-	e->problem = problem ? strdup(problem) : NULL;
-	if (!e->file || !(e->identifier || e->problem)) {
-		free(e->file);
-		free(e->identifier);
-		free(e->problem);
-		return CS_E_NOMEM;
-	}
-	m->n++;
-	return 0;
-}
-
-/* Refused rows first among those of one file, so a look-up sees them. */
-static int mapped_order(const void *a, const void *b)
-{
-	const struct mapped *x = a, *y = b;
-	int c = strcmp(x->file, y->file);
-
-	return c ? c : (y->problem != NULL) - (x->problem != NULL);
-}
-
-/* A row read: printed when listing the mapping file, else kept for look-ups
- * (a refused row that names no file can only be reported). */
-static int take_row(struct mapping *m, const struct mapping_row *row,
-		    const cs_error *err, bool refused, bool list)
-{
-	if (list && refused)
-		printf("%s\terror: %s\n", row->file_name ? row->file_name : "-",
-		       err->msg);
-	else if (list)
+	if (refused) {
+		printf("%s\terror: %s\n", row->file_name ? row->file_name : "-", refused->msg);
+		*bad = true;
+	} else {
 		printf("%s\t%s\n", row->file_name, row->identifier);
-	else if (refused && !row->file_name)
-		fprintf(stderr, "copystand names: %s\n", err->msg);
-	else
-		return mapping_add(m, row, refused ? err->msg : NULL);
-	return 0;
+	}
 }
 
-/* Reads the mapping file into m, or prints it if list is set.  Returns the
- * exit status so far, or -1 while all is well. */
+/* Looking files up: a refused row that names no file can only be told. */
+static void report_row(void *ud, const struct mapping_row *row, const cs_error *refused)
+{
+	(void)ud;
+	if (refused && !row->file_name)
+		fprintf(stderr, "copystand names: %s\n", refused->msg);
+}
+
+/* Reads the mapping file into *t, or prints it if list is set.  Returns
+ * the exit status so far, or -1 while all is well. */
 static int read_mapping(const struct options *o, const struct catalog_format *fmt,
-			bool list, struct mapping *m)
+			bool list, struct mapping_table **t)
 {
 	FILE *in = fopen(o->mapping, "r");
-	struct mapping_reader *r = NULL;
-	struct mapping_row row;
+	bool bad = false;
 	cs_error err;
-	int rc, status = -1;
 
 	if (!in) {
 		fprintf(stderr, "copystand names: cannot open %s: %s\n", o->mapping,
 			strerror(errno));
 		return EXIT_USAGE;
 	}
-	rc = mapping_reader_new(&r, in, o->mapping, o->target, fmt, &err);
-	while (rc == 0) {
-		rc = mapping_reader_next(r, &row, &err);
-		if (rc == 0 && !row.file_name)
-			break;
-		if (rc == CS_E_INVALID && list)
-			status = EXIT_UNRESOLVED;
-		if (rc == 0 || rc == CS_E_INVALID)
-			rc = take_row(m, &row, &err, rc < 0, list) < 0 ?
-			     cs_error_set(&err, CS_E_NOMEM, "out of memory") : 0;
-	}
+	int rc = mapping_table_load(t, in, o->mapping, o->target, fmt,
+				    list ? list_row : report_row, &bad, &err);
+	fclose(in);
 	if (rc < 0) {
 		fprintf(stderr, "copystand names: %s\n", err.msg);
-		status = EXIT_USAGE;
+		return EXIT_USAGE;
 	}
-	mapping_reader_free(r);
-	fclose(in);
-	if (m->n)
-		qsort(m->v, m->n, sizeof *m->v, mapped_order);
-	return status;
+	return bad ? EXIT_UNRESOLVED : -1;
 }
 
-static const struct mapped *mapping_find(const struct mapping *m, const char *file)
-{
-	struct mapped key = { .file = (char *)file };
-	const struct mapped *e = m->n ? bsearch(&key, m->v, m->n, sizeof *m->v,
-						mapped_order) : NULL;
-
-	while (e && e > m->v && strcmp(e[-1].file, file) == 0)
-		e--;
-	return e;
-}
-
-static bool print_mapped(const struct mapping *m, const char *source,
+static bool print_mapped(const struct mapping_table *t, const char *source,
 			 const char *file)
 {
-	const char *base = strrchr(file, '/');
-	const struct mapped *e = mapping_find(m, base ? base + 1 : file);
+	const char *identifier, *problem;
+	int rc = mapping_table_find(t, file, &identifier, &problem);
 
-	if (!e)
+	if (rc == CS_E_NOT_FOUND)
 		printf("%s\terror: not in %s\n", file, source);
-	else if (e->problem)
-		printf("%s\terror: %s\n", file, e->problem);
+	else if (rc)
+		printf("%s\terror: %s\n", file, problem);
 	else
-		printf("%s\t%s\n", file, e->identifier);
-	return e && !e->problem;
+		printf("%s\t%s\n", file, identifier);
+	return rc == 0;
 }
 
 static int run(const struct options *o, int nfiles, char **files)
 {
 	struct catalog_format *fmt = NULL;
-	struct mapping m = { 0 };
+	struct mapping_table *m = NULL;
 	cs_error err;
 	int status = EXIT_RESOLVED;
 
@@ -320,12 +241,12 @@ static int run(const struct options *o, int nfiles, char **files)
 			status = rc;
 	}
 	for (int i = 0; i < nfiles && status != EXIT_USAGE; i++) {
-		bool ok = o->mapping ? print_mapped(&m, o->mapping, files[i]) :
+		bool ok = o->mapping ? print_mapped(m, o->mapping, files[i]) :
 				       print_resolved(fmt, files[i]);
 		if (!ok)
 			status = EXIT_UNRESOLVED;
 	}
-	mapping_clear(&m);
+	mapping_table_free(m);
 	catalog_format_free(fmt);
 	return status;
 }

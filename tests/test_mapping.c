@@ -188,6 +188,44 @@ static void test_large(const struct catalog_format *cnn)
 	fclose(in);
 }
 
+static void count_rows(void *ud, const struct mapping_row *row, const cs_error *refused)
+{
+	int *n = ud;
+	(void)row;
+	n[refused ? 1 : 0]++;
+}
+
+/* The whole-file table: look-ups by name, a refusal wins over a good row
+ * of the same file, a file whose only row was refused gives that reason. */
+static void test_table(const struct catalog_format *cnn)
+{
+	const char *text = "File Name,Catalog Number\n"
+			   "a.jpg,1\n"
+			   "bad.jpg,abc\n"
+			   "twice.jpg,2\n"
+			   "twice.jpg,3\n"
+			   ",4\n";
+	FILE *in = fmemopen((void *)text, strlen(text), "r");
+	struct mapping_table *t = NULL;
+	const char *id, *why;
+	int seen[2] = { 0, 0 };
+	cs_error err;
+
+	tap_ok(mapping_table_load(&t, in, "map.csv", NULL, cnn, count_rows, seen, &err) == 0,
+	       "load a mapping table");
+	tap_ok(seen[0] == 2 && seen[1] == 3, "every row seen once (%d good, %d refused)",
+	       seen[0], seen[1]);
+	tap_ok(mapping_table_find(t, "photos/a.jpg", &id, &why) == 0 && strcmp(id, "000000001") == 0,
+	       "a file by name, its folder ignored, identifier formatted");
+	tap_ok(mapping_table_find(t, "bad.jpg", &id, &why) == CS_E_INVALID && why && strstr(why, "abc"),
+	       "a file whose only row was refused gives the reason: %s", why ? why : "(none)");
+	tap_is_int(mapping_table_find(t, "twice.jpg", &id, &why), CS_E_INVALID,
+		   "a file listed twice is refused, not taken from its first row");
+	tap_is_int(mapping_table_find(t, "missing.jpg", &id, &why), CS_E_NOT_FOUND, "an unlisted file");
+	mapping_table_free(t);
+	fclose(in);
+}
+
 int main(void)
 {
 	struct catalog_format *cnn;
@@ -197,6 +235,7 @@ int main(void)
 	test_errors(cnn);
 	test_duplicate_row_fields(cnn);
 	test_large(cnn);
+	test_table(cnn);
 	catalog_format_free(cnn);
 	return tap_done();
 }
