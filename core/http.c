@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -35,6 +36,7 @@ struct http_client {
 	pthread_mutex_t io_lock;
 	pthread_cond_t io_done;
 	struct pending *incoming;
+	volatile sig_atomic_t cancelled;  /* http_client_cancel() was called */
 
 	CURLSH *share;
 	pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
@@ -48,6 +50,7 @@ struct http_client {
 
 /* State of one transfer, seen by the callbacks. */
 struct transfer {
+	http_client *client;
 	CURL *easy;
 	const http_request *req;
 	http_response *resp;
@@ -450,6 +453,9 @@ static int error_from_curl(CURLcode rc, const char *url, const char *detail,
 		return cs_error_set(err, CS_E_CONFIG,
 			"bad URL %s (%s): use http:// or https:// addresses",
 			where, why);
+	case CURLE_ABORTED_BY_CALLBACK:
+		return cs_error_set(err, CS_E_NETWORK,
+			"the transfer to %s was stopped", where);
 	case CURLE_OUT_OF_MEMORY:
 		return cs_error_set(err, CS_E_NOMEM, "out of memory");
 	default:
@@ -527,6 +533,19 @@ static int on_seek(void *ud, curl_off_t offset, int origin)
 	       CURL_SEEKFUNC_OK : CURL_SEEKFUNC_CANTSEEK;
 }
 
+/* Lets http_client_cancel() stop a transfer under way (a large upload
+ * would otherwise hold up a stop for as long as it takes). */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow,
+		       curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct transfer *t = ud;
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return t->client->cancelled ? 1 : 0;
+}
+
 /* Sets the method and in-memory body.  A reused handle starts from a plain
  * GET; a multipart body (set after this) makes the request a POST. */
 static void apply_method(CURL *e, const http_request *req, struct transfer *t)
@@ -566,7 +585,7 @@ static void apply_method(CURL *e, const http_request *req, struct transfer *t)
 int http_client_perform(http_client *c, const http_request *req,
 			http_response *resp, cs_error *err)
 {
-	struct transfer t = { .req = req, .resp = resp };
+	struct transfer t = { .client = c, .req = req, .resp = resp };
 	struct curl_slist *headers = NULL;
 	curl_mime *mime = NULL;
 	char detail[CURL_ERROR_SIZE] = "";
@@ -587,6 +606,13 @@ int http_client_perform(http_client *c, const http_request *req,
 	curl_easy_setopt(h->easy, CURLOPT_WRITEDATA, &t);
 	curl_easy_setopt(h->easy, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(h->easy, CURLOPT_HEADERDATA, &t);
+	curl_easy_setopt(h->easy, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(h->easy, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(h->easy, CURLOPT_XFERINFODATA, &t);
+	if (c->cancelled) {
+		ret = error_from_curl(CURLE_ABORTED_BY_CALLBACK, req->url, "", err);
+		goto out;
+	}
 	if ((req->content_type || req->headers) && !(headers = build_headers(req))) {
 		ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
 		goto out;
@@ -623,6 +649,12 @@ out:
 	curl_mime_free(mime);
 	handle_give(c, h);
 	return ret;
+}
+
+void http_client_cancel(http_client *c)
+{
+	c->cancelled = 1;
+	curl_multi_wakeup(c->multi);
 }
 
 void http_response_clear(http_response *resp)

@@ -68,6 +68,10 @@ void http_client_free(http_client *client);
 int http_client_perform(http_client *client, const http_request *req,
 			http_response *resp, cs_error *err);
 
+/* Stops every transfer under way and refuses new ones (CS_E_NETWORK):
+ * for shutting down.  Safe from any thread. */
+void http_client_cancel(http_client *client);
+
 void http_response_clear(http_response *resp);
 
 /* True when the response body is empty or only white space. */

@@ -268,7 +268,12 @@ static bool process(pipeline *p, journal *j, struct job *job)
 		ret = step_upload(p, j, job, &err);
 	if (ret == 0 && !done && it->state == JS_UPLOADED)
 		ret = step_attach(p, j, it, &err);
-	if (ret && cs_error_is_transient(ret)) {
+	pthread_mutex_lock(&p->lock);
+	bool stopping = p->stopping;
+	pthread_mutex_unlock(&p->lock);
+	if (ret && stopping) {
+		/* Stopped on purpose: the item stays as it is for the next run. */
+	} else if (ret && cs_error_is_transient(ret)) {
 		defer(p, j, it, &err);
 	} else if (ret == CS_E_NOT_FOUND && it->state == JS_UPLOADED) {
 		char why[900];
@@ -810,6 +815,9 @@ void pipeline_stop(pipeline *p)
 	p->stopping = true;
 	pthread_cond_broadcast(&p->wake);
 	pthread_cond_broadcast(&p->work);
+	/* Transfers under way stop now instead of running to their end. */
+	if (p->session)
+		specify_session_cancel(p->session);
 	pthread_mutex_unlock(&p->lock);
 	if (p->coordinator)
 		pthread_join(p->coordinator, NULL);

@@ -621,6 +621,11 @@ void specify_session_free(specify_session *s)
 	free(s);
 }
 
+void specify_session_cancel(specify_session *s)
+{
+	http_client_cancel(s->http);
+}
+
 const specify_info *specify_session_info(const specify_session *s)
 {
 	return &s->info;

@@ -84,6 +84,9 @@ int specify_session_login(const specify_login *login, specify_session **out,
 int specify_session_logout(specify_session *s, cs_error *err);
 void specify_session_free(specify_session *s);
 const specify_info *specify_session_info(const specify_session *s);
+/* Stops every request of the session under way; later ones fail at once.
+ * For shutting down; safe from any thread. */
+void specify_session_cancel(specify_session *s);
 
 /* Asset-server settings; CS_E_NO_ASSETS when Specify has none. */
 int specify_assets_get(specify_session *s, const specify_assets **out,

@@ -2,6 +2,7 @@
  * to the right record with identical bytes, under each fault switch, and
  * the bad ones failed with a reason a person can act on. */
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -297,9 +298,47 @@ static void test_too_large_and_deleted(void)
 	teardown(&r);
 }
 
+/* pipeline_stop ends requests under way instead of waiting for a slow
+ * server, and leaves the items as they were for the next run. */
+static void test_prompt_stop(void)
+{
+	struct run r;
+	pipeline_status st;
+	struct timespec t0, t1;
+	cs_error err;
+
+	if (setup(&r, NULL) || start(&r, 2))
+		return;
+	for (int i = 0; i < 100; i++) {
+		pipeline_get_status(r.p, &st);
+		if (st.online)
+			break;
+		usleep(20000);
+	}
+	standin_faults(r.hs.standin, "{\"latency_ms\": 4000}", &err);
+	long long id = add(&r, "000000004", "catalog-number", 10000);
+	pipeline_kick(r.p);
+	usleep(300000);  /* the coordinator is in the lookup now */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pipeline_stop(r.p);
+	r.p = NULL;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double took = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	tap_ok(took < 2.0, "pipeline_stop took %.2f s, not the server's 4 s", took);
+	journal_item it;
+	journal_item_get(r.j, id, &it, &err);
+	tap_ok(it.state == JS_NAMED && it.next_try == 0, "the item waits, untouched, for the next run");
+	journal_item_clear(&it);
+	standin_control(r.hs.standin, "POST", "faults/reset", "{}", NULL, NULL);
+	if (start(&r, 2) == 0 && wait_done(&r, 30) == 0)
+		verify(&r, "and the next run attaches it", 1);
+	teardown(&r);
+}
+
 int main(void)
 {
 	test_basic();
+	test_prompt_stop();
 	test_fault("{\"latency_ms\": 40}", "with 40 ms latency", 0);
 	test_fault("{\"error_rate\": 0.3, \"error_status\": 503}", "with 30 % of 503", 0);
 	test_fault("{\"drop_after_commit_rate\": 0.35}", "with connections dropped after commit", 0);

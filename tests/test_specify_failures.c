@@ -1,6 +1,8 @@
 /* One test per failure a technician can meet, each asserting the code the
  * program acts on and that the message says what to do. */
+#include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -197,6 +199,48 @@ static void test_asset_failures(harness_server *hs, specify_session *s)
 	free(file);
 }
 
+struct slow_call {
+	specify_session *s;
+	int ret;
+	cs_error err;
+};
+
+static void *slow_get(void *arg)
+{
+	struct slow_call *c = arg;
+	cJSON *rec = NULL;
+
+	c->ret = specify_record_get(c->s, "collectionobject", 1, &rec, &c->err);
+	cJSON_Delete(rec);
+	return NULL;
+}
+
+/* A stop does not wait for a slow server: requests under way end now. */
+static void test_cancel(harness_server *hs, specify_session *s)
+{
+	struct slow_call c = { .s = s };
+	struct timespec t0, t1;
+	pthread_t th;
+	cs_error err;
+
+	standin_faults(hs->standin, "{\"latency_ms\": 4000}", &err);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pthread_create(&th, NULL, slow_get, &c);
+	usleep(200000);
+	specify_session_cancel(s);
+	pthread_join(th, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double took = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	tap_ok(c.ret == CS_E_NETWORK && strstr(c.err.msg, "stopped"),
+	       "a cancelled request says it was stopped: %s", c.err.msg);
+	tap_ok(took < 2.0, "after %.2f s, not the server's 4 s", took);
+	cJSON *rec = NULL;
+	tap_is_int(specify_record_get(s, "collectionobject", 1, &rec, &err), CS_E_NETWORK,
+		   "and later requests of the session fail at once");
+	cJSON_Delete(rec);
+	standin_control(hs->standin, "POST", "faults/reset", "{}", NULL, NULL);
+}
+
 int main(void)
 {
 	harness_server hs;
@@ -222,6 +266,7 @@ int main(void)
 		test_session_expiry(&hs, s);
 		test_server_errors(&hs, s);
 		test_asset_failures(&hs, s);
+		test_cancel(&hs, s);
 	}
 	specify_session_free(s);
 out:
