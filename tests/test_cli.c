@@ -128,7 +128,9 @@ int main(void)
 	rc = harness_run(demo, NULL, &out);
 	tap_is_int(rc, 0, "the demo (README's main job) runs");
 	tap_ok(out && strstr(out, "000000001_2.jpg    000000001   1        Esox lucius          attached") &&
-	       strstr(out, "skipped: no record 000099999"), "and shows what got attached");
+	       strstr(out, "000000123.jpg      000000123   13") &&
+	       strstr(out, "skipped: no collectionobject has Catalog Number '000099999'"),
+	       "and shows what got attached");
 	free(out);
 
 	free(cfg);
