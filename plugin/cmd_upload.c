@@ -558,11 +558,11 @@ int cmd_batches(int argc, char **argv)
 	cs_error err = { 0 };
 	char *path;
 
-	(void)argv;
 	if (argc > 1) {
+		bool help = strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0;
 		fputs("usage: copystand batches\nLists the batches in the journal with "
-		      "their counts and states.\n", stderr);
-		return 2;
+		      "their counts and states.\n", help ? stdout : stderr);
+		return help ? 0 : 2;
 	}
 	if (!(path = journal_default_path(&err)) || journal_open(path, &j, &err)) {
 		free(path);
