@@ -116,20 +116,6 @@ static long handle_of(struct rig *r, const char *name)
 	return handle;
 }
 
-static uLong crc_of_file(const char *path)
-{
-	static unsigned char chunk[1 << 20];
-	uLong crc = crc32(0, Z_NULL, 0);
-	FILE *f = fopen(path, "rb");
-	size_t n;
-
-	while (f && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		crc = crc32(crc, chunk, (uInt)n);
-	if (f)
-		fclose(f);
-	return crc;
-}
-
 /* The local file holds the very bytes the camera has, and the capture's
  * size and SHA-256 are those of the file as it is on disk. */
 static bool file_ok(struct rig *r, const camera_file *f)
@@ -141,7 +127,7 @@ static bool file_ok(struct rig *r, const camera_file *f)
 	long long size = -1;
 	bool ok;
 
-	snprintf(want, sizeof want, "OK %08lx", crc_of_file(f->path));
+	snprintf(want, sizeof want, "OK %08lx", ptpip_crc_of_file(f->path));
 	sha256_file(f->path, sha, &size, NULL);
 	ok = reply && !strcmp(reply, want) && size == f->size && !strcmp(sha, f->sha256);
 	if (!ok)

@@ -1,5 +1,7 @@
 #include "ptpip-client.h"
 
+#include <zlib.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -215,4 +217,19 @@ char *ptpip_cam_control(ptpip_cam *cam, const char *fmt, ...)
 	sent = send(cam->control, cmd, (size_t)n + 1, MSG_NOSIGNAL) == n + 1;
 	free(cmd);
 	return sent ? read_line(cam->control, REPLY_TIMEOUT_MS) : NULL;
+}
+
+unsigned long ptpip_crc_of_file(const char *path)
+{
+	static unsigned char chunk[1 << 16];
+	uLong crc = crc32(0, Z_NULL, 0);
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (!f)
+		return 0;
+	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+		crc = crc32(crc, chunk, (uInt)n);
+	fclose(f);
+	return crc;
 }

@@ -30,4 +30,8 @@ const char *ptpip_cam_port_path(const ptpip_cam *cam);
 __attribute__((format(printf, 2, 3)))
 char *ptpip_cam_control(ptpip_cam *cam, const char *fmt, ...);
 
+/* CRC-32 (zlib's) of a local file, to compare with the camera's "crc32 H";
+ * 0 for a file that cannot be read. */
+unsigned long ptpip_crc_of_file(const char *path);
+
 #endif

@@ -602,20 +602,6 @@ out:
 	unrig(cam, c);
 }
 
-static uLong crc_of_file(const char *path)
-{
-	unsigned char chunk[65536];
-	uLong crc = crc32(0, Z_NULL, 0);
-	FILE *f = fopen(path, "rb");
-	size_t n;
-
-	while (f && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		crc = crc32(crc, chunk, (uInt)n);
-	if (f)
-		fclose(f);
-	return crc;
-}
-
 static void test_preloaded(void)
 {
 	static const char *const args[] = { "--dir", COPYSTAND_SAMPLES, NULL };
@@ -632,7 +618,7 @@ static void test_preloaded(void)
 	tap_is_int(gp_list_count(list), 6, "with the six sample files");
 	gp_list_free(list);
 	tap_is_int(download(c, FOLDER, "000000001.jpg", &g), GP_OK, "a sample downloads");
-	tap_ok(g.crc == crc_of_file(COPYSTAND_SAMPLES "/000000001.jpg"),
+	tap_ok(g.crc == ptpip_crc_of_file(COPYSTAND_SAMPLES "/000000001.jpg"),
 	       "the very bytes of the file");
 	got_free(&g);
 	tap_is_int(gp_camera_capture(c, GP_CAPTURE_IMAGE, &path, ctx), GP_OK, "captures go on");
