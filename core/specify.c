@@ -1006,49 +1006,133 @@ out:
 	return ret;
 }
 
-int specify_records_lookup(specify_session *s, const char *table,
-			   const char *field, const char *const *values,
-			   size_t n, specify_record_fn fn, void *ud,
-			   cs_error *err)
+/* The values asked for, sorted without case (the database compares that
+ * way too): replies are filtered against them, since a range brings
+ * records nobody asked for. */
+struct wanted {
+	const char **v;
+	size_t n;
+	specify_record_fn fn;
+	void *ud;
+};
+
+static int cmp_nocase(const void *a, const void *b)
+{
+	return strcasecmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int on_wanted(void *ud, const char *value, const cJSON *record)
+{
+	struct wanted *w = ud;
+	const char *key = value;
+
+	if (!bsearch(&key, w->v, w->n, sizeof *w->v, cmp_nocase))
+		return 0;
+	return w->fn(w->ud, value, record);
+}
+
+/* Equal-width numbers (zero-padded catalog numbers) sort as text. */
+static int cmp_width_then_text(const void *a, const void *b)
+{
+	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+	size_t lx = strlen(x), ly = strlen(y);
+
+	return lx != ly ? (lx < ly ? -1 : 1) : strcmp(x, y);
+}
+
+static bool is_number(const char *v)
+{
+	size_t len = strlen(v);
+	return len > 0 && len <= 18 && strspn(v, "0123456789") == len;
+}
+
+/* A folder shot in drawer order holds runs of consecutive numbers: each
+ * dense run (at most twice as wide as it has numbers, so it returns at
+ * most twice as many rows, catalog numbers being unique) is one __range
+ * request instead of a dozen __in ones.  Marks what it asked for in done. */
+#define MIN_RUN 32
+static int lookup_runs(specify_session *s, const char *table, const char *field,
+		       struct wanted *w, bool *done, cs_error *err)
+{
+	const char **num = calloc(w->n + 1, sizeof *num);
+	size_t m = 0;
+	int ret = 0;
+
+	if (!num)
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < w->n; i++)
+		if (is_number(w->v[i]))
+			num[m++] = w->v[i];
+	qsort(num, m, sizeof *num, cmp_width_then_text);
+	for (size_t i = 0; i < m && ret == 0; ) {
+		size_t j = i, width = strlen(num[i]);
+		long long first = atoll(num[i]);
+
+		while (j + 1 < m && strlen(num[j + 1]) == width &&
+		       atoll(num[j + 1]) - first + 1 <= 2 * (long long)(j + 2 - i))
+			j++;
+		if (j + 1 - i < MIN_RUN) {
+			i++;
+			continue;
+		}
+		char *path = NULL;
+		if (asprintf(&path, "/api/specify/%s/?domainfilter=true&limit=0&%s__range=%s,%s",
+			     table, field, num[i], num[j]) < 0)
+			ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+		else
+			ret = lookup_send(s, path, field, true, on_wanted, w, err);
+		free(path);
+		for (size_t k = i; k <= j; k++) {
+			const char **at = bsearch(&num[k], w->v, w->n, sizeof *w->v, cmp_nocase);
+			if (at)
+				done[at - w->v] = true;
+		}
+		i = j + 1;
+	}
+	free(num);
+	return ret;
+}
+
+/* The rest, as many per __in request as the request line allows. */
+static int lookup_in(specify_session *s, const char *table, const char *field,
+		     struct wanted *w, const bool *done, cs_error *err)
 {
 	char *path;
 	size_t base, len, cap = MAX_PATH + 1;
 	bool pending = false;
 	int ret = 0;
 
-	if (!name_is_safe(table) || !name_is_safe(field))
-		return cs_error_set(err, CS_E_INVALID, "bad table or field name");
 	if (!(path = malloc(cap)))
 		return cs_error_set(err, CS_E_NOMEM, "out of memory");
 	base = (size_t)snprintf(path, cap, "/api/specify/%s/?domainfilter=true&limit=0&%s__in=",
 				table, field);
 	len = base;
-	for (size_t i = 0; i < n && ret == 0; i++) {
+	for (size_t i = 0; i < w->n && ret == 0; i++) {
 		char *esc;
 		size_t elen;
 
-		if (!values[i] || !*values[i])
+		if (done[i])
 			continue;
-		if (!(esc = http_escape(values[i]))) {
+		if (!(esc = http_escape(w->v[i]))) {
 			ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
 			break;
 		}
 		elen = strlen(esc);
-		if (strchr(values[i], ',')) {
+		if (strchr(w->v[i], ',')) {
 			/* __in splits on commas: ask for this one alone. */
 			char *one = NULL;
 			if (asprintf(&one, "/api/specify/%s/?domainfilter=true&limit=0&%s=%s",
 				     table, field, esc) < 0)
 				ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
 			else
-				ret = lookup_send(s, one, field, true, fn, ud, err);
+				ret = lookup_send(s, one, field, true, on_wanted, w, err);
 			free(one);
 		} else if (base + elen > MAX_PATH) {
 			ret = cs_error_set(err, CS_E_INVALID, "the value '%.40s...' is "
-					   "too long to look up", values[i]);
+					   "too long to look up", w->v[i]);
 		} else {
 			if (pending && len + 1 + elen > MAX_PATH) {
-				ret = lookup_send(s, path, field, true, fn, ud, err);
+				ret = lookup_send(s, path, field, true, on_wanted, w, err);
 				len = base;
 				pending = false;
 			}
@@ -1063,8 +1147,44 @@ int specify_records_lookup(specify_session *s, const char *table,
 		free(esc);
 	}
 	if (ret == 0 && pending)
-		ret = lookup_send(s, path, field, true, fn, ud, err);
+		ret = lookup_send(s, path, field, true, on_wanted, w, err);
 	free(path);
+	return ret;
+}
+
+int specify_records_lookup(specify_session *s, const char *table,
+			   const char *field, const char *const *values,
+			   size_t n, specify_record_fn fn, void *ud,
+			   cs_error *err)
+{
+	struct wanted w = { .fn = fn, .ud = ud };
+	bool *done = NULL;
+	int ret;
+
+	if (!name_is_safe(table) || !name_is_safe(field))
+		return cs_error_set(err, CS_E_INVALID, "bad table or field name");
+	w.v = calloc(n + 1, sizeof *w.v);
+	if (!w.v)
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		if (values[i] && *values[i])
+			w.v[w.n++] = values[i];
+	qsort(w.v, w.n, sizeof *w.v, cmp_nocase);
+	/* Each value once (the database would return its records once). */
+	size_t u = 0;
+	for (size_t i = 0; i < w.n; i++)
+		if (u == 0 || strcasecmp(w.v[u - 1], w.v[i]) != 0)
+			w.v[u++] = w.v[i];
+	w.n = u;
+	if (!(done = calloc(w.n + 1, sizeof *done))) {
+		free(w.v);
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	}
+	ret = lookup_runs(s, table, field, &w, done, err);
+	if (ret == 0)
+		ret = lookup_in(s, table, field, &w, done, err);
+	free(done);
+	free(w.v);
 	return ret;
 }
 

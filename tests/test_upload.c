@@ -52,6 +52,11 @@ static int attachments(void)
 	return n;
 }
 
+static int requests_of(const cJSON *st, const char *key)
+{
+	return (int)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(st, "requests"), key));
+}
+
 static bool has(const char *out, const char *what)
 {
 	return out && strstr(out, what);
@@ -234,6 +239,36 @@ static void test_resume(void)
 	free(sub);
 }
 
+/* Validation is batched: a drawer's worth of 10,000 names, in order,
+ * costs a handful of lookups, not one per file. */
+static void test_many_names(void)
+{
+	char *sub = in_dir("drawer"), *out = NULL;
+	cJSON *st;
+
+	mkdir(sub, 0700);
+	for (int i = 0; i < 10000; i++) {
+		char *p;
+		if (asprintf(&p, "%s/%09d.jpg", sub, 100000 + i) < 0)
+			abort();
+		FILE *f = fopen(p, "wb");
+		fprintf(f, "%d", i);
+		fclose(f);
+		free(p);
+	}
+	st = state();
+	int before = requests_of(st, "GET /api/specify/collectionobject/");
+	cJSON_Delete(st);
+	run(&out, "--dry-run", sub, NULL, NULL, NULL);
+	st = state();
+	int used = requests_of(st, "GET /api/specify/collectionobject/") - before;
+	cJSON_Delete(st);
+	tap_ok(has(out, "10000 files: 10000 not-found"), "10,000 names validated");
+	tap_ok(used >= 1 && used <= 10, "in %d lookups (at most 10)", used);
+	free(out);
+	free(sub);
+}
+
 static void test_batches_and_rollback(void)
 {
 	const char *env[] = { pw_env, NULL };
@@ -272,6 +307,7 @@ int main(void)
 	test_ambiguous_and_pick();
 	test_mapping();
 	test_resume();
+	test_many_names();
 	test_batches_and_rollback();
 	harness_server_stop(&hs);
 	free(pw_env);
