@@ -102,18 +102,7 @@ static void control_ok(struct rig *r, const char *cmd)
 /* The handle the camera lists for name; -1 if it has no such file. */
 static long handle_of(struct rig *r, const char *name)
 {
-	char *reply = control(r, "list"), *save = NULL;
-	long handle = -1;
-
-	for (char *w = reply ? strtok_r(reply, " ", &save) : NULL; w; w = strtok_r(NULL, " ", &save)) {
-		char file[64];
-		long h;
-		unsigned long long size;
-		if (sscanf(w, "%ld:%63[^:]:%llu", &h, file, &size) == 3 && !strcmp(file, name))
-			handle = h;
-	}
-	free(reply);
-	return handle;
+	return ptpip_cam_listed(r->cam, name, NULL);
 }
 
 /* The local file holds the very bytes the camera has, and the capture's

@@ -233,3 +233,22 @@ unsigned long ptpip_crc_of_file(const char *path)
 	fclose(f);
 	return crc;
 }
+
+long ptpip_cam_listed(ptpip_cam *cam, const char *name, unsigned long long *size)
+{
+	char *reply = ptpip_cam_control(cam, "list"), *save = NULL;
+	long handle = -1;
+
+	for (char *w = reply ? strtok_r(reply, " ", &save) : NULL; w; w = strtok_r(NULL, " ", &save)) {
+		char file[64];
+		long h;
+		unsigned long long sz;
+		if (sscanf(w, "%ld:%63[^:]:%llu", &h, file, &sz) == 3 && !strcmp(file, name)) {
+			handle = h;
+			if (size)
+				*size = sz;
+		}
+	}
+	free(reply);
+	return handle;
+}

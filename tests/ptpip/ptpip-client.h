@@ -30,6 +30,10 @@ const char *ptpip_cam_port_path(const ptpip_cam *cam);
 __attribute__((format(printf, 2, 3)))
 char *ptpip_cam_control(ptpip_cam *cam, const char *fmt, ...);
 
+/* The handle the camera's "list" gives for a file name, and its size
+ * (size may be NULL); -1 when the card has no such file. */
+long ptpip_cam_listed(ptpip_cam *cam, const char *name, unsigned long long *size);
+
 /* CRC-32 (zlib's) of a local file, to compare with the camera's "crc32 H";
  * 0 for a file that cannot be read. */
 unsigned long ptpip_crc_of_file(const char *path);

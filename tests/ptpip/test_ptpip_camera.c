@@ -70,25 +70,6 @@ static void control_is(ptpip_cam *cam, const char *cmd, const char *want, const 
 	free(reply);
 }
 
-/* The handle and size the camera lists for name; -1 if it has no such file. */
-static long listed(ptpip_cam *cam, const char *name, uint64_t *size)
-{
-	char *reply = ptpip_cam_control(cam, "list"), *save = NULL;
-	long handle = -1;
-
-	for (char *w = reply ? strtok_r(reply, " ", &save) : NULL; w; w = strtok_r(NULL, " ", &save)) {
-		char file[64];
-		long h;
-		unsigned long long sz;
-		if (sscanf(w, "%ld:%63[^:]:%llu", &h, file, &sz) == 3 && !strcmp(file, name)) {
-			handle = h;
-			*size = sz;
-		}
-	}
-	free(reply);
-	return handle;
-}
-
 /* What a download brought: a checksum, the size, the first and last bytes,
  * and the bytes themselves while they fit in KEEP_MAX. */
 struct got {
@@ -152,8 +133,8 @@ static int download(Camera *c, const char *folder, const char *name, struct got 
 /* The host got exactly the bytes the camera holds as name. */
 static bool same_as_camera(ptpip_cam *cam, const char *name, const struct got *g)
 {
-	uint64_t size = 0;
-	long handle = listed(cam, name, &size);
+	unsigned long long size = 0;
+	long handle = ptpip_cam_listed(cam, name, &size);
 	char *reply = handle < 0 ? NULL : ptpip_cam_control(cam, "crc32 %ld", handle);
 	char want[16];
 	bool same;
@@ -374,7 +355,7 @@ static void test_raw_jpeg(void)
 	Camera *c = rig(&cam, NULL);
 	CameraFilePath raw = { "", "" }, jpeg = { "", "" };
 	struct got g;
-	uint64_t size;
+	unsigned long long size;
 
 	if (!c)
 		goto out;
@@ -391,7 +372,7 @@ static void test_raw_jpeg(void)
 	control_is(cam, "payload raw+jpeg", "OK", "software captures make RAW+JPEG");
 	tap_is_int(gp_camera_capture(c, GP_CAPTURE_IMAGE, &jpeg, ctx), GP_OK, "gp_camera_capture");
 	tap_is_str(jpeg.name, "IMG_0002.JPG", "reports the JPEG, the last object announced");
-	tap_ok(listed(cam, "IMG_0002.CR2", &size) > 0 && size == DEFAULT_SIZE,
+	tap_ok(ptpip_cam_listed(cam, "IMG_0002.CR2", &size) > 0 && size == DEFAULT_SIZE,
 	       "while its RAW is on the card too");
 out:
 	unrig(cam, c);
@@ -402,7 +383,7 @@ static void test_delete(void)
 	ptpip_cam *cam;
 	Camera *c = rig(&cam, NULL);
 	CameraFilePath path = { "", "" };
-	uint64_t size;
+	unsigned long long size;
 
 	if (!c)
 		goto out;
@@ -417,7 +398,7 @@ static void test_delete(void)
 	control_is(cam, "fault busy 1", "OK", "fault busy 1");
 	tap_is_int(gp_camera_file_delete(c, path.folder, path.name, ctx), GP_OK,
 		   "a refused delete still returns GP_OK from libgphoto2");
-	tap_ok(listed(cam, "IMG_0002.JPG", &size) > 0, "though the file is still on the card");
+	tap_ok(ptpip_cam_listed(cam, "IMG_0002.JPG", &size) > 0, "though the file is still on the card");
 out:
 	unrig(cam, c);
 }
