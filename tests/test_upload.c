@@ -22,9 +22,13 @@ static char *in_dir(const char *name)
 	return p;
 }
 
-static void file(const char *name, size_t size, unsigned seed)
+/* A file of size seeded bytes named name in folder (NULL: the captures). */
+static void put(const char *folder, const char *name, size_t size, unsigned seed)
 {
-	char *tmp = harness_make_file("tmp.bin", size, seed), *dst = in_dir(name);
+	char *tmp = harness_make_file("tmp.bin", size, seed), *dst;
+
+	if (asprintf(&dst, "%s/%s", folder ? folder : dir, name) < 0)
+		abort();
 	rename(tmp, dst);
 	free(tmp);
 	free(dst);
@@ -67,13 +71,13 @@ static void test_report_and_upload(void)
 	char *out = NULL;
 	int rc;
 
-	file("000000001.jpg", 30000, 1);
-	file("000000001_2.jpg", 31000, 2);
-	file("000000002.CR2", 50000, 3);      /* a RAW+JPEG pair */
-	file("000000002.jpg", 32000, 4);
-	file("000000002_copy.jpg", 32000, 4); /* the same bytes again */
-	file("000099999.jpg", 10000, 5);
-	file("not-a-number.jpg", 10000, 6);
+	put(NULL, "000000001.jpg", 30000, 1);
+	put(NULL, "000000001_2.jpg", 31000, 2);
+	put(NULL, "000000002.CR2", 50000, 3);      /* a RAW+JPEG pair */
+	put(NULL, "000000002.jpg", 32000, 4);
+	put(NULL, "000000002_copy.jpg", 32000, 4); /* the same bytes again */
+	put(NULL, "000099999.jpg", 10000, 5);
+	put(NULL, "not-a-number.jpg", 10000, 6);
 
 	rc = run(&out, "--dry-run", dir, NULL, NULL, NULL);
 	tap_is_int(rc, 1, "a dry run with unmatched files exits 1");
@@ -126,10 +130,7 @@ static void test_ambiguous_and_pick(void)
 	char *sub = in_dir("alt");
 
 	mkdir(sub, 0700);
-	char *f = harness_make_file("ALT-1.jpg", 9000, 11), *dst;
-	if (asprintf(&dst, "%s/ALT-1.jpg", sub) < 0)
-		abort();
-	rename(f, dst);
+	put(sub, "ALT-1.jpg", 9000, 11);
 	run(&out, "--match", "alt-catalog-number", "--dry-run", sub, NULL);
 	tap_ok(has(out, "ambiguous") && has(out, "--pick"), "two records share ALT-1: ambiguous");
 	free(out);
@@ -139,11 +140,9 @@ static void test_ambiguous_and_pick(void)
 	free(out);
 
 	/* At a terminal, without --pick, the technician chooses. */
-	char *g = harness_make_file("ALT-1_b.jpg", 9100, 12), *gdst, *sub2 = in_dir("alt2");
+	char *sub2 = in_dir("alt2");
 	mkdir(sub2, 0700);
-	if (asprintf(&gdst, "%s/ALT-1_b.jpg", sub2) < 0)
-		abort();
-	rename(g, gdst);
+	put(sub2, "ALT-1_b.jpg", 9100, 12);
 	const char *argv[] = { "upload", "--server", hs.url, "--user", hs.user,
 			       "--collection", hs.collection, "--match", "alt-catalog-number",
 			       sub2, NULL };
@@ -155,11 +154,7 @@ static void test_ambiguous_and_pick(void)
 	tap_ok(has(out, "1/1 files") && has(out, "MB/s") && has(out, "ETA"),
 	       "a terminal gets the progress line (files, bytes, rate, ETA)");
 	free(out);
-	free(g);
-	free(gdst);
 	free(sub2);
-	free(f);
-	free(dst);
 	free(sub);
 }
 
@@ -170,14 +165,9 @@ static void test_mapping(void)
 
 	mkdir(sub, 0700);
 	for (int i = 0; i < 3; i++) {
-		char name[32], *p, *d;
+		char name[32];
 		snprintf(name, sizeof name, "IMG_%04d.JPG", i + 1);
-		p = harness_make_file(name, 8000, 100u + (unsigned)i);
-		if (asprintf(&d, "%s/%s", sub, name) < 0)
-			abort();
-		rename(p, d);
-		free(p);
-		free(d);
+		put(sub, name, 8000, 100u + (unsigned)i);
 	}
 	m = fopen(csv, "w");
 	fputs("File Name,Catalog Number\nIMG_0001.JPG,5\nIMG_0002.JPG,000000006\n", m);
@@ -208,14 +198,9 @@ static void test_resume(void)
 
 	mkdir(sub, 0700);
 	for (int i = 0; i < 24; i++) {
-		char name[32], *p, *d;
+		char name[32];
 		snprintf(name, sizeof name, "%09d_%d.jpg", 7 + i % 5, i);
-		p = harness_make_file(name, 40000, 500u + (unsigned)i);
-		if (asprintf(&d, "%s/%s", sub, name) < 0)
-			abort();
-		rename(p, d);
-		free(p);
-		free(d);
+		put(sub, name, 40000, 500u + (unsigned)i);
 	}
 	int before = attachments();
 	standin_faults(hs.standin, "{\"latency_ms\": 60}", &err);
