@@ -19,6 +19,13 @@ static const struct {
 	{ "password", "COPYSTAND_PASSWORD" },
 	{ "ca-file", "COPYSTAND_CA_FILE" },
 	{ "insecure", NULL },
+	/* The copy stand (copystand station). */
+	{ "camera", NULL },
+	{ "port", NULL },
+	{ "scanner", NULL },
+	{ "dir", NULL },
+	{ "unknown", NULL },
+	{ "delete-from-card", NULL },
 };
 #define N_KNOWN (sizeof known / sizeof known[0])
 

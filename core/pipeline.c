@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "lookup.h"
 #include "targets.h"
@@ -26,6 +27,7 @@
  * when the files go out. */
 #define RESERVE_CHUNK 32
 #define TOKEN_CACHE 64
+#define MAX_UNDO 64
 
 struct job {
 	journal_item item;
@@ -35,9 +37,8 @@ struct job {
 };
 
 struct pipeline {
-	/* Copies of the options' strings. */
-	char *journal_path, *server, *user, *password, *collection, *ca_file;
-	pipeline_options o;
+	char *journal_path;
+	pipeline_options o;        /* o.login: a copy that owns its strings */
 
 	pthread_mutex_t lock;
 	pthread_cond_t wake;       /* coordinator: kicked, a job done, stop */
@@ -63,6 +64,10 @@ struct pipeline {
 	int window;
 	char last_error[256];
 	bool online;
+
+	/* Items to take back (pipeline_undo), under lock. */
+	struct { long long id; bool remove_file; } undo[MAX_UNDO];
+	int nundo;
 };
 
 static double now_s(void)
@@ -72,14 +77,12 @@ static double now_s(void)
 	return (double)tv.tv_sec + tv.tv_usec / 1e6;
 }
 
-static void wipe_free(char *s)
+/* Due items of this pipeline's batches. */
+static int items_due(pipeline *p, enum journal_state state, size_t max,
+		     journal_item **out, size_t *n, cs_error *err)
 {
-	if (s) {
-		volatile char *p = s;
-		while (*p)
-			*p++ = '\0';
-		free(s);
-	}
+	return journal_items_due(p->j, p->o.login.server, p->o.login.collection,
+				 p->collection_id, state, now_s(), max, out, n, err);
 }
 
 /* Exponential backoff with ±25 % jitter, so that many stations that lost
@@ -362,17 +365,12 @@ static void *worker_main(void *arg)
 
 static int ensure_session(pipeline *p, cs_error *err)
 {
-	specify_login login = {
-		.server = p->server, .user = p->user, .password = p->password,
-		.collection = p->collection, .ca_file = p->ca_file,
-		.insecure = p->o.login.insecure,
-	};
 	specify_session *s;
 	int ret;
 
 	if (p->session)
 		return 0;
-	if ((ret = specify_session_login(&login, &s, err)))
+	if ((ret = specify_session_login(&p->o.login, &s, err)))
 		return ret;
 	pthread_mutex_lock(&p->lock);
 	p->session = s;
@@ -395,7 +393,7 @@ static void decide(pipeline *p, journal_item *it, const struct match_target *t,
 
 	if (hits == 0) {
 		snprintf(why, sizeof why, "no %s has %s '%s' in collection '%s'",
-			 t->table, t->caption, it->identifier, p->collection);
+			 t->table, t->caption, it->identifier, p->o.login.collection);
 		it->state = JS_UNMATCHED;
 		set_reason(it, why);
 		return;
@@ -425,8 +423,7 @@ static int match_named(pipeline *p, cs_error *err)
 {
 	journal_item *items;
 	size_t n;
-	int ret = journal_items_due(p->j, p->server, p->collection, p->collection_id,
-				    JS_NAMED, now_s(), MATCH_CHUNK, &items, &n, err);
+	int ret = items_due(p, JS_NAMED, MATCH_CHUNK, &items, &n, err);
 
 	for (size_t first = 0; ret == 0 && first < n; ) {
 		const struct match_target *t = match_target_find(items[first].target);
@@ -455,6 +452,14 @@ static int match_named(pipeline *p, cs_error *err)
 	}
 	journal_items_free(items, n);
 	return ret;
+}
+
+static bool is_undoing(const pipeline *p, long long id)
+{
+	for (int i = 0; i < p->nundo; i++)
+		if (p->undo[i].id == id)
+			return true;
+	return false;
 }
 
 static bool is_inflight(const pipeline *p, const journal_item *it)
@@ -517,7 +522,7 @@ static bool has_room(const pipeline *p, const journal_item *it)
 	int limit = p->window;
 	if (it->size >= LARGE_FILE && limit > 2)
 		limit = 2;
-	return p->inflight < limit && !is_inflight(p, it);
+	return p->inflight < limit && !is_inflight(p, it) && !is_undoing(p, it->id);
 }
 
 /* Hands due reserved/uploaded items (interrupted earlier) to the workers. */
@@ -525,8 +530,7 @@ static int dispatch_state(pipeline *p, enum journal_state st, cs_error *err)
 {
 	journal_item *items;
 	size_t n;
-	int ret = journal_items_due(p->j, p->server, p->collection, p->collection_id,
-				    st, now_s(), MAX_WORKERS * 4, &items, &n, err);
+	int ret = items_due(p, st, MAX_WORKERS * 4, &items, &n, err);
 
 	pthread_mutex_lock(&p->lock);
 	for (size_t i = 0; ret == 0 && i < n; i++)
@@ -541,8 +545,7 @@ static int dispatch_state(pipeline *p, enum journal_state st, cs_error *err)
 static int count_reserved(pipeline *p, size_t *n, cs_error *err)
 {
 	journal_item *items;
-	int ret = journal_items_due(p->j, p->server, p->collection, p->collection_id,
-				    JS_RESERVED, now_s(), RESERVE_CHUNK, &items, n, err);
+	int ret = items_due(p, JS_RESERVED, RESERVE_CHUNK, &items, n, err);
 	journal_items_free(items, *n);
 	return ret;
 }
@@ -560,8 +563,7 @@ static int reserve(pipeline *p, cs_error *err)
 	/* Enough are waiting to keep the uploads busy. */
 	if (ret || waiting >= (size_t)p->o.max_inflight)
 		return ret;
-	ret = journal_items_due(p->j, p->server, p->collection, p->collection_id,
-				JS_MATCHED, now_s(), RESERVE_CHUNK, &items, &n, err);
+	ret = items_due(p, JS_MATCHED, RESERVE_CHUNK, &items, &n, err);
 	if (ret || n == 0)
 		goto out;
 	names = calloc(n, sizeof *names);
@@ -591,6 +593,106 @@ out:
 	journal_items_free(items, n);
 	free(names);
 	free(res);
+	return ret;
+}
+
+/* --- taking items back ------------------------------------------------------ */
+
+/* Removes from Specify whatever of it got there: the join row (Specify
+ * deletes the attachment and its file with it) or an orphan upload.  An
+ * item never taken up by a worker never reached the asset server. */
+static int undo_remote(pipeline *p, journal_item *it, cs_error *err)
+{
+	specify_attached found;
+	int ret;
+
+	if (it->state != JS_ATTACHED && it->state != JS_UPLOADED &&
+	    !(it->state == JS_RESERVED && it->attempts > 0))
+		return 0;
+	if ((ret = ensure_session(p, err)))
+		return ret;
+	if (it->state != JS_ATTACHED) {
+		ret = specify_attachment_find(p->session, it->record_table,
+					      it->location, &found, err);
+		if (ret == CS_E_NOT_FOUND)
+			ret = specify_asset_delete(p->session, it->location, err);
+		else if (ret == 0)
+			it->join_id = found.join_id;
+		if (ret)
+			return ret == CS_E_NOT_FOUND ? 0 : ret;
+	}
+	ret = specify_attachment_delete(p->session, it->record_table, it->join_id, err);
+	return ret == CS_E_NOT_FOUND ? 0 : ret;
+}
+
+/* One undo request: 0 when settled (done or impossible), else it waits. */
+static int undo_one(pipeline *p, long long id, bool remove_file, cs_error *err)
+{
+	journal_item it = { 0 };
+	enum journal_state from;
+	int ret;
+
+	pthread_mutex_lock(&p->lock);
+	bool busy = is_inflight(p, &(journal_item){ .id = id, .record_id = -1 });
+	pthread_mutex_unlock(&p->lock);
+	if (busy)
+		return CS_E_TIMEOUT;
+	if ((ret = journal_item_get(p->j, id, &it, err)))
+		return ret == CS_E_NOT_FOUND ? 0 : ret;
+	from = it.state;
+	if (from != JS_ROLLED_BACK && (ret = undo_remote(p, &it, err)) == 0) {
+		it.state = JS_ROLLED_BACK;
+		set_reason(&it, "taken back (undo)");
+		ret = commit(p, p->j, &it, from, false, err);
+	}
+	if (ret == 0 && remove_file && it.path && unlink(it.path) != 0 && errno != ENOENT)
+		ret = cs_error_set(err, CS_E_IO, "cannot delete %s: %s", it.path,
+				   strerror(errno));
+	journal_item_clear(&it);
+	return ret && !cs_error_is_transient(ret) && ret != CS_E_TIMEOUT ? 0 : ret;
+}
+
+/* Carries out the undo requests that can be; the others wait. */
+static void run_undos(pipeline *p)
+{
+	pthread_mutex_lock(&p->lock);
+	for (int i = 0; i < p->nundo; ) {
+		long long id = p->undo[i].id;
+		bool remove_file = p->undo[i].remove_file;
+		cs_error err = { 0 };
+
+		pthread_mutex_unlock(&p->lock);
+		int ret = undo_one(p, id, remove_file, &err);
+		if (ret && ret != CS_E_TIMEOUT)
+			note_error(p, &err);
+		pthread_mutex_lock(&p->lock);
+		if (ret == 0)
+			p->undo[i] = p->undo[--p->nundo];
+		else
+			i++;
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+int pipeline_undo(pipeline *p, long long item_id, bool remove_file,
+		  cs_error *err)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&p->lock);
+	if (is_undoing(p, item_id)) {
+		/* Asked twice: once is enough. */
+	} else if (p->nundo == MAX_UNDO) {
+		ret = cs_error_set(err, CS_E_INVALID, "too many captures are being "
+				   "taken back at once: wait a moment");
+	} else {
+		p->undo[p->nundo].id = item_id;
+		p->undo[p->nundo].remove_file = remove_file;
+		p->nundo++;
+		p->kicked = true;
+		pthread_cond_signal(&p->wake);
+	}
+	pthread_mutex_unlock(&p->lock);
 	return ret;
 }
 
@@ -624,6 +726,7 @@ static void *coordinator_main(void *arg)
 		pthread_mutex_unlock(&p->lock);
 		if (stop)
 			break;
+		run_undos(p);
 		ret = ensure_session(p, &err);
 		if (ret == 0)
 			ret = match_named(p, &err);
@@ -660,22 +763,11 @@ static int copy_options(pipeline *p, const pipeline_options *o, cs_error *err)
 		p->o.retry_base_s = 1.0;
 	if (p->o.retry_cap_s <= 0)
 		p->o.retry_cap_s = 60.0;
-	p->journal_path = o->journal_path ? strdup(o->journal_path) : NULL;
-	p->server = o->login.server ? strdup(o->login.server) : NULL;
-	p->user = o->login.user ? strdup(o->login.user) : NULL;
-	p->password = o->login.password ? strdup(o->login.password) : NULL;
-	p->collection = o->login.collection ? strdup(o->login.collection) : NULL;
-	p->ca_file = o->login.ca_file ? strdup(o->login.ca_file) : NULL;
-	if (!p->journal_path || !p->server || !p->user || !p->password || !p->collection ||
-	    (o->login.ca_file && !p->ca_file))
-		return cs_error_set(err, CS_E_CONFIG, "the pipeline needs a journal, "
-				    "a server, a user, a password and a collection");
-	/* Batches name their server without a trailing slash. */
-	for (size_t len = strlen(p->server); len && p->server[len - 1] == '/'; )
-		p->server[--len] = '\0';
 	p->o.login = (specify_login){ 0 };
 	p->o.journal_path = NULL;
-	return 0;
+	if (!(p->journal_path = o->journal_path ? strdup(o->journal_path) : NULL))
+		return cs_error_set(err, CS_E_CONFIG, "the pipeline needs a journal");
+	return specify_login_copy(&p->o.login, &o->login, err);
 }
 
 static void pipeline_free(pipeline *p)
@@ -694,11 +786,7 @@ static void pipeline_free(pipeline *p)
 	}
 	journal_close(p->j);
 	free(p->journal_path);
-	free(p->server);
-	free(p->user);
-	wipe_free(p->password);
-	free(p->collection);
-	free(p->ca_file);
+	specify_login_clear(&p->o.login);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->wake);
 	pthread_cond_destroy(&p->work);
@@ -803,6 +891,7 @@ void pipeline_get_status(pipeline *p, pipeline_status *out)
 	out->online = p->online;
 	out->inflight = p->inflight;
 	out->window = p->window;
+	out->undoing = p->nundo;
 	snprintf(out->last_error, sizeof out->last_error, "%s", p->last_error);
 	pthread_mutex_unlock(&p->lock);
 }

@@ -47,6 +47,7 @@ typedef struct pipeline_status {
 	bool online;              /* logged in to Specify */
 	int inflight;
 	int window;               /* current parallelism */
+	int undoing;              /* undo requests not yet carried out */
 	char last_error[256];
 } pipeline_status;
 
@@ -65,6 +66,17 @@ int pipeline_wait_idle(pipeline *p, long long batch, double timeout_s,
 
 /* Makes pipeline_wait_idle return (e.g. from a signal-watching thread). */
 void pipeline_interrupt(pipeline *p);
+
+/* Takes an item back, e.g. a capture the technician undid: it goes no
+ * further; if it reached Specify its attachment (or its orphan file on the
+ * asset server) is deleted; with remove_file its local file is deleted
+ * too; then it is rolled_back, and on_event says so.  Asynchronous: an
+ * item being sent is taken back once that request returns; one that
+ * reached Specify waits while Specify is unreachable.  The request lives
+ * in memory only: stopped before it is carried out, the item goes on as
+ * before at the next start.  CS_E_INVALID when too many are waiting. */
+int pipeline_undo(pipeline *p, long long item_id, bool remove_file,
+		  cs_error *err);
 
 void pipeline_get_status(pipeline *p, pipeline_status *out);
 

@@ -602,6 +602,42 @@ int specify_session_logout(specify_session *s, cs_error *err)
 	return ret;
 }
 
+int specify_login_copy(specify_login *dst, const specify_login *src,
+		       cs_error *err)
+{
+	const char *const *from[] = { &src->server, &src->user, &src->password,
+				      &src->collection, &src->ca_file };
+	const char **to[] = { &dst->server, &dst->user, &dst->password,
+			      &dst->collection, &dst->ca_file };
+	char *server;
+
+	*dst = (specify_login){ .insecure = src->insecure };
+	for (size_t i = 0; i < sizeof to / sizeof to[0]; i++)
+		if (*from[i] && !(*to[i] = strdup(*from[i]))) {
+			specify_login_clear(dst);
+			return cs_error_set(err, CS_E_NOMEM, "out of memory");
+		}
+	if (!dst->server || !dst->user || !dst->password || !dst->collection) {
+		specify_login_clear(dst);
+		return cs_error_set(err, CS_E_CONFIG, "a server, a user, a password "
+				    "and a collection are needed");
+	}
+	server = (char *)dst->server;
+	for (size_t len = strlen(server); len && server[len - 1] == '/'; )
+		server[--len] = '\0';
+	return 0;
+}
+
+void specify_login_clear(specify_login *l)
+{
+	free((char *)l->server);
+	free((char *)l->user);
+	wipe_free((char *)l->password);
+	free((char *)l->collection);
+	free((char *)l->ca_file);
+	*l = (specify_login){ 0 };
+}
+
 void specify_session_free(specify_session *s)
 {
 	if (!s)

@@ -28,6 +28,14 @@ typedef struct specify_login {
 	bool insecure;          /* skip TLS verification */
 } specify_login;
 
+/* A copy of src that owns its strings (for sessions opened later, from
+ * another thread), its server without a trailing slash as batches name
+ * it.  CS_E_CONFIG unless server, user, password and collection are set. */
+int specify_login_copy(specify_login *dst, const specify_login *src,
+		       cs_error *err);
+/* Frees a copy's strings, wiping the password first. */
+void specify_login_clear(specify_login *l);
+
 /* What the login learned about the user and the collection. */
 typedef struct specify_info {
 	const char *server;

@@ -434,8 +434,12 @@ int camera_open(const camera_options *o, camera **out, cs_error *err)
 	if (!out)
 		return cs_error_set(err, CS_E_INVALID, "camera_open: nowhere to put the camera");
 	*out = NULL;
+	/* Network cameras are never found by a search, so their model is
+	 * needed; nearly all of them are libgphoto2's generic one. */
+	const char *model = o && o->model ? o->model :
+		o && o->port && strncmp(o->port, "ptpip:", 6) == 0 ? "PTP/IP Camera" : NULL;
 	if (!(c = calloc(1, sizeof *c)) ||
-	    (o && o->model && !(c->want_model = strdup(o->model))) ||
+	    (model && !(c->want_model = strdup(model))) ||
 	    (o && o->port && !(c->want_port = strdup(o->port))) ||
 	    !(c->ctx = gp_context_new())) {
 		camera_free(c);

@@ -52,7 +52,8 @@ typedef struct camera_info {
 int camera_list(camera_info *list, size_t max, size_t *count, cs_error *err);
 
 typedef struct camera_options {
-	/* As libgphoto2 names it; NULL: whatever camera is found (at port). */
+	/* As libgphoto2 names it; NULL: whatever camera is found (at port),
+	 * or "PTP/IP Camera" for a ptpip: port. */
 	const char *model;
 	/* "usb:001,004", or "ptpip:192.168.1.20:15740:15740" (give the event
 	 * port too, or events go to 15740); NULL: where the camera is found. */

@@ -9,6 +9,7 @@ static const struct command {
 	int (*run)(int argc, char **argv);
 	const char *summary;
 } commands[] = {
+	{ "station", cmd_station, "tethered shooting: scan, shoot, attached at once" },
 	{ "check", cmd_check, "log in and check the Specify and asset-server setup" },
 	{ "names", cmd_names, "show the identifier each file name resolves to" },
 	{ "upload", cmd_upload, "attach a folder of captures to their records" },

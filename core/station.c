@@ -1,0 +1,682 @@
+#include "station.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "journal.h"
+#include "pipeline.h"
+
+/* Captures remembered for undo, newest last. */
+#define UNDO_DEPTH 32
+#define FILES_PER_CAPTURE 8
+/* How often an idle station asks whether Specify is still there. */
+#define PROBE_S 10.0
+/* How soon a check that found Specify away is tried again. */
+#define RECHECK_S 5.0
+
+struct capture {
+	long long items[FILES_PER_CAPTURE];
+	size_t n;
+	char identifier[STATION_ID_MAX];
+	unsigned index;
+};
+
+struct station {
+	station_options o;
+	char *dir;                   /* o.login: a copy that owns its strings */
+	pipeline *pipe;
+	journal *j;                  /* under lock */
+	long long batch;
+
+	pthread_mutex_t lock;
+	pthread_cond_t wake;         /* the checker: a new number, stop */
+	pthread_t checker;
+	bool checker_started, stopping;
+
+	/* The current number and what is known of it (under lock). */
+	station_status st;
+	unsigned generation;         /* bumped by every scan */
+	unsigned next_index;         /* of the current number */
+	unsigned unnamed;            /* shots without a number so far */
+	double recheck_at;
+	/* Items of the current number attached this session (undo takes
+	 * them off the count again). */
+	long long attached_here[UNDO_DEPTH * 2];
+	int nattached_here;
+
+	struct capture undo[UNDO_DEPTH];
+	int nundo;
+
+	specify_session *session;    /* the checker's own */
+};
+
+static double now_s(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (double)tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+static void changed(station *s)
+{
+	if (s->o.on_change)
+		s->o.on_change(s->o.ud);
+}
+
+/* The index a file name gives stem: 1 for "STEM.ext", N for "STEM_N.ext",
+ * 0 for another name. */
+static unsigned index_of(const char *name, const char *stem)
+{
+	size_t len = strlen(stem);
+	char *end;
+
+	if (strncasecmp(name, stem, len) != 0)
+		return 0;
+	name += len;
+	if (*name == '.')
+		return 1;
+	if (*name != '_' || name[1] < '1' || name[1] > '9')
+		return 0;
+	unsigned long n = strtoul(name + 1, &end, 10);
+	return *end == '.' && n < 100000 ? (unsigned)n : 0;
+}
+
+/* The first index after those of identifier in the session folder. */
+static unsigned next_index_in_dir(const char *dir, const char *identifier)
+{
+	unsigned next = 1;
+	char *stem = NULL;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d || catalog_name_build(identifier, 1, NULL, &stem, NULL, NULL)) {
+		if (d)
+			closedir(d);
+		return next;
+	}
+	while ((e = readdir(d))) {
+		unsigned i = index_of(e->d_name, stem);
+		if (i >= next)
+			next = i + 1;
+	}
+	closedir(d);
+	free(stem);
+	return next;
+}
+
+/* --- checking numbers against Specify, on the checker thread ------------- */
+
+struct found {
+	int count;
+	long long id;
+	long long taxon_id;
+	unsigned next_index;         /* after the record's attachment names */
+	int attachments;
+	const char *identifier;
+};
+
+static int on_record(void *ud, const char *value, const cJSON *record)
+{
+	struct found *f = ud;
+	const cJSON *x;
+	char *stem = NULL;
+
+	(void)value;
+	if (++f->count > 1)
+		return 0;
+	f->id = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(record, "id"));
+	catalog_name_build(f->identifier, 1, NULL, &stem, NULL, NULL);
+	cJSON_ArrayForEach(x, cJSON_GetObjectItem(record, "collectionobjectattachments")) {
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(
+			cJSON_GetObjectItem(x, "attachment"), "origfilename"));
+		unsigned i = name && stem ? index_of(name, stem) : 0;
+		f->attachments++;
+		if (i >= f->next_index)
+			f->next_index = i + 1;
+	}
+	free(stem);
+	cJSON_ArrayForEach(x, cJSON_GetObjectItem(record, "determinations")) {
+		const char *uri = cJSON_GetStringValue(cJSON_GetObjectItem(x, "taxon"));
+		const char *id = uri ? strstr(uri, "/taxon/") : NULL;
+		if (cJSON_IsTrue(cJSON_GetObjectItem(x, "iscurrent")) && id)
+			f->taxon_id = atoll(id + 7);
+	}
+	return 0;
+}
+
+static int ensure_session(station *s, cs_error *err)
+{
+	specify_session *session;
+	int ret;
+
+	if (s->session)
+		return 0;
+	if ((ret = specify_session_login(&s->o.login, &session, err)))
+		return ret;
+	pthread_mutex_lock(&s->lock);
+	s->session = session;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+/* Asks Specify about identifier: the record, its taxon, its attachments. */
+static int check_number(station *s, const char *identifier, struct found *f,
+			char *taxon, size_t taxonsz, cs_error *err)
+{
+	const char *values[] = { identifier };
+	cJSON *t = NULL;
+	int ret;
+
+	*f = (struct found){ .next_index = 1, .identifier = identifier };
+	taxon[0] = '\0';
+	if ((ret = ensure_session(s, err)) ||
+	    (ret = specify_records_lookup(s->session, "collectionobject", "catalognumber",
+					  values, 1, on_record, f, err)))
+		return ret;
+	if (f->count != 1 || !f->taxon_id)
+		return 0;
+	if ((ret = specify_record_get(s->session, "taxon", f->taxon_id, &t, err)) == 0) {
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(t, "fullname"));
+		snprintf(taxon, taxonsz, "%s", name ? name : "");
+	}
+	cJSON_Delete(t);
+	return ret == CS_E_NOT_FOUND ? 0 : ret;
+}
+
+/* Puts what the check found into the status, unless another number was
+ * scanned meanwhile (lock held). */
+static void settle_check(station *s, unsigned generation, int ret,
+			 const struct found *f, const char *taxon, const cs_error *err)
+{
+	station_status *st = &s->st;
+
+	s->st.online = ret == 0 || !cs_error_is_transient(ret);
+	if (generation != s->generation)
+		return;
+	if (ret && cs_error_is_transient(ret)) {
+		st->check = STATION_OFFLINE;
+		snprintf(st->message, sizeof st->message, "%s: not checked, Specify "
+			 "cannot be reached (%s); shoot on, it is checked and attached "
+			 "when Specify is back", st->identifier, err->msg);
+		s->recheck_at = now_s() + RECHECK_S;
+		return;
+	}
+	if (ret) {
+		st->check = STATION_OFFLINE;
+		snprintf(st->message, sizeof st->message, "%s: not checked: %s",
+			 st->identifier, err->msg);
+		s->recheck_at = now_s() + RECHECK_S * 6;
+		s->st.alerts++;
+		return;
+	}
+	if (f->count == 0) {
+		st->check = STATION_NOT_FOUND;
+		snprintf(st->message, sizeof st->message, "NOT FOUND: no collection "
+			 "object has catalog number %s in %s%s", st->identifier,
+			 s->o.login.collection, s->o.keep_unknown ? " (shots stay unmatched)" :
+			 ": check the label, scan again");
+		st->alerts++;
+	} else if (f->count > 1) {
+		st->check = STATION_AMBIGUOUS;
+		snprintf(st->message, sizeof st->message, "AMBIGUOUS: %d records have "
+			 "catalog number %s: fix them in Specify", f->count, st->identifier);
+		st->alerts++;
+	} else {
+		st->check = STATION_FOUND;
+		st->record_id = f->id;
+		st->attachments = f->attachments + s->nattached_here;
+		snprintf(st->taxon, sizeof st->taxon, "%s", taxon);
+		snprintf(st->message, sizeof st->message, "%s  %s  (%d image%s)",
+			 st->identifier, taxon[0] ? taxon : "no determination",
+			 st->attachments, st->attachments == 1 ? "" : "s");
+		if (f->next_index > s->next_index)
+			s->next_index = f->next_index;
+	}
+}
+
+/* Anything at all, to learn whether Specify answers (lock not held). */
+static int probe(station *s, cs_error *err)
+{
+	cJSON *c = NULL;
+	int ret = ensure_session(s, err);
+
+	if (ret == 0)
+		ret = specify_record_get(s->session, "collection",
+					 specify_session_info(s->session)->collection_id,
+					 &c, err);
+	cJSON_Delete(c);
+	return ret;
+}
+
+static void *checker_main(void *arg)
+{
+	station *s = arg;
+	double probe_at = 0;
+
+	pthread_mutex_lock(&s->lock);
+	while (!s->stopping) {
+		double now = now_s();
+		bool check = s->st.check == STATION_CHECKING ||
+			(s->st.check == STATION_OFFLINE && now >= s->recheck_at);
+
+		if (check) {
+			char identifier[STATION_ID_MAX], taxon[256];
+			unsigned generation = s->generation;
+			struct found f;
+			cs_error err = { 0 };
+
+			snprintf(identifier, sizeof identifier, "%s", s->st.identifier);
+			pthread_mutex_unlock(&s->lock);
+			int ret = check_number(s, identifier, &f, taxon, sizeof taxon, &err);
+			pthread_mutex_lock(&s->lock);
+			settle_check(s, generation, ret, &f, taxon, &err);
+			probe_at = now_s() + PROBE_S;
+			pthread_mutex_unlock(&s->lock);
+			changed(s);
+			pthread_mutex_lock(&s->lock);
+			continue;
+		}
+		if (now >= probe_at) {
+			cs_error err = { 0 };
+			pthread_mutex_unlock(&s->lock);
+			int ret = probe(s, &err);
+			pthread_mutex_lock(&s->lock);
+			bool was = s->st.online;
+			s->st.online = ret == 0 || !cs_error_is_transient(ret);
+			probe_at = now_s() + PROBE_S;
+			if (was != s->st.online) {
+				pthread_mutex_unlock(&s->lock);
+				changed(s);
+				pthread_mutex_lock(&s->lock);
+			}
+			continue;
+		}
+		double until = probe_at;
+		if (s->st.check == STATION_OFFLINE && s->recheck_at < until)
+			until = s->recheck_at;
+		struct timespec ts = { .tv_sec = (time_t)until,
+			.tv_nsec = (long)((until - floor(until)) * 1e9) };
+		pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+/* --- what the pipeline reports ------------------------------------------------ */
+
+static void on_event(void *ud, const pipeline_event *ev)
+{
+	station *s = ud;
+	station_status *st = &s->st;
+
+	pthread_mutex_lock(&s->lock);
+	switch (ev->state) {
+	case JS_ATTACHED:
+		st->online = true;
+		if (ev->identifier && strcmp(ev->identifier, st->identifier) == 0) {
+			int n = (int)(sizeof s->attached_here / sizeof s->attached_here[0]);
+			if (s->nattached_here < n)
+				s->attached_here[s->nattached_here++] = ev->item_id;
+			if (st->check == STATION_FOUND)
+				st->attachments++;
+			snprintf(st->last, sizeof st->last, "attached ✓ %s (%d image%s)",
+				 ev->name, st->attachments, st->attachments == 1 ? "" : "s");
+		} else {
+			snprintf(st->last, sizeof st->last, "attached ✓ %s", ev->name);
+		}
+		break;
+	case JS_UNMATCHED:
+	case JS_AMBIGUOUS:
+	case JS_FAILED:
+	case JS_HELD:
+		snprintf(st->last, sizeof st->last, "NOT ATTACHED %s: %s", ev->name,
+			 ev->reason ? ev->reason : journal_state_name(ev->state));
+		st->alerts++;
+		break;
+	case JS_ROLLED_BACK:
+		for (int i = 0; i < s->nattached_here; i++)
+			if (s->attached_here[i] == ev->item_id) {
+				s->attached_here[i] = s->attached_here[--s->nattached_here];
+				if (st->check == STATION_FOUND && st->attachments > 0)
+					st->attachments--;
+				break;
+			}
+		snprintf(st->last, sizeof st->last, "taken back: %s", ev->name);
+		break;
+	default:
+		if (ev->retry) {
+			st->online = false;
+			snprintf(st->last, sizeof st->last, "waiting to send %s: %s",
+				 ev->name, ev->reason ? ev->reason : "");
+		}
+		break;
+	}
+	pthread_mutex_unlock(&s->lock);
+	changed(s);
+}
+
+/* --- the public face ------------------------------------------------------- */
+
+static int copy_options(station *s, const station_options *o, cs_error *err)
+{
+	s->o = *o;
+	s->o.login = (specify_login){ 0 };
+	if (!o->dir || !o->journal_path || !o->format)
+		return cs_error_set(err, CS_E_CONFIG, "a station needs a session "
+				    "folder, a journal and a catalog-number format");
+	if (!(s->dir = strdup(o->dir)))
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	return specify_login_copy(&s->o.login, &o->login, err);
+}
+
+static void station_free(station *s)
+{
+	specify_session_free(s->session);
+	journal_close(s->j);
+	free(s->dir);
+	specify_login_clear(&s->o.login);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->wake);
+	free(s);
+}
+
+static int start_batch(station *s, cs_error *err)
+{
+	char label[600];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	snprintf(label, sizeof label, "station %04d-%02d-%02d %02d:%02d %s",
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		 tm.tm_min, s->dir);
+	return journal_batch_new(s->j, "station", s->o.login.server,
+				 s->o.login.collection, 0,
+				 label, &s->batch, err);
+}
+
+int station_open(const station_options *o, station **out, cs_error *err)
+{
+	station *s = calloc(1, sizeof *s);
+	int ret;
+
+	*out = NULL;
+	if (!s)
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->wake, NULL);
+	if ((ret = copy_options(s, o, err)) ||
+	    (ret = journal_open(o->journal_path, &s->j, err)) ||
+	    (ret = start_batch(s, err))) {
+		station_free(s);
+		return ret;
+	}
+	s->st.batch = s->batch;
+	s->st.online = true;
+	pipeline_options po = {
+		.journal_path = o->journal_path, .login = s->o.login,
+		.max_inflight = o->max_inflight, .retry_base_s = o->retry_base_s,
+		.retry_cap_s = o->retry_cap_s, .on_event = on_event, .ud = s,
+	};
+	if ((ret = pipeline_start(&po, &s->pipe, err))) {
+		station_free(s);
+		return ret;
+	}
+	if (pthread_create(&s->checker, NULL, checker_main, s) != 0) {
+		station_close(s);
+		return cs_error_set(err, CS_E_NOMEM, "cannot start the station's thread");
+	}
+	s->checker_started = true;
+	*out = s;
+	return 0;
+}
+
+int station_scan(station *s, const char *line, cs_error *err)
+{
+	char *identifier = NULL;
+	int ret = catalog_scan_parse(s->o.format, line, NULL, &identifier, err);
+
+	pthread_mutex_lock(&s->lock);
+	s->generation++;
+	s->nattached_here = 0;
+	s->st.record_id = 0;
+	s->st.taxon[0] = '\0';
+	s->st.attachments = 0;
+	if (ret == 0 && strlen(identifier) >= sizeof s->st.identifier)
+		ret = cs_error_set(err, CS_E_INVALID, "the catalog number is too long");
+	if (ret) {
+		s->st.check = STATION_NONE;
+		s->st.identifier[0] = '\0';
+		snprintf(s->st.message, sizeof s->st.message, "NOT A CATALOG NUMBER: %s; "
+			 "scan the label again", err->msg);
+		s->st.alerts++;
+	} else {
+		s->st.check = STATION_CHECKING;
+		snprintf(s->st.identifier, sizeof s->st.identifier, "%s", identifier);
+		snprintf(s->st.message, sizeof s->st.message, "%s: checking…", identifier);
+		s->next_index = next_index_in_dir(s->dir, identifier);
+		pthread_cond_signal(&s->wake);
+	}
+	pthread_mutex_unlock(&s->lock);
+	free(identifier);
+	changed(s);
+	return ret;
+}
+
+int station_may_shoot(station *s, cs_error *err)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->st.check == STATION_NONE)
+		ret = cs_error_set(err, CS_E_INVALID, "scan a specimen first");
+	else if (!s->o.keep_unknown && s->st.check == STATION_NOT_FOUND)
+		ret = cs_error_set(err, CS_E_INVALID, "%s is not in %s: not shooting "
+				   "(scan another label, or run the station with "
+				   "--unknown keep)", s->st.identifier, s->o.login.collection);
+	else if (s->st.check == STATION_AMBIGUOUS)
+		ret = cs_error_set(err, CS_E_INVALID, "%s belongs to several records: "
+				   "fix them in Specify first", s->st.identifier);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+void station_shot_prepare(station *s, station_shot *out)
+{
+	char *stem = NULL;
+
+	memset(out, 0, sizeof *out);
+	pthread_mutex_lock(&s->lock);
+	if (s->st.check != STATION_NONE &&
+	    catalog_name_build(s->st.identifier, s->next_index, NULL, &stem, NULL, NULL) == 0) {
+		snprintf(out->identifier, sizeof out->identifier, "%s", s->st.identifier);
+		snprintf(out->stem, sizeof out->stem, "%s", stem);
+		out->index = s->next_index;
+	} else {
+		time_t t = time(NULL);
+		struct tm tm;
+		localtime_r(&t, &tm);
+		snprintf(out->stem, sizeof out->stem, "unnamed_%04d%02d%02d-%02d%02d%02d_%u",
+			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+			 tm.tm_min, tm.tm_sec, s->unnamed + 1);
+	}
+	pthread_mutex_unlock(&s->lock);
+	free(stem);
+}
+
+void station_shot_skip(station *s, const station_shot *shot)
+{
+	pthread_mutex_lock(&s->lock);
+	if (shot->identifier[0] && strcmp(shot->identifier, s->st.identifier) == 0 &&
+	    shot->index >= s->next_index)
+		s->next_index = shot->index + 1;
+	else if (!shot->identifier[0])
+		s->unnamed++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void remember(station *s, const station_shot *shot, const long long *ids,
+		     size_t n)
+{
+	if (s->nundo == UNDO_DEPTH) {
+		memmove(s->undo, s->undo + 1, (UNDO_DEPTH - 1) * sizeof *s->undo);
+		s->nundo--;
+	}
+	struct capture *c = &s->undo[s->nundo++];
+	memcpy(c->items, ids, n * sizeof *ids);
+	c->n = n;
+	snprintf(c->identifier, sizeof c->identifier, "%s", shot->identifier);
+	c->index = shot->index;
+}
+
+static int fill_item(journal_item *it, const station_shot *shot,
+		     const station_file *f, long long batch)
+{
+	const char *base = strrchr(f->path, '/');
+
+	*it = (journal_item){
+		.batch_id = batch, .size = f->size,
+		.path = strdup(f->path), .name = strdup(base ? base + 1 : f->path),
+		.sha256 = f->sha256 ? strdup(f->sha256) : NULL,
+		.mimetype = strdup(f->mimetype ? f->mimetype : "application/octet-stream"),
+		.target = strdup("catalog-number"),
+		.state = shot->identifier[0] ? JS_NAMED : JS_UNMATCHED,
+	};
+	if (shot->identifier[0])
+		it->identifier = strdup(shot->identifier);
+	else
+		it->reason = strdup("shot with no catalog number scanned: rename the "
+				    "file to its catalog number and run copystand upload");
+	return it->path && it->name && it->mimetype && it->target &&
+		(it->identifier || it->reason) && (it->sha256 || !f->sha256) ? 0 : CS_E_NOMEM;
+}
+
+int station_submit(station *s, const station_shot *shot,
+		   const station_file *files, size_t n, cs_error *err)
+{
+	journal_item items[FILES_PER_CAPTURE] = { 0 };
+	long long ids[FILES_PER_CAPTURE];
+	int ret = 0;
+
+	if (n == 0 || n > FILES_PER_CAPTURE)
+		return cs_error_set(err, CS_E_INVALID, "a capture has 1 to %d files",
+				    FILES_PER_CAPTURE);
+	for (size_t i = 0; i < n && ret == 0; i++)
+		if (fill_item(&items[i], shot, &files[i], s->batch))
+			ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+	pthread_mutex_lock(&s->lock);
+	if (ret == 0)
+		ret = journal_items_add(s->j, items, n, ids, err);
+	if (ret == 0) {
+		remember(s, shot, ids, n);
+		if (!shot->identifier[0])
+			s->unnamed++;
+		else if (strcmp(shot->identifier, s->st.identifier) == 0 &&
+			 shot->index >= s->next_index)
+			s->next_index = shot->index + 1;
+		snprintf(s->st.last, sizeof s->st.last, "captured %s%s", items[0].name,
+			 n > 1 ? " (+ pair)" : "");
+		if (!shot->identifier[0])
+			s->st.alerts++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; i < n; i++)
+		journal_item_clear(&items[i]);
+	if (ret == 0) {
+		pipeline_kick(s->pipe);
+		changed(s);
+	}
+	return ret;
+}
+
+int station_undo(station *s, cs_error *err)
+{
+	struct capture c;
+	int ret = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->nundo == 0) {
+		pthread_mutex_unlock(&s->lock);
+		return cs_error_set(err, CS_E_NOT_FOUND, "nothing to undo");
+	}
+	c = s->undo[--s->nundo];
+	/* Its name is free again for the next shot of that number. */
+	if (c.index && c.index + 1 == s->next_index &&
+	    strcmp(c.identifier, s->st.identifier) == 0)
+		s->next_index = c.index;
+	pthread_mutex_unlock(&s->lock);
+	for (size_t i = 0; i < c.n && ret == 0; i++)
+		ret = pipeline_undo(s->pipe, c.items[i], true, err);
+	return ret;
+}
+
+void station_get_status(station *s, station_status *out)
+{
+	long long counts[JS_COUNT] = { 0 };
+	pipeline_status ps;
+	cs_error err;
+
+	pipeline_get_status(s->pipe, &ps);
+	pthread_mutex_lock(&s->lock);
+	journal_batch_counts(s->j, s->batch, counts, &err);
+	*out = s->st;
+	/* The pipeline is offline until its first login: not news. */
+	out->online = s->st.online && (ps.online || !ps.last_error[0]);
+	out->queued = 0;
+	for (int i = 0; i < JS_COUNT; i++)
+		if (!journal_state_is_final((enum journal_state)i))
+			out->queued += counts[i];
+	out->attached = counts[JS_ATTACHED];
+	out->problems = counts[JS_UNMATCHED] + counts[JS_AMBIGUOUS] + counts[JS_FAILED] +
+		counts[JS_HELD];
+	pthread_mutex_unlock(&s->lock);
+}
+
+int station_wait_idle(station *s, double timeout_s, cs_error *err)
+{
+	double deadline = timeout_s < 0 ? INFINITY : now_s() + timeout_s;
+	pipeline_status ps;
+	int ret;
+
+	do {
+		double left = deadline - now_s();
+		if ((ret = pipeline_wait_idle(s->pipe, s->batch, left < 0 ? 0 : left, err)))
+			return ret;
+		pipeline_get_status(s->pipe, &ps);
+		if (ps.undoing && now_s() >= deadline)
+			return cs_error_set(err, CS_E_TIMEOUT, "captures are still being "
+					    "taken back");
+		if (ps.undoing)
+			nanosleep(&(struct timespec){ .tv_nsec = 50000000 }, NULL);
+	} while (ps.undoing);
+	return 0;
+}
+
+void station_interrupt(station *s)
+{
+	pipeline_interrupt(s->pipe);
+}
+
+void station_close(station *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->stopping = true;
+	pthread_cond_signal(&s->wake);
+	if (s->session)
+		specify_session_cancel(s->session);
+	pthread_mutex_unlock(&s->lock);
+	if (s->checker_started)
+		pthread_join(s->checker, NULL);
+	pipeline_stop(s->pipe);
+	station_free(s);
+}

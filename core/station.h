@@ -1,0 +1,134 @@
+/* copystand — a copy-stand session: the catalog number scanned last, what
+ * Specify says of it, and every capture handed to the journal and the
+ * pipeline, which attaches it in the background.
+ *
+ * Knows nothing of cameras or terminals: the station command (and host
+ * plugins) feed it scans and captured files and show its status.  A scan
+ * is parsed at once and becomes the current number before Specify has
+ * answered, so a slow or unreachable server never holds up shooting; the
+ * check runs on a thread of its own and fills in the record, its taxon
+ * and its attachment count when it comes.
+ */
+#ifndef COPYSTAND_STATION_H
+#define COPYSTAND_STATION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "catalog.h"
+#include "error.h"
+#include "specify.h"
+
+typedef struct station station;
+
+/* What Specify said of the current number. */
+enum station_check {
+	STATION_NONE,       /* nothing scanned yet, or the last scan was refused */
+	STATION_CHECKING,   /* asked, no answer yet */
+	STATION_FOUND,
+	STATION_NOT_FOUND,
+	STATION_AMBIGUOUS,
+	STATION_OFFLINE,    /* Specify unreachable: asked again when it is back */
+};
+
+typedef struct station_options {
+	const char *journal_path;
+	specify_login login;        /* copied; the password is wiped at close */
+	const struct catalog_format *format; /* borrowed: outlives the station */
+	const char *dir;            /* the session folder, which must exist */
+	/* Shoot numbers Specify does not know (they stay unmatched, for a
+	 * later `copystand upload`); false: refuse the shutter for them. */
+	bool keep_unknown;
+	/* Pipeline tuning; 0: its defaults. */
+	int max_inflight;
+	double retry_base_s, retry_cap_s;
+	/* Something changed that a person should see; called from any
+	 * thread, must be quick. */
+	void (*on_change)(void *ud);
+	void *ud;
+} station_options;
+
+#define STATION_ID_MAX 128
+
+typedef struct station_status {
+	/* The current specimen. */
+	enum station_check check;
+	char identifier[STATION_ID_MAX]; /* as stored, "" when none */
+	long long record_id;
+	char taxon[256];                 /* the current determination's */
+	int attachments;                 /* it has in Specify, this session's included */
+	char message[512];               /* the scan or the check, for a person */
+	/* The session. */
+	long long batch;
+	long long queued;                /* captured files not yet attached */
+	long long attached;
+	long long problems;              /* unmatched, ambiguous, failed */
+	bool online;                     /* Specify answered the last request */
+	char last[512];                  /* the last thing that happened to a file */
+	/* Grows by one with every event that deserves the bell. */
+	unsigned alerts;
+} station_status;
+
+/* The name a capture gets: taken before the shot downloads, so a number
+ * scanned while it downloads names the next one, not this one. */
+typedef struct station_shot {
+	char identifier[STATION_ID_MAX]; /* "" when nothing valid was scanned */
+	char stem[256];                  /* "000000123", "000000123_2", "unnamed_..." */
+	unsigned index;                  /* 1, 2, ... (0 for unnamed) */
+} station_shot;
+
+/* One file of a capture, fsynced in the session folder. */
+typedef struct station_file {
+	const char *path;
+	long long size;
+	const char *sha256;              /* hex */
+	const char *mimetype;
+} station_file;
+
+/* Opens the journal, starts a batch of kind "station" and the pipeline
+ * (which also resumes what earlier sessions left), and logs in on the
+ * checking thread; Specify may be unreachable. */
+int station_open(const station_options *o, station **out, cs_error *err);
+
+/* A scan or a typed number: the current number from now on, checked in
+ * the background.  A line that is no catalog number is CS_E_INVALID with
+ * the reason, and clears the current number: no shot goes to the specimen
+ * before by mistake. */
+int station_scan(station *s, const char *line, cs_error *err);
+
+/* Whether the shutter may fire from the program now: CS_E_INVALID with
+ * the reason when no number is current, or Specify said it has none (and
+ * keep_unknown is off).  The camera's own button cannot be refused: such
+ * shots are always kept. */
+int station_may_shoot(station *s, cs_error *err);
+
+/* The name for the next capture. */
+void station_shot_prepare(station *s, station_shot *out);
+
+/* The name of shot is taken by a file the station did not make: the next
+ * shot of that number gets the next index. */
+void station_shot_skip(station *s, const station_shot *shot);
+
+/* Journals the files of one capture under shot's number (one
+ * transaction) and wakes the pipeline.  Without a number they are kept as
+ * unmatched, for a person to name. */
+int station_submit(station *s, const station_shot *shot,
+		   const station_file *files, size_t n, cs_error *err);
+
+/* Takes back the last capture not yet taken back: its files go no
+ * further, are deleted locally, and from Specify if they got there.
+ * CS_E_NOT_FOUND when there is nothing to take back. */
+int station_undo(station *s, cs_error *err);
+
+void station_get_status(station *s, station_status *out);
+
+/* Waits until every capture of the session is final and every undo done,
+ * or timeout_s passes (CS_E_TIMEOUT; < 0: forever), or
+ * station_interrupt() (CS_E_INVALID). */
+int station_wait_idle(station *s, double timeout_s, cs_error *err);
+void station_interrupt(station *s);
+
+/* Stops the threads and frees s; pending work stays in the journal. */
+void station_close(station *s);
+
+#endif

@@ -1,0 +1,612 @@
+/* copystand station: the copy stand.  Scan (or type) a catalog number, see
+ * what Specify says of it, shoot (camera button, or Enter here), and the
+ * capture is named from the number, journaled and attached in the
+ * background while the next specimen goes on the stand.
+ *
+ * Threads: the main one reads the scanner and draws; the camera has one
+ * of its own (libgphoto2 calls block); the station core checks numbers
+ * and the pipeline attaches on theirs.  Everything a person must see goes
+ * through station_get_status(), redrawn when something wakes the main
+ * loop through a pipe.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "camera.h"
+#include "catalog.h"
+#include "cli.h"
+#include "commands.h"
+#include "journal.h"
+#include "scanner.h"
+#include "station.h"
+
+/* How long the camera thread waits for a shot before it looks at new
+ * numbers and shutter requests again. */
+#define CAMERA_POLL_MS 100
+/* After quitting, how long shots fired from here may take to come in. */
+#define QUIT_SHOT_WAIT_S 15.0
+
+struct ui {
+	station *st;
+	const char *dir;
+	camera_options camopts;
+	bool delete_from_card;
+	bool tty;
+	int wake[2];                 /* written by any thread: redraw */
+
+	pthread_mutex_t lock;        /* the fields below */
+	pthread_t camera_thread;
+	bool camera_started;
+	bool quitting;               /* no more shots: finish what was fired */
+	int triggers;                /* shutter requests not yet sent */
+	int outstanding;             /* fired from here, not yet come in */
+	bool camera_ok;
+	char camera_msg[512];        /* the camera's latest news, "" when none */
+	unsigned camera_alerts;
+
+	/* The main thread's view of what it already showed. */
+	station_status shown;
+	char shown_camera[512];
+	unsigned shown_camera_alerts;
+};
+
+static volatile sig_atomic_t signalled;
+static int signal_pipe = -1;
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+
+	(void)sig;
+	signalled++;
+	if (signal_pipe >= 0 && write(signal_pipe, "s", 1) < 0) {
+		/* The main loop sees `signalled` at its next wake anyway. */
+	}
+	errno = saved;
+}
+
+static void wake_ui(void *ud)
+{
+	struct ui *u = ud;
+	if (write(u->wake[1], "w", 1) < 0) {
+		/* A full pipe already holds a wake-up. */
+	}
+}
+
+static double now_s(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (double)tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+static void camera_news(struct ui *u, bool ok, bool alert, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void camera_news(struct ui *u, bool ok, bool alert, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&u->lock);
+	u->camera_ok = ok;
+	va_start(ap, fmt);
+	vsnprintf(u->camera_msg, sizeof u->camera_msg, fmt, ap);
+	va_end(ap);
+	if (alert)
+		u->camera_alerts++;
+	pthread_mutex_unlock(&u->lock);
+	wake_ui(u);
+}
+
+/* --- the camera thread -------------------------------------------------------- */
+
+/* Journals a capture under the name it was shot for; then, if asked, frees
+ * the card (the local copies are fsynced and journaled by now). */
+static void take_capture(struct ui *u, camera *cam, const station_shot *shot,
+			 const camera_capture *cap)
+{
+	station_file files[CAMERA_CAPTURE_MAX_FILES];
+	cs_error err = { 0 };
+
+	for (size_t i = 0; i < cap->nfiles; i++)
+		files[i] = (station_file){
+			.path = cap->files[i].path, .size = cap->files[i].size,
+			.sha256 = cap->files[i].sha256, .mimetype = cap->files[i].mimetype,
+		};
+	if (station_submit(u->st, shot, files, cap->nfiles, &err)) {
+		camera_news(u, true, true, "CAPTURE NOT JOURNALED: %s (the file is in %s; "
+			    "add it with copystand upload)", err.msg, u->dir);
+		return;
+	}
+	if (u->delete_from_card && camera_delete(cam, cap, &err))
+		camera_news(u, true, true, "could not delete the shot from the card: %s",
+			    err.msg);
+}
+
+/* One round: open the camera if need be, fire a requested shot, wait a
+ * moment for the next one.  False once quitting and nothing is due. */
+static bool camera_round(struct ui *u, camera **cam, double *quiet_since)
+{
+	station_shot shot;
+	camera_capture cap;
+	cs_error err = { 0 };
+	int ret;
+
+	pthread_mutex_lock(&u->lock);
+	bool quitting = u->quitting, fire = u->triggers > 0;
+	int outstanding = u->outstanding;
+	if (fire)
+		u->triggers--;
+	pthread_mutex_unlock(&u->lock);
+	if (quitting && !fire && (outstanding == 0 || now_s() - *quiet_since > QUIT_SHOT_WAIT_S))
+		return false;
+	if (!*cam) {
+		if ((ret = camera_open(&u->camopts, cam, &err))) {
+			camera_news(u, false, false, "camera: %s", err.msg);
+			nanosleep(&(struct timespec){ .tv_sec = 1 }, NULL);
+			return !quitting;
+		}
+		camera_news(u, true, false, "camera: %s ready", camera_model(*cam));
+	}
+	if (fire) {
+		if ((ret = camera_trigger(*cam, &err)) == 0) {
+			pthread_mutex_lock(&u->lock);
+			u->outstanding++;
+			pthread_mutex_unlock(&u->lock);
+		} else {
+			camera_news(u, ret != CS_E_UNREACHABLE, true, "SHUTTER FAILED: %s", err.msg);
+		}
+	}
+	station_shot_prepare(u->st, &shot);
+	ret = camera_wait_capture(*cam, CAMERA_POLL_MS, u->dir, shot.stem, &cap, &err);
+	if (ret == 0) {
+		pthread_mutex_lock(&u->lock);
+		if (u->outstanding > 0)
+			u->outstanding--;
+		pthread_mutex_unlock(&u->lock);
+		*quiet_since = now_s();
+		take_capture(u, *cam, &shot, &cap);
+		camera_news(u, true, false, "%s", "");
+	} else if (ret == CS_E_CONFLICT) {
+		/* Someone else's file has that name: the next index is free. */
+		station_shot_skip(u->st, &shot);
+	} else if (ret != CS_E_TIMEOUT) {
+		camera_news(u, false, ret != CS_E_UNREACHABLE, "camera: %s", err.msg);
+		/* A camera that is away: look again in a moment, not at once. */
+		nanosleep(&(struct timespec){ .tv_nsec = 500000000 }, NULL);
+	}
+	return true;
+}
+
+static void *camera_main(void *arg)
+{
+	struct ui *u = arg;
+	camera *cam = NULL;
+	double quiet_since = now_s();
+
+	while (camera_round(u, &cam, &quiet_since))
+		;
+	camera_free(cam);
+	return NULL;
+}
+
+/* --- the screen --------------------------------------------------------------- */
+
+static const char *check_mark(const station_status *s)
+{
+	switch (s->check) {
+	case STATION_FOUND: return "✓";
+	case STATION_CHECKING: return "…";
+	case STATION_OFFLINE: return "?";
+	case STATION_NONE: return "-";
+	default: return "✗";
+	}
+}
+
+/* A line for the record: on a terminal above the status line. */
+static void say(struct ui *u, const char *line)
+{
+	if (u->tty)
+		printf("\r\033[K");
+	printf("%s\n", line);
+}
+
+static void draw_status(struct ui *u, const station_status *s)
+{
+	char problems[48] = "";
+
+	pthread_mutex_lock(&u->lock);
+	bool cam = u->camera_ok;
+	pthread_mutex_unlock(&u->lock);
+	if (!u->tty)
+		return;
+	if (s->problems)
+		snprintf(problems, sizeof problems, " · problems %lld", s->problems);
+	printf("\r\033[K[%s %s] queue %lld · attached %lld%s · Specify %s · camera %s"
+	       " — scan, Enter shoots, u undo, q quit: ",
+	       s->identifier[0] ? s->identifier : "no specimen", check_mark(s),
+	       s->queued, s->attached, problems, s->online ? "✓" : "OFFLINE",
+	       cam ? "✓" : "✗");
+}
+
+/* Shows what changed since the last redraw; rings for each new alert. */
+static void redraw(struct ui *u)
+{
+	station_status s;
+	char cam[512];
+	unsigned cam_alerts;
+
+	station_get_status(u->st, &s);
+	pthread_mutex_lock(&u->lock);
+	snprintf(cam, sizeof cam, "%s", u->camera_msg);
+	cam_alerts = u->camera_alerts;
+	pthread_mutex_unlock(&u->lock);
+
+	if (strcmp(s.message, u->shown.message) != 0 && s.message[0])
+		say(u, s.message);
+	if (strcmp(s.last, u->shown.last) != 0 && s.last[0])
+		say(u, s.last);
+	if (s.online != u->shown.online)
+		say(u, s.online ? "Specify is reachable again" :
+		    "Specify cannot be reached: keep shooting, captures wait in the journal");
+	if (strcmp(cam, u->shown_camera) != 0 && cam[0])
+		say(u, cam);
+	if (s.alerts != u->shown.alerts || cam_alerts != u->shown_camera_alerts)
+		putchar('\a');
+	u->shown = s;
+	u->shown_camera_alerts = cam_alerts;
+	snprintf(u->shown_camera, sizeof u->shown_camera, "%s", cam);
+	draw_status(u, &s);
+	fflush(stdout);
+}
+
+/* --- keys and scans ----------------------------------------------------------- */
+
+static void shoot(struct ui *u)
+{
+	cs_error err = { 0 };
+
+	if (station_may_shoot(u->st, &err)) {
+		camera_news(u, u->camera_ok, true, "NOT SHOOTING: %s", err.msg);
+		return;
+	}
+	pthread_mutex_lock(&u->lock);
+	u->triggers++;
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* A line from the scanner or the keyboard; false: quit. */
+static bool handle_line(struct ui *u, char *line)
+{
+	cs_error err = { 0 };
+	char *p = line, *end;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	end = p + strlen(p);
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+		*--end = '\0';
+	if (*p == '\0') {
+		shoot(u);
+	} else if (strcmp(p, "q") == 0 || strcmp(p, "Q") == 0) {
+		return false;
+	} else if (strcmp(p, "u") == 0 || strcmp(p, "U") == 0) {
+		if (station_undo(u->st, &err))
+			camera_news(u, u->camera_ok, true, "undo: %s", err.msg);
+		else
+			camera_news(u, u->camera_ok, false, "undoing the last capture");
+	} else if (strcmp(p, "?") == 0 || strcmp(p, "h") == 0) {
+		say(u, "Scan a label (or type its number and Enter), then shoot with the "
+		    "camera's button or Enter here.  u Enter takes back the last "
+		    "capture, q Enter quits; work not yet attached resumes at the next start.");
+	} else {
+		station_scan(u->st, p, &err);
+	}
+	wake_ui(u);
+	return true;
+}
+
+static void drain_pipe(int fd)
+{
+	char buf[64];
+	while (read(fd, buf, sizeof buf) > 0)
+		;
+}
+
+/* Reads scans and keys until q, Ctrl-C or a scanner that went away. */
+static int run_input(struct ui *u, scanner *sc)
+{
+	struct pollfd fds[2] = {
+		{ .fd = scanner_fd(sc), .events = POLLIN },
+		{ .fd = u->wake[0], .events = POLLIN },
+	};
+
+	redraw(u);
+	while (!signalled) {
+		char line[SCANNER_LINE_MAX];
+		cs_error err = { 0 };
+		int ret;
+
+		if (poll(fds, 2, 1000) < 0 && errno != EINTR)
+			return cs_error_set(&err, CS_E_IO, "poll"), 1;
+		if (fds[1].revents)
+			drain_pipe(u->wake[0]);
+		while ((ret = scanner_read_line(sc, line, sizeof line, &err)) == 1)
+			if (!handle_line(u, line))
+				return 0;
+		if (ret == CS_E_INVALID)
+			camera_news(u, u->camera_ok, true, "scanner: %s", err.msg);
+		else if (ret < 0) {
+			say(u, err.msg);
+			return 0;
+		}
+		redraw(u);
+	}
+	return 0;
+}
+
+/* Lets shots fired from here come in, then waits for the pipeline while
+ * Specify answers; q (or Ctrl-C) again leaves the rest for the next start. */
+static void finish(struct ui *u, scanner *sc)
+{
+	station_status s;
+	cs_error err = { 0 };
+
+	pthread_mutex_lock(&u->lock);
+	u->quitting = true;
+	pthread_mutex_unlock(&u->lock);
+	if (u->camera_started)
+		pthread_join(u->camera_thread, NULL);
+	u->camera_started = false;
+	sig_atomic_t seen = signalled;
+	bool leave = false;
+	for (;;) {
+		station_get_status(u->st, &s);
+		if (s.queued == 0 && station_wait_idle(u->st, 0, &err) == 0)
+			break;
+		if (!s.online || signalled != seen || leave) {
+			say(u, "");
+			printf("%lld capture(s) wait in the journal; they are attached at the "
+			       "next start (copystand station, or copystand upload of any folder)\n",
+			       s.queued);
+			return;
+		}
+		redraw(u);
+		if (u->tty)
+			printf("\r\033[Kfinishing %lld upload(s) — q Enter to leave them for the "
+			       "next start", s.queued);
+		fflush(stdout);
+		char line[SCANNER_LINE_MAX];
+		struct pollfd fd = { .fd = scanner_fd(sc), .events = POLLIN };
+		if (poll(&fd, 1, 250) > 0 &&
+		    scanner_read_line(sc, line, sizeof line, &err) == 1 &&
+		    (strcmp(line, "q") == 0 || strcmp(line, "Q") == 0))
+			leave = true;
+	}
+	redraw(u);
+	say(u, "all captures of this session are final; bye");
+}
+
+/* --- setting up ----------------------------------------------------------------- */
+
+static const char station_usage[] =
+	"usage: copystand station [options]\n"
+	"Tethered shooting at the copy stand: scan or type a catalog number, then\n"
+	"shoot (camera button, or Enter); each capture is named from the number,\n"
+	"checked and attached to its record in Specify in the background.\n"
+	"  --camera MODEL      the camera to use, as libgphoto2 names it\n"
+	"  --port PORT         where it is: usb:001,004 or ptpip:HOST:PORT:PORT\n"
+	"  --scanner DEVICE    a serial (/dev/ttyACM0) or input\n"
+	"                      (/dev/input/by-id/...-event-kbd) scanner;\n"
+	"                      default: scans typed into this terminal\n"
+	"  --dir DIR           the session folder (default\n"
+	"                      ~/Pictures/copystand/YYYY-MM-DD)\n"
+	"  --unknown refuse|keep  numbers Specify does not know: refuse to shoot\n"
+	"                      (default), or shoot and keep them unmatched\n"
+	"  --delete-from-card  delete each shot from the card once it is safe here\n"
+	CLI_COMMON_HELP
+	"Keys (each followed by Enter): Enter shoots, u undoes the last capture,\n"
+	"q quits (work not yet attached resumes at the next start).\n";
+
+enum { OPT_CAMERA = 0x2000, OPT_PORT, OPT_SCANNER, OPT_DIR, OPT_UNKNOWN, OPT_DELETE };
+
+static int parse_station(cli *c, int argc, char **argv, cs_error *err)
+{
+	static const struct option options[] = {
+		CLI_COMMON_OPTIONS,
+		{ "camera", required_argument, NULL, OPT_CAMERA },
+		{ "port", required_argument, NULL, OPT_PORT },
+		{ "scanner", required_argument, NULL, OPT_SCANNER },
+		{ "dir", required_argument, NULL, OPT_DIR },
+		{ "unknown", required_argument, NULL, OPT_UNKNOWN },
+		{ "delete-from-card", no_argument, NULL, OPT_DELETE },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	static const char *const keys[] = {
+		[OPT_CAMERA - OPT_CAMERA] = "camera", [OPT_PORT - OPT_CAMERA] = "port",
+		[OPT_SCANNER - OPT_CAMERA] = "scanner", [OPT_DIR - OPT_CAMERA] = "dir",
+		[OPT_UNKNOWN - OPT_CAMERA] = "unknown",
+		[OPT_DELETE - OPT_CAMERA] = "delete-from-card",
+	};
+	int opt, r;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+		if (opt >= OPT_CAMERA && opt <= OPT_DELETE) {
+			if ((r = config_set(c->opts, keys[opt - OPT_CAMERA],
+					    optarg ? optarg : "true", err)))
+				return r;
+			continue;
+		}
+		if ((r = cli_common_option(c, opt, optarg, err)) < 0)
+			return r;
+		if (r == 0)
+			return opt == 'h' ? 1 : 2;
+	}
+	return optind < argc ? 2 : 0;
+}
+
+/* mkdir -p */
+static int make_dirs(char *path, cs_error *err)
+{
+	for (char *p = path + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+		*p = '\0';
+		int bad = mkdir(path, 0755) != 0 && errno != EEXIST;
+		*p = saved;
+		if (bad)
+			return cs_error_set(err, CS_E_IO, "cannot make the session folder %s: %s",
+					    path, strerror(errno));
+		if (!saved)
+			return 0;
+	}
+}
+
+static int session_dir(const cs_config *cfg, char **out, cs_error *err)
+{
+	const char *dir = config_get(cfg, "dir"), *home = getenv("HOME");
+	time_t t = time(NULL);
+	struct tm tm;
+	int ret;
+
+	localtime_r(&t, &tm);
+	if (dir)
+		*out = strdup(dir);
+	else if (!home || asprintf(out, "%s/Pictures/copystand/%04d-%02d-%02d", home,
+				   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday) < 0)
+		*out = NULL;
+	if (!*out)
+		return cs_error_set(err, CS_E_CONFIG, "no session folder: give --dir");
+	if ((ret = make_dirs(*out, err)))
+		return ret;
+	return 0;
+}
+
+struct setup {
+	cli c;
+	specify_session *s;
+	struct catalog_format *fmt;
+	char *dir, *jpath;
+	scanner *sc;
+	struct ui u;
+};
+
+static int start(struct setup *x, cs_error *err)
+{
+	const cs_config *cfg = x->c.cfg;
+	const char *unknown = config_get(cfg, "unknown");
+	specify_login login;
+	int ret;
+
+	if (unknown && strcmp(unknown, "keep") != 0 && strcmp(unknown, "refuse") != 0)
+		return cs_error_set(err, CS_E_CONFIG, "--unknown takes refuse or keep, "
+				    "not '%s'", unknown);
+	if ((ret = cli_session_open(&x->c, &x->s, err)) ||
+	    (ret = cli_catalog_format(x->s, &x->fmt, err)) ||
+	    (ret = cli_login(&x->c, &login, err)) ||
+	    (ret = session_dir(cfg, &x->dir, err)) ||
+	    !(x->jpath = journal_default_path(err)) ||
+	    (ret = scanner_open(config_get(cfg, "scanner"), &x->sc, err)))
+		return ret ? ret : CS_E_IO;
+	const specify_info *info = specify_session_info(x->s);
+	printf("copystand station: %s as %s (%s), collection %s, catalog numbers %s\n"
+	       "session folder %s\n", info->server, info->user, info->agent,
+	       info->collection, catalog_format_pattern(x->fmt), x->dir);
+	station_options so = {
+		.journal_path = x->jpath, .login = login, .format = x->fmt, .dir = x->dir,
+		.keep_unknown = unknown && strcmp(unknown, "keep") == 0,
+		.on_change = wake_ui, .ud = &x->u,
+	};
+	x->u.dir = x->dir;
+	x->u.camopts = (camera_options){ .model = config_get(cfg, "camera"),
+					 .port = config_get(cfg, "port") };
+	x->u.delete_from_card = config_get_bool(cfg, "delete-from-card");
+	if ((ret = station_open(&so, &x->u.st, err)))
+		return ret;
+	if (pthread_create(&x->u.camera_thread, NULL, camera_main, &x->u) != 0)
+		return cs_error_set(err, CS_E_NOMEM, "cannot start the camera thread");
+	x->u.camera_started = true;
+	return 0;
+}
+
+static void setup_free(struct setup *x)
+{
+	if (x->u.camera_started) {
+		pthread_mutex_lock(&x->u.lock);
+		x->u.quitting = true;
+		pthread_mutex_unlock(&x->u.lock);
+		pthread_join(x->u.camera_thread, NULL);
+	}
+	station_close(x->u.st);
+	scanner_free(x->sc);
+	catalog_format_free(x->fmt);
+	if (x->s) {
+		cs_error err;
+		specify_session_logout(x->s, &err);
+		specify_session_free(x->s);
+	}
+	free(x->dir);
+	free(x->jpath);
+	cli_free(&x->c);
+	pthread_mutex_destroy(&x->u.lock);
+	close(x->u.wake[0]);
+	close(x->u.wake[1]);
+}
+
+int cmd_station(int argc, char **argv)
+{
+	struct setup x = { 0 };
+	cs_error err = { 0 };
+	sigset_t block, old;
+	int status = 1, r;
+
+	cli_init(&x.c);
+	pthread_mutex_init(&x.u.lock, NULL);
+	x.u.tty = isatty(STDOUT_FILENO);
+	x.u.shown.online = true;
+	if ((r = parse_station(&x.c, argc, argv, &err)) != 0 || pipe2(x.u.wake, O_NONBLOCK | O_CLOEXEC)) {
+		if (r < 0)
+			fprintf(stderr, "copystand: %s\n", err.msg);
+		fputs(station_usage, r == 1 ? stdout : stderr);
+		x.u.wake[0] = x.u.wake[1] = -1;
+		setup_free(&x);
+		return r == 1 ? 0 : 2;
+	}
+	/* Threads started from here on leave SIGINT and SIGTERM to this one. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	signal(SIGPIPE, SIG_IGN);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	r = cli_load(&x.c, &err) ? -1 : start(&x, &err);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r == 0) {
+		struct sigaction sa = { .sa_handler = on_signal };
+		signal_pipe = x.u.wake[1];
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		say(&x.u, "ready — scan a specimen");
+		status = run_input(&x.u, x.sc);
+		finish(&x.u, x.sc);
+		signal_pipe = -1;
+	} else {
+		status = cli_fail(&err);
+	}
+	setup_free(&x);
+	return status;
+}
