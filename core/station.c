@@ -114,35 +114,35 @@ static unsigned next_index_in_dir(const char *dir, const char *identifier)
 
 /* --- checking numbers against Specify, on the checker thread ------------- */
 
+/* What the record callback gathers. */
 struct found {
-	int count;
-	long long id;
+	station_record *r;
+	const char *stem;            /* the identifier's file-name stem */
 	long long taxon_id;
-	unsigned next_index;         /* after the record's attachment names */
-	int attachments;
-	const char *identifier;
 };
 
 static int on_record(void *ud, const char *value, const cJSON *record)
 {
 	struct found *f = ud;
+	station_record *r = f->r;
 	const cJSON *x;
-	char *stem = NULL;
 
 	(void)value;
-	if (++f->count > 1)
+	if (++r->count > 1)
 		return 0;
-	f->id = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(record, "id"));
-	catalog_name_build(f->identifier, 1, NULL, &stem, NULL, NULL);
+	r->id = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(record, "id"));
 	cJSON_ArrayForEach(x, cJSON_GetObjectItem(record, "collectionobjectattachments")) {
 		const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(
 			cJSON_GetObjectItem(x, "attachment"), "origfilename"));
-		unsigned i = name && stem ? index_of(name, stem) : 0;
-		f->attachments++;
-		if (i >= f->next_index)
-			f->next_index = i + 1;
+		unsigned i = name && f->stem ? index_of(name, f->stem) : 0;
+		size_t len = strlen(r->names);
+		r->attachments++;
+		if (i >= r->next_index)
+			r->next_index = i + 1;
+		if (name)
+			snprintf(r->names + len, sizeof r->names - len, "%s%s",
+				 len ? ", " : "", name);
 	}
-	free(stem);
 	cJSON_ArrayForEach(x, cJSON_GetObjectItem(record, "determinations")) {
 		const char *uri = cJSON_GetStringValue(cJSON_GetObjectItem(x, "taxon"));
 		const char *id = uri ? strstr(uri, "/taxon/") : NULL;
@@ -150,6 +150,31 @@ static int on_record(void *ud, const char *value, const cJSON *record)
 			f->taxon_id = atoll(id + 7);
 	}
 	return 0;
+}
+
+int station_record_describe(specify_session *s, const char *identifier,
+			    station_record *out, cs_error *err)
+{
+	const char *values[] = { identifier };
+	char *stem = NULL;
+	struct found f = { .r = out };
+	cJSON *t = NULL;
+	int ret;
+
+	*out = (station_record){ .next_index = 1 };
+	catalog_name_build(identifier, 1, NULL, &stem, NULL, NULL);
+	f.stem = stem;
+	ret = specify_records_lookup(s, "collectionobject", "catalognumber", values, 1,
+				     on_record, &f, err);
+	free(stem);
+	if (ret || out->count != 1 || !f.taxon_id)
+		return ret;
+	if ((ret = specify_record_get(s, "taxon", f.taxon_id, &t, err)) == 0) {
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(t, "fullname"));
+		snprintf(out->taxon, sizeof out->taxon, "%s", name ? name : "");
+	}
+	cJSON_Delete(t);
+	return ret == CS_E_NOT_FOUND ? 0 : ret;
 }
 
 static int ensure_session(station *s, cs_error *err)
@@ -167,34 +192,10 @@ static int ensure_session(station *s, cs_error *err)
 	return 0;
 }
 
-/* Asks Specify about identifier: the record, its taxon, its attachments. */
-static int check_number(station *s, const char *identifier, struct found *f,
-			char *taxon, size_t taxonsz, cs_error *err)
-{
-	const char *values[] = { identifier };
-	cJSON *t = NULL;
-	int ret;
-
-	*f = (struct found){ .next_index = 1, .identifier = identifier };
-	taxon[0] = '\0';
-	if ((ret = ensure_session(s, err)) ||
-	    (ret = specify_records_lookup(s->session, "collectionobject", "catalognumber",
-					  values, 1, on_record, f, err)))
-		return ret;
-	if (f->count != 1 || !f->taxon_id)
-		return 0;
-	if ((ret = specify_record_get(s->session, "taxon", f->taxon_id, &t, err)) == 0) {
-		const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(t, "fullname"));
-		snprintf(taxon, taxonsz, "%s", name ? name : "");
-	}
-	cJSON_Delete(t);
-	return ret == CS_E_NOT_FOUND ? 0 : ret;
-}
-
 /* Puts what the check found into the status, unless another number was
  * scanned meanwhile (lock held). */
 static void settle_check(station *s, unsigned generation, int ret,
-			 const struct found *f, const char *taxon, const cs_error *err)
+			 const station_record *f, const cs_error *err)
 {
 	station_status *st = &s->st;
 
@@ -233,9 +234,9 @@ static void settle_check(station *s, unsigned generation, int ret,
 		st->check = STATION_FOUND;
 		st->record_id = f->id;
 		st->attachments = f->attachments + s->nattached_here;
-		snprintf(st->taxon, sizeof st->taxon, "%s", taxon);
+		snprintf(st->taxon, sizeof st->taxon, "%s", f->taxon);
 		snprintf(st->message, sizeof st->message, "%s  %s  (%d image%s)",
-			 st->identifier, taxon[0] ? taxon : "no determination",
+			 st->identifier, f->taxon[0] ? f->taxon : "no determination",
 			 st->attachments, st->attachments == 1 ? "" : "s");
 		if (f->next_index > s->next_index)
 			s->next_index = f->next_index;
@@ -268,16 +269,18 @@ static void *checker_main(void *arg)
 			(s->st.check == STATION_OFFLINE && now >= s->recheck_at);
 
 		if (check) {
-			char identifier[STATION_ID_MAX], taxon[256];
+			char identifier[STATION_ID_MAX];
 			unsigned generation = s->generation;
-			struct found f;
+			station_record f;
 			cs_error err = { 0 };
 
 			snprintf(identifier, sizeof identifier, "%s", s->st.identifier);
 			pthread_mutex_unlock(&s->lock);
-			int ret = check_number(s, identifier, &f, taxon, sizeof taxon, &err);
+			int ret = ensure_session(s, &err);
+			if (ret == 0)
+				ret = station_record_describe(s->session, identifier, &f, &err);
 			pthread_mutex_lock(&s->lock);
-			settle_check(s, generation, ret, &f, taxon, &err);
+			settle_check(s, generation, ret, &f, &err);
 			probe_at = now_s() + PROBE_S;
 			pthread_mutex_unlock(&s->lock);
 			changed(s);
@@ -499,28 +502,17 @@ void station_shot_prepare(station *s, station_shot *out)
 	    catalog_name_build(s->st.identifier, s->next_index, NULL, &stem, NULL, NULL) == 0) {
 		snprintf(out->identifier, sizeof out->identifier, "%s", s->st.identifier);
 		snprintf(out->stem, sizeof out->stem, "%s", stem);
-		out->index = s->next_index;
+		out->index = s->next_index++;
 	} else {
 		time_t t = time(NULL);
 		struct tm tm;
 		localtime_r(&t, &tm);
 		snprintf(out->stem, sizeof out->stem, "unnamed_%04d%02d%02d-%02d%02d%02d_%u",
 			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-			 tm.tm_min, tm.tm_sec, s->unnamed + 1);
+			 tm.tm_min, tm.tm_sec, ++s->unnamed);
 	}
 	pthread_mutex_unlock(&s->lock);
 	free(stem);
-}
-
-void station_shot_skip(station *s, const station_shot *shot)
-{
-	pthread_mutex_lock(&s->lock);
-	if (shot->identifier[0] && strcmp(shot->identifier, s->st.identifier) == 0 &&
-	    shot->index >= s->next_index)
-		s->next_index = shot->index + 1;
-	else if (!shot->identifier[0])
-		s->unnamed++;
-	pthread_mutex_unlock(&s->lock);
 }
 
 static void remember(station *s, const station_shot *shot, const long long *ids,
@@ -577,11 +569,6 @@ int station_submit(station *s, const station_shot *shot,
 		ret = journal_items_add(s->j, items, n, ids, err);
 	if (ret == 0) {
 		remember(s, shot, ids, n);
-		if (!shot->identifier[0])
-			s->unnamed++;
-		else if (strcmp(shot->identifier, s->st.identifier) == 0 &&
-			 shot->index >= s->next_index)
-			s->next_index = shot->index + 1;
 		snprintf(s->st.last, sizeof s->st.last, "captured %s%s", items[0].name,
 			 n > 1 ? " (+ pair)" : "");
 		if (!shot->identifier[0])

@@ -85,6 +85,20 @@ typedef struct station_file {
 	const char *mimetype;
 } station_file;
 
+/* What Specify holds for a catalog number of the session's collection. */
+typedef struct station_record {
+	int count;                       /* collection objects with it */
+	long long id;                    /* the first one's */
+	char taxon[256];                 /* its current determination's, or "" */
+	int attachments;
+	char names[1024];                /* their original file names, ", "-joined */
+	unsigned next_index;             /* after the names copystand would give */
+} station_record;
+
+/* One lookup (and one more for the taxon when there is one record). */
+int station_record_describe(specify_session *s, const char *identifier,
+			    station_record *out, cs_error *err);
+
 /* Opens the journal, starts a batch of kind "station" and the pipeline
  * (which also resumes what earlier sessions left), and logs in on the
  * checking thread; Specify may be unreachable. */
@@ -102,12 +116,9 @@ int station_scan(station *s, const char *line, cs_error *err);
  * shots are always kept. */
 int station_may_shoot(station *s, cs_error *err);
 
-/* The name for the next capture. */
+/* The name for a capture whose shutter just fired (the index is taken:
+ * the next call gives the next one). */
 void station_shot_prepare(station *s, station_shot *out);
-
-/* The name of shot is taken by a file the station did not make: the next
- * shot of that number gets the next index. */
-void station_shot_skip(station *s, const station_shot *shot);
 
 /* Journals the files of one capture under shot's number (one
  * transaction) and wakes the pipeline.  Without a number they are kept as

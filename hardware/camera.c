@@ -64,6 +64,7 @@ struct shot {
 	CameraFilePath path;
 	double seen;            /* when, in seconds (monotonic) */
 	bool press_ended;       /* CaptureComplete came after it */
+	char stem[256];         /* from name_press when it came, or "" */
 };
 
 struct camera {
@@ -74,6 +75,8 @@ struct camera {
 	bool broken;            /* out of step or gone: reopen before use */
 	char *want_model;       /* as asked, then as found: reconnects find it again */
 	char *want_port;        /* as asked; NULL: looked for at each connect */
+	void (*name_press)(void *ud, char *stem, size_t size);
+	void *name_press_ud;
 	char model[CAMERA_NAME_MAX], port[CAMERA_NAME_MAX];
 	double retry_at;        /* next reconnect attempt */
 	int backoff_ms;
@@ -446,6 +449,10 @@ int camera_open(const camera_options *o, camera **out, cs_error *err)
 		return cs_error_set(err, CS_E_NOMEM, "opening the camera: out of memory");
 	}
 	gp_context_set_error_func(c->ctx, on_gp_error, c);
+	if (o) {
+		c->name_press = o->name_press;
+		c->name_press_ud = o->name_press_ud;
+	}
 	/* libgphoto2 calls perror() between a timeout and reading errno.  On a
 	 * stream with no orientation yet glibc's perror() dup()s and fdopen()s
 	 * stderr, which can change errno (EINVAL when stderr is write-only):
@@ -575,7 +582,15 @@ static int shot_add(camera *c, const CameraFilePath *path, cs_error *err)
 		c->shots = grown;
 		c->shots_cap = cap;
 	}
-	c->shots[c->nshots++] = (struct shot){ *path, now(), false };
+	struct shot *s = &c->shots[c->nshots];
+	*s = (struct shot){ *path, now(), false, "" };
+	/* The number current at the shutter names the press, not the one
+	 * current when it has downloaded. */
+	if (c->nshots && !s[-1].press_ended && same_press(&s[-1].path, path))
+		memcpy(s->stem, s[-1].stem, sizeof s->stem);
+	else if (c->name_press)
+		c->name_press(c->name_press_ud, s->stem, sizeof s->stem);
+	c->nshots++;
 	return 0;
 }
 
@@ -830,8 +845,10 @@ static int fetch_press(camera *c, size_t n, const char *dir, const char *stem,
 	if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return cs_error_set(err, CS_E_IO, "session folder %s: %s: the shot stays on the camera",
 				    dir, strerror(errno));
+	/* A stem from name_press that cannot start a file name is not used. */
+	const char *use = stem ? stem : stem_ok(c->shots[0].stem) ? c->shots[0].stem : NULL;
 	for (size_t i = 0; i < n && ret == 0; i++)
-		ret = local_name(dirfd, dir, stem, c->shots[i].path.name, names[i],
+		ret = local_name(dirfd, dir, use, c->shots[i].path.name, names[i],
 				 out->files[i].path, err);
 	for (; done < n && ret == 0; done++)
 		if ((ret = download(c, dirfd, &c->shots[done], names[done], &out->files[done],
@@ -845,12 +862,18 @@ static int fetch_press(camera *c, size_t n, const char *dir, const char *stem,
 		for (size_t i = 0; i < done; i++)
 			unlinkat(dirfd, names[i], 0);
 		fsync(dirfd);
+		/* A name already taken: the press is named anew for the next try. */
+		if (ret == CS_E_CONFLICT && !stem && c->name_press)
+			for (size_t i = 0; i < n; i++)
+				c->name_press(c->name_press_ud, c->shots[i].stem,
+					      sizeof c->shots[i].stem);
 		/* Erased on the camera before it came: the rest of the press
 		 * comes with the next call. */
 		if (ret == CS_E_NOT_FOUND)
 			shots_remove(c, done, 1);
 	} else {
 		out->nfiles = n;
+		snprintf(out->stem, sizeof out->stem, "%s", use ? use : "");
 		shots_remove(c, 0, n);
 	}
 	close(dirfd);

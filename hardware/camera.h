@@ -58,6 +58,12 @@ typedef struct camera_options {
 	/* "usb:001,004", or "ptpip:192.168.1.20:15740:15740" (give the event
 	 * port too, or events go to 15740); NULL: where the camera is found. */
 	const char *port;
+	/* Names shots as they are announced, i.e. at the moment of the shutter:
+	 * writes the stem (see camera_wait_capture) for the press that just
+	 * began into stem (size bytes).  Called on the camera's thread, within
+	 * its calls.  Used when camera_wait_capture gets no stem. */
+	void (*name_press)(void *ud, char *stem, size_t size);
+	void *name_press_ud;
 } camera_options;
 
 /* Opens the camera o names (o may be NULL): the one at o->port, else the
@@ -88,6 +94,7 @@ typedef struct camera_file {
 } camera_file;
 
 typedef struct camera_capture {
+	char stem[256];                 /* the stem the files were named with, or "" */
 	size_t nfiles;
 	camera_file files[CAMERA_CAPTURE_MAX_FILES];
 } camera_capture;
@@ -98,9 +105,11 @@ typedef struct camera_capture {
  *
  * Names: stem plus the camera file's extension in lower case, so
  * stem "000000123" gives 000000123.jpg and 000000123.cr2 (build stems with
- * catalog_name_build(id, index, NULL, ...)); stem NULL keeps the camera's
- * names (IMG_0001.JPG).  Nothing is ever overwritten: a name already in
- * dir is CS_E_CONFLICT before anything is downloaded.
+ * catalog_name_build(id, index, NULL, ...)); stem NULL takes the stem
+ * camera_options.name_press gave when the press was announced, or keeps
+ * the camera's names (IMG_0001.JPG) without one.  Nothing is ever
+ * overwritten: a name already in dir is CS_E_CONFLICT before anything is
+ * downloaded (and name_press is asked again for the next try).
  *
  * Files of one press are those with the same name but for the extension,
  * in the same camera folder, announced one after the other; the press ends

@@ -1,235 +1,286 @@
 /* copystand demo: the main job on embedded defaults.  Starts the bundled
- * Specify stand-in on loopback and attaches the bundled sample folder to
- * its records the way `copystand upload` does — plan, validate, journal,
- * the background pipeline — then prints what got attached, with each
- * record's current taxon. */
+ * Specify stand-in and the emulated PTP/IP camera on loopback, runs the
+ * real `copystand station` on a pseudo-terminal and plays a technician:
+ * scans, Enter, the camera's own button, a RAW+JPEG pair, a second view,
+ * an unknown number, an undo.  Then prints a table of the records and
+ * what Specify holds for them.  Everything lives in a throw-away folder
+ * (HOME, journal, session folder), so the demo never touches the user's
+ * own journal or config. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "batch.h"
 #include "cli.h"
 #include "commands.h"
-#include "journal.h"
-#include "pipeline.h"
+#include "ptpip-client.h"
 #include "specify.h"
 #include "standin.h"
+#include "station.h"
 
-#ifndef COPYSTAND_SAMPLES
-#error "COPYSTAND_SAMPLES must name the bundled sample folder"
+#ifndef COPYSTAND_PTPIP_CAMERA
+#error "COPYSTAND_PTPIP_CAMERA must name the emulated camera program"
 #endif
 
+#define EXPECT_TIMEOUT_S 60
+
 struct demo {
+	char dir[512];            /* throw-away HOME */
 	standin *st;
-	specify_session *s;
-	struct catalog_format *fmt;
-	batch_plan *plan;
-	journal *j;
-	char dir[512];            /* a throw-away journal: each demo starts afresh */
-	char *jpath;
-	long long batch;
-	char (*taxa)[128];        /* per plan file */
-	char (*results)[160];
+	ptpip_cam *cam;
+	pid_t child;
+	int pty;
+	char seen[65536];         /* the station's output since the last step */
+	size_t nseen;
+	char line[4096];          /* the output line being assembled */
+	size_t nline;
+	char typed[64];           /* the terminal echoes it: not shown twice */
 };
 
-/* The taxon of a record's current determination (its id, as text). */
-static void current_taxon(const cJSON *record, char *out, size_t outsz)
+/* Shows a line of the station's screen, without its status-line redraws. */
+static void show_line(struct demo *d)
 {
-	const cJSON *det;
+	d->line[d->nline] = '\0';
+	d->nline = 0;
+	char *p = d->line;
+	while (!strncmp(p, "\033[K", 3))
+		p += 3;
+	if (!*p || strstr(p, "] queue ") || strstr(p, "finishing ") ||
+	    strcmp(p, d->typed) == 0)
+		return;
+	printf("  station │ %s\n", p);
+}
 
-	out[0] = '\0';
-	cJSON_ArrayForEach(det, cJSON_GetObjectItem(record, "determinations")) {
-		const char *uri = cJSON_GetStringValue(cJSON_GetObjectItem(det, "taxon"));
-		const char *id = uri ? strstr(uri, "/taxon/") : NULL;
-		if (cJSON_IsTrue(cJSON_GetObjectItem(det, "iscurrent")) && id)
-			snprintf(out, outsz, "%lld", atoll(id + 7));
+/* Reads what the station printed; false when it ended. */
+static bool pump(struct demo *d, int timeout_ms)
+{
+	struct pollfd p = { .fd = d->pty, .events = POLLIN };
+	char buf[4096];
+	ssize_t n;
+
+	if (poll(&p, 1, timeout_ms) <= 0)
+		return true;
+	if ((n = read(d->pty, buf, sizeof buf)) <= 0)
+		return false;
+	for (ssize_t i = 0; i < n; i++) {
+		if (d->nseen + 1 < sizeof d->seen)
+			d->seen[d->nseen++] = buf[i] == '\0' ? ' ' : buf[i];
+		if (buf[i] == '\r' || buf[i] == '\n' || d->nline + 1 == sizeof d->line)
+			show_line(d);
+		else if (buf[i] != '\a')
+			d->line[d->nline++] = buf[i];
 	}
+	d->seen[d->nseen] = '\0';
+	fflush(stdout);
+	return true;
 }
 
-static int on_record(void *ud, const char *value, const cJSON *record)
+/* Waits until the station has printed text (since the last step). */
+static int expect(struct demo *d, const char *text, cs_error *err)
 {
-	struct demo *d = ud;
-	long long id = atoll(value);
+	time_t until = time(NULL) + EXPECT_TIMEOUT_S;
 
-	for (size_t i = 0; i < batch_plan_count(d->plan); i++)
-		if (batch_plan_file(d->plan, i)->record_id == id)
-			current_taxon(record, d->taxa[i], sizeof d->taxa[i]);
+	while (!strstr(d->seen, text)) {
+		if (time(NULL) > until || !pump(d, 200))
+			return cs_error_set(err, CS_E_TIMEOUT, "the station never said "
+					    "\"%s\"", text);
+	}
+	d->nseen = 0;
+	d->seen[0] = '\0';
 	return 0;
 }
 
-static int on_taxon(void *ud, const char *value, const cJSON *record)
+static int type(struct demo *d, const char *text, cs_error *err)
 {
-	struct demo *d = ud;
-	const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(record, "fullname"));
-
-	for (size_t i = 0; i < batch_plan_count(d->plan); i++)
-		if (strcmp(d->taxa[i], value) == 0)
-			snprintf(d->taxa[i], sizeof d->taxa[i], "%s", name ? name : "?");
+	printf("  you     │ %s\n", *text ? text : "(Enter)");
+	snprintf(d->typed, sizeof d->typed, "%s", text);
+	if (dprintf(d->pty, "%s\n", text) < 0)
+		return cs_error_set(err, CS_E_IO, "cannot type into the station");
 	return 0;
 }
 
-/* Two batched lookups: the records, then their taxa. */
-static int look_up_taxa(struct demo *d, cs_error *err)
+static int press(struct demo *d, const char *what, cs_error *err)
 {
-	size_t n = batch_plan_count(d->plan), k = 0;
-	char (*ids)[24] = calloc(n + 1, sizeof *ids);
-	const char **values = calloc(n + 1, sizeof *values);
-	int ret;
+	char *reply = ptpip_cam_control(d->cam, "press %s", what);
+	bool ok = reply && !strncmp(reply, "OK", 2);
 
-	if (!ids || !values) {
-		free(ids);
-		free(values);
+	printf("  camera  │ (shutter button pressed: %s)\n", what);
+	free(reply);
+	return ok ? 0 : cs_error_set(err, CS_E_IO, "the emulated camera failed");
+}
+
+/* The station, as the technician would start it, on a pseudo-terminal. */
+static int start_station(struct demo *d, cs_error *err)
+{
+	char *shots = NULL;
+	struct winsize ws = { .ws_row = 40, .ws_col = 200 };
+
+	if (asprintf(&shots, "%s/Pictures/session", d->dir) < 0)
 		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	d->child = forkpty(&d->pty, NULL, NULL, &ws);
+	if (d->child == 0) {
+		char *data, *config;
+		if (asprintf(&data, "%s/data", d->dir) < 0 ||
+		    asprintf(&config, "%s/config", d->dir) < 0)
+			_exit(127);
+		setenv("HOME", d->dir, 1);
+		setenv("XDG_DATA_HOME", data, 1);
+		setenv("XDG_CONFIG_HOME", config, 1);
+		setenv("COPYSTAND_PASSWORD", "testpass", 1);
+		unsetenv("COPYSTAND_SERVER");
+		unsetenv("COPYSTAND_USER");
+		unsetenv("COPYSTAND_COLLECTION");
+		execl("/proc/self/exe", "copystand", "station", "--server", standin_url(d->st),
+		      "--user", "spadmin", "--collection", "Fish",
+		      "--port", ptpip_cam_port_path(d->cam), "--dir", shots, (char *)NULL);
+		_exit(127);
 	}
-	for (size_t i = 0; i < n; i++)
-		if (batch_plan_file(d->plan, i)->record_id) {
-			snprintf(ids[k], sizeof ids[k], "%lld", batch_plan_file(d->plan, i)->record_id);
-			values[k] = ids[k];
-			k++;
-		}
-	ret = specify_records_lookup(d->s, "collectionobject", "id", values, k, on_record, d, err);
-	k = 0;
-	for (size_t i = 0; ret == 0 && i < n; i++)
-		if (d->taxa[i][0]) {
-			snprintf(ids[k], sizeof ids[k], "%s", d->taxa[i]);
-			values[k] = ids[k];
-			k++;
-		}
-	if (ret == 0)
-		ret = specify_records_lookup(d->s, "taxon", "id", values, k, on_taxon, d, err);
-	free(ids);
-	free(values);
-	return ret;
-}
-
-static int on_item(void *ud, const journal_item *it)
-{
-	struct demo *d = ud;
-
-	for (size_t i = 0; i < batch_plan_count(d->plan); i++)
-		if (strcmp(batch_plan_file(d->plan, i)->path, it->path) == 0) {
-			if (it->state == JS_ATTACHED)
-				snprintf(d->results[i], sizeof d->results[i],
-					 "attached (join row %lld)", it->join_id);
-			else
-				snprintf(d->results[i], sizeof d->results[i], "%s: %s",
-					 journal_state_name(it->state), it->reason ? it->reason : "");
-		}
+	free(shots);
+	if (d->child < 0)
+		return cs_error_set(err, CS_E_IO, "cannot start the station: %s", strerror(errno));
 	return 0;
 }
 
-static void print_table(struct demo *d)
-{
-	printf("\n%-18s %-11s %-8s %-20s %s\n", "file", "catalog no.", "record", "taxon", "result");
-	for (size_t i = 0; i < batch_plan_count(d->plan); i++) {
-		const batch_file *f = batch_plan_file(d->plan, i);
-		char rec[24] = "-", skipped[900];
-		if (f->record_id)
-			snprintf(rec, sizeof rec, "%lld", f->record_id);
-		snprintf(skipped, sizeof skipped, "skipped: %s", f->reason ? f->reason : "");
-		printf("%-18s %-11s %-8s %-20s %s\n", f->name, f->identifier ? f->identifier : "-",
-		       rec, d->taxa[i][0] ? d->taxa[i] : "-",
-		       f->status == BATCH_MATCHED ? d->results[i] : skipped);
-	}
-}
-
-/* Plans, validates and journals the sample folder, then lets the pipeline
- * attach it. */
-static int attach_samples(struct demo *d, const specify_login *login, cs_error *err)
-{
-	const specify_info *info = specify_session_info(d->s);
-	char *inputs[] = { (char *)COPYSTAND_SAMPLES };
-	pipeline *p = NULL;
-	int ret;
-
-	batch_options bo = { .target = match_target_find("catalog-number") };
-	if ((ret = cli_catalog_format(d->s, &d->fmt, err)))
-		return ret;
-	bo.format = d->fmt;
-	if ((ret = batch_plan_new(&bo, inputs, 1, &d->plan, err)) ||
-	    (ret = batch_plan_validate(d->plan, d->s, d->j, err)) ||
-	    (ret = batch_plan_journal(d->plan, d->j, info->server, info->collection,
-				      info->collection_id, "demo", &d->batch, err)))
-		return ret;
-	size_t n = batch_plan_count(d->plan) + 1;
-	if (!(d->taxa = calloc(n, sizeof *d->taxa)) || !(d->results = calloc(n, sizeof *d->results)))
-		return cs_error_set(err, CS_E_NOMEM, "out of memory");
-	printf("Attaching %zu sample images from %s\n", n - 1, COPYSTAND_SAMPLES);
-	pipeline_options o = { .journal_path = d->jpath, .login = *login };
-	if ((ret = pipeline_start(&o, &p, err)) == 0) {
-		ret = pipeline_wait_idle(p, d->batch, 120, err);
-		pipeline_stop(p);
-	}
-	if (ret == 0)
-		ret = journal_items_each(d->j, d->batch, -1, on_item, d, err);
-	return ret ? ret : look_up_taxa(d, err);
-}
-
-static int run(struct demo *d, cs_error *err)
+/* The technician's session. */
+static int play(struct demo *d, cs_error *err)
 {
 	int ret;
 
-	const char *tmp = getenv("TMPDIR");
-	snprintf(d->dir, sizeof d->dir, "%s/copystand-demo-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(d->dir) || asprintf(&d->jpath, "%s/journal.sqlite", d->dir) < 0)
-		return cs_error_set(err, CS_E_IO, "cannot make a temporary folder");
-	if ((ret = journal_open(d->jpath, &d->j, err)) ||
-	    (ret = standin_start(NULL, &d->st, err)))
-		return ret;
+#define STEP(x) do { if ((ret = (x))) return ret; } while (0)
+	STEP(expect(d, "ready — scan a specimen", err));
+	STEP(expect(d, "camera: PTP/IP Camera ready", err));
+	STEP(type(d, "000000001", err));
+	STEP(expect(d, "Esox lucius", err));
+	STEP(type(d, "", err));
+	STEP(expect(d, "attached ✓ 000000001.jpg", err));
+	STEP(type(d, "", err));
+	STEP(expect(d, "attached ✓ 000000001_2.jpg", err));
+	STEP(type(d, "2", err));
+	STEP(expect(d, "(0 images)", err));
+	STEP(press(d, "raw+jpeg", err));
+	STEP(expect(d, "attached ✓ 000000002.", err));
+	STEP(expect(d, "attached ✓ 000000002.", err));
+	STEP(type(d, "000000123", err));
+	STEP(expect(d, "(0 images)", err));
+	STEP(type(d, "", err));
+	STEP(expect(d, "attached ✓ 000000123.jpg", err));
+	STEP(type(d, "u", err));
+	STEP(expect(d, "taken back: 000000123.jpg", err));
+	STEP(type(d, "", err));
+	STEP(expect(d, "attached ✓ 000000123.jpg", err));
+	STEP(type(d, "99999", err));
+	STEP(expect(d, "NOT FOUND", err));
+	STEP(type(d, "", err));
+	STEP(expect(d, "NOT SHOOTING", err));
+	STEP(type(d, "q", err));
+	STEP(expect(d, "bye", err));
+#undef STEP
+	while (pump(d, 1000))
+		;
+	return 0;
+}
+
+/* For each number scanned: its record, taxon and the files Specify now
+ * holds for it, asked of Specify itself. */
+static int print_table(struct demo *d, cs_error *err)
+{
+	static const char *const numbers[] = { "000000001", "000000002", "000000123",
+					       "000099999" };
 	specify_login login = {
 		.server = standin_url(d->st), .user = "spadmin", .password = "testpass",
 		.collection = "Fish",
 	};
-	if ((ret = specify_session_login(&login, &d->s, err)))
-		return ret;
-	const specify_info *info = specify_session_info(d->s);
-	printf("Specify stand-in at %s: user %s (agent %s), collection %s, "
-	       "catalog numbers %s\n", info->server, info->user, info->agent,
-	       info->collection, info->catalog_format);
-	if ((ret = attach_samples(d, &login, err)))
-		return ret;
-	print_table(d);
-	return specify_session_logout(d->s, err);
+	specify_session *s = NULL;
+	int ret = specify_session_login(&login, &s, err);
+
+	if (ret == 0)
+		printf("\n%-12s %-7s %-20s %s\n", "catalog no.", "record", "taxon",
+		       "attached in Specify");
+	for (size_t i = 0; ret == 0 && i < sizeof numbers / sizeof numbers[0]; i++) {
+		station_record r;
+		char id[24] = "-";
+		if ((ret = station_record_describe(s, numbers[i], &r, err)))
+			break;
+		if (r.count)
+			snprintf(id, sizeof id, "%lld", r.id);
+		printf("%-12s %-7s %-20s %s\n", numbers[i], id, r.count ? r.taxon : "-",
+		       r.count ? r.names : "(no such record: not shot)");
+	}
+	if (s) {
+		cs_error ignored;
+		specify_session_logout(s, &ignored);
+		specify_session_free(s);
+	}
+	return ret;
 }
 
 static void demo_free(struct demo *d)
 {
-	batch_plan_free(d->plan);
-	catalog_format_free(d->fmt);
-	specify_session_free(d->s);
-	standin_stop(d->st);
-	journal_close(d->j);
-	if (d->jpath) {
-		char *side;
-		const char *ext[] = { "", "-wal", "-shm" };
-		for (int i = 0; i < 3; i++)
-			if (asprintf(&side, "%s%s", d->jpath, ext[i]) >= 0) {
-				unlink(side);
-				free(side);
-			}
-		rmdir(d->dir);
+	if (d->child > 0) {
+		kill(d->child, SIGTERM);
+		waitpid(d->child, NULL, 0);
 	}
-	free(d->jpath);
-	free(d->taxa);
-	free(d->results);
+	if (d->pty > 0)
+		close(d->pty);
+	if (d->cam)
+		ptpip_cam_stop(d->cam);
+	standin_stop(d->st);
+	if (d->dir[0]) {
+		char *rm;
+		if (asprintf(&rm, "rm -rf '%s'", d->dir) >= 0) {
+			if (system(rm) != 0)
+				fprintf(stderr, "copystand demo: could not remove %s\n", d->dir);
+			free(rm);
+		}
+	}
 }
 
 int cmd_demo(int argc, char **argv)
 {
-	struct demo d = { 0 };
+	struct demo d = { .pty = -1 };
 	cs_error err = { 0 };
-	int ret;
+	int ret, status;
 
 	if (argc > 1) {
 		bool help = strcmp(argv[1], "--help") == 0;
 		fputs("usage: copystand demo\n"
-		      "Attaches the bundled sample images to a bundled stand-in "
-		      "Specify on loopback, as copystand upload would, and prints "
-		      "what got attached.\n", help ? stdout : stderr);
+		      "Runs copystand station against a bundled stand-in Specify and an "
+		      "emulated camera on loopback, plays a technician's session and "
+		      "prints what got attached.\n", help ? stdout : stderr);
 		return help ? 0 : 2;
 	}
-	ret = run(&d, &err);
+	const char *tmp = getenv("TMPDIR");
+	snprintf(d.dir, sizeof d.dir, "%s/copystand-demo-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(d.dir)) {
+		d.dir[0] = '\0';
+		return cli_fail(&(cs_error){ .msg = "cannot make a temporary folder" });
+	}
+	const char *cam_args[] = { NULL };
+	if ((ret = standin_start(NULL, &d.st, &err)) == 0 &&
+	    !(d.cam = ptpip_cam_start(COPYSTAND_PTPIP_CAMERA, cam_args)))
+		ret = cs_error_set(&err, CS_E_IO, "cannot start the emulated camera "
+				   "(%s): build the whole project", COPYSTAND_PTPIP_CAMERA);
+	if (ret == 0) {
+		printf("Specify stand-in at %s, emulated camera at %s\n",
+		       standin_url(d.st), ptpip_cam_port_path(d.cam));
+		ret = start_station(&d, &err);
+	}
+	if (ret == 0)
+		ret = play(&d, &err);
+	if (ret == 0 && waitpid(d.child, &status, 0) == d.child) {
+		d.child = 0;
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			ret = cs_error_set(&err, CS_E_IO, "the station ended badly");
+	}
+	if (ret == 0)
+		ret = print_table(&d, &err);
 	demo_free(&d);
 	if (ret) {
 		fprintf(stderr, "copystand demo: %s\n", err.msg);

@@ -37,6 +37,8 @@
 #define CAMERA_POLL_MS 100
 /* After quitting, how long shots fired from here may take to come in. */
 #define QUIT_SHOT_WAIT_S 15.0
+/* Presses announced but not yet downloaded, at most. */
+#define NAMED_SHOTS 16
 
 struct ui {
 	station *st;
@@ -60,6 +62,10 @@ struct ui {
 	station_status shown;
 	char shown_camera[512];
 	unsigned shown_camera_alerts;
+
+	/* Shots named as the camera announced them (camera thread only). */
+	station_shot named[NAMED_SHOTS];
+	unsigned nnamed;
 };
 
 static volatile sig_atomic_t signalled;
@@ -135,12 +141,33 @@ static void take_capture(struct ui *u, camera *cam, const station_shot *shot,
 			    err.msg);
 }
 
+/* Names a press when the camera announces it: the number current at the
+ * shutter, not when the files have come. */
+static void name_press(void *ud, char *stem, size_t size)
+{
+	struct ui *u = ud;
+	station_shot *shot = &u->named[u->nnamed++ % NAMED_SHOTS];
+
+	station_shot_prepare(u->st, shot);
+	snprintf(stem, size, "%s", shot->stem);
+}
+
+/* The shot a capture was named for. */
+static const station_shot *named_shot(struct ui *u, const char *stem)
+{
+	for (unsigned i = 0; i < NAMED_SHOTS && i < u->nnamed; i++)
+		if (strcmp(u->named[i].stem, stem) == 0)
+			return &u->named[i];
+	return NULL;
+}
+
 /* One round: open the camera if need be, fire a requested shot, wait a
  * moment for the next one.  False once quitting and nothing is due. */
 static bool camera_round(struct ui *u, camera **cam, double *quiet_since)
 {
 	station_shot shot;
 	camera_capture cap;
+
 	cs_error err = { 0 };
 	int ret;
 
@@ -169,9 +196,11 @@ static bool camera_round(struct ui *u, camera **cam, double *quiet_since)
 			camera_news(u, ret != CS_E_UNREACHABLE, true, "SHUTTER FAILED: %s", err.msg);
 		}
 	}
-	station_shot_prepare(u->st, &shot);
-	ret = camera_wait_capture(*cam, CAMERA_POLL_MS, u->dir, shot.stem, &cap, &err);
+	ret = camera_wait_capture(*cam, CAMERA_POLL_MS, u->dir, NULL, &cap, &err);
 	if (ret == 0) {
+		const station_shot *named = named_shot(u, cap.stem);
+		/* Named by the camera itself: kept, unmatched, for a person. */
+		shot = named ? *named : (station_shot){ 0 };
 		pthread_mutex_lock(&u->lock);
 		if (u->outstanding > 0)
 			u->outstanding--;
@@ -180,8 +209,7 @@ static bool camera_round(struct ui *u, camera **cam, double *quiet_since)
 		take_capture(u, *cam, &shot, &cap);
 		camera_news(u, true, false, "%s", "");
 	} else if (ret == CS_E_CONFLICT) {
-		/* Someone else's file has that name: the next index is free. */
-		station_shot_skip(u->st, &shot);
+		camera_news(u, true, false, "camera: %s (named anew)", err.msg);
 	} else if (ret != CS_E_TIMEOUT) {
 		camera_news(u, false, ret != CS_E_UNREACHABLE, "camera: %s", err.msg);
 		/* A camera that is away: look again in a moment, not at once. */
@@ -196,6 +224,8 @@ static void *camera_main(void *arg)
 	camera *cam = NULL;
 	double quiet_since = now_s();
 
+	u->camopts.name_press = name_press;
+	u->camopts.name_press_ud = u;
 	while (camera_round(u, &cam, &quiet_since))
 		;
 	camera_free(cam);
@@ -325,41 +355,82 @@ static void drain_pipe(int fd)
 		;
 }
 
-/* Reads scans and keys until q, Ctrl-C or a scanner that went away. */
-static int run_input(struct ui *u, scanner *sc)
-{
-	struct pollfd fds[2] = {
-		{ .fd = scanner_fd(sc), .events = POLLIN },
-		{ .fd = u->wake[0], .events = POLLIN },
-	};
+/* Scans come from the scanner device, or from the terminal; keys only
+ * from the terminal, so no barcode can shoot or quit. */
+struct inputs {
+	scanner *in[2];
+	bool keys[2];
+	int n;
+};
 
+/* Reads what one input has; false: quit. */
+static bool read_input(struct ui *u, struct inputs *ins, int i)
+{
+	char line[SCANNER_LINE_MAX];
+	cs_error err = { 0 };
+	int ret;
+
+	while ((ret = scanner_read_line(ins->in[i], line, sizeof line, &err)) == 1) {
+		if (!ins->keys[i] && !line[strspn(line, " \t\r")])
+			continue;
+		if (!ins->keys[i])
+			station_scan(u->st, line, &err), wake_ui(u);
+		else if (!handle_line(u, line))
+			return false;
+	}
+	if (ret == CS_E_INVALID)
+		camera_news(u, u->camera_ok, true, "scanner: %s", err.msg);
+	else if (ret < 0) {
+		say(u, err.msg);
+		return false;
+	}
+	return true;
+}
+
+/* Reads scans and keys until q, Ctrl-C or an input that went away. */
+static int run_input(struct ui *u, struct inputs *ins)
+{
+	struct pollfd fds[3];
+
+	for (int i = 0; i < ins->n; i++)
+		fds[i] = (struct pollfd){ .fd = scanner_fd(ins->in[i]), .events = POLLIN };
+	fds[ins->n] = (struct pollfd){ .fd = u->wake[0], .events = POLLIN };
 	redraw(u);
 	while (!signalled) {
-		char line[SCANNER_LINE_MAX];
-		cs_error err = { 0 };
-		int ret;
-
-		if (poll(fds, 2, 1000) < 0 && errno != EINTR)
-			return cs_error_set(&err, CS_E_IO, "poll"), 1;
-		if (fds[1].revents)
-			drain_pipe(u->wake[0]);
-		while ((ret = scanner_read_line(sc, line, sizeof line, &err)) == 1)
-			if (!handle_line(u, line))
-				return 0;
-		if (ret == CS_E_INVALID)
-			camera_news(u, u->camera_ok, true, "scanner: %s", err.msg);
-		else if (ret < 0) {
-			say(u, err.msg);
-			return 0;
+		if (poll(fds, (nfds_t)ins->n + 1, 1000) < 0 && errno != EINTR) {
+			say(u, strerror(errno));
+			return 1;
 		}
+		if (fds[ins->n].revents)
+			drain_pipe(u->wake[0]);
+		for (int i = 0; i < ins->n; i++)
+			if (!read_input(u, ins, i))
+				return 0;
 		redraw(u);
 	}
 	return 0;
 }
 
+/* q typed at the terminal? (never waits long) */
+static bool quit_typed(struct inputs *ins, int timeout_ms)
+{
+	char line[SCANNER_LINE_MAX];
+	cs_error err;
+
+	for (int i = 0; i < ins->n; i++) {
+		struct pollfd fd = { .fd = scanner_fd(ins->in[i]), .events = POLLIN };
+		if (!ins->keys[i] || poll(&fd, 1, timeout_ms) <= 0)
+			continue;
+		while (scanner_read_line(ins->in[i], line, sizeof line, &err) == 1)
+			if (strcmp(line, "q") == 0 || strcmp(line, "Q") == 0)
+				return true;
+	}
+	return false;
+}
+
 /* Lets shots fired from here come in, then waits for the pipeline while
  * Specify answers; q (or Ctrl-C) again leaves the rest for the next start. */
-static void finish(struct ui *u, scanner *sc)
+static void finish(struct ui *u, struct inputs *ins)
 {
 	station_status s;
 	cs_error err = { 0 };
@@ -371,12 +442,11 @@ static void finish(struct ui *u, scanner *sc)
 		pthread_join(u->camera_thread, NULL);
 	u->camera_started = false;
 	sig_atomic_t seen = signalled;
-	bool leave = false;
 	for (;;) {
 		station_get_status(u->st, &s);
 		if (s.queued == 0 && station_wait_idle(u->st, 0, &err) == 0)
 			break;
-		if (!s.online || signalled != seen || leave) {
+		if (!s.online || signalled != seen || quit_typed(ins, 250)) {
 			say(u, "");
 			printf("%lld capture(s) wait in the journal; they are attached at the "
 			       "next start (copystand station, or copystand upload of any folder)\n",
@@ -388,12 +458,6 @@ static void finish(struct ui *u, scanner *sc)
 			printf("\r\033[Kfinishing %lld upload(s) — q Enter to leave them for the "
 			       "next start", s.queued);
 		fflush(stdout);
-		char line[SCANNER_LINE_MAX];
-		struct pollfd fd = { .fd = scanner_fd(sc), .events = POLLIN };
-		if (poll(&fd, 1, 250) > 0 &&
-		    scanner_read_line(sc, line, sizeof line, &err) == 1 &&
-		    (strcmp(line, "q") == 0 || strcmp(line, "Q") == 0))
-			leave = true;
 	}
 	redraw(u);
 	say(u, "all captures of this session are final; bye");
@@ -497,12 +561,30 @@ static int session_dir(const cs_config *cfg, char **out, cs_error *err)
 	return 0;
 }
 
+/* The scanner device, if one is set, and the terminal for keys (and for
+ * scans typed or wedged in) when there is one. */
+static int open_inputs(struct inputs *ins, const char *device, cs_error *err)
+{
+	int ret;
+
+	if (device) {
+		if ((ret = scanner_open(device, &ins->in[ins->n], err)))
+			return ret;
+		ins->n++;
+	}
+	ret = scanner_open(NULL, &ins->in[ins->n], err);
+	if (ret == 0)
+		ins->keys[ins->n++] = true;
+	/* A scanner device without a terminal: keys are Ctrl-C alone. */
+	return device && ret == CS_E_UNREACHABLE ? 0 : ret;
+}
+
 struct setup {
 	cli c;
 	specify_session *s;
 	struct catalog_format *fmt;
 	char *dir, *jpath;
-	scanner *sc;
+	struct inputs ins;
 	struct ui u;
 };
 
@@ -521,7 +603,7 @@ static int start(struct setup *x, cs_error *err)
 	    (ret = cli_login(&x->c, &login, err)) ||
 	    (ret = session_dir(cfg, &x->dir, err)) ||
 	    !(x->jpath = journal_default_path(err)) ||
-	    (ret = scanner_open(config_get(cfg, "scanner"), &x->sc, err)))
+	    (ret = open_inputs(&x->ins, config_get(cfg, "scanner"), err)))
 		return ret ? ret : CS_E_IO;
 	const specify_info *info = specify_session_info(x->s);
 	printf("copystand station: %s as %s (%s), collection %s, catalog numbers %s\n"
@@ -553,7 +635,8 @@ static void setup_free(struct setup *x)
 		pthread_join(x->u.camera_thread, NULL);
 	}
 	station_close(x->u.st);
-	scanner_free(x->sc);
+	for (int i = 0; i < x->ins.n; i++)
+		scanner_free(x->ins.in[i]);
 	catalog_format_free(x->fmt);
 	if (x->s) {
 		cs_error err;
@@ -601,8 +684,8 @@ int cmd_station(int argc, char **argv)
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 		say(&x.u, "ready — scan a specimen");
-		status = run_input(&x.u, x.sc);
-		finish(&x.u, x.sc);
+		status = run_input(&x.u, &x.ins);
+		finish(&x.u, &x.ins);
 		signal_pipe = -1;
 	} else {
 		status = cli_fail(&err);

@@ -126,35 +126,6 @@ static bool file_ok(struct rig *r, const camera_file *f)
 	return ok;
 }
 
-/* The names in dir, dot files included, space-separated and sorted. */
-static char *dir_names(const char *dir)
-{
-	struct dirent **list;
-	char *names = calloc(1, 4096);
-	int n = scandir(dir, &list, NULL, alphasort);
-
-	for (int i = 0; i < n; i++) {
-		if (strcmp(list[i]->d_name, ".") && strcmp(list[i]->d_name, "..") && names)
-			snprintf(names + strlen(names), 4096 - strlen(names), "%s%s",
-				 names[0] ? " " : "", list[i]->d_name);
-		free(list[i]);
-	}
-	if (n >= 0)
-		free(list);
-	return names;
-}
-
-static bool dir_is(const char *dir, const char *want)
-{
-	char *names = dir_names(dir);
-	bool same = names && !strcmp(names, want);
-
-	if (!same)
-		tap_diag("%s holds \"%s\", want \"%s\"", dir, names ? names : "?", want);
-	free(names);
-	return same;
-}
-
 static char *local(const struct rig *r, const char *name)
 {
 	static char path[600];
@@ -250,7 +221,7 @@ static void test_trigger(void)
 		tap_is_str(f->camera_path, FOLDER "/IMG_0001.JPG", "from IMG_0001.JPG");
 		tap_is_int(f->size, DEFAULT_SIZE, "200 KiB");
 		tap_is_str(f->mimetype, "image/jpeg", "image/jpeg");
-		tap_ok(dir_is(r.dir, "000000123.jpg"), "nothing else in the folder");
+		tap_ok(harness_dir_is(r.dir, "000000123.jpg"), "nothing else in the folder");
 		tap_ok(control_is(&r, "deleted", "OK") && handle_of(&r, "IMG_0001.JPG") > 0,
 		       "the card keeps it until asked");
 	}
@@ -286,7 +257,7 @@ static void test_raw_jpeg(void)
 		control_ok(&r, "payload raw+jpeg");
 		tap_is_int(camera_trigger(r.c, &err), 0, "RAW+JPEG fired from here");
 		tap_ok(capture_ok(&r, "000000007_2", 2, &cap), "is one capture too");
-		tap_ok(dir_is(r.dir, "000000007.cr2 000000007.jpg 000000007_2.cr2 000000007_2.jpg"),
+		tap_ok(harness_dir_is(r.dir, "000000007.cr2 000000007.jpg 000000007_2.cr2 000000007_2.jpg"),
 		       "four files, two stems");
 	}
 	rig_down(&r);
@@ -315,7 +286,7 @@ static void test_series(void)
 	for (int i = 3; i < 5; i++)
 		ok = ok && camera_trigger(r.c, &err) == 0 && capture_ok(&r, stems[i], 1, &cap);
 	tap_ok(ok, "fire, wait, fire, wait");
-	tap_ok(dir_is(r.dir, "a1.jpg a2.cr2 a2.jpg a3.jpg a4.jpg a5.jpg"), "six files");
+	tap_ok(harness_dir_is(r.dir, "a1.jpg a2.cr2 a2.jpg a3.jpg a4.jpg a5.jpg"), "six files");
 out:
 	rig_down(&r);
 }
@@ -333,7 +304,7 @@ static void test_delete(void)
 		tap_is_int(camera_delete(r.c, &cap, &err), 0, "camera_delete");
 		tap_ok(control_is(&r, "deleted", "OK IMG_0001.JPG"), "the camera deleted it");
 		tap_ok(handle_of(&r, "IMG_0001.JPG") < 0, "it is off the card");
-		tap_ok(dir_is(r.dir, "d1.jpg"), "and on the disk");
+		tap_ok(harness_dir_is(r.dir, "d1.jpg"), "and on the disk");
 	}
 	camera_trigger(r.c, &err);
 	if (capture_ok(&r, "d2", 1, &cap)) {
@@ -364,7 +335,7 @@ static void test_delete(void)
 			   "a camera that never deletes: CS_E_ACCESS");
 		tap_ok(has(err.msg, "did not delete IMG_0004.JPG"), "%s", err.msg);
 		control_ok(&r, "fault clear");
-		tap_ok(handle_of(&r, "IMG_0004.JPG") > 0 && dir_is(r.dir, "d2.jpg d3.cr2 d3.jpg d4.jpg"),
+		tap_ok(handle_of(&r, "IMG_0004.JPG") > 0 && harness_dir_is(r.dir, "d2.jpg d3.cr2 d3.jpg d4.jpg"),
 		       "the file is on the card and on the disk");
 	}
 out:
@@ -413,7 +384,7 @@ static void test_disconnect(void)
 		   "cable pulled mid-transfer: CS_E_UNREACHABLE");
 	tap_ok(has(err.msg, "camera disconnected") && has(err.msg, "reconnects"),
 	       "saying so (%.2f s): %s", now() - t0, err.msg);
-	tap_ok(cap.nfiles == 0 && dir_is(r.dir, ""), "no file, not even a partial one");
+	tap_ok(cap.nfiles == 0 && harness_dir_is(r.dir, ""), "no file, not even a partial one");
 	tap_ok(capture_ok(&r, "c1", 1, &cap), "the next wait reconnects and brings the shot");
 	tap_is_int(cap.files[0].size, 3000000, "whole");
 	stats = control(&r, "stats");
@@ -495,7 +466,7 @@ static void test_idle(void)
 	tap_is_int(camera_wait_capture(r.c, 0, r.dir, "i", &cap, &err), CS_E_TIMEOUT,
 		   "timeout 0: one look");
 	tap_ok(now() - t0 < 0.2, "that returns at once (%.3f s)", now() - t0);
-	tap_ok(dir_is(r.dir, ""), "and leaves nothing behind");
+	tap_ok(harness_dir_is(r.dir, ""), "and leaves nothing behind");
 out:
 	rig_down(&r);
 }
@@ -630,7 +601,7 @@ static void test_names(void)
 	tap_is_int(camera_wait_capture(r.c, 5000, local(&r, "nowhere"), "y", &cap, &err), CS_E_IO,
 		   "a folder that is not there: CS_E_IO");
 	tap_ok(capture_ok(&r, "000000001_2", 1, &cap), "the shot waited for a good name");
-	tap_ok(dir_is(r.dir, "000000001.jpg 000000001_2.jpg"), "next to the earlier one");
+	tap_ok(harness_dir_is(r.dir, "000000001.jpg 000000001_2.jpg"), "next to the earlier one");
 	tap_is_int(camera_wait_capture(r.c, 100, r.dir, "z", &cap, &err), CS_E_TIMEOUT,
 		   "and came only once");
 	/* Erased with the camera's menu while it waited for a name. */
@@ -645,7 +616,65 @@ static void test_names(void)
 	tap_ok(has(err.msg, "erased on the camera"), "%s", err.msg);
 	tap_is_int(camera_wait_capture(r.c, 100, r.dir, "e2", &cap, &err), CS_E_TIMEOUT,
 		   "it is not asked for again");
-	tap_ok(dir_is(r.dir, "000000001.jpg 000000001_2.jpg e.jpg"), "nothing of it in the folder");
+	tap_ok(harness_dir_is(r.dir, "000000001.jpg 000000001_2.jpg e.jpg"), "nothing of it in the folder");
+out:
+	rig_down(&r);
+}
+
+/* name_press: the stem current when the camera announced the press. */
+struct namer {
+	const char *const *stems; /* the names given, one per call */
+	int calls;
+};
+
+static void name_now(void *ud, char *stem, size_t size)
+{
+	struct namer *n = ud;
+	snprintf(stem, size, "%s", n->stems[n->calls++]);
+}
+
+static void test_named_at_shutter(void)
+{
+	static const char *const stems[] = { "000000005", "000000006", "000000006_2", "x" };
+	struct namer n = { .stems = stems };
+	camera_options o = { MODEL, NULL, name_now, &n };
+	struct rig r;
+	camera_capture cap;
+	cs_error err = { 0 };
+	FILE *f;
+
+	memset(&r, 0, sizeof r);
+	snprintf(r.dir, sizeof r.dir, "%s/named", harness_home());
+	mkdir(r.dir, 0700);
+	if (!(r.cam = ptpip_cam_start(PTPIP_CAMERA_EXE, NULL)))
+		return;
+	o.port = ptpip_cam_port_path(r.cam);
+	if (!tap_is_int(camera_open(&o, &r.c, &err), 0, "camera_open with a namer"))
+		goto out;
+	/* Announced while waiting, named at once: a later name (a scan right
+	 * after the shutter) is not asked for when it downloads. */
+	tap_is_int(camera_wait_capture(r.c, 300, r.dir, NULL, &cap, &err), CS_E_TIMEOUT,
+		   "nothing yet");
+	control_is(&r, "press raw+jpeg 100000", "OK 3 4");
+	while (n.calls == 0 &&
+	       camera_wait_capture(r.c, 50, r.dir, NULL, &cap, &err) == CS_E_TIMEOUT)
+		;
+	if (cap.nfiles == 0)
+		tap_is_int(camera_wait_capture(r.c, 5000, r.dir, NULL, &cap, &err), 0,
+			   "the press comes");
+	tap_is_int(n.calls, 1, "one name for the two files of a press");
+	tap_is_str(cap.stem, "000000005", "the name given at the shutter");
+	tap_ok(harness_dir_is(r.dir, "000000005.cr2 000000005.jpg"), "both files under it");
+	/* A name taken meanwhile: the press is named again. */
+	if ((f = fopen(local(&r, "000000006.jpg"), "w")))
+		fclose(f);
+	control_is(&r, "press jpeg", "OK 5");
+	tap_is_int(camera_wait_capture(r.c, 5000, r.dir, NULL, &cap, &err), CS_E_CONFLICT,
+		   "a name already taken: CS_E_CONFLICT");
+	tap_is_int(camera_wait_capture(r.c, 5000, r.dir, NULL, &cap, &err), 0,
+		   "the next try");
+	tap_is_str(cap.stem, "000000006_2", "uses the name asked for anew");
+	tap_is_int(n.calls, 3, "asked once per press and once per conflict");
 out:
 	rig_down(&r);
 }
@@ -711,6 +740,7 @@ int main(void)
 	test_signals();
 	test_stdin();
 	test_names();
+	test_named_at_shutter();
 	test_gone_and_back();
 	harness_cleanup();
 	return tap_done();

@@ -127,10 +127,15 @@ int main(void)
 	const char *demo[] = { "demo", NULL };
 	rc = harness_run(demo, NULL, &out);
 	tap_is_int(rc, 0, "the demo (README's main job) runs");
-	tap_ok(out && strstr(out, "000000001_2.jpg    000000001   1        Esox lucius          attached") &&
-	       strstr(out, "000000123.jpg      000000123   13") &&
-	       strstr(out, "skipped: no collectionobject has Catalog Number '000099999'"),
-	       "and shows what got attached");
+	tap_ok(out && strstr(out, "station │ attached ✓ 000000001_2.jpg (2 images)") &&
+	       strstr(out, "station │ taken back: 000000123.jpg") &&
+	       strstr(out, "station │ NOT SHOOTING: 000099999"),
+	       "the real station ran the technician's session");
+	tap_ok(out && strstr(out, "000000001    1       Esox lucius          000000001.jpg, 000000001_2.jpg\n") &&
+	       strstr(out, "000000002    2       Perca fluviatilis    000000002.cr2, 000000002.jpg\n") &&
+	       strstr(out, "000000123    13      Esox lucius          000000123.jpg\n") &&
+	       strstr(out, "000099999    -       -                    (no such record"),
+	       "and the table shows what Specify holds for each record");
 	free(out);
 
 	free(cfg);

@@ -1,5 +1,6 @@
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -273,5 +274,33 @@ bool harness_same_file(const char *a, const char *b)
 		fclose(fa);
 	if (fb)
 		fclose(fb);
+	return same;
+}
+
+char *harness_dir_names(const char *dir)
+{
+	struct dirent **list;
+	char *names = calloc(1, 4096);
+	int n = scandir(dir, &list, NULL, alphasort);
+
+	for (int i = 0; i < n; i++) {
+		if (strcmp(list[i]->d_name, ".") && strcmp(list[i]->d_name, "..") && names)
+			snprintf(names + strlen(names), 4096 - strlen(names), "%s%s",
+				 names[0] ? " " : "", list[i]->d_name);
+		free(list[i]);
+	}
+	if (n >= 0)
+		free(list);
+	return names;
+}
+
+bool harness_dir_is(const char *dir, const char *want)
+{
+	char *names = harness_dir_names(dir);
+	bool same = names && !strcmp(names, want);
+
+	if (!same)
+		printf("# %s holds \"%s\", want \"%s\"\n", dir, names ? names : "?", want);
+	free(names);
 	return same;
 }

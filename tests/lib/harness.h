@@ -56,6 +56,13 @@ int harness_spawn(const char *const *argv, const char *const *env);
 pid_t harness_fork_drain(const harness_server *hs, const char *journal_path,
 			 long long batch, const pipeline_options *tuning);
 
+/* The names in dir, dot files included, space-separated and sorted
+ * (malloc'd; "" for an empty or missing folder). */
+char *harness_dir_names(const char *dir);
+/* True when dir holds exactly the names want ("a b c", sorted); says what
+ * it holds otherwise (a TAP diagnostic). */
+bool harness_dir_is(const char *dir, const char *want);
+
 /* True when both files have the same bytes. */
 bool harness_same_file(const char *a, const char *b);
 

@@ -1,0 +1,860 @@
+/* copystand station end to end, as a technician at the copy stand uses it:
+ * the binary on a pseudo-terminal (lines typed one at a time, its output
+ * read as it comes), the stand-in as Specify and ptpip-camera as the
+ * tethered camera.  Every case checks what happened from the stand-in's
+ * state, the session folder and the journal, not only from what the
+ * station printed.  Each case has its own session folder and camera; the
+ * stand-in and the journal are shared, so a case leaves nothing pending
+ * (but the last, which is about exactly that). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "journal.h"
+#include "ptpip-client.h"
+#include "sha256.h"
+#include "tap.h"
+
+#ifndef PTPIP_CAMERA_EXE
+#error "PTPIP_CAMERA_EXE must name the built ptpip-camera program"
+#endif
+#ifndef COPYSTAND_BINARY
+#error "COPYSTAND_BINARY must name the built copystand program"
+#endif
+
+/* How long the station gets for things that take a moment. */
+#define T_SHORT 20.0
+/* For things that wait on retries with backoff. */
+#define T_LONG 60.0
+
+static harness_server hs;
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* --- the station on a pseudo-terminal ----------------------------------- */
+
+struct station_run {
+	pid_t pid;
+	int master;
+	char *out;            /* all it printed, NUL-terminated */
+	size_t len, cap;
+	size_t mark;          /* expect() looks from here on */
+	bool eof;
+	int status;           /* exit status once reaped, -1: killed or signal */
+	bool reaped;
+	ptpip_cam *cam;
+	char dir[512];
+	char name[64];
+};
+
+/* Reads what the station printed, waiting at most timeout_ms for the
+ * first bytes.  False once the terminal is closed. */
+static bool pump(struct station_run *r, int timeout_ms)
+{
+	struct pollfd p = { .fd = r->master, .events = POLLIN };
+
+	if (r->eof)
+		return false;
+	while (poll(&p, 1, timeout_ms) > 0) {
+		char buf[4096];
+		ssize_t n = read(r->master, buf, sizeof buf);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {           /* EIO: the child side is closed */
+			r->eof = true;
+			return false;
+		}
+		if (r->len + (size_t)n + 1 > r->cap) {
+			r->cap = (r->len + (size_t)n + 1) * 2;
+			if (!(r->out = realloc(r->out, r->cap)))
+				abort();
+		}
+		for (ssize_t i = 0; i < n; i++)
+			r->out[r->len++] = buf[i] ? buf[i] : ' ';
+		r->out[r->len] = '\0';
+		timeout_ms = 0;
+	}
+	return true;
+}
+
+/* The tail of what it printed since the mark, readable, for diagnostics. */
+static void show_tail(struct station_run *r, const char *why)
+{
+	size_t from = r->len > 1500 && r->len - 1500 > r->mark ? r->len - 1500 : r->mark;
+	char *line = malloc(r->len - from + 1), *p = line;
+
+	tap_diag("%s: station %s printed since the last match:", why, r->name);
+	for (size_t i = from; i < r->len; i++) {
+		char c = r->out[i];
+		if (c == '\r' || c == '\a')
+			continue;
+		if (c == '\033') {      /* \033[K */
+			i += 2;
+			continue;
+		}
+		if (c == '\n') {
+			*p = '\0';
+			if (*line)
+				tap_diag("  | %s", line);
+			p = line;
+			continue;
+		}
+		*p++ = c;
+	}
+	*p = '\0';
+	if (*line)
+		tap_diag("  | %s", line);
+	free(line);
+}
+
+/* Waits for want in the output after the mark; moves the mark past it. */
+static bool expect(struct station_run *r, const char *want, double timeout_s)
+{
+	double end = now() + timeout_s;
+
+	for (;;) {
+		char *at = r->out ? strstr(r->out + r->mark, want) : NULL;
+		if (at) {
+			r->mark = (size_t)(at - r->out) + strlen(want);
+			return true;
+		}
+		double left = end - now();
+		if (left <= 0 || (!pump(r, left > 0.2 ? 200 : (int)(left * 1000) + 1) && r->eof)) {
+			if (r->out && (at = strstr(r->out + r->mark, want))) {
+				r->mark = (size_t)(at - r->out) + strlen(want);
+				return true;
+			}
+			tap_diag("no \"%s\" within %.0f s", want, timeout_s);
+			show_tail(r, "expect");
+			return false;
+		}
+	}
+}
+
+/* Whether want was printed since the mark (without waiting). */
+static bool printed(struct station_run *r, const char *want)
+{
+	pump(r, 0);
+	return r->out && strstr(r->out + r->mark, want) != NULL;
+}
+
+/* Whether want was printed at or after offset from. */
+static bool since(struct station_run *r, size_t from, const char *want)
+{
+	pump(r, 0);
+	return r->out && from <= r->len && strstr(r->out + from, want) != NULL;
+}
+
+/* Types a line at the terminal (the pty turns \n into Enter). */
+static void send_line(struct station_run *r, const char *line)
+{
+	char buf[256];
+	int n = snprintf(buf, sizeof buf, "%s\n", line);
+
+	if (write(r->master, buf, (size_t)n) != n)
+		tap_diag("cannot type \"%s\": %s", line, strerror(errno));
+}
+
+/* Pumps the terminal while cond(ud) is false, up to timeout_s. */
+static bool wait_until(struct station_run *r, bool (*cond)(void *), void *ud,
+		       double timeout_s)
+{
+	double end = now() + timeout_s;
+
+	while (!cond(ud)) {
+		if (now() >= end)
+			return false;
+		if (r)
+			pump(r, 150);
+		else
+			nanosleep(&(struct timespec){ .tv_nsec = 150000000 }, NULL);
+	}
+	return true;
+}
+
+/* A camera and a station on a pty, in the session folder HOME/name.
+ * extra: more station options, NULL-terminated (may be NULL).  with_camera
+ * false: no emulator, no --port (the station looks for a camera and finds
+ * none, which it only reports). */
+static bool station_start(struct station_run *r, const char *name, bool with_camera,
+			  const char *const *extra)
+{
+	const char *args[40];
+	size_t n = 0;
+
+	memset(r, 0, sizeof *r);
+	r->master = -1;
+	r->pid = -1;
+	snprintf(r->name, sizeof r->name, "%s", name);
+	snprintf(r->dir, sizeof r->dir, "%s/%s", harness_home(), name);
+	if (with_camera && !(r->cam = ptpip_cam_start(PTPIP_CAMERA_EXE, NULL))) {
+		tap_ok(0, "%s: the camera emulator starts", name);
+		return false;
+	}
+	args[n++] = COPYSTAND_BINARY;
+	args[n++] = "station";
+	args[n++] = "--server";
+	args[n++] = hs.url;
+	args[n++] = "--user";
+	args[n++] = hs.user;
+	args[n++] = "--collection";
+	args[n++] = hs.collection;
+	args[n++] = "--dir";
+	args[n++] = r->dir;
+	if (r->cam) {
+		args[n++] = "--port";
+		args[n++] = ptpip_cam_port_path(r->cam);
+	}
+	for (; extra && *extra && n < 39; extra++)
+		args[n++] = *extra;
+	args[n] = NULL;
+
+	fflush(stdout);
+	r->pid = forkpty(&r->master, NULL, NULL,
+			 &(struct winsize){ .ws_row = 40, .ws_col = 200 });
+	if (r->pid == 0) {
+		execv(COPYSTAND_BINARY, (char **)args);
+		_exit(127);
+	}
+	if (r->pid < 0) {
+		tap_ok(0, "%s: forkpty: %s", name, strerror(errno));
+		return false;
+	}
+	fcntl(r->master, F_SETFD, FD_CLOEXEC);
+	if (!tap_ok(expect(r, "ready — scan a specimen", T_SHORT), "%s: the station starts", name))
+		return false;
+	if (r->cam && !tap_ok(expect(r, "camera: PTP/IP Camera ready", T_SHORT),
+			      "%s: it finds the camera", name))
+		return false;
+	return true;
+}
+
+/* Reaps the station if it has exited, waiting up to timeout_s. */
+static bool reap(struct station_run *r, double timeout_s)
+{
+	double end = now() + timeout_s;
+	int status;
+
+	if (r->reaped)
+		return true;
+	for (;;) {
+		pid_t p = waitpid(r->pid, &status, WNOHANG);
+		if (p == r->pid) {
+			r->reaped = true;
+			r->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+			if (!WIFEXITED(status))
+				tap_diag("station %s died of signal %d", r->name,
+					 WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+			pump(r, 0);
+			return true;
+		}
+		if (now() >= end)
+			return false;
+		if (!pump(r, 100))
+			nanosleep(&(struct timespec){ .tv_nsec = 50000000 }, NULL);
+	}
+}
+
+/* q, and its exit status (under ASan: no leaks) once it is gone; kills it
+ * if it does not go. */
+static int station_quit(struct station_run *r, double timeout_s)
+{
+	if (r->pid > 0 && !r->reaped) {
+		send_line(r, "q");
+		if (!reap(r, timeout_s)) {
+			show_tail(r, "quit");
+			tap_diag("station %s did not quit: killing it", r->name);
+			kill(r->pid, SIGKILL);
+			reap(r, 10);
+			r->status = -1;
+		}
+	}
+	return r->reaped ? r->status : -1;
+}
+
+/* Quits (if still running), checks the clean exits, frees everything. */
+static void station_end(struct station_run *r)
+{
+	if (r->pid > 0) {
+		int rc = station_quit(r, T_SHORT);
+		tap_is_int(rc, 0, "station exits 0 (no leaks)");
+	}
+	if (r->master >= 0)
+		close(r->master);
+	if (r->cam)
+		tap_is_int(ptpip_cam_stop(r->cam), 0, "the camera emulator exits cleanly");
+	free(r->out);
+	memset(r, 0, sizeof *r);
+	r->master = -1;
+}
+
+static char *cam(struct station_run *r, const char *cmd)
+{
+	return ptpip_cam_control(r->cam, "%s", cmd);
+}
+
+static bool cam_ok(struct station_run *r, const char *cmd)
+{
+	char *reply = cam(r, cmd);
+	bool ok = reply && strncmp(reply, "OK", 2) == 0;
+
+	if (!ok)
+		tap_diag("camera %s: %s", cmd, reply ? reply : "(gone)");
+	free(reply);
+	return ok;
+}
+
+/* Scans a number at the terminal and waits until Specify has found it
+ * (the found line is "NUMBER  TAXON  (N images)", two spaces). */
+static bool scan_found(struct station_run *r, const char *number)
+{
+	char want[64];
+
+	send_line(r, number);
+	snprintf(want, sizeof want, "%s  ", number);
+	return expect(r, want, T_SHORT) && expect(r, " image", T_SHORT);
+}
+
+static char *local(const struct station_run *r, const char *name)
+{
+	static char path[4][700];
+	static int next;
+	char *p = path[next++ % 4];
+
+	snprintf(p, sizeof path[0], "%s/%s", r->dir, name);
+	return p;
+}
+
+static bool exists(const char *path)
+{
+	struct stat sb;
+	return stat(path, &sb) == 0;
+}
+
+/* --- the stand-in's view -------------------------------------------------- */
+
+struct att_count {
+	int joined;          /* attachments of name on collection object record */
+	int on_other;        /* of name, on another record */
+	int orphans;         /* of name, with no join row */
+	bool bytes_same;     /* the stored file of the (one) joined one is the local file */
+};
+
+/* What the stand-in holds of a file named name (and, with path, whether
+ * its stored bytes are those of path). */
+static struct att_count attached(const char *name, long long record, const char *path)
+{
+	struct att_count c = { 0 };
+	cJSON *st = standin_state(hs.standin), *a;
+	const char *location = NULL;
+
+	cJSON_ArrayForEach(a, cJSON_GetObjectItem(st, "attachments")) {
+		const char *orig = cJSON_GetStringValue(cJSON_GetObjectItem(a, "origfilename"));
+		const char *table = cJSON_GetStringValue(cJSON_GetObjectItem(a, "join_table"));
+		long long rec = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "record_id"));
+
+		if (!orig || strcmp(orig, name) != 0)
+			continue;
+		if (!table)
+			c.orphans++;
+		else if (!strcmp(table, "collectionobjectattachment") && rec == record) {
+			c.joined++;
+			location = cJSON_GetStringValue(cJSON_GetObjectItem(a, "attachmentlocation"));
+		} else
+			c.on_other++;
+	}
+	if (path && c.joined == 1 && location) {
+		const char *stored = cJSON_GetStringValue(cJSON_GetObjectItem(
+			cJSON_GetObjectItem(cJSON_GetObjectItem(st, "files"), location), "sha256"));
+		char sha[65] = "";
+		cs_error err = { 0 };
+
+		if (sha256_file(path, sha, NULL, &err))
+			tap_diag("cannot hash %s: %s", path, err.msg);
+		c.bytes_same = stored && !strcmp(stored, sha);
+		if (!c.bytes_same)
+			tap_diag("%s: stored sha256 %s, local %s", name, stored ? stored : "(none)", sha);
+	}
+	cJSON_Delete(st);
+	return c;
+}
+
+struct want_attached {
+	const char *name;
+	long long record;
+};
+
+static bool is_attached(void *ud)
+{
+	struct want_attached *w = ud;
+	return attached(w->name, w->record, NULL).joined > 0;
+}
+
+/* Waits until name is attached to record, then checks it is so exactly
+ * once, nowhere else, with the bytes of the local file. */
+static bool attached_once(struct station_run *r, const char *name, long long record,
+			  double timeout_s)
+{
+	struct want_attached w = { name, record };
+
+	if (!wait_until(r, is_attached, &w, timeout_s)) {
+		tap_diag("%s is not attached to collection object %lld after %.0f s", name,
+			 record, timeout_s);
+		if (r)
+			show_tail(r, "attach");
+		return false;
+	}
+	struct att_count c = attached(name, record, local(r, name));
+	if (c.joined != 1 || c.on_other || c.orphans)
+		tap_diag("%s: %d on collection object %lld, %d on others, %d orphans",
+			 name, c.joined, record, c.on_other, c.orphans);
+	return c.joined == 1 && !c.on_other && !c.orphans && c.bytes_same;
+}
+
+static bool nothing_of(const char *name)
+{
+	struct att_count c = attached(name, 0, NULL);
+	if (c.joined || c.on_other || c.orphans)
+		tap_diag("the stand-in has %s: %d/%d/%d", name, c.joined, c.on_other, c.orphans);
+	return !c.joined && !c.on_other && !c.orphans;
+}
+
+static bool faults(const char *json)
+{
+	cs_error err = { 0 };
+	int ret = standin_faults(hs.standin, json, &err);
+
+	if (ret)
+		tap_diag("faults %s: %s", json, err.msg);
+	return ret == 0;
+}
+
+static bool faults_reset(void)
+{
+	cs_error err = { 0 };
+	cJSON *reply = NULL;
+	int ret = standin_control(hs.standin, "POST", "faults/reset", "{}",
+				  &reply, &err);
+
+	cJSON_Delete(reply);
+	if (ret)
+		tap_diag("faults reset: %s", err.msg);
+	return ret == 0;
+}
+
+#define SPECIFY_DOWN "{\"error_rate\": 1.0, \"error_status\": 503}"
+
+/* --- the journal ------------------------------------------------------------- */
+
+struct find_item {
+	const char *path;
+	int state;          /* -1: not found */
+	int count;
+};
+
+static int on_item(void *ud, const journal_item *it)
+{
+	struct find_item *f = ud;
+
+	if (it->path && !strcmp(it->path, f->path)) {
+		f->state = (int)it->state;
+		f->count++;
+	}
+	return 0;
+}
+
+/* The journal state of the (one) item for path; -1 when there is none,
+ * -2 when there are several. */
+static int journal_state_of(const char *path)
+{
+	struct find_item f = { path, -1, 0 };
+	cs_error err = { 0 };
+	char *jpath = journal_default_path(&err);
+	journal *j = NULL;
+
+	if (!jpath || journal_open(jpath, &j, &err)) {
+		tap_diag("journal: %s", err.msg);
+		free(jpath);
+		return -1;
+	}
+	if (journal_items_each(j, 0, -1, on_item, &f, &err))
+		tap_diag("journal: %s", err.msg);
+	journal_close(j);
+	free(jpath);
+	return f.count > 1 ? -2 : f.state;
+}
+
+/* --- the cases ------------------------------------------------------------- */
+
+/* 1. Scan, Enter: the shot is 000000001.jpg, attached to its record with
+ * the very bytes that came from the camera. */
+static void test_enter_shoots(void)
+{
+	struct station_run r;
+
+	tap_diag("scan, Enter: shot, named, attached");
+	if (station_start(&r, "enter", true, NULL)) {
+		tap_ok(scan_found(&r, "000000001"), "the scan is found in Specify");
+		send_line(&r, "");
+		tap_ok(expect(&r, "captured 000000001.jpg", T_SHORT), "Enter shoots: captured");
+		tap_ok(harness_dir_is(r.dir, "000000001.jpg"), "the session folder holds 000000001.jpg");
+		tap_ok(attached_once(&r, "000000001.jpg", 1, T_LONG),
+		       "attached once to collection object 1, same bytes");
+		tap_ok(expect(&r, "attached ✓ 000000001.jpg (1 image)", T_SHORT),
+		       "the station says so, with the record's image count");
+		tap_is_int(journal_state_of(local(&r, "000000001.jpg")), JS_ATTACHED,
+			   "the journal has it attached");
+	}
+	station_end(&r);
+}
+
+/* 2. The camera's own button: the shot comes in and is attached. */
+static void test_camera_button(void)
+{
+	struct station_run r;
+
+	tap_diag("the camera's own shutter button");
+	if (station_start(&r, "button", true, NULL)) {
+		tap_ok(scan_found(&r, "000000008"), "the scan is found");
+		tap_ok(cam_ok(&r, "press jpeg"), "the button is pressed");
+		tap_ok(expect(&r, "captured 000000008.jpg", T_SHORT), "captured");
+		tap_ok(attached_once(&r, "000000008.jpg", 8, T_LONG),
+		       "attached once to collection object 8, same bytes");
+		tap_ok(harness_dir_is(r.dir, "000000008.jpg"), "the session folder holds 000000008.jpg");
+	}
+	station_end(&r);
+}
+
+/* 3. RAW+JPEG: one press, two files, both on the record. */
+static void test_raw_jpeg(void)
+{
+	struct station_run r;
+
+	tap_diag("RAW+JPEG pair");
+	if (station_start(&r, "pair", true, NULL)) {
+		tap_ok(cam_ok(&r, "payload raw+jpeg 300000"), "the camera shoots RAW+JPEG");
+		tap_ok(scan_found(&r, "000000002"), "the scan is found");
+		send_line(&r, "");
+		tap_ok(expect(&r, "captured 000000002.", T_SHORT) && expect(&r, "(+ pair)", 1),
+		       "captured as a pair");
+		tap_ok(attached_once(&r, "000000002.cr2", 2, T_LONG), "the RAW is attached to 2");
+		tap_ok(attached_once(&r, "000000002.jpg", 2, T_LONG), "the JPEG is attached to 2");
+		tap_ok(harness_dir_is(r.dir, "000000002.cr2 000000002.jpg"),
+		       "the session folder holds both, named from the number");
+	}
+	station_end(&r);
+}
+
+/* 4. Several views of one specimen: _2 for the second. */
+static void test_views(void)
+{
+	struct station_run r;
+
+	tap_diag("several views per record");
+	if (station_start(&r, "views", true, NULL)) {
+		tap_ok(scan_found(&r, "000000003"), "the scan is found");
+		send_line(&r, "");
+		tap_ok(expect(&r, "captured 000000003.jpg", T_SHORT), "first view captured");
+		send_line(&r, "");
+		tap_ok(expect(&r, "captured 000000003_2.jpg", T_SHORT), "second view is _2");
+		tap_ok(attached_once(&r, "000000003.jpg", 3, T_LONG), "the first is attached to 3");
+		tap_ok(attached_once(&r, "000000003_2.jpg", 3, T_LONG), "the second is attached to 3");
+		tap_ok(expect(&r, "(2 images)", T_SHORT), "the count says 2 images");
+		tap_ok(harness_dir_is(r.dir, "000000003.jpg 000000003_2.jpg"), "both in the folder");
+	}
+	station_end(&r);
+}
+
+/* 5. A number Specify does not know: refused by default, kept unmatched
+ * with --unknown keep. */
+static void test_unknown(void)
+{
+	struct station_run r;
+	char *reply;
+
+	tap_diag("unknown number, --unknown refuse (default)");
+	if (station_start(&r, "unknown-refuse", true, NULL)) {
+		send_line(&r, "000000999");
+		tap_ok(expect(&r, "NOT FOUND", T_SHORT), "NOT FOUND");
+		send_line(&r, "");
+		tap_ok(expect(&r, "NOT SHOOTING", T_SHORT), "Enter: NOT SHOOTING");
+		/* Anything fired would be on the card; give it a moment. */
+		pump(&r, 1500);
+		reply = cam(&r, "list");
+		tap_is_str(reply, "OK", "the shutter never fired (the card is empty)");
+		free(reply);
+		tap_ok(harness_dir_is(r.dir, ""), "no file in the session folder");
+		tap_ok(!printed(&r, "captured"), "nothing captured");
+	}
+	station_end(&r);
+
+	tap_diag("unknown number, --unknown keep");
+	const char *keep[] = { "--unknown", "keep", NULL };
+	if (station_start(&r, "unknown-keep", true, keep)) {
+		send_line(&r, "000000999");
+		tap_ok(expect(&r, "NOT FOUND", T_SHORT) && expect(&r, "shots stay unmatched", 1),
+		       "NOT FOUND, shots stay unmatched");
+		send_line(&r, "");
+		tap_ok(expect(&r, "captured 000000999.jpg", T_SHORT), "the shot is kept, named "
+		       "from the number");
+		tap_ok(expect(&r, "NOT ATTACHED 000000999.jpg", T_LONG), "and reported not attached");
+		tap_is_int(journal_state_of(local(&r, "000000999.jpg")), JS_UNMATCHED,
+			   "the journal has it unmatched");
+		tap_ok(exists(local(&r, "000000999.jpg")), "the file stays in the folder");
+		tap_ok(nothing_of("000000999.jpg"), "nothing attached in Specify");
+	}
+	station_end(&r);
+}
+
+struct two_names {
+	const char *a, *b;
+	long long ra, rb;
+};
+
+static bool both_attached(void *ud)
+{
+	struct two_names *t = ud;
+	return attached(t->a, t->ra, NULL).joined > 0 && attached(t->b, t->rb, NULL).joined > 0;
+}
+
+/* 6. Specify goes away while shooting: the shots are still taken and
+ * named; when it is back they are attached, each once. */
+static void test_specify_down(void)
+{
+	struct station_run r;
+
+	tap_diag("Specify down while shooting, then back");
+	if (!hs.standin) {
+		tap_ok(1, "# SKIP needs the stand-in's fault switches");
+		return;
+	}
+	if (station_start(&r, "down", true, NULL)) {
+		size_t down_from = r.len;
+		tap_ok(faults(SPECIFY_DOWN), "Specify goes down");
+		send_line(&r, "000000005");
+		tap_ok(expect(&r, "000000005: not checked, Specify cannot be reached", T_SHORT),
+		       "the check says Specify cannot be reached");
+		send_line(&r, "");
+		tap_ok(expect(&r, "captured 000000005.jpg", T_SHORT), "the shot is taken anyway");
+		send_line(&r, "000000006");
+		tap_ok(expect(&r, "000000006: not checked", T_SHORT), "the next number");
+		send_line(&r, "");
+		tap_ok(expect(&r, "captured 000000006.jpg", T_SHORT), "and its shot");
+		tap_ok(harness_dir_is(r.dir, "000000005.jpg 000000006.jpg"), "both named locally");
+		tap_ok(since(&r, down_from, "Specify cannot be reached: keep shooting") ||
+		       expect(&r, "Specify cannot be reached: keep shooting", T_SHORT),
+		       "the station says Specify cannot be reached");
+		tap_ok(nothing_of("000000005.jpg") && nothing_of("000000006.jpg"),
+		       "nothing reached Specify meanwhile");
+		tap_ok(faults_reset(), "Specify is back");
+		struct two_names t = { "000000005.jpg", "000000006.jpg", 5, 6 };
+		tap_ok(wait_until(&r, both_attached, &t, T_LONG), "both end attached");
+		tap_ok(attached_once(&r, "000000005.jpg", 5, 1), "000000005.jpg once, on 5, same bytes");
+		tap_ok(attached_once(&r, "000000006.jpg", 6, 1), "000000006.jpg once, on 6, same bytes");
+		tap_ok(expect(&r, "Specify is reachable again", T_SHORT),
+		       "the station says Specify is back");
+	}
+	faults_reset();
+	station_end(&r);
+}
+
+/* 7. The cable goes mid-transfer: the shot still arrives, once. */
+static void test_disconnect(void)
+{
+	struct station_run r;
+
+	tap_diag("camera disconnect mid-transfer");
+	if (station_start(&r, "disconnect", true, NULL)) {
+		tap_ok(cam_ok(&r, "payload jpeg 300000"), "shots of 300000 bytes");
+		tap_ok(scan_found(&r, "000000007"), "the scan is found");
+		tap_ok(cam_ok(&r, "fault disconnect-after 100000"),
+		       "the camera will hang up after 100000 bytes");
+		send_line(&r, "");
+		tap_ok(expect(&r, "captured 000000007.jpg", T_LONG), "the shot arrives after "
+		       "the reconnect");
+		tap_ok(attached_once(&r, "000000007.jpg", 7, T_LONG), "attached once, same bytes");
+		tap_ok(harness_dir_is(r.dir, "000000007.jpg"), "one file, no leftovers");
+		struct stat sb;
+		tap_ok(stat(local(&r, "000000007.jpg"), &sb) == 0 && sb.st_size == 300000,
+		       "all 300000 bytes");
+		tap_ok(!printed(&r, "captured 000000007_2"), "no second copy");
+	}
+	station_end(&r);
+}
+
+/* 8. A serial scanner on a second pty: its scan is the current number;
+ * the terminal still takes keys. */
+static void test_serial_scanner(void)
+{
+	struct station_run r;
+	int m = -1, s = -1;
+	char slave[256];
+
+	tap_diag("scanner over a pty");
+	if (openpty(&m, &s, slave, NULL, NULL)) {
+		tap_ok(0, "openpty: %s", strerror(errno));
+		return;
+	}
+	fcntl(m, F_SETFD, FD_CLOEXEC);
+	fcntl(s, F_SETFD, FD_CLOEXEC);
+	const char *extra[] = { "--scanner", slave, NULL };
+	if (station_start(&r, "scanner", true, extra)) {
+		tap_ok(write(m, "000000004\r\n", 11) == 11, "the scanner sends 000000004 CR LF");
+		tap_ok(expect(&r, "000000004  ", T_SHORT) && expect(&r, " image", T_SHORT),
+		       "the scan is the current number, found");
+		send_line(&r, "");
+		bool keys = expect(&r, "captured 000000004.jpg", 5);
+		tap_ok(keys, "Enter at the terminal shoots while a scanner is in use");
+		if (!keys) {
+			/* The terminal is not read: go on with the camera's
+			 * button to check the naming at least. */
+			tap_ok(cam_ok(&r, "press jpeg"), "(the camera's button instead)");
+			tap_ok(expect(&r, "captured 000000004.jpg", T_SHORT), "captured");
+		}
+		tap_ok(attached_once(&r, "000000004.jpg", 4, T_LONG),
+		       "named from the scanned number and attached to 4");
+		/* q at the terminal; if the terminal is not read, from the scanner. */
+		send_line(&r, "q");
+		if (!reap(&r, 5)) {
+			tap_ok(0, "q at the terminal quits");
+			if (write(m, "q\r\n", 3) != 3)
+				tap_diag("cannot write to the scanner");
+		} else {
+			tap_ok(1, "q at the terminal quits");
+		}
+	}
+	station_end(&r);
+	close(m);
+	close(s);
+}
+
+/* 9. Undo: the attachment goes from Specify, the file from the folder. */
+static void test_undo(void)
+{
+	struct station_run r;
+
+	tap_diag("undo");
+	if (station_start(&r, "undo", true, NULL)) {
+		tap_ok(scan_found(&r, "000000009"), "the scan is found");
+		send_line(&r, "");
+		tap_ok(expect(&r, "captured 000000009.jpg", T_SHORT), "captured");
+		tap_ok(attached_once(&r, "000000009.jpg", 9, T_LONG), "attached");
+		tap_ok(expect(&r, "attached ✓ 000000009.jpg", T_SHORT), "the station says so");
+		send_line(&r, "u");
+		tap_ok(expect(&r, "taken back: 000000009.jpg", T_LONG), "u: taken back");
+		tap_ok(nothing_of("000000009.jpg"), "the attachment is gone from Specify");
+		tap_ok(!exists(local(&r, "000000009.jpg")), "the local file is deleted");
+		tap_is_int(journal_state_of(local(&r, "000000009.jpg")), JS_ROLLED_BACK,
+			   "the journal has it rolled back");
+		send_line(&r, "");
+		tap_ok(expect(&r, "captured 000000009.jpg", T_SHORT),
+		       "the next shot takes the name back");
+		tap_ok(attached_once(&r, "000000009.jpg", 9, T_LONG), "and is attached");
+	}
+	station_end(&r);
+}
+
+/* 10. Quit while Specify is away: the capture waits in the journal and the
+ * next start attaches it. */
+static void test_quit_offline(void)
+{
+	struct station_run r, again;
+	int rc;
+
+	tap_diag("quit while Specify is down; the next start attaches");
+	if (!hs.standin) {
+		tap_ok(1, "# SKIP needs the stand-in's fault switches");
+		return;
+	}
+	if (station_start(&r, "offline", true, NULL)) {
+		tap_ok(scan_found(&r, "000000010"), "the scan is found");
+		tap_ok(faults(SPECIFY_DOWN), "Specify goes down");
+		send_line(&r, "");
+		tap_ok(expect(&r, "captured 000000010.jpg", T_SHORT), "captured");
+		send_line(&r, "q");
+		/* Offline already: it leaves at once; else a second q leaves. */
+		if (!expect(&r, "wait in the journal", 5)) {
+			send_line(&r, "q");
+			expect(&r, "wait in the journal", T_SHORT);
+		}
+		rc = reap(&r, T_SHORT) ? r.status : -1;
+		tap_is_int(rc, 0, "the station quits, exit 0");
+		tap_ok(r.out && strstr(r.out, "1 capture(s) wait in the journal"),
+		       "and says 1 capture waits in the journal");
+		int js = journal_state_of(local(&r, "000000010.jpg"));
+		tap_ok(js >= 0 && !journal_state_is_final((enum journal_state)js),
+		       "the journal holds it, not final (%s)",
+		       js >= 0 ? journal_state_name((enum journal_state)js) : "missing");
+		tap_ok(nothing_of("000000010.jpg"), "not in Specify");
+	}
+	faults_reset();
+	station_end(&r);
+
+	if (station_start(&again, "offline-again", true, NULL)) {
+		struct want_attached w = { "000000010.jpg", 10 };
+		tap_ok(wait_until(&again, is_attached, &w, T_LONG),
+		       "the next start attaches the capture of the last");
+		struct att_count c = attached("000000010.jpg", 10, NULL);
+		tap_ok(c.joined == 1 && !c.on_other && !c.orphans, "once, on 10");
+		char path[700];
+		snprintf(path, sizeof path, "%s/offline/000000010.jpg", harness_home());
+		tap_ok(attached("000000010.jpg", 10, path).bytes_same, "with the file's bytes");
+		tap_is_int(journal_state_of(path), JS_ATTACHED, "the journal has it attached");
+	}
+	station_end(&again);
+}
+
+int main(void)
+{
+	static char pw[] = "COPYSTAND_PASSWORD=";
+	char *pwenv;
+
+	signal(SIGPIPE, SIG_IGN);
+	harness_home();
+	if (harness_server_start(&hs, NULL))
+		return tap_skip_all("no server to test against");
+	if (!hs.standin) {
+		/* Every case reads what Specify holds from the stand-in's state. */
+		harness_cleanup();
+		return tap_skip_all("needs the stand-in (COPYSTAND_TEST_SERVER is set)");
+	}
+	if (asprintf(&pwenv, "%s%s", pw, hs.password ? hs.password : "") < 0)
+		abort();
+	putenv(pwenv);
+
+	test_enter_shoots();
+	test_camera_button();
+	test_raw_jpeg();
+	test_views();
+	test_unknown();
+	test_specify_down();
+	test_disconnect();
+	test_serial_scanner();
+	test_undo();
+	test_quit_offline();
+
+	harness_server_stop(&hs);
+	harness_cleanup();
+	unsetenv("COPYSTAND_PASSWORD");
+	free(pwenv);
+	return tap_done();
+}
