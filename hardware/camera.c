@@ -862,11 +862,13 @@ static int fetch_press(camera *c, size_t n, const char *dir, const char *stem,
 		for (size_t i = 0; i < done; i++)
 			unlinkat(dirfd, names[i], 0);
 		fsync(dirfd);
-		/* A name already taken: the press is named anew for the next try. */
-		if (ret == CS_E_CONFLICT && !stem && c->name_press)
-			for (size_t i = 0; i < n; i++)
-				c->name_press(c->name_press_ud, c->shots[i].stem,
-					      sizeof c->shots[i].stem);
+		/* A name already taken: the press is named anew for the next
+		 * try, all its files under one stem again. */
+		if (ret == CS_E_CONFLICT && !stem && c->name_press) {
+			c->name_press(c->name_press_ud, c->shots[0].stem, sizeof c->shots[0].stem);
+			for (size_t i = 1; i < n; i++)
+				memcpy(c->shots[i].stem, c->shots[0].stem, sizeof c->shots[i].stem);
+		}
 		/* Erased on the camera before it came: the rest of the press
 		 * comes with the next call. */
 		if (ret == CS_E_NOT_FOUND)

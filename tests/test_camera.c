@@ -665,16 +665,19 @@ static void test_named_at_shutter(void)
 	tap_is_int(n.calls, 1, "one name for the two files of a press");
 	tap_is_str(cap.stem, "000000005", "the name given at the shutter");
 	tap_ok(harness_dir_is(r.dir, "000000005.cr2 000000005.jpg"), "both files under it");
-	/* A name taken meanwhile: the press is named again. */
+	/* A name taken meanwhile: the press is named again, its two files
+	 * under one new stem. */
 	if ((f = fopen(local(&r, "000000006.jpg"), "w")))
 		fclose(f);
-	control_is(&r, "press jpeg", "OK 5");
+	control_is(&r, "press raw+jpeg 100000", "OK 5 6");
 	tap_is_int(camera_wait_capture(r.c, 5000, r.dir, NULL, &cap, &err), CS_E_CONFLICT,
 		   "a name already taken: CS_E_CONFLICT");
 	tap_is_int(camera_wait_capture(r.c, 5000, r.dir, NULL, &cap, &err), 0,
 		   "the next try");
 	tap_is_str(cap.stem, "000000006_2", "uses the name asked for anew");
 	tap_is_int(n.calls, 3, "asked once per press and once per conflict");
+	tap_ok(harness_dir_is(r.dir, "000000005.cr2 000000005.jpg 000000006.jpg "
+			      "000000006_2.cr2 000000006_2.jpg"), "both files of the press under it");
 out:
 	rig_down(&r);
 }
