@@ -462,11 +462,12 @@ static bool is_undoing(const pipeline *p, long long id)
 	return false;
 }
 
-static bool is_inflight(const pipeline *p, const journal_item *it)
+/* Is the item, or another item of record_id (0: none), being sent? */
+static bool is_inflight(const pipeline *p, long long id, long long record_id)
 {
 	for (int i = 0; i < p->inflight; i++)
-		if (p->inflight_items[i] == it->id ||
-		    p->inflight_records[i] == it->record_id)
+		if (p->inflight_items[i] == id ||
+		    (record_id && p->inflight_records[i] == record_id))
 			return true;
 	return false;
 }
@@ -522,7 +523,8 @@ static bool has_room(const pipeline *p, const journal_item *it)
 	int limit = p->window;
 	if (it->size >= LARGE_FILE && limit > 2)
 		limit = 2;
-	return p->inflight < limit && !is_inflight(p, it) && !is_undoing(p, it->id);
+	return p->inflight < limit && !is_inflight(p, it->id, it->record_id) &&
+	       !is_undoing(p, it->id);
 }
 
 /* Hands due reserved/uploaded items (interrupted earlier) to the workers. */
@@ -633,7 +635,7 @@ static int undo_one(pipeline *p, long long id, bool remove_file, cs_error *err)
 	int ret;
 
 	pthread_mutex_lock(&p->lock);
-	bool busy = is_inflight(p, &(journal_item){ .id = id, .record_id = -1 });
+	bool busy = is_inflight(p, id, 0);
 	pthread_mutex_unlock(&p->lock);
 	if (busy)
 		return CS_E_TIMEOUT;

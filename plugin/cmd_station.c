@@ -55,13 +55,13 @@ struct ui {
 	int triggers;                /* shutter requests not yet sent */
 	int outstanding;             /* fired from here, not yet come in */
 	bool camera_ok;
-	char camera_msg[512];        /* the camera's latest news, "" when none */
-	unsigned camera_alerts;
+	char notice[512];            /* the latest news of the camera or the keys */
+	unsigned notice_alerts;
 
 	/* The main thread's view of what it already showed. */
 	station_status shown;
-	char shown_camera[512];
-	unsigned shown_camera_alerts;
+	char shown_notice[512];
+	unsigned shown_notice_alerts;
 
 	/* Shots named as the camera announced them (camera thread only). */
 	station_shot named[NAMED_SHOTS];
@@ -98,22 +98,39 @@ static double now_s(void)
 	return (double)tv.tv_sec + tv.tv_usec / 1e6;
 }
 
+/* A notice for the screen; ok (if not NULL) says whether the camera works. */
+static void vnotice(struct ui *u, const bool *ok, bool alert, const char *fmt, va_list ap)
+{
+	pthread_mutex_lock(&u->lock);
+	if (ok)
+		u->camera_ok = *ok;
+	vsnprintf(u->notice, sizeof u->notice, fmt, ap);
+	if (alert)
+		u->notice_alerts++;
+	pthread_mutex_unlock(&u->lock);
+	wake_ui(u);
+}
+
+static void notice(struct ui *u, bool alert, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void notice(struct ui *u, bool alert, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vnotice(u, NULL, alert, fmt, ap);
+	va_end(ap);
+}
+
 static void camera_news(struct ui *u, bool ok, bool alert, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-
 static void camera_news(struct ui *u, bool ok, bool alert, const char *fmt, ...)
 {
 	va_list ap;
 
-	pthread_mutex_lock(&u->lock);
-	u->camera_ok = ok;
 	va_start(ap, fmt);
-	vsnprintf(u->camera_msg, sizeof u->camera_msg, fmt, ap);
+	vnotice(u, &ok, alert, fmt, ap);
 	va_end(ap);
-	if (alert)
-		u->camera_alerts++;
-	pthread_mutex_unlock(&u->lock);
-	wake_ui(u);
 }
 
 /* --- the camera thread -------------------------------------------------------- */
@@ -167,7 +184,6 @@ static bool camera_round(struct ui *u, camera **cam, double *quiet_since)
 {
 	station_shot shot;
 	camera_capture cap;
-
 	cs_error err = { 0 };
 	int ret;
 
@@ -275,13 +291,13 @@ static void draw_status(struct ui *u, const station_status *s)
 static void redraw(struct ui *u)
 {
 	station_status s;
-	char cam[512];
-	unsigned cam_alerts;
+	char note[512];
+	unsigned note_alerts;
 
 	station_get_status(u->st, &s);
 	pthread_mutex_lock(&u->lock);
-	snprintf(cam, sizeof cam, "%s", u->camera_msg);
-	cam_alerts = u->camera_alerts;
+	snprintf(note, sizeof note, "%s", u->notice);
+	note_alerts = u->notice_alerts;
 	pthread_mutex_unlock(&u->lock);
 
 	if (strcmp(s.message, u->shown.message) != 0 && s.message[0])
@@ -291,13 +307,13 @@ static void redraw(struct ui *u)
 	if (s.online != u->shown.online)
 		say(u, s.online ? "Specify is reachable again" :
 		    "Specify cannot be reached: keep shooting, captures wait in the journal");
-	if (strcmp(cam, u->shown_camera) != 0 && cam[0])
-		say(u, cam);
-	if (s.alerts != u->shown.alerts || cam_alerts != u->shown_camera_alerts)
+	if (strcmp(note, u->shown_notice) != 0 && note[0])
+		say(u, note);
+	if (s.alerts != u->shown.alerts || note_alerts != u->shown_notice_alerts)
 		putchar('\a');
 	u->shown = s;
-	u->shown_camera_alerts = cam_alerts;
-	snprintf(u->shown_camera, sizeof u->shown_camera, "%s", cam);
+	u->shown_notice_alerts = note_alerts;
+	snprintf(u->shown_notice, sizeof u->shown_notice, "%s", note);
 	draw_status(u, &s);
 	fflush(stdout);
 }
@@ -309,7 +325,7 @@ static void shoot(struct ui *u)
 	cs_error err = { 0 };
 
 	if (station_may_shoot(u->st, &err)) {
-		camera_news(u, u->camera_ok, true, "NOT SHOOTING: %s", err.msg);
+		notice(u, true, "NOT SHOOTING: %s", err.msg);
 		return;
 	}
 	pthread_mutex_lock(&u->lock);
@@ -334,9 +350,9 @@ static bool handle_line(struct ui *u, char *line)
 		return false;
 	} else if (strcmp(p, "u") == 0 || strcmp(p, "U") == 0) {
 		if (station_undo(u->st, &err))
-			camera_news(u, u->camera_ok, true, "undo: %s", err.msg);
+			notice(u, true, "undo: %s", err.msg);
 		else
-			camera_news(u, u->camera_ok, false, "undoing the last capture");
+			notice(u, false, "undoing the last capture");
 	} else if (strcmp(p, "?") == 0 || strcmp(p, "h") == 0) {
 		say(u, "Scan a label (or type its number and Enter), then shoot with the "
 		    "camera's button or Enter here.  u Enter takes back the last "
@@ -379,7 +395,7 @@ static bool read_input(struct ui *u, struct inputs *ins, int i)
 			return false;
 	}
 	if (ret == CS_E_INVALID)
-		camera_news(u, u->camera_ok, true, "scanner: %s", err.msg);
+		notice(u, true, "scanner: %s", err.msg);
 	else if (ret < 0) {
 		say(u, err.msg);
 		return false;
