@@ -36,14 +36,6 @@
 #define FOLDER "/store_00010001/DCIM/100COPYS"
 #define DEFAULT_SIZE 204800
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* --- an emulator, a camera on it and a session folder ----------------- */
 
 struct rig {
@@ -191,20 +183,20 @@ static void test_open(void)
 	tap_is_int(camera_open(&by_port, &c, &err), 0, "model and port");
 	tap_is_str(camera_model(c), MODEL, "camera_model");
 	tap_is_str(camera_port(c), by_port.port, "camera_port");
-	t0 = now();
+	t0 = harness_now();
 	tap_ok(camera_open(&by_port, &other, &err) < 0 && !other,
 	       "a second program cannot have it meanwhile");
-	tap_ok(has(err.msg, "no other program uses it") && now() - t0 < 3,
-	       "and is told at once (%.2f s): %s", now() - t0, err.msg);
+	tap_ok(has(err.msg, "no other program uses it") && harness_now() - t0 < 3,
+	       "and is told at once (%.2f s): %s", harness_now() - t0, err.msg);
 	camera_free(c);
 	snprintf(port, sizeof port, "%s", by_port.port);
 	tap_is_int(ptpip_cam_stop(cam), 0, "the emulator exits cleanly");
 	by_port.port = port;
-	t0 = now();
+	t0 = harness_now();
 	tap_is_int(camera_open(&by_port, &c, &err), CS_E_UNREACHABLE,
 		   "nothing on the port: CS_E_UNREACHABLE");
-	tap_ok(has(err.msg, "camera disconnected") && now() - t0 < 3,
-	       "camera disconnected, at once (%.2f s): %s", now() - t0, err.msg);
+	tap_ok(has(err.msg, "camera disconnected") && harness_now() - t0 < 3,
+	       "camera disconnected, at once (%.2f s): %s", harness_now() - t0, err.msg);
 }
 
 static void test_trigger(void)
@@ -355,10 +347,10 @@ static void test_busy(void)
 	tap_is_int(camera_trigger(r.c, &err), 0, "a busy camera is asked again");
 	tap_ok(capture_ok(&r, "b1", 1, &cap), "and the shot comes");
 	control_ok(&r, "fault busy 1000000");
-	t0 = now();
+	t0 = harness_now();
 	tap_is_int(camera_trigger(r.c, &err), CS_E_NETWORK, "busy for good: CS_E_NETWORK");
-	tap_ok(has(err.msg, "stayed busy") && now() - t0 < 5, "after a few seconds (%.1f s): %s",
-	       now() - t0, err.msg);
+	tap_ok(has(err.msg, "stayed busy") && harness_now() - t0 < 5, "after a few seconds (%.1f s): %s",
+	       harness_now() - t0, err.msg);
 	control_ok(&r, "fault clear");
 	tap_is_int(camera_trigger(r.c, &err), 0, "when it is free again, it fires");
 	tap_ok(capture_ok(&r, "b2", 1, &cap), "and the shot comes");
@@ -379,11 +371,11 @@ static void test_disconnect(void)
 	control_ok(&r, "payload jpeg 3000000");
 	camera_trigger(r.c, &err);
 	control_ok(&r, "fault disconnect-after 600000");
-	t0 = now();
+	t0 = harness_now();
 	tap_is_int(camera_wait_capture(r.c, 5000, r.dir, "c1", &cap, &err), CS_E_UNREACHABLE,
 		   "cable pulled mid-transfer: CS_E_UNREACHABLE");
 	tap_ok(has(err.msg, "camera disconnected") && has(err.msg, "reconnects"),
-	       "saying so (%.2f s): %s", now() - t0, err.msg);
+	       "saying so (%.2f s): %s", harness_now() - t0, err.msg);
 	tap_ok(cap.nfiles == 0 && harness_dir_is(r.dir, ""), "no file, not even a partial one");
 	tap_ok(capture_ok(&r, "c1", 1, &cap), "the next wait reconnects and brings the shot");
 	tap_is_int(cap.files[0].size, 3000000, "whole");
@@ -405,10 +397,10 @@ static void test_freeze(void)
 	if (!rig_up(&r, "freeze", NULL))
 		goto out;
 	control_ok(&r, "fault freeze");
-	t0 = now();
+	t0 = harness_now();
 	tap_is_int(camera_trigger(r.c, &err), CS_E_NETWORK, "a frozen camera: CS_E_NETWORK");
-	tap_ok(has(err.msg, "stopped answering") && now() - t0 < 4,
-	       "within a few seconds (%.2f s): %s", now() - t0, err.msg);
+	tap_ok(has(err.msg, "stopped answering") && harness_now() - t0 < 4,
+	       "within a few seconds (%.2f s): %s", harness_now() - t0, err.msg);
 	control_ok(&r, "fault thaw");
 	tap_is_int(camera_trigger(r.c, &err), 0, "once it is back, a new session fires it");
 	tap_ok(capture_ok(&r, "f1", 1, &cap), "and the shot comes");
@@ -454,18 +446,18 @@ static void test_idle(void)
 
 	if (!rig_up(&r, "idle", NULL))
 		goto out;
-	t0 = now();
+	t0 = harness_now();
 	cpu0 = cpu_seconds();
 	tap_is_int(camera_wait_capture(r.c, 2000, r.dir, "i", &cap, &err), CS_E_TIMEOUT,
 		   "nothing happens: CS_E_TIMEOUT");
-	wall = now() - t0;
+	wall = harness_now() - t0;
 	cpu = cpu_seconds() - cpu0;
 	tap_ok(wall >= 2.0 && wall < 2.5, "after the 2 s asked (%.3f s)", wall);
 	tap_ok(cpu < 0.2, "using little CPU (%.3f s)", cpu);
-	t0 = now();
+	t0 = harness_now();
 	tap_is_int(camera_wait_capture(r.c, 0, r.dir, "i", &cap, &err), CS_E_TIMEOUT,
 		   "timeout 0: one look");
-	tap_ok(now() - t0 < 0.2, "that returns at once (%.3f s)", now() - t0);
+	tap_ok(harness_now() - t0 < 0.2, "that returns at once (%.3f s)", harness_now() - t0);
 	tap_ok(harness_dir_is(r.dir, ""), "and leaves nothing behind");
 out:
 	rig_down(&r);
@@ -498,9 +490,9 @@ static void test_large(void)
 		goto out;
 	control_ok(&r, "payload jpeg 300000000");
 	camera_trigger(r.c, &err);
-	t0 = now();
+	t0 = harness_now();
 	ret = camera_wait_capture(r.c, 10000, r.dir, "big", &cap, &err);
-	secs = now() - t0;
+	secs = harness_now() - t0;
 	grown = vm_hwm_kb() - hwm0;
 	if (!tap_is_int(ret, 0, "a 300 MB shot"))
 		tap_diag("%s", err.msg);
@@ -698,27 +690,27 @@ static void test_gone_and_back(void)
 	snprintf(port, sizeof port, "%s", strrchr(ptpip_cam_port_path(r.cam), ':') + 1);
 	tap_is_int(ptpip_cam_stop(r.cam), 0, "the camera goes away");
 	r.cam = NULL;
-	t0 = now();
+	t0 = harness_now();
 	ret = camera_wait_capture(r.c, 1500, r.dir, "g", &cap, &err);
 	tap_ok(ret == CS_E_UNREACHABLE, "waiting says CS_E_UNREACHABLE (%.2f s): %s",
-	       now() - t0, err.msg);
-	t0 = now();
+	       harness_now() - t0, err.msg);
+	t0 = harness_now();
 	ret = camera_wait_capture(r.c, 1500, r.dir, "g", &cap, &err);
 	tap_ok(ret == CS_E_UNREACHABLE && has(err.msg, "camera disconnected"),
-	       "while it is away, after the timeout (%.2f s): %s", now() - t0, err.msg);
-	tap_ok(now() - t0 >= 1.4, "without returning early");
+	       "while it is away, after the timeout (%.2f s): %s", harness_now() - t0, err.msg);
+	tap_ok(harness_now() - t0 >= 1.4, "without returning early");
 	if (!(r.cam = ptpip_cam_start(PTPIP_CAMERA_EXE, args))) {
 		tap_ok(0, "the camera comes back on port %s", port);
 		goto out;
 	}
 	/* A press while there is no session makes no event: wait until the
 	 * camera is reconnected (an idle wait times out) before pressing. */
-	t0 = now();
+	t0 = harness_now();
 	while ((ret = camera_wait_capture(r.c, 500, r.dir, "g", &cap, &err)) != CS_E_TIMEOUT &&
-	       now() - t0 < 20)
+	       harness_now() - t0 < 20)
 		;
 	tap_is_int(ret, CS_E_TIMEOUT, "it is reconnected");
-	tap_diag("after %.2f s", now() - t0);
+	tap_diag("after %.2f s", harness_now() - t0);
 	control_is(&r, "press", "OK 3");
 	tap_ok(capture_ok(&r, "g", 1, &cap), "and its shots come");
 out:

@@ -29,14 +29,6 @@
 #include "harness.h"
 #include "tap.h"
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* A pty: the master is the scanner's end, path the device copystand opens. */
 struct pty {
 	int master;
@@ -86,7 +78,7 @@ static bool readable(const scanner *s, int timeout_ms)
  * 2 s to come through: a line or an error, or 0 if none came. */
 static int next(scanner *s, char *buf, size_t size, cs_error *err)
 {
-	double until = now() + 2;
+	double until = harness_now() + 2;
 	int ret;
 
 	buf[0] = '\0';
@@ -94,7 +86,7 @@ static int next(scanner *s, char *buf, size_t size, cs_error *err)
 		ret = scanner_read_line(s, buf, size, err);
 		if (ret != 0)
 			return ret;
-	} while (readable(s, 100) || now() < until);
+	} while (readable(s, 100) || harness_now() < until);
 	return 0;
 }
 
@@ -234,14 +226,14 @@ static void test_serial(void)
 	PUT(p.master, "PART");
 	(void)readable(s, 2000);
 	close(p.master);
-	t0 = now();
+	t0 = harness_now();
 	tap_ok(readable(s, 5000), "gone: poll wakes up");
 	ret = next(s, buf, sizeof buf, &err);
 	tap_is_int(ret, CS_E_UNREACHABLE, "gone: reported as unreachable");
 	tap_ok(strstr(err.msg, "plug it in again") != NULL, "gone: says what to do (%s)", err.msg);
 	tap_is_int(scanner_read_line(s, buf, sizeof buf, &err), CS_E_UNREACHABLE,
 		   "gone: still an error when read again, not 0");
-	tap_ok(now() - t0 < 2, "gone: no waiting (%.2f s)", now() - t0);
+	tap_ok(harness_now() - t0 < 2, "gone: no waiting (%.2f s)", harness_now() - t0);
 	scanner_free(s);
 }
 

@@ -41,14 +41,6 @@
 
 static harness_server hs;
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* --- the station on a pseudo-terminal ----------------------------------- */
 
 struct station_run {
@@ -129,7 +121,7 @@ static void show_tail(struct station_run *r, const char *why)
 /* Waits for want in the output after the mark; moves the mark past it. */
 static bool expect(struct station_run *r, const char *want, double timeout_s)
 {
-	double end = now() + timeout_s;
+	double end = harness_now() + timeout_s;
 
 	for (;;) {
 		char *at = r->out ? strstr(r->out + r->mark, want) : NULL;
@@ -137,7 +129,7 @@ static bool expect(struct station_run *r, const char *want, double timeout_s)
 			r->mark = (size_t)(at - r->out) + strlen(want);
 			return true;
 		}
-		double left = end - now();
+		double left = end - harness_now();
 		if (left <= 0 || (!pump(r, left > 0.2 ? 200 : (int)(left * 1000) + 1) && r->eof)) {
 			if (r->out && (at = strstr(r->out + r->mark, want))) {
 				r->mark = (size_t)(at - r->out) + strlen(want);
@@ -178,10 +170,10 @@ static void send_line(struct station_run *r, const char *line)
 static bool wait_until(struct station_run *r, bool (*cond)(void *), void *ud,
 		       double timeout_s)
 {
-	double end = now() + timeout_s;
+	double end = harness_now() + timeout_s;
 
 	while (!cond(ud)) {
-		if (now() >= end)
+		if (harness_now() >= end)
 			return false;
 		if (r)
 			pump(r, 150);
@@ -251,7 +243,7 @@ static bool station_start(struct station_run *r, const char *name, bool with_cam
 /* Reaps the station if it has exited, waiting up to timeout_s. */
 static bool reap(struct station_run *r, double timeout_s)
 {
-	double end = now() + timeout_s;
+	double end = harness_now() + timeout_s;
 	int status;
 
 	if (r->reaped)
@@ -267,7 +259,7 @@ static bool reap(struct station_run *r, double timeout_s)
 			pump(r, 0);
 			return true;
 		}
-		if (now() >= end)
+		if (harness_now() >= end)
 			return false;
 		if (!pump(r, 100))
 			nanosleep(&(struct timespec){ .tv_nsec = 50000000 }, NULL);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef COPYSTAND_BINARY
@@ -303,4 +304,12 @@ bool harness_dir_is(const char *dir, const char *want)
 		printf("# %s holds \"%s\", want \"%s\"\n", dir, names ? names : "?", want);
 	free(names);
 	return same;
+}
+
+double harness_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

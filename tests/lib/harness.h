@@ -20,6 +20,9 @@ typedef struct harness_server {
 	standin *standin;       /* NULL against a real server */
 } harness_server;
 
+/* Seconds on the monotonic clock, for deadlines and durations. */
+double harness_now(void);
+
 /* Makes a fresh HOME and XDG dirs under a temporary directory, removed by
  * harness_cleanup(); returns that directory. */
 const char *harness_home(void);

@@ -37,14 +37,6 @@ static GPContext *ctx;
 static CameraAbilitiesList *abilities;
 static GPPortInfoList *ports;
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static ptpip_cam *start(const char *const *args)
 {
 	ptpip_cam *cam = ptpip_cam_start(PTPIP_CAMERA_EXE, args);
@@ -267,9 +259,9 @@ static void unrig(ptpip_cam *cam, Camera *c)
  * whatever the timeout asked for (ptpip.md quirk 7): the deadline is ours. */
 static int wait_for(Camera *c, CameraEventType want, CameraFilePath *path, double seconds)
 {
-	double end = now() + seconds;
+	double end = harness_now() + seconds;
 
-	while (now() < end) {
+	while (harness_now() < end) {
 		CameraEventType type;
 		void *data = NULL;
 		int ret = gp_camera_wait_for_event(c, 100, &type, &data, ctx);
@@ -330,11 +322,11 @@ static void test_press(void)
 	if (!c)
 		goto out;
 	/* Measured, not asserted: whether the quirk still holds. */
-	t0 = now();
+	t0 = harness_now();
 	gp_camera_wait_for_event(c, 1000, &type, &data, ctx);
 	free(data);
 	tap_diag("wait_for_event(1000 ms) with nothing to say returned after %.1f ms",
-		 (now() - t0) * 1e3);
+		 (harness_now() - t0) * 1e3);
 	control_is(cam, "press", "OK 3", "the shutter button: one new object");
 	tap_is_int(wait_for(c, GP_EVENT_FILE_ADDED, &path, 5), GP_OK, "seen as GP_EVENT_FILE_ADDED");
 	tap_is_str(path.name, "IMG_0001.JPG", "for IMG_0001.JPG");
@@ -469,9 +461,9 @@ static void test_disconnect(void)
 	gp_camera_capture(c, GP_CAPTURE_IMAGE, &path, ctx);
 	/* Two whole Data packets (256 KiB each), then a cut in the third. */
 	control_is(cam, "fault disconnect-after 600000", "OK", "fault disconnect-after 600000");
-	t0 = now();
+	t0 = harness_now();
 	tap_ok(download(c, path.folder, path.name, &g) < GP_OK, "gp_camera_file_get fails");
-	tap_ok(now() - t0 < 2, "at once (%.2f s)", now() - t0);
+	tap_ok(harness_now() - t0 < 2, "at once (%.2f s)", harness_now() - t0);
 	tap_ok(g.size > 0 && g.size <= 600000,
 	       "after handing the file the whole packets that came (%llu bytes): a host "
 	       "must throw a failed download away", (unsigned long long)g.size);
@@ -499,9 +491,9 @@ static void test_freeze(void)
 		goto out;
 	gp_camera_capture(c, GP_CAPTURE_IMAGE, &path, ctx);
 	control_is(cam, "fault freeze", "OK", "fault freeze");
-	t0 = now();
+	t0 = harness_now();
 	tap_ok(download(c, path.folder, path.name, &g) < GP_OK, "gp_camera_file_get fails");
-	tap_ok(now() - t0 < 6, "within a few seconds (%.2f s)", now() - t0);
+	tap_ok(harness_now() - t0 < 6, "within a few seconds (%.2f s)", harness_now() - t0);
 	got_free(&g);
 	control_is(cam, "fault thaw", "OK", "fault thaw");
 	camera_close(c);
@@ -525,9 +517,9 @@ static void test_second_client(void)
 
 	if (!c)
 		goto out;
-	t0 = now();
+	t0 = harness_now();
 	tap_ok(camera_open(cam, &other) < GP_OK, "a second gp_camera_init is refused");
-	tap_ok(now() - t0 < 2, "at once (%.2f s)", now() - t0);
+	tap_ok(harness_now() - t0 < 2, "at once (%.2f s)", harness_now() - t0);
 	camera_close(other);
 	tap_is_int(gp_camera_capture(c, GP_CAPTURE_IMAGE, &path, ctx), GP_OK,
 		   "the first session goes on");
@@ -569,9 +561,9 @@ static void test_large(void)
 		goto out;
 	control_is(cam, "payload jpeg 300000000", "OK", "300 MB shots");
 	tap_is_int(gp_camera_capture(c, GP_CAPTURE_IMAGE, &path, ctx), GP_OK, "gp_camera_capture");
-	t0 = now();
+	t0 = harness_now();
 	tap_is_int(download(c, path.folder, path.name, &g), GP_OK, "gp_camera_file_get");
-	secs = now() - t0;
+	secs = harness_now() - t0;
 	tap_diag("300 MB in %.2f s (%.0f MB/s)", secs, 300 / secs);
 	tap_is_int((long long)g.size, 300000000, "every byte arrived");
 	tap_ok(jpeg_framed(&g), "from SOI to EOI");
