@@ -359,6 +359,11 @@ static int session_authenticate(specify_session *s, const char *want_collection,
 		ret = cs_error_prefix(err, "cannot reach Specify at %s", s->server);
 		goto out;
 	}
+	/* A proxy's 502-504 or a failing Specify: down for now, not wrong. */
+	if (r.status >= 500) {
+		ret = status_error(s, &r, "logging in", err);
+		goto out;
+	}
 	if (r.status != 200 || !is_json(&r) ||
 	    !(j = cJSON_ParseWithLength(r.body ? r.body : "", r.body_len)) ||
 	    !cJSON_IsObject(cJSON_GetObjectItem(j, "collections"))) {

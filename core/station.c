@@ -51,6 +51,7 @@ struct station {
 	 * them off the count again). */
 	long long attached_here[UNDO_DEPTH * 2];
 	int nattached_here;
+	int ordinal_base;            /* of the record found: see station_shot */
 
 	struct capture undo[UNDO_DEPTH];
 	int nundo;
@@ -231,9 +232,12 @@ static void settle_check(station *s, unsigned generation, int ret,
 			 "catalog number %s: fix them in Specify", f->count, st->identifier);
 		st->alerts++;
 	} else {
+		long long journaled = 0;
+		journal_record_count(s->j, "collectionobject", f->id, &journaled, NULL);
 		st->check = STATION_FOUND;
 		st->record_id = f->id;
 		st->attachments = f->attachments + s->nattached_here;
+		s->ordinal_base = f->attachments - (int)journaled;
 		snprintf(st->taxon, sizeof st->taxon, "%s", f->taxon);
 		snprintf(st->message, sizeof st->message, "%s  %s  (%d image%s)",
 			 st->identifier, f->taxon[0] ? f->taxon : "no determination",
@@ -503,6 +507,10 @@ void station_shot_prepare(station *s, station_shot *out)
 		snprintf(out->identifier, sizeof out->identifier, "%s", s->st.identifier);
 		snprintf(out->stem, sizeof out->stem, "%s", stem);
 		out->index = s->next_index++;
+		if (s->st.check == STATION_FOUND) {
+			out->record_id = s->st.record_id;
+			out->ordinal_base = s->ordinal_base;
+		}
 	} else {
 		time_t t = time(NULL);
 		struct tm tm;
@@ -529,8 +537,11 @@ static void remember(station *s, const station_shot *shot, const long long *ids,
 	c->index = shot->index;
 }
 
+/* One file of a capture as the journal takes it: named, or matched when
+ * the check found the record already (ordinal: its place among the
+ * record's images). */
 static int fill_item(journal_item *it, const station_shot *shot,
-		     const station_file *f, long long batch)
+		     const station_file *f, long long batch, int ordinal)
 {
 	const char *base = strrchr(f->path, '/');
 
@@ -542,13 +553,20 @@ static int fill_item(journal_item *it, const station_shot *shot,
 		.target = strdup("catalog-number"),
 		.state = shot->identifier[0] ? JS_NAMED : JS_UNMATCHED,
 	};
+	if (shot->identifier[0] && shot->record_id) {
+		it->state = JS_MATCHED;
+		it->record_table = strdup("collectionobject");
+		it->record_id = shot->record_id;
+		it->ordinal = ordinal < 0 ? 0 : ordinal;
+	}
 	if (shot->identifier[0])
 		it->identifier = strdup(shot->identifier);
 	else
 		it->reason = strdup("shot with no catalog number scanned: rename the "
 				    "file to its catalog number and run copystand upload");
 	return it->path && it->name && it->mimetype && it->target &&
-		(it->identifier || it->reason) && (it->sha256 || !f->sha256) ? 0 : CS_E_NOMEM;
+		(it->identifier || it->reason) && (it->sha256 || !f->sha256) &&
+		(it->record_table || !it->record_id) ? 0 : CS_E_NOMEM;
 }
 
 int station_submit(station *s, const station_shot *shot,
@@ -558,13 +576,19 @@ int station_submit(station *s, const station_shot *shot,
 	long long ids[FILES_PER_CAPTURE];
 	int ret = 0;
 
+	long long journaled = 0;
+
 	if (n == 0 || n > FILES_PER_CAPTURE)
 		return cs_error_set(err, CS_E_INVALID, "a capture has 1 to %d files",
 				    FILES_PER_CAPTURE);
-	for (size_t i = 0; i < n && ret == 0; i++)
-		if (fill_item(&items[i], shot, &files[i], s->batch))
-			ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
 	pthread_mutex_lock(&s->lock);
+	if (shot->record_id)
+		journal_record_count(s->j, "collectionobject", shot->record_id,
+				     &journaled, NULL);
+	for (size_t i = 0; i < n && ret == 0; i++)
+		if (fill_item(&items[i], shot, &files[i], s->batch,
+			      shot->ordinal_base + (int)journaled + (int)i))
+			ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
 	if (ret == 0)
 		ret = journal_items_add(s->j, items, n, ids, err);
 	if (ret == 0) {

@@ -75,6 +75,11 @@ typedef struct station_shot {
 	char identifier[STATION_ID_MAX]; /* "" when nothing valid was scanned */
 	char stem[256];                  /* "000000123", "000000123_2", "unnamed_..." */
 	unsigned index;                  /* 1, 2, ... (0 for unnamed) */
+	/* The record the check had found when the shutter fired (0: not
+	 * known yet), so the capture skips the pipeline's lookup; and its
+	 * attachments then less those the journal held for it. */
+	long long record_id;
+	int ordinal_base;
 } station_shot;
 
 /* One file of a capture, fsynced in the session folder. */

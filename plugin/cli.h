@@ -42,6 +42,7 @@ typedef struct cli {
 	const char *config_path;
 	cs_config *cfg;           /* file < environment < command line */
 	char *asked;              /* a password typed at the prompt (wiped) */
+	double format_saved;      /* when the cached format used was saved */
 } cli;
 
 void cli_init(cli *c);
@@ -61,9 +62,15 @@ int cli_login(cli *c, specify_login *out, cs_error *err);
 int cli_session_open(cli *c, specify_session **out, cs_error *err);
 
 struct catalog_format;
-/* The collection's catalog-number format (session info + UIFormatters). */
-int cli_catalog_format(specify_session *s, struct catalog_format **out,
+/* The collection's catalog-number format (session info + UIFormatters),
+ * saved per server and collection for starts without Specify; s NULL:
+ * the saved one (CS_E_NOT_FOUND when there is none), and
+ * c->format_saved says when it was saved. */
+int cli_catalog_format(cli *c, specify_session *s, struct catalog_format **out,
 		       cs_error *err);
+
+/* mkdir -p, with the folder in the message. */
+int cli_make_dirs(char *path, cs_error *err);
 
 /* Prints "copystand: <message>" to stderr and returns exit status 1. */
 int cli_fail(const cs_error *err);

@@ -113,7 +113,7 @@ static int format_from_server(struct options *o, struct catalog_format **fmt,
 	int rc = cli_session_open(&o->cli, &s, err);
 
 	if (rc == 0)
-		rc = cli_catalog_format(s, fmt, err);
+		rc = cli_catalog_format(&o->cli, s, fmt, err);
 	if (rc == 0)
 		rc = specify_session_logout(s, err);
 	specify_session_free(s);

@@ -539,24 +539,6 @@ static int parse_station(cli *c, int argc, char **argv, cs_error *err)
 	return optind < argc ? 2 : 0;
 }
 
-/* mkdir -p */
-static int make_dirs(char *path, cs_error *err)
-{
-	for (char *p = path + 1; ; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char saved = *p;
-		*p = '\0';
-		int bad = mkdir(path, 0755) != 0 && errno != EEXIST;
-		*p = saved;
-		if (bad)
-			return cs_error_set(err, CS_E_IO, "cannot make the session folder %s: %s",
-					    path, strerror(errno));
-		if (!saved)
-			return 0;
-	}
-}
-
 static int session_dir(const cs_config *cfg, char **out, cs_error *err)
 {
 	const char *dir = config_get(cfg, "dir"), *home = getenv("HOME");
@@ -572,7 +554,7 @@ static int session_dir(const cs_config *cfg, char **out, cs_error *err)
 		*out = NULL;
 	if (!*out)
 		return cs_error_set(err, CS_E_CONFIG, "no session folder: give --dir");
-	if ((ret = make_dirs(*out, err)))
+	if ((ret = cli_make_dirs(*out, err)))
 		return ret;
 	return 0;
 }
@@ -604,6 +586,39 @@ struct setup {
 	struct ui u;
 };
 
+/* Logs in and reads the catalog-number format; with Specify out of
+ * reach, the format saved at the last start will do: shooting and naming
+ * need nothing more, and the station checks and attaches once it is
+ * back. */
+static int open_specify(struct setup *x, cs_error *err)
+{
+	int ret = cli_session_open(&x->c, &x->s, err);
+
+	if (ret == 0 && (ret = cli_catalog_format(&x->c, x->s, &x->fmt, err)) == 0) {
+		const specify_info *info = specify_session_info(x->s);
+		printf("copystand station: %s as %s (%s), collection %s, catalog numbers %s\n",
+		       info->server, info->user, info->agent, info->collection,
+		       catalog_format_pattern(x->fmt));
+		return 0;
+	}
+	if (!cs_error_is_transient(ret))
+		return ret;
+	cs_error why = *err;
+	if (cli_catalog_format(&x->c, NULL, &x->fmt, err)) {
+		return cs_error_set(err, why.code, "%s\nThe station can start without "
+				    "Specify only after one start with it (to learn the "
+				    "catalog-number format).", why.msg);
+	}
+	time_t saved = (time_t)x->c.format_saved;
+	char when[32];
+	strftime(when, sizeof when, "%Y-%m-%d %H:%M", localtime(&saved));
+	printf("copystand station: OFFLINE: %s\n"
+	       "Shooting and naming go on with the catalog numbers %s saved on %s;\n"
+	       "numbers are checked and captures attached once Specify is back.\n",
+	       why.msg, catalog_format_pattern(x->fmt), when);
+	return 0;
+}
+
 static int start(struct setup *x, cs_error *err)
 {
 	const cs_config *cfg = x->c.cfg;
@@ -614,17 +629,13 @@ static int start(struct setup *x, cs_error *err)
 	if (unknown && strcmp(unknown, "keep") != 0 && strcmp(unknown, "refuse") != 0)
 		return cs_error_set(err, CS_E_CONFIG, "--unknown takes refuse or keep, "
 				    "not '%s'", unknown);
-	if ((ret = cli_session_open(&x->c, &x->s, err)) ||
-	    (ret = cli_catalog_format(x->s, &x->fmt, err)) ||
+	if ((ret = open_specify(x, err)) ||
 	    (ret = cli_login(&x->c, &login, err)) ||
 	    (ret = session_dir(cfg, &x->dir, err)) ||
 	    !(x->jpath = journal_default_path(err)) ||
 	    (ret = open_inputs(&x->ins, config_get(cfg, "scanner"), err)))
 		return ret ? ret : CS_E_IO;
-	const specify_info *info = specify_session_info(x->s);
-	printf("copystand station: %s as %s (%s), collection %s, catalog numbers %s\n"
-	       "session folder %s\n", info->server, info->user, info->agent,
-	       info->collection, catalog_format_pattern(x->fmt), x->dir);
+	printf("session folder %s\n", x->dir);
 	station_options so = {
 		.journal_path = x->jpath, .login = login, .format = x->fmt, .dir = x->dir,
 		.keep_unknown = unknown && strcmp(unknown, "keep") == 0,

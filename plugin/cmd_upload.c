@@ -362,7 +362,7 @@ static int make_plan(struct upload *u, batch_plan **out, cs_error *err)
 	int ret = 0;
 
 	if (u->bo.target->catalog_format)
-		ret = cli_catalog_format(u->s, &u->fmt, err);
+		ret = cli_catalog_format(&u->cli, u->s, &u->fmt, err);
 	else
 		ret = catalog_format_new_plain(&u->fmt, u->bo.target->field_camel,
 					       u->bo.target->max_length, err);

@@ -157,6 +157,10 @@ static void test_server_errors(harness_server *hs, specify_session *s)
 	ret = specify_record_get(s, "collectionobject", 1, &rec, &err);
 	tap_is_int(ret, CS_E_SERVER, "503 is CS_E_SERVER");
 	tap_ok(cs_error_is_transient(ret), "and transient: %s", err.msg);
+	/* At login too: Specify behind its proxy is down, not "not Specify". */
+	ret = try_login(hs, hs->user, hs->password, NULL, &err);
+	tap_is_int(ret, CS_E_SERVER, "a login answered 503 is CS_E_SERVER");
+	tap_ok(says(&err, "unavailable"), "message: %s", err.msg);
 	standin_control(hs->standin, "POST", "faults/reset", "{}", NULL, NULL);
 	cJSON_Delete(rec);
 }

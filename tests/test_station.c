@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "harness.h"
 #include "journal.h"
 #include "ptpip-client.h"
@@ -495,6 +497,29 @@ static int journal_state_of(const char *path)
 	return f.count > 1 ? -2 : f.state;
 }
 
+/* The states the item for path went through, space-separated (malloc'd),
+ * read from the journal's event log. */
+static char *history_of(const char *path)
+{
+	cs_error err = { 0 };
+	char *jpath = journal_default_path(&err), *out = NULL;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+
+	if (jpath && sqlite3_open_v2(jpath, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "SELECT group_concat(to_state, ' ') FROM (SELECT "
+			       "to_state FROM events WHERE item_id = (SELECT id FROM "
+			       "items WHERE path = ?) ORDER BY id)", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+			out = strdup((const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(jpath);
+	return out;
+}
+
 /* --- the cases ------------------------------------------------------------- */
 
 /* 1. Scan, Enter: the shot is 000000001.jpg, attached to its record with
@@ -515,6 +540,11 @@ static void test_enter_shoots(void)
 		       "the station says so, with the record's image count");
 		tap_is_int(journal_state_of(local(&r, "000000001.jpg")), JS_ATTACHED,
 			   "the journal has it attached");
+		/* The check had found the record: no second lookup. */
+		char *h = history_of(local(&r, "000000001.jpg"));
+		tap_is_str(h, "matched reserved uploaded attached",
+			   "journaled matched, as the check found it");
+		free(h);
 	}
 	station_end(&r);
 }
@@ -815,6 +845,61 @@ static void test_quit_offline(void)
 	station_end(&again);
 }
 
+/* 11. A start while Specify is away: with the catalog-number format saved
+ * at an earlier start it shoots and names, and attaches once Specify is
+ * back; without one it says what is needed. */
+static void test_start_offline(void)
+{
+	struct station_run r;
+	char cache[600];
+
+	tap_diag("start while Specify is down");
+	if (!hs.standin) {
+		tap_ok(1, "# SKIP needs the stand-in's fault switches");
+		return;
+	}
+	snprintf(cache, sizeof cache, "%s/cache-offline", harness_home());
+	setenv("XDG_CACHE_HOME", cache, 1);
+	tap_ok(faults(SPECIFY_DOWN), "Specify goes down");
+	memset(&r, 0, sizeof r);
+	const char *args[] = { "station", "--server", hs.url,
+			       "--user", hs.user, "--collection", hs.collection,
+			       "--dir", cache, NULL };
+	char *out = NULL;
+	int rc = harness_run(args, NULL, &out);
+	tap_ok(rc != 0 && out && strstr(out, "only after one start with it"),
+	       "without a saved format it does not start, and says why (exit %d)", rc);
+	if (rc == 0 || !out || !strstr(out, "only after one start"))
+		tap_diag("output: %s", out ? out : "(none)");
+	free(out);
+	faults_reset();
+
+	if (station_start(&r, "saved-format", false, NULL))
+		tap_ok(1, "a start with Specify saves the format");
+	station_end(&r);
+
+	tap_ok(faults(SPECIFY_DOWN), "Specify goes down again");
+	if (station_start(&r, "start-offline", true, NULL)) {
+		tap_ok(since(&r, 0, "OFFLINE") && since(&r, 0, "catalog numbers"),
+		       "it starts offline and says so, with the saved format");
+		send_line(&r, "000000011");
+		send_line(&r, "");
+		tap_ok(expect(&r, "captured 000000011.jpg", T_SHORT),
+		       "a scanned number is shot and named offline");
+		send_line(&r, "V11");
+		tap_ok(expect(&r, "NOT A CATALOG NUMBER", T_SHORT),
+		       "the saved format still refuses what is no catalog number");
+		tap_ok(faults_reset(), "Specify is back");
+		struct want_attached w = { "000000011.jpg", 11 };
+		tap_ok(wait_until(&r, is_attached, &w, T_LONG), "the capture is attached");
+		struct att_count c = attached("000000011.jpg", 11, NULL);
+		tap_ok(c.joined == 1 && !c.on_other && !c.orphans, "once, on 11");
+	}
+	faults_reset();
+	station_end(&r);
+	unsetenv("XDG_CACHE_HOME");
+}
+
 int main(void)
 {
 	static char pw[] = "COPYSTAND_PASSWORD=";
@@ -843,6 +928,7 @@ int main(void)
 	test_serial_scanner();
 	test_undo();
 	test_quit_offline();
+	test_start_offline();
 
 	harness_server_stop(&hs);
 	harness_cleanup();
