@@ -79,6 +79,14 @@ static int add_path(batch_plan *p, const char *path, cs_error *err)
 	return 0;
 }
 
+static bool is_own_file(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+
+	return (dot && strcasecmp(dot, ".xmp") == 0) ||
+	       (strncmp(name, "report", 6) == 0 && dot && strcasecmp(dot, ".html") == 0);
+}
+
 static int walk(batch_plan *p, const char *path, bool top, cs_error *err)
 {
 	struct stat st;
@@ -104,8 +112,9 @@ static int walk(batch_plan *p, const char *path, bool top, cs_error *err)
 	}
 	while (ret == 0 && (de = readdir(d))) {
 		char *child;
-		/* Hidden files are the system's (.DS_Store, ._IMG), not captures. */
-		if (de->d_name[0] == '.')
+		/* Hidden files are the system's (.DS_Store, ._IMG), XMP sidecars
+		 * and report.html copystand's own: none is a capture. */
+		if (de->d_name[0] == '.' || is_own_file(de->d_name))
 			continue;
 		if (asprintf(&child, "%s/%s", path, de->d_name) < 0)
 			ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
@@ -386,6 +395,22 @@ static const char *mimetype_of(const char *name)
 	return "application/octet-stream";
 }
 
+/* The attachment's fields of a file about to be journaled: its EXIF (a
+ * JPEG's) and the configured defaults. */
+static int attachment_fields(const batch_plan *p, journal_item *it,
+			     const char *collection, cs_error *err)
+{
+	metadata_info info = { 0 };
+	bool jpeg = !strcmp(it->mimetype, "image/jpeg") &&
+		metadata_read(it->path, &info, NULL) == 0;
+	int ret = metadata_attachment_fields(jpeg ? &info : NULL, p->o.defaults,
+					     it->identifier, collection, it->name,
+					     &it->extra, err);
+
+	metadata_info_clear(&info);
+	return ret;
+}
+
 int batch_plan_journal(const batch_plan *p, journal *j, const char *server,
 		       const char *collection, long long collection_id,
 		       const char *label, long long *batch_id, cs_error *err)
@@ -402,7 +427,7 @@ int batch_plan_journal(const batch_plan *p, journal *j, const char *server,
 		const batch_file *f = &p->v[i].f;
 		if (f->status != BATCH_MATCHED)
 			continue;
-		items[n++] = (journal_item){
+		items[n] = (journal_item){
 			.batch_id = *batch_id, .path = f->path, .name = (char *)f->name,
 			.size = f->size, .sha256 = (char *)f->sha256,
 			.mimetype = (char *)mimetype_of(f->name),
@@ -410,9 +435,12 @@ int batch_plan_journal(const batch_plan *p, journal *j, const char *server,
 			.record_table = (char *)p->o.target->table, .record_id = f->record_id,
 			.ordinal = f->ordinal, .state = JS_MATCHED,
 		};
+		ret = attachment_fields(p, &items[n++], collection, err);
 	}
 	if (ret == 0 && n)
 		ret = journal_items_add(j, items, n, NULL, err);
+	for (size_t i = 0; i < n; i++)
+		free(items[i].extra);
 	free(items);
 	return ret;
 }

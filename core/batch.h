@@ -18,6 +18,7 @@
 
 #include "catalog.h"
 #include "journal.h"
+#include "metadata.h"
 #include "specify.h"
 #include "targets.h"
 
@@ -57,6 +58,9 @@ typedef struct batch_options {
 	const char *mapping;       /* mapping file, or NULL: names say it */
 	bool recursive;
 	enum { BATCH_PICK_NONE, BATCH_PICK_FIRST, BATCH_PICK_NEWEST } pick;
+	/* Attachment fields from the configuration (NULL: none); each
+	 * JPEG's EXIF adds its date and camera. */
+	const metadata_defaults *defaults;
 } batch_options;
 
 typedef struct batch_plan batch_plan;

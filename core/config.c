@@ -26,6 +26,17 @@ static const struct {
 	{ "dir", NULL },
 	{ "unknown", NULL },
 	{ "delete-from-card", NULL },
+	{ "raw", NULL },
+	{ "label", NULL },
+	{ "stamp", NULL },
+	{ "station-name", NULL },
+	/* Attachment fields (station and upload). */
+	{ "title", NULL },
+	{ "ispublic", NULL },
+	{ "license", NULL },
+	{ "copyright-holder", NULL },
+	{ "credit", NULL },
+	{ "remarks", NULL },
 };
 #define N_KNOWN (sizeof known / sizeof known[0])
 

@@ -10,7 +10,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 struct journal {
 	sqlite3 *db;
@@ -21,7 +21,8 @@ struct journal {
 
 static const char *const state_names[JS_COUNT] = {
 	"captured", "named", "matched", "reserved", "uploaded", "attached",
-	"unmatched", "ambiguous", "held", "failed", "rolled_back",
+	"unmatched", "ambiguous", "held", "failed", "rolled_back", "local",
+	"deferred",
 };
 
 /* Each migration takes the schema from version i to i + 1; never edit one
@@ -73,6 +74,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	"  to_state TEXT NOT NULL,"
 	"  detail TEXT);"
 	"CREATE INDEX events_item ON events(item_id);",
+	/* 2: captures named from their labels look their number up. */
+	"CREATE INDEX items_identifier ON items(identifier);",
 };
 
 const char *journal_state_name(enum journal_state s)
@@ -90,7 +93,7 @@ int journal_state_parse(const char *name)
 
 bool journal_state_is_final(enum journal_state s)
 {
-	return s >= JS_ATTACHED;
+	return s >= JS_ATTACHED && s != JS_DEFERRED;
 }
 
 static double now_s(void)
@@ -569,11 +572,20 @@ static int update_one(journal *j, const journal_item *it, enum journal_state fro
 	int ret = prepare(j, "UPDATE items SET identifier = ?, record_table = ?, "
 			  "record_id = ?, ordinal = ?, location = ?, join_id = ?, "
 			  "attachment_id = ?, extra = ?, state = ?, reason = ?, "
-			  "attempts = ?, next_try = ?, updated = ? "
-			  "WHERE id = ? AND state = ?", &st, err);
+			  "attempts = ?, next_try = ?, updated = ?, "
+			  /* A file named anew or rewritten (the EXIF stamp); an
+			   * item without a path leaves the file's fields alone. */
+			  "path = COALESCE(?16, path), name = COALESCE(?17, name), "
+			  "sha256 = COALESCE(?18, sha256), "
+			  "size = CASE WHEN ?16 IS NULL THEN size ELSE ?19 END "
+			  "WHERE id = ?14 AND state = ?15", &st, err);
 
 	if (ret)
 		return ret;
+	bind_text(st, 16, it->path);
+	bind_text(st, 17, it->name);
+	bind_text(st, 18, it->sha256);
+	sqlite3_bind_int64(st, 19, it->size);
 	bind_text(st, 1, it->identifier);
 	bind_text(st, 2, it->record_table);
 	bind_id(st, 3, it->record_id);
@@ -616,6 +628,22 @@ int journal_item_update(journal *j, const journal_item *it,
 	return journal_items_update(j, it, 1, from, err);
 }
 
+/* Calls fn for each item row of st, then finalizes it. */
+static int each_row(sqlite3_stmt *st, int (*fn)(void *ud, const journal_item *it),
+		    void *ud)
+{
+	int ret = 0;
+
+	while (ret == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		journal_item it;
+		read_item(st, &it);
+		ret = fn(ud, &it);
+		journal_item_clear(&it);
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
 int journal_items_each(journal *j, long long batch, int state,
 		       int (*fn)(void *ud, const journal_item *it), void *ud,
 		       cs_error *err)
@@ -629,14 +657,21 @@ int journal_items_each(journal *j, long long batch, int state,
 		return ret;
 	sqlite3_bind_int64(st, 1, batch);
 	bind_text(st, 2, state >= 0 ? journal_state_name((enum journal_state)state) : NULL);
-	while (ret == 0 && sqlite3_step(st) == SQLITE_ROW) {
-		journal_item it;
-		read_item(st, &it);
-		ret = fn(ud, &it);
-		journal_item_clear(&it);
-	}
-	sqlite3_finalize(st);
-	return ret;
+	return each_row(st, fn, ud);
+}
+
+int journal_items_of_identifier(journal *j, const char *identifier,
+				int (*fn)(void *ud, const journal_item *it),
+				void *ud, cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "SELECT " ITEM_COLUMNS " FROM items WHERE "
+			  "identifier = ? ORDER BY id", &st, err);
+
+	if (ret)
+		return ret;
+	bind_text(st, 1, identifier);
+	return each_row(st, fn, ud);
 }
 
 /* A lease on this host by a process that is gone is no lease. */

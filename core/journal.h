@@ -31,14 +31,16 @@ enum journal_state {
 	JS_HELD,        /* waits for a person (e.g. label mismatch) */
 	JS_FAILED,      /* permanent failure; reason says what to do */
 	JS_ROLLED_BACK, /* attached, then removed again */
+	JS_LOCAL,       /* kept on local disk only, by choice (--raw local) */
+	JS_DEFERRED,    /* sent once nothing else waits (--raw later) */
 	JS_COUNT
 };
 
 const char *journal_state_name(enum journal_state s);
 /* -1 for an unknown name. */
 int journal_state_parse(const char *name);
-/* attached, unmatched, ambiguous, held, failed, rolled_back: nothing more
- * happens without a person. */
+/* attached, unmatched, ambiguous, held, failed, rolled_back, local:
+ * nothing more happens without a person. */
 bool journal_state_is_final(enum journal_state s);
 
 /* One row.  Strings are owned by the struct (journal_item_clear). */
@@ -127,6 +129,12 @@ int journal_items_update(journal *j, const journal_item *items, size_t n,
 int journal_items_each(journal *j, long long batch, int state,
 		       int (*fn)(void *ud, const journal_item *it), void *ud,
 		       cs_error *err);
+
+/* Calls fn for the items of identifier (of any batch and state) in id
+ * order; fn returning non-zero stops the walk and is returned. */
+int journal_items_of_identifier(journal *j, const char *identifier,
+				int (*fn)(void *ud, const journal_item *it),
+				void *ud, cs_error *err);
 
 /* Up to max items in `state` whose next_try has come, of batches of this
  * server and collection (by the configured text or by id), not leased by

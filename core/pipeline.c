@@ -651,6 +651,9 @@ static int undo_one(pipeline *p, long long id, bool remove_file, cs_error *err)
 		ret = cs_error_set(err, CS_E_IO, "cannot delete %s: %s", it.path,
 				   strerror(errno));
 	journal_item_clear(&it);
+	/* Moved on meanwhile (the finisher, say): look again next time. */
+	if (ret == CS_E_CONFLICT)
+		return CS_E_TIMEOUT;
 	return ret && !cs_error_is_transient(ret) && ret != CS_E_TIMEOUT ? 0 : ret;
 }
 
@@ -714,6 +717,37 @@ static void coordinator_wait(pipeline *p, double seconds)
 	pthread_mutex_unlock(&p->lock);
 }
 
+/* deferred → named/matched, a few at a time and only while the pipeline
+ * has nothing else to do: RAW files shot with --raw later go up in the
+ * pauses, never ahead of the JPEGs a technician waits for. */
+static int release_deferred(pipeline *p, cs_error *err)
+{
+	journal_item *items = NULL;
+	size_t n = 0;
+	int ret;
+
+	pthread_mutex_lock(&p->lock);
+	bool idle = !p->queue && p->inflight == 0;
+	pthread_mutex_unlock(&p->lock);
+	if (!idle)
+		return 0;
+	for (int st = JS_NAMED; st <= JS_UPLOADED; st++) {
+		if ((ret = items_due(p, (enum journal_state)st, 1, &items, &n, err)))
+			return ret;
+		journal_items_free(items, n);
+		if (n)
+			return 0;
+	}
+	if ((ret = items_due(p, JS_DEFERRED, (size_t)p->o.max_inflight, &items, &n, err)))
+		return ret;
+	for (size_t i = 0; i < n; i++)
+		items[i].state = items[i].record_id ? JS_MATCHED : JS_NAMED;
+	if (n && (ret = journal_items_update(p->j, items, n, JS_DEFERRED, err)) == 0)
+		pipeline_kick(p);
+	journal_items_free(items, n);
+	return ret == CS_E_CONFLICT ? 0 : ret;
+}
+
 static void *coordinator_main(void *arg)
 {
 	pipeline *p = arg;
@@ -738,6 +772,8 @@ static void *coordinator_main(void *arg)
 			ret = dispatch_state(p, JS_RESERVED, &err);
 		if (ret == 0)
 			ret = dispatch_state(p, JS_UPLOADED, &err);
+		if (ret == 0)
+			ret = release_deferred(p, &err);
 		if (ret) {
 			note_error(p, &err);
 			pthread_mutex_lock(&p->lock);

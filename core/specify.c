@@ -1406,13 +1406,19 @@ static cJSON *attachment_body(const specify_attachment *a)
 	cJSON_AddStringToObject(body, a->table, uri);
 	cJSON_AddNumberToObject(body, "ordinal", a->ordinal);
 	att = cJSON_AddObjectToObject(body, "attachment");
-	for (const cJSON *x = a->extra ? a->extra->child : NULL; x; x = x->next)
-		cJSON_AddItemToObject(att, x->string, cJSON_Duplicate(x, true));
 	cJSON_AddStringToObject(att, "attachmentlocation", a->location);
 	cJSON_AddStringToObject(att, "mimetype", a->mimetype ? a->mimetype : "application/octet-stream");
 	cJSON_AddStringToObject(att, "origfilename", a->origfilename ? a->origfilename : "");
-	cJSON_AddStringToObject(att, "title", a->title ? a->title : a->origfilename ? a->origfilename : "");
-	cJSON_AddBoolToObject(att, "ispublic", a->ispublic);
+	/* More fields (title and ispublic from the configuration among them)
+	 * never replace what names the file. */
+	for (const cJSON *x = a->extra ? a->extra->child : NULL; x; x = x->next)
+		if (x->string && !cJSON_GetObjectItemCaseSensitive(att, x->string))
+			cJSON_AddItemToObject(att, x->string, cJSON_Duplicate(x, true));
+	if (!cJSON_GetObjectItemCaseSensitive(att, "title"))
+		cJSON_AddStringToObject(att, "title", a->title ? a->title :
+					a->origfilename ? a->origfilename : "");
+	if (!cJSON_GetObjectItemCaseSensitive(att, "ispublic"))
+		cJSON_AddBoolToObject(att, "ispublic", a->ispublic);
 	return body;
 }
 

@@ -33,6 +33,7 @@ struct station {
 	station_options o;
 	char *dir;                   /* o.login: a copy that owns its strings */
 	pipeline *pipe;
+	finisher *fin;
 	journal *j;                  /* under lock */
 	long long batch;
 
@@ -55,6 +56,7 @@ struct station {
 
 	struct capture undo[UNDO_DEPTH];
 	int nundo;
+	long long held_item;         /* the first file of the capture held last */
 
 	specify_session *session;    /* the checker's own */
 };
@@ -370,6 +372,98 @@ static void on_event(void *ud, const pipeline_event *ev)
 	changed(s);
 }
 
+/* --- what the finisher reports ------------------------------------------------ */
+
+static void on_finished(void *ud, const finish_event *ev)
+{
+	station *s = ud;
+	station_status *st = &s->st;
+
+	pthread_mutex_lock(&s->lock);
+	if (ev->state == JS_HELD) {
+		s->held_item = ev->first_item;
+		snprintf(st->held_name, sizeof st->held_name, "%s", ev->name);
+		snprintf(st->held_label, sizeof st->held_label, "%s", ev->label ? ev->label : "");
+		snprintf(st->last, sizeof st->last, "HELD %s: %s", ev->name, ev->reason);
+		st->alerts++;
+	} else if (ev->state == JS_UNMATCHED) {
+		snprintf(st->last, sizeof st->last, "NOT ATTACHED %s: %s", ev->name,
+			 ev->reason ? ev->reason : "no catalog number");
+		st->alerts++;
+	} else if (ev->label && ev->identifier[0]) {
+		snprintf(st->last, sizeof st->last, "named from the label: %s", ev->name);
+	}
+	pthread_mutex_unlock(&s->lock);
+	pipeline_kick(s->pipe);
+	changed(s);
+}
+
+static int read_label(void *ud, const char *jpeg, char (*codes)[256], size_t max,
+		      size_t *n, cs_error *err)
+{
+	station *s = ud;
+
+	return s->o.read_label(s->o.label_ud, jpeg, codes, max, n, err);
+}
+
+struct journal_names {
+	const char *stem;
+	unsigned next;
+};
+
+static int after_journal_name(void *ud, const journal_item *it)
+{
+	struct journal_names *w = ud;
+	unsigned i = it->state == JS_ROLLED_BACK ? 0 : index_of(it->name, w->stem);
+
+	if (i >= w->next)
+		w->next = i + 1;
+	return 0;
+}
+
+/* The next name of identifier, for a capture named from its label: after
+ * the session folder's files and the names the journal gave it (Specify is
+ * not asked: this runs offline too). */
+static int name_from_label(void *ud, const char *identifier, char *stem, size_t len)
+{
+	station *s = ud;
+	char *built = NULL, *first = NULL;
+	unsigned index;
+
+	pthread_mutex_lock(&s->lock);
+	if (strcmp(identifier, s->st.identifier) == 0) {
+		index = s->next_index++;
+	} else {
+		struct journal_names w = { NULL, next_index_in_dir(s->dir, identifier) };
+		if (catalog_name_build(identifier, 1, NULL, &first, NULL, NULL) == 0) {
+			w.stem = first;
+			journal_items_of_identifier(s->j, identifier, after_journal_name, &w, NULL);
+		}
+		index = w.next;
+		free(first);
+	}
+	pthread_mutex_unlock(&s->lock);
+	int ret = catalog_name_build(identifier, index, NULL, &built, NULL, NULL);
+	if (ret == 0)
+		snprintf(stem, len, "%s", built);
+	free(built);
+	return ret;
+}
+
+static int start_finisher(station *s, cs_error *err)
+{
+	finish_options fo = {
+		.journal_path = s->o.journal_path, .server = s->o.login.server,
+		.collection = s->o.login.collection, .format = s->o.format,
+		.station_name = s->o.station_name, .stamp = s->o.stamp,
+		.raw = s->o.raw, .defaults = s->o.defaults, .label = s->o.label,
+		.read_label = s->o.read_label ? read_label : NULL,
+		.name = name_from_label, .on_done = on_finished, .ud = s,
+	};
+
+	return finish_start(&fo, &s->fin, err);
+}
+
 /* --- the public face ------------------------------------------------------- */
 
 static int copy_options(station *s, const station_options *o, cs_error *err)
@@ -437,6 +531,11 @@ int station_open(const station_options *o, station **out, cs_error *err)
 		station_free(s);
 		return ret;
 	}
+	if ((ret = start_finisher(s, err))) {
+		pipeline_stop(s->pipe);
+		station_free(s);
+		return ret;
+	}
 	if (pthread_create(&s->checker, NULL, checker_main, s) != 0) {
 		station_close(s);
 		return cs_error_set(err, CS_E_NOMEM, "cannot start the station's thread");
@@ -483,7 +582,7 @@ int station_may_shoot(station *s, cs_error *err)
 	int ret = 0;
 
 	pthread_mutex_lock(&s->lock);
-	if (s->st.check == STATION_NONE)
+	if (s->st.check == STATION_NONE && s->o.label != FINISH_LABEL_NAME)
 		ret = cs_error_set(err, CS_E_INVALID, "scan a specimen first");
 	else if (!s->o.keep_unknown && s->st.check == STATION_NOT_FOUND)
 		ret = cs_error_set(err, CS_E_INVALID, "%s is not in %s: not shooting "
@@ -551,10 +650,9 @@ static int fill_item(journal_item *it, const station_shot *shot,
 		.sha256 = f->sha256 ? strdup(f->sha256) : NULL,
 		.mimetype = strdup(f->mimetype ? f->mimetype : "application/octet-stream"),
 		.target = strdup("catalog-number"),
-		.state = shot->identifier[0] ? JS_NAMED : JS_UNMATCHED,
+		.state = JS_CAPTURED,   /* the finisher takes it from here */
 	};
 	if (shot->identifier[0] && shot->record_id) {
-		it->state = JS_MATCHED;
 		it->record_table = strdup("collectionobject");
 		it->record_id = shot->record_id;
 		it->ordinal = ordinal < 0 ? 0 : ordinal;
@@ -585,10 +683,18 @@ int station_submit(station *s, const station_shot *shot,
 	if (shot->record_id)
 		journal_record_count(s->j, "collectionobject", shot->record_id,
 				     &journaled, NULL);
-	for (size_t i = 0; i < n && ret == 0; i++)
-		if (fill_item(&items[i], shot, &files[i], s->batch,
-			      shot->ordinal_base + (int)journaled + (int)i))
-			ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+	/* The JPEG of a pair first: the pipeline sends in journal order, and
+	 * the JPEG is what the technician wants to see in Specify. */
+	for (size_t i = 0, k = 0, pass = 0; pass < 2 && ret == 0; pass++)
+		for (i = 0; i < n && ret == 0; i++) {
+			bool jpeg = files[i].mimetype && !strcmp(files[i].mimetype, "image/jpeg");
+			if (jpeg != (pass == 0))
+				continue;
+			if (fill_item(&items[k], shot, &files[i], s->batch,
+				      shot->ordinal_base + (int)journaled + (int)k))
+				ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+			k++;
+		}
 	if (ret == 0)
 		ret = journal_items_add(s->j, items, n, ids, err);
 	if (ret == 0) {
@@ -602,10 +708,44 @@ int station_submit(station *s, const station_shot *shot,
 	for (size_t i = 0; i < n; i++)
 		journal_item_clear(&items[i]);
 	if (ret == 0) {
-		pipeline_kick(s->pipe);
+		finish_kick(s->fin);
 		changed(s);
 	}
 	return ret;
+}
+
+int station_resolve_held(station *s, bool take_label, cs_error *err)
+{
+	char identifier[STATION_ID_MAX];
+	long long item;
+	journal_item it = { 0 };
+	int ret;
+
+	pthread_mutex_lock(&s->lock);
+	item = s->held_item;
+	snprintf(identifier, sizeof identifier, "%s", s->st.held_label);
+	pthread_mutex_unlock(&s->lock);
+	if (!item)
+		return cs_error_set(err, CS_E_NOT_FOUND, "no capture is held");
+	if (!take_label) {
+		pthread_mutex_lock(&s->lock);
+		ret = journal_item_get(s->j, item, &it, err);
+		pthread_mutex_unlock(&s->lock);
+		if (ret)
+			return ret;
+		snprintf(identifier, sizeof identifier, "%s", it.identifier ? it.identifier : "");
+		journal_item_clear(&it);
+	}
+	if ((ret = finish_release(s->fin, item, identifier, err)))
+		return ret;
+	pthread_mutex_lock(&s->lock);
+	if (s->held_item == item) {
+		s->held_item = 0;
+		s->st.held_name[0] = s->st.held_label[0] = '\0';
+	}
+	pthread_mutex_unlock(&s->lock);
+	changed(s);
+	return 0;
 }
 
 int station_undo(station *s, cs_error *err)
@@ -688,6 +828,7 @@ void station_close(station *s)
 	pthread_mutex_unlock(&s->lock);
 	if (s->checker_started)
 		pthread_join(s->checker, NULL);
+	finish_stop(s->fin);
 	pipeline_stop(s->pipe);
 	station_free(s);
 }

@@ -17,6 +17,7 @@
 
 #include "catalog.h"
 #include "error.h"
+#include "finish.h"
 #include "specify.h"
 
 typedef struct station station;
@@ -39,6 +40,17 @@ typedef struct station_options {
 	/* Shoot numbers Specify does not know (they stay unmatched, for a
 	 * later `copystand upload`); false: refuse the shutter for them. */
 	bool keep_unknown;
+	/* What happens to each capture before it is sent (core/finish.h):
+	 * the identity written into the files, the RAW policy, attachment
+	 * fields, and the label check with its barcode reader. */
+	bool stamp;
+	const char *station_name;   /* NULL: the host name */
+	enum finish_raw raw;
+	metadata_defaults defaults;
+	enum finish_label label;
+	int (*read_label)(void *ud, const char *jpeg, char (*codes)[256],
+			  size_t max, size_t *n, cs_error *err);
+	void *label_ud;
 	/* Pipeline tuning; 0: its defaults. */
 	int max_inflight;
 	double retry_base_s, retry_cap_s;
@@ -67,6 +79,10 @@ typedef struct station_status {
 	char last[512];                  /* the last thing that happened to a file */
 	/* Grows by one with every event that deserves the bell. */
 	unsigned alerts;
+	/* The capture held last because its label disagrees ("" when none
+	 * waits): station_resolve_held() decides it. */
+	char held_name[256];
+	char held_label[STATION_ID_MAX];
 } station_status;
 
 /* The name a capture gets: taken before the shot downloads, so a number
@@ -116,8 +132,8 @@ int station_open(const station_options *o, station **out, cs_error *err);
 int station_scan(station *s, const char *line, cs_error *err);
 
 /* Whether the shutter may fire from the program now: CS_E_INVALID with
- * the reason when no number is current, or Specify said it has none (and
- * keep_unknown is off).  The camera's own button cannot be refused: such
+ * the reason when no number is current (unless captures are named from
+ * their labels), or Specify said it has none (and keep_unknown is off).  The camera's own button cannot be refused: such
  * shots are always kept. */
 int station_may_shoot(station *s, cs_error *err);
 
@@ -130,6 +146,11 @@ void station_shot_prepare(station *s, station_shot *out);
  * unmatched, for a person to name. */
 int station_submit(station *s, const station_shot *shot,
 		   const station_file *files, size_t n, cs_error *err);
+
+/* Decides the capture held last: sent on under the scanned number, or
+ * under the label's (its files are renamed).  CS_E_NOT_FOUND when none
+ * is held. */
+int station_resolve_held(station *s, bool take_label, cs_error *err);
 
 /* Takes back the last capture not yet taken back: its files go no
  * further, are deleted locally, and from Specify if they got there.

@@ -162,6 +162,43 @@ int cli_make_dirs(char *path, cs_error *err)
 	}
 }
 
+int cli_choice(const cli *c, const char *key, const char *const *choices,
+	       int *out, cs_error *err)
+{
+	const char *v = config_get(c->cfg, key);
+	char list[256] = "";
+
+	*out = 0;
+	if (!v)
+		return 0;
+	for (int i = 0; choices[i]; i++) {
+		if (strcmp(v, choices[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+			 i ? (choices[i + 1] ? ", " : " or ") : "", choices[i]);
+	}
+	return cs_error_set(err, CS_E_CONFIG, "--%s takes %s, not '%s'", key, list, v);
+}
+
+int cli_attachment_defaults(const cli *c, metadata_defaults *out, cs_error *err)
+{
+	static const char *const yes_no[] = { "false", "true", NULL };
+	int pub = 0, ret = config_get(c->cfg, "ispublic") ?
+		cli_choice(c, "ispublic", yes_no, &pub, err) : 0;
+
+	*out = (metadata_defaults){
+		.title = config_get(c->cfg, "title"),
+		.ispublic = config_get(c->cfg, "ispublic") ? pub : -1,
+		.license = config_get(c->cfg, "license"),
+		.copyright_holder = config_get(c->cfg, "copyright-holder"),
+		.credit = config_get(c->cfg, "credit"),
+		.remarks = config_get(c->cfg, "remarks"),
+	};
+	return ret;
+}
+
 int cli_fail(const cs_error *err)
 {
 	fprintf(stderr, "copystand: %s\n", err->msg[0] ? err->msg : "failed");

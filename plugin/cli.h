@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "metadata.h"
 #include "specify.h"
 
 enum {
@@ -68,6 +69,15 @@ struct catalog_format;
  * c->format_saved says when it was saved. */
 int cli_catalog_format(cli *c, specify_session *s, struct catalog_format **out,
 		       cs_error *err);
+
+/* The setting key as an index into choices (NULL-terminated); 0 when it
+ * is not set; CS_E_CONFIG naming the choices for another value. */
+int cli_choice(const cli *c, const char *key, const char *const *choices,
+	       int *out, cs_error *err);
+
+/* The attachment fields the configuration sets (title, ispublic, license,
+ * copyright-holder, credit, remarks); the strings belong to c. */
+int cli_attachment_defaults(const cli *c, metadata_defaults *out, cs_error *err);
 
 /* mkdir -p, with the folder in the message. */
 int cli_make_dirs(char *path, cs_error *err);

@@ -19,11 +19,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "barcode.h"
 #include "camera.h"
 #include "catalog.h"
 #include "cli.h"
@@ -353,6 +355,13 @@ static bool handle_line(struct ui *u, char *line)
 			notice(u, true, "undo: %s", err.msg);
 		else
 			notice(u, false, "undoing the last capture");
+	} else if (strcasecmp(p, "c") == 0 || strcasecmp(p, "l") == 0) {
+		bool label = strcasecmp(p, "l") == 0;
+		if (station_resolve_held(u->st, label, &err))
+			notice(u, true, "%s", err.msg);
+		else
+			notice(u, false, label ? "held capture renamed to its label's number" :
+			       "held capture sent on under the scanned number");
 	} else if (strcmp(p, "?") == 0 || strcmp(p, "h") == 0) {
 		say(u, "Scan a label (or type its number and Enter), then shoot with the "
 		    "camera's button or Enter here.  u Enter takes back the last "
@@ -496,11 +505,22 @@ static const char station_usage[] =
 	"  --unknown refuse|keep  numbers Specify does not know: refuse to shoot\n"
 	"                      (default), or shoot and keep them unmatched\n"
 	"  --delete-from-card  delete each shot from the card once it is safe here\n"
+	"  --raw upload|local|later  the RAW file of a RAW+JPEG pair: sent after\n"
+	"                      its JPEG (default), kept here only, or sent once\n"
+	"                      nothing else waits\n"
+	"  --label off|check|name  read the label's barcode in each JPEG: hold a\n"
+	"                      capture whose label disagrees with the scan\n"
+	"                      (check), or name captures from it (name, no\n"
+	"                      scanner needed); default off\n"
+	"  --no-stamp          do not write the catalog number into the JPEGs\n"
+	"                      (nor XMP sidecars beside RAW files)\n"
 	CLI_COMMON_HELP
 	"Keys (each followed by Enter): Enter shoots, u undoes the last capture,\n"
+	"c keeps the scanned number of a held capture, l takes its label's,\n"
 	"q quits (work not yet attached resumes at the next start).\n";
 
-enum { OPT_CAMERA = 0x2000, OPT_PORT, OPT_SCANNER, OPT_DIR, OPT_UNKNOWN, OPT_DELETE };
+enum { OPT_CAMERA = 0x2000, OPT_PORT, OPT_SCANNER, OPT_DIR, OPT_UNKNOWN, OPT_DELETE,
+       OPT_RAW, OPT_LABEL, OPT_NO_STAMP };
 
 static int parse_station(cli *c, int argc, char **argv, cs_error *err)
 {
@@ -512,6 +532,9 @@ static int parse_station(cli *c, int argc, char **argv, cs_error *err)
 		{ "dir", required_argument, NULL, OPT_DIR },
 		{ "unknown", required_argument, NULL, OPT_UNKNOWN },
 		{ "delete-from-card", no_argument, NULL, OPT_DELETE },
+		{ "raw", required_argument, NULL, OPT_RAW },
+		{ "label", required_argument, NULL, OPT_LABEL },
+		{ "no-stamp", no_argument, NULL, OPT_NO_STAMP },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -520,14 +543,16 @@ static int parse_station(cli *c, int argc, char **argv, cs_error *err)
 		[OPT_SCANNER - OPT_CAMERA] = "scanner", [OPT_DIR - OPT_CAMERA] = "dir",
 		[OPT_UNKNOWN - OPT_CAMERA] = "unknown",
 		[OPT_DELETE - OPT_CAMERA] = "delete-from-card",
+		[OPT_RAW - OPT_CAMERA] = "raw", [OPT_LABEL - OPT_CAMERA] = "label",
+		[OPT_NO_STAMP - OPT_CAMERA] = "stamp",
 	};
 	int opt, r;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-		if (opt >= OPT_CAMERA && opt <= OPT_DELETE) {
-			if ((r = config_set(c->opts, keys[opt - OPT_CAMERA],
-					    optarg ? optarg : "true", err)))
+		if (opt >= OPT_CAMERA && opt <= OPT_NO_STAMP) {
+			const char *v = opt == OPT_NO_STAMP ? "false" : optarg ? optarg : "true";
+			if ((r = config_set(c->opts, keys[opt - OPT_CAMERA], v, err)))
 				return r;
 			continue;
 		}
@@ -577,8 +602,22 @@ static int open_inputs(struct inputs *ins, const char *device, cs_error *err)
 	return device && ret == CS_E_UNREACHABLE ? 0 : ret;
 }
 
+/* The label's barcodes, for the station's label check. */
+static int read_label(void *ud, const char *jpeg, char (*codes)[256], size_t max,
+		      size_t *n, cs_error *err)
+{
+	barcode_result found[FINISH_CODES_MAX];
+	int ret = barcode_read_file(ud, jpeg, found, max < FINISH_CODES_MAX ? max :
+				    FINISH_CODES_MAX, n, err);
+
+	for (size_t i = 0; ret == 0 && i < *n; i++)
+		snprintf(codes[i], 256, "%s", found[i].text);
+	return ret;
+}
+
 struct setup {
 	cli c;
+	barcode_reader *labels;
 	specify_session *s;
 	struct catalog_format *fmt;
 	char *dir, *jpath;
@@ -621,15 +660,20 @@ static int open_specify(struct setup *x, cs_error *err)
 
 static int start(struct setup *x, cs_error *err)
 {
+	static const char *const unknowns[] = { "refuse", "keep", NULL };
+	static const char *const raws[] = { "upload", "local", "later", NULL };
+	static const char *const labels[] = { "off", "check", "name", NULL };
 	const cs_config *cfg = x->c.cfg;
-	const char *unknown = config_get(cfg, "unknown");
 	specify_login login;
-	int ret;
+	metadata_defaults defaults;
+	int keep, raw, label, ret;
 
-	if (unknown && strcmp(unknown, "keep") != 0 && strcmp(unknown, "refuse") != 0)
-		return cs_error_set(err, CS_E_CONFIG, "--unknown takes refuse or keep, "
-				    "not '%s'", unknown);
-	if ((ret = open_specify(x, err)) ||
+	if ((ret = cli_choice(&x->c, "unknown", unknowns, &keep, err)) ||
+	    (ret = cli_choice(&x->c, "raw", raws, &raw, err)) ||
+	    (ret = cli_choice(&x->c, "label", labels, &label, err)) ||
+	    (ret = cli_attachment_defaults(&x->c, &defaults, err)) ||
+	    (label && (ret = barcode_reader_new(&x->labels, err))) ||
+	    (ret = open_specify(x, err)) ||
 	    (ret = cli_login(&x->c, &login, err)) ||
 	    (ret = session_dir(cfg, &x->dir, err)) ||
 	    !(x->jpath = journal_default_path(err)) ||
@@ -638,7 +682,12 @@ static int start(struct setup *x, cs_error *err)
 	printf("session folder %s\n", x->dir);
 	station_options so = {
 		.journal_path = x->jpath, .login = login, .format = x->fmt, .dir = x->dir,
-		.keep_unknown = unknown && strcmp(unknown, "keep") == 0,
+		.keep_unknown = keep,
+		.stamp = !config_get(cfg, "stamp") || config_get_bool(cfg, "stamp"),
+		.station_name = config_get(cfg, "station-name"),
+		.raw = (enum finish_raw)raw, .defaults = defaults,
+		.label = (enum finish_label)label,
+		.read_label = x->labels ? read_label : NULL, .label_ud = x->labels,
 		.on_change = wake_ui, .ud = &x->u,
 	};
 	x->u.dir = x->dir;
@@ -662,6 +711,7 @@ static void setup_free(struct setup *x)
 		pthread_join(x->u.camera_thread, NULL);
 	}
 	station_close(x->u.st);
+	barcode_reader_free(x->labels);
 	for (int i = 0; i < x->ins.n; i++)
 		scanner_free(x->ins.in[i]);
 	catalog_format_free(x->fmt);

@@ -25,6 +25,7 @@
 struct upload {
 	cli cli;
 	batch_options bo;
+	metadata_defaults defaults;
 	bool dry_run, json;
 	char **inputs;
 	int ninputs;
@@ -367,6 +368,9 @@ static int make_plan(struct upload *u, batch_plan **out, cs_error *err)
 		ret = catalog_format_new_plain(&u->fmt, u->bo.target->field_camel,
 					       u->bo.target->max_length, err);
 	u->bo.format = u->fmt;
+	u->bo.defaults = &u->defaults;
+	if (ret == 0)
+		ret = cli_attachment_defaults(&u->cli, &u->defaults, err);
 	if (ret == 0)
 		ret = batch_plan_new(&u->bo, u->inputs, (size_t)u->ninputs, out, err);
 	if (ret == 0)

@@ -9,6 +9,7 @@ int cmd_names(int argc, char **argv);
 int cmd_upload(int argc, char **argv);
 int cmd_batches(int argc, char **argv);
 int cmd_rollback(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 int cmd_station(int argc, char **argv);
 
 #endif

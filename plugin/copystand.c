@@ -15,6 +15,7 @@ static const struct command {
 	{ "upload", cmd_upload, "attach a folder of captures to their records" },
 	{ "batches", cmd_batches, "list upload batches with their counts" },
 	{ "rollback", cmd_rollback, "remove what a batch attached" },
+	{ "report", cmd_report, "an HTML contact sheet of a batch or a session folder" },
 	{ "demo", cmd_demo, "attach the bundled samples to a bundled stand-in Specify" },
 };
 

@@ -6,7 +6,10 @@ set -eu
 PACKAGES="gcc meson ninja-build pkg-config python3 curl openssl
 libcurl4-openssl-dev libcjson-dev libexif-dev libgphoto2-dev
 libsqlite3-dev libexpat1-dev libpcre2-dev libjpeg-dev zlib1g-dev
-gphoto2"
+libzbar-dev libdmtx-dev zbar-tools
+gphoto2
+libimage-exiftool-perl
+chromium"
 
 missing=""
 for p in $PACKAGES; do

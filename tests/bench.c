@@ -8,10 +8,11 @@
  * file, and capture cadence unchanged when the server takes 2 s a request.
  *
  * Sections (all by default, or those named on the command line):
- * throughput, importer, memory, station. */
+ * throughput, importer, memory, station, label. */
 #include <curl/curl.h>
 #include <math.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "barcode.h"
 #include "camera.h"
 #include "catalog.h"
 #include "harness.h"
@@ -32,6 +34,9 @@
 
 #ifndef PTPIP_CAMERA_EXE
 #error "PTPIP_CAMERA_EXE must name the built ptpip-camera program"
+#endif
+#ifndef MKBARCODE_EXE
+#error "MKBARCODE_EXE must name the built mkbarcode program"
 #endif
 
 static double now_s(void)
@@ -606,6 +611,9 @@ static void station_bench(harness_server *hs, specify_session *s, bool quick)
 		.journal_path = jpath, .format = fmt, .dir = x.dir,
 		.login = { .server = hs->url, .user = hs->user, .password = hs->password,
 			   .collection = hs->collection },
+		/* As `copystand station` shoots by default: the catalog number
+		 * written into each JPEG before it is sent. */
+		.stamp = true,
 		.on_change = stand_changed, .ud = &x,
 	};
 	if (station_open(&so, &x.st, &err) || station_scan(x.st, "000000001", &err)) {
@@ -680,10 +688,85 @@ out:
 	free(jpath);
 }
 
+static double thread_cpu_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* The label check: barcode_read_file on camera-size photos that mkbarcode
+ * writes, with a label and without (the worst case: every pass to its
+ * end).  Medians of several runs of each, of the time it took and of the
+ * processor time it used (the same on a busy machine). */
+static void label_bench(bool quick)
+{
+	static const struct {
+		const char *what;
+		const char *args[10];
+	} photos[] = {
+		{ "6000x4000, Code 128, 4 px a module", { "--size", "6000x4000", "--module", "4",
+							  "--at", "4200,3000", "000000123" } },
+		{ "6000x4000, Code 128, 1 px a module", { "--size", "6000x4000", "--module", "1",
+							  "--at", "4800,3600", "V000123" } },
+		{ "4000x3000, Code 128, 3 px a module", { "--size", "4000x3000", "--module", "3",
+							  "NHMD-ENT-0001234" } },
+		{ "6000x4000, DataMatrix, 8 px a module", { "--size", "6000x4000", "--datamatrix",
+							    "--module", "8", "--at", "1000,800",
+							    "V000123" } },
+		{ "6000x4000, no barcode", { "--size", "6000x4000" } },
+		{ "4000x3000, no barcode", { "--size", "4000x3000" } },
+		{ "6000x4000, no barcode, grainy (noise 24)", { "--size", "6000x4000", "--noise", "24" } },
+	};
+	int runs = quick ? 3 : 7;
+	barcode_reader *r = NULL;
+	cs_error err = { 0 };
+
+	if (barcode_reader_new(&r, &err) < 0) {
+		printf("label check: %s\n", err.msg);
+		return;
+	}
+	printf("label check, barcode_read_file (median of %d):\n", runs);
+	for (size_t i = 0; i < sizeof photos / sizeof photos[0]; i++) {
+		const char *argv[16] = { MKBARCODE_EXE };
+		char path[512];
+		barcode_result res[4];
+		double t[7], cpu[7];
+		size_t n = 0;
+		int k = 1, status;
+		pid_t pid;
+
+		snprintf(path, sizeof path, "%s/label-%zu.jpg", harness_home(), i);
+		for (const char *const *a = photos[i].args; *a; a++)
+			argv[k++] = *a;
+		argv[k] = path;
+		if (posix_spawn(&pid, MKBARCODE_EXE, NULL, NULL, (char **)argv, environ) != 0 ||
+		    waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+			printf("  %-42s  mkbarcode failed (DataMatrix needs libdmtx)\n", photos[i].what);
+			continue;
+		}
+		for (int j = 0; j < runs; j++) {
+			double t0 = harness_now(), c0 = thread_cpu_s();
+
+			if (barcode_read_file(r, path, res, 4, &n, &err) < 0)
+				printf("  %s\n", err.msg);
+			t[j] = harness_now() - t0;
+			cpu[j] = thread_cpu_s() - c0;
+		}
+		printf("  %-42s %6.0f ms (processor %5.0f ms)   %zu code%s%s%s\n", photos[i].what,
+		       percentile(t, runs, 0.5) * 1e3, percentile(cpu, runs, 0.5) * 1e3, n,
+		       n == 1 ? " " : "s", n > 0 ? " " : "", n > 0 ? res[0].text : "");
+		unlink(path);
+	}
+	barcode_reader_free(r);
+}
+
 int main(int argc, char **argv)
 {
-	static const char *const sections[] = { "throughput", "importer", "memory", "station" };
-	bool quick = false, run[4] = { false }, some = false;
+	static const char *const sections[] = { "throughput", "importer", "memory", "station",
+						 "label" };
+	bool quick = false, run[5] = { false }, some = false;
 	harness_server hs;
 	specify_session *s;
 	cs_error err;
@@ -691,9 +774,9 @@ int main(int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		int k = 0;
-		while (k < 4 && strcmp(argv[i], sections[k]) != 0)
+		while (k < 5 && strcmp(argv[i], sections[k]) != 0)
 			k++;
-		if (k < 4)
+		if (k < 5)
 			run[k] = some = true;
 		else if (strcmp(argv[i], "--quick") == 0)
 			quick = true;
@@ -701,11 +784,11 @@ int main(int argc, char **argv)
 			inflight = atoi(argv[++i]);
 		else {
 			fputs("usage: bench [--quick] [--inflight N] "
-			      "[throughput] [importer] [memory] [station]\n", stderr);
+			      "[throughput] [importer] [memory] [station] [label]\n", stderr);
 			return 2;
 		}
 	}
-	for (int k = 0; k < 4 && !some; k++)
+	for (int k = 0; k < 5 && !some; k++)
 		run[k] = true;
 	if (harness_server_start(&hs, NULL) || harness_login(&hs, &s, &err)) {
 		fprintf(stderr, "bench: cannot start: %s\n", err.msg);
@@ -734,6 +817,8 @@ int main(int argc, char **argv)
 	}
 	if (run[3])
 		station_bench(&hs, s, quick);
+	if (run[4])
+		label_bench(quick);
 	specify_session_free(s);
 	harness_server_stop(&hs);
 	free(jpath);

@@ -132,7 +132,7 @@ int main(void)
 	       strstr(out, "station │ NOT SHOOTING: 000099999"),
 	       "the real station ran the technician's session");
 	tap_ok(out && strstr(out, "000000001    1       Esox lucius          000000001.jpg, 000000001_2.jpg\n") &&
-	       strstr(out, "000000002    2       Perca fluviatilis    000000002.cr2, 000000002.jpg\n") &&
+	       strstr(out, "000000002    2       Perca fluviatilis    000000002.jpg, 000000002.cr2\n") &&
 	       strstr(out, "000000123    13      Esox lucius          000000123.jpg\n") &&
 	       strstr(out, "000099999    -       -                    (no such record"),
 	       "and the table shows what Specify holds for each record");

@@ -23,6 +23,7 @@
 
 #include <sqlite3.h>
 
+#include "barcode.h"
 #include "harness.h"
 #include "journal.h"
 #include "ptpip-client.h"
@@ -34,6 +35,9 @@
 #endif
 #ifndef COPYSTAND_BINARY
 #error "COPYSTAND_BINARY must name the built copystand program"
+#endif
+#ifndef MKBARCODE_EXE
+#error "MKBARCODE_EXE must name the built mkbarcode program"
 #endif
 
 /* How long the station gets for things that take a moment. */
@@ -542,8 +546,9 @@ static void test_enter_shoots(void)
 			   "the journal has it attached");
 		/* The check had found the record: no second lookup. */
 		char *h = history_of(local(&r, "000000001.jpg"));
-		tap_is_str(h, "matched reserved uploaded attached",
-			   "journaled matched, as the check found it");
+		tap_is_str(h, "captured matched reserved uploaded attached",
+			   "journaled with its record, as the check found it: no "
+			   "second lookup");
 		free(h);
 	}
 	station_end(&r);
@@ -580,8 +585,9 @@ static void test_raw_jpeg(void)
 		       "captured as a pair");
 		tap_ok(attached_once(&r, "000000002.cr2", 2, T_LONG), "the RAW is attached to 2");
 		tap_ok(attached_once(&r, "000000002.jpg", 2, T_LONG), "the JPEG is attached to 2");
-		tap_ok(harness_dir_is(r.dir, "000000002.cr2 000000002.jpg"),
-		       "the session folder holds both, named from the number");
+		tap_ok(harness_dir_is(r.dir, "000000002.cr2 000000002.jpg 000000002.xmp"),
+		       "the session folder holds both, named from the number, and "
+		       "the RAW's XMP sidecar");
 	}
 	station_end(&r);
 }
@@ -705,7 +711,9 @@ static void test_disconnect(void)
 	struct station_run r;
 
 	tap_diag("camera disconnect mid-transfer");
-	if (station_start(&r, "disconnect", true, NULL)) {
+	/* The camera's bytes as they came: no stamp grows the file. */
+	const char *const unstamped[] = { "--no-stamp", NULL };
+	if (station_start(&r, "disconnect", true, unstamped)) {
 		tap_ok(cam_ok(&r, "payload jpeg 300000"), "shots of 300000 bytes");
 		tap_ok(scan_found(&r, "000000007"), "the scan is found");
 		tap_ok(cam_ok(&r, "fault disconnect-after 100000"),
@@ -900,6 +908,345 @@ static void test_start_offline(void)
 	unsetenv("XDG_CACHE_HOME");
 }
 
+/* --- identity, RAW policy and the label (issue 7) ----------------------- */
+
+/* Runs a program (argv[0] a path) and returns its trimmed stdout
+ * (malloc'd), or NULL when it fails. */
+static char *tool(const char *const *argv)
+{
+	int fds[2];
+	char *out = NULL;
+	size_t len = 0;
+	pid_t pid;
+	int status;
+
+	if (pipe(fds) != 0)
+		return NULL;
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execvp(argv[0], (char **)argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	FILE *f = fdopen(fds[0], "r");
+	if (f) {
+		char buf[4096];
+		size_t n;
+		while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+			char *grown = realloc(out, len + n + 1);
+			if (!grown)
+				break;
+			out = grown;
+			memcpy(out + len, buf, n);
+			len += n;
+			out[len] = '\0';
+		}
+		fclose(f);
+	} else {
+		close(fds[0]);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0) {
+		free(out);
+		return NULL;
+	}
+	while (out && len && (out[len - 1] == '\n' || out[len - 1] == '\r'))
+		out[--len] = '\0';
+	return out ? out : strdup("");
+}
+
+/* One tag as exiftool (an independent reader) prints it, or NULL. */
+static char *exif_tag(const char *path, const char *tag)
+{
+	char arg[64];
+	snprintf(arg, sizeof arg, "-%s", tag);
+	return tool((const char *const[]){ "exiftool", "-s3", arg, path, NULL });
+}
+
+/* A photo of a specimen whose label carries number as Code 128, with the
+ * camera's EXIF (Make, Model, DateTimeOriginal) as exiftool writes it. */
+static bool label_photo(const char *path, const char *number)
+{
+	char *out = tool((const char *const[]){ MKBARCODE_EXE, "--size", "1600x1200",
+						"--module", "4", number, path, NULL });
+	bool ok = out != NULL;
+
+	free(out);
+	out = ok ? tool((const char *const[]){ "exiftool", "-q", "-overwrite_original",
+					       "-Make=Canon", "-Model=Canon EOS R5",
+					       "-DateTimeOriginal=2026:11:25 10:30:00",
+					       path, NULL }) : NULL;
+	ok = out != NULL;
+	free(out);
+	return ok;
+}
+
+/* The attachment of name on record as the stand-in holds it (a copy), or
+ * NULL. */
+static cJSON *attachment_of(const char *name, long long record)
+{
+	cJSON *st = standin_state(hs.standin), *a, *found = NULL;
+
+	cJSON_ArrayForEach(a, cJSON_GetObjectItem(st, "attachments")) {
+		const char *orig = cJSON_GetStringValue(cJSON_GetObjectItem(a, "origfilename"));
+		long long rec = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "record_id"));
+		if (orig && !strcmp(orig, name) && rec == record) {
+			found = cJSON_Duplicate(a, true);
+			break;
+		}
+	}
+	cJSON_Delete(st);
+	return found;
+}
+
+static bool field_is(const cJSON *a, const char *key, const char *want)
+{
+	const char *got = cJSON_GetStringValue(cJSON_GetObjectItem(a, key));
+	bool same = got && !strcmp(got, want);
+
+	if (!same)
+		tap_diag("attachment %s: got '%s', want '%s'", key, got ? got : "(null)", want);
+	return same;
+}
+
+/* When the journal says path was attached (0: never). */
+static double attached_at(const char *path)
+{
+	cs_error err = { 0 };
+	char *jpath = journal_default_path(&err);
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	double at = 0;
+
+	if (jpath && sqlite3_open_v2(jpath, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, "SELECT at FROM events WHERE to_state = 'attached' AND "
+			       "item_id = (SELECT id FROM items WHERE path = ?)", -1, &st,
+			       NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			at = sqlite3_column_double(st, 0);
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(jpath);
+	return at;
+}
+
+/* 12. The identity goes into the files: the catalog number into the JPEG's
+ * EXIF, an XMP sidecar beside the RAW (which stays as the camera made
+ * it), the attachment's fields from EXIF and the configuration; the JPEG
+ * reaches Specify first. */
+static void test_identity(void)
+{
+	struct station_run r;
+	char photo[600], config[600];
+
+	tap_diag("identity: EXIF stamp, XMP sidecar, attachment fields, JPEG first");
+	snprintf(photo, sizeof photo, "%s/identity-photo.jpg", harness_home());
+	snprintf(config, sizeof config, "%s/identity.conf", harness_home());
+	FILE *f = fopen(config, "w");
+	if (f) {
+		fputs("license = CC BY 4.0\ncredit = Natural History Museum\n"
+		      "title = {identifier} shot {date}\nstation-name = stand-3\n", f);
+		fclose(f);
+	}
+	if (!tap_ok(label_photo(photo, "000000012"), "a labelled photo with camera EXIF"))
+		return;
+	const char *const extra[] = { "--config", config, NULL };
+	if (station_start(&r, "identity", true, extra)) {
+		char cmd[700];
+		snprintf(cmd, sizeof cmd, "payload raw+jpeg 300000 file %s", photo);
+		tap_ok(cam_ok(&r, cmd), "the camera shoots RAW + the labelled JPEG");
+		tap_ok(scan_found(&r, "000000012"), "the scan is found");
+		send_line(&r, "");
+		tap_ok(attached_once(&r, "000000012.jpg", 12, T_LONG), "the JPEG is attached");
+		tap_ok(attached_once(&r, "000000012.cr2", 12, T_LONG), "the RAW is attached");
+
+		const char *jpeg = local(&r, "000000012.jpg");
+		char *desc = exif_tag(jpeg, "ImageDescription");
+		char *comment = exif_tag(jpeg, "UserComment");
+		char *model = exif_tag(jpeg, "Model");
+		tap_is_str(desc, "000000012", "exiftool reads the catalog number in ImageDescription");
+		tap_ok(comment && strstr(comment, "000000012") && strstr(comment, hs.collection) &&
+		       strstr(comment, "stand-3"),
+		       "UserComment names number, collection and station: %s",
+		       comment ? comment : "(none)");
+		tap_is_str(model, "Canon EOS R5", "the camera's own EXIF is kept");
+		free(desc);
+		free(comment);
+		free(model);
+
+		char *xmp_id = exif_tag(local(&r, "000000012.xmp"), "Identifier");
+		tap_is_str(xmp_id, "000000012", "exiftool reads the identifier in the RAW's sidecar");
+		free(xmp_id);
+		FILE *raw = fopen(local(&r, "000000012.cr2"), "rb");
+		char head[19] = "";
+		if (raw) {
+			tap_ok(fread(head, 1, 18, raw) == 18 && !memcmp(head, "COPYSTAND FAKE RAW", 18),
+			       "the RAW file is the camera's, untouched");
+			fclose(raw);
+		} else {
+			tap_ok(0, "the RAW file is there");
+		}
+
+		cJSON *a = attachment_of("000000012.jpg", 12);
+		tap_ok(a && field_is(a, "license", "CC BY 4.0") &&
+		       field_is(a, "credit", "Natural History Museum"),
+		       "license and credit come from the configuration");
+		tap_ok(a && field_is(a, "capturedevice", "Canon EOS R5") &&
+		       field_is(a, "dateimaged", "2026-11-25 10:30:00"),
+		       "capture device and date imaged come from EXIF");
+		tap_ok(a && field_is(a, "title", "000000012 shot 2026-11-25"),
+		       "the title follows the configured pattern");
+		cJSON_Delete(a);
+		a = attachment_of("000000012.cr2", 12);
+		tap_ok(a && field_is(a, "capturedevice", "Canon EOS R5"),
+		       "the RAW takes its JPEG's EXIF");
+		cJSON_Delete(a);
+
+		double tj = attached_at(jpeg), tr = attached_at(local(&r, "000000012.cr2"));
+		tap_ok(tj > 0 && tr > 0 && tj <= tr, "the JPEG is attached before the RAW");
+	}
+	station_end(&r);
+}
+
+/* 13. --raw local keeps the RAW here; --raw later sends it after. */
+static void test_raw_policy(void)
+{
+	struct station_run r;
+
+	tap_diag("RAW policy: local, later");
+	const char *const keep[] = { "--raw", "local", NULL };
+	if (station_start(&r, "raw-local", true, keep)) {
+		tap_ok(cam_ok(&r, "payload raw+jpeg 300000"), "RAW+JPEG");
+		tap_ok(scan_found(&r, "000000123"), "the scan is found");
+		send_line(&r, "");
+		tap_ok(attached_once(&r, "000000123.jpg", 13, T_LONG), "the JPEG is attached");
+		tap_is_int(journal_state_of(local(&r, "000000123.cr2")), JS_LOCAL,
+			   "the RAW is journaled as kept local");
+		tap_ok(exists(local(&r, "000000123.cr2")), "and stays in the session folder");
+		tap_is_int(attached("000000123.cr2", 13, NULL).joined +
+			   attached("000000123.cr2", 13, NULL).orphans, 0, "not sent to Specify");
+	}
+	station_end(&r);
+
+	const char *const later[] = { "--raw", "later", NULL };
+	if (station_start(&r, "raw-later", true, later)) {
+		tap_ok(cam_ok(&r, "payload raw+jpeg 300000"), "RAW+JPEG");
+		tap_ok(scan_found(&r, "000000123"), "the scan is found");
+		send_line(&r, "");
+		tap_ok(expect(&r, "captured 000000123_2.", T_SHORT), "named after the record's image");
+		tap_ok(attached_once(&r, "000000123_2.jpg", 13, T_LONG), "the JPEG is attached");
+		tap_ok(attached_once(&r, "000000123_2.cr2", 13, T_LONG),
+		       "the RAW follows once nothing else waits");
+		char *h = history_of(local(&r, "000000123_2.cr2"));
+		tap_ok(h && !strncmp(h, "captured deferred ", 18), "it was deferred first: %s",
+		       h ? h : "(none)");
+		free(h);
+	}
+	station_end(&r);
+}
+
+/* 14. --label check: a label that says another number holds the capture
+ * until the technician keeps the scan (c) or takes the label's (l). */
+static void test_label_check(void)
+{
+	struct station_run r;
+	char photo[600], cmd[700];
+
+	tap_diag("label check: held on a mismatch, then decided");
+	snprintf(photo, sizeof photo, "%s/label-12345.jpg", harness_home());
+	if (!tap_ok(label_photo(photo, "000012345"), "a photo whose label says 000012345"))
+		return;
+	const char *const args[] = { "--label", "check", NULL };
+	if (!barcode_available()) {
+		char *out = NULL;
+		const char *const argv[] = { "station", "--server", hs.url, "--user", hs.user,
+					     "--collection", hs.collection, "--label", "check",
+					     NULL };
+		int rc = harness_run(argv, NULL, &out);
+		tap_ok(rc != 0 && out && strstr(out, "zbar"),
+		       "without zbar, --label says what the build lacks");
+		free(out);
+		tap_ok(1, "# SKIP built without zbar");
+		return;
+	}
+	if (station_start(&r, "label", true, args)) {
+		snprintf(cmd, sizeof cmd, "payload jpeg file %s", photo);
+		tap_ok(cam_ok(&r, cmd), "the camera shoots the labelled photo");
+
+		tap_ok(scan_found(&r, "000012345"), "scan the number on the label");
+		send_line(&r, "");
+		tap_ok(attached_once(&r, "000012345.jpg", 14, T_LONG),
+		       "label and scan agree: attached as usual");
+
+		tap_ok(scan_found(&r, "000000011"), "scan another number");
+		send_line(&r, "");
+		tap_ok(expect(&r, "HELD 000000011_2.jpg: LABEL MISMATCH: the label reads "
+			      "000012345 but 000000011 was scanned", T_SHORT),
+		       "the capture is held, loudly");
+		tap_is_int(journal_state_of(local(&r, "000000011_2.jpg")), JS_HELD,
+			   "the journal holds it");
+		send_line(&r, "l");
+		tap_ok(attached_once(&r, "000012345_2.jpg", 14, T_LONG),
+		       "l: renamed to the label's number and attached to its record");
+		tap_ok(!exists(local(&r, "000000011_2.jpg")), "the old name is gone");
+		tap_ok(nothing_of("000000011_2.jpg"), "nothing went to 11");
+
+		tap_ok(scan_found(&r, "000000011"), "scan 11 again");
+		send_line(&r, "");
+		tap_ok(expect(&r, "LABEL MISMATCH", T_SHORT), "held again");
+		send_line(&r, "c");
+		tap_ok(attached_once(&r, "000000011_2.jpg", 11, T_LONG),
+		       "c: the scanned number stands, attached to 11");
+		char *desc = exif_tag(local(&r, "000000011_2.jpg"), "ImageDescription");
+		tap_is_str(desc, "000000011", "and its EXIF says so");
+		free(desc);
+		send_line(&r, "c");
+		tap_ok(expect(&r, "no capture is held", T_SHORT), "c with nothing held says so");
+	}
+	station_end(&r);
+}
+
+/* 15. --label name: no scanner; each capture is named from its label. */
+static void test_name_from_label(void)
+{
+	struct station_run r;
+	char photo[600], blank[600], cmd[700];
+
+	tap_diag("name from the label");
+	if (!barcode_available()) {
+		tap_ok(1, "# SKIP built without zbar");
+		return;
+	}
+	snprintf(photo, sizeof photo, "%s/label-12345.jpg", harness_home());
+	snprintf(blank, sizeof blank, "%s/no-label.jpg", harness_home());
+	char *made = tool((const char *const[]){ MKBARCODE_EXE, blank, NULL });
+	tap_ok(made != NULL && label_photo(photo, "000012345"), "photos with and without a label");
+	free(made);
+	const char *const args[] = { "--label", "name", NULL };
+	if (station_start(&r, "by-label", true, args)) {
+		snprintf(cmd, sizeof cmd, "payload jpeg file %s", photo);
+		tap_ok(cam_ok(&r, cmd), "the camera shoots the labelled photo");
+		send_line(&r, "");
+		tap_ok(expect(&r, "named from the label: 000012345_", T_SHORT),
+		       "Enter shoots with nothing scanned; named from the label");
+		char *names = harness_dir_names(r.dir);
+		tap_ok(names && strstr(names, "000012345_") && !strstr(names, "unnamed"),
+		       "the session folder has the label's name only: %s", names ? names : "");
+		free(names);
+		snprintf(cmd, sizeof cmd, "payload jpeg file %s", blank);
+		tap_ok(cam_ok(&r, cmd), "a photo without a label");
+		send_line(&r, "");
+		tap_ok(expect(&r, "no catalog number found on the label", T_SHORT),
+		       "no label: kept unmatched, and said so");
+	}
+	station_end(&r);
+}
+
 int main(void)
 {
 	static char pw[] = "COPYSTAND_PASSWORD=";
@@ -929,6 +1276,10 @@ int main(void)
 	test_undo();
 	test_quit_offline();
 	test_start_offline();
+	test_identity();
+	test_raw_policy();
+	test_label_check();
+	test_name_from_label();
 
 	harness_server_stop(&hs);
 	harness_cleanup();

@@ -78,13 +78,17 @@ static void test_report_and_upload(void)
 	put(NULL, "000000002_copy.jpg", 32000, 4); /* the same bytes again */
 	put(NULL, "000099999.jpg", 10000, 5);
 	put(NULL, "not-a-number.jpg", 10000, 6);
+	/* A station's sidecar and a report: copystand's own, not captures. */
+	put(NULL, "000000002.xmp", 2000, 7);
+	put(NULL, "report.html", 2000, 8);
 
 	rc = run(&out, "--dry-run", dir, NULL, NULL, NULL);
 	tap_is_int(rc, 1, "a dry run with unmatched files exits 1");
 	tap_ok(has(out, "matched           ") && has(out, "000000001_2.jpg -> 000000001") &&
 	       has(out, "not-found") && has(out, "bad-name") && has(out, "duplicate"),
 	       "the report names every state");
-	tap_ok(has(out, "7 files: 4 matched, 1 not-found, 1 bad-name, 1 duplicate"), "and counts them");
+	tap_ok(has(out, "7 files: 4 matched, 1 not-found, 1 bad-name, 1 duplicate"),
+	       "and counts them, without the sidecar and the report");
 	tap_is_int(attachments(), 0, "a dry run uploads nothing");
 	free(out);
 

@@ -297,8 +297,18 @@ char *harness_dir_names(const char *dir)
 
 bool harness_dir_is(const char *dir, const char *want)
 {
+	double until = harness_now() + 10;
 	char *names = harness_dir_names(dir);
 	bool same = names && !strcmp(names, want);
+
+	/* A file being written (a download, an EXIF stamp) shows as a
+	 * hidden temporary for a moment; a leftover stays. */
+	while (!same && harness_now() < until) {
+		nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
+		free(names);
+		names = harness_dir_names(dir);
+		same = names && !strcmp(names, want);
+	}
 
 	if (!same)
 		printf("# %s holds \"%s\", want \"%s\"\n", dir, names ? names : "?", want);

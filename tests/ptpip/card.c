@@ -502,7 +502,31 @@ static struct object *shot_file(struct card *card, unsigned shot, const char *ex
 	return o;
 }
 
-int card_shoot(struct card *card, enum shot_kind kind, uint64_t size, uint32_t handles[2])
+/* The JPEG of a shot whose image is a file's: the bytes of jpeg_path. */
+static struct object *shot_from_file(struct card *card, unsigned shot,
+				     const char *jpeg_path, time_t now)
+{
+	char name[16];
+	struct stat st;
+	struct object *o;
+
+	if (stat(jpeg_path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    (uint64_t)st.st_size > OBJECT_MAX_SIZE)
+		return NULL;
+	snprintf(name, sizeof name, "IMG_%04u.JPG", shot);
+	if (!(o = object_new(card, HANDLE_FOLDER, FORMAT_JPEG, name,
+			     (uint64_t)st.st_size, now)))
+		return NULL;
+	o->shot = shot;
+	if (!(o->path = strdup(jpeg_path))) {
+		object_free(o);
+		return NULL;
+	}
+	return o;
+}
+
+int card_shoot(struct card *card, enum shot_kind kind, uint64_t size,
+	       const char *jpeg_path, uint32_t handles[2])
 {
 	struct object *files[2] = { NULL, NULL };
 	unsigned shot = card->next_shot;
@@ -515,7 +539,8 @@ int card_shoot(struct card *card, enum shot_kind kind, uint64_t size, uint32_t h
 	if (kind == SHOT_RAW_JPEG &&
 	    !(files[n++] = shot_file(card, shot, "CR2", FORMAT_RAW, size, now)))
 		goto fail;
-	if (!(files[n++] = shot_file(card, shot, "JPG", FORMAT_JPEG, size, now)))
+	if (!(files[n++] = jpeg_path ? shot_from_file(card, shot, jpeg_path, now) :
+	      shot_file(card, shot, "JPG", FORMAT_JPEG, size, now)))
 		goto fail;
 	for (int i = 0; i < n; i++) {
 		card->objects[card->n++] = files[i];

@@ -54,11 +54,13 @@ void card_free(struct card *card);
 int card_load_dir(struct card *card, const char *dir);
 
 /* Takes a picture: one JPEG, or a RAW and a JPEG sharing a stem, each of
- * exactly size bytes.  handles[] receives the new objects in the order the
- * camera announces them (RAW first).  Returns the number of objects, or -1
- * (out of memory; the card is unchanged). */
+ * exactly size bytes; with jpeg_path, the JPEG is that file's bytes
+ * instead (a photo with a label barcode, say).  handles[] receives the new
+ * objects in the order the camera announces them (RAW first).  Returns the
+ * number of objects, or -1 (out of memory, or jpeg_path unreadable; the
+ * card is unchanged). */
 int card_shoot(struct card *card, enum shot_kind kind, uint64_t size,
-	       uint32_t handles[2]);
+	       const char *jpeg_path, uint32_t handles[2]);
 
 /* Checks the size of a shot's files; NULL if fine, else why not. */
 const char *card_check_size(uint64_t size);

@@ -204,6 +204,7 @@ static int next_packet(struct buf *in, uint32_t *type, const unsigned char **bod
 struct payload {
 	enum shot_kind kind;
 	uint64_t size;
+	char file[512];         /* the JPEG's bytes come from this file, "" */
 };
 
 /* A GetObject being streamed. */
@@ -497,7 +498,8 @@ static uint16_t op_initiate_capture(struct camera *cam, const struct request *rq
 	}
 	/* gp_camera_trigger_capture() reports it; gp_camera_capture() waits
 	 * for ever, as it would for any response. */
-	if ((n = card_shoot(cam->card, cam->payload.kind, cam->payload.size, handles)) < 0)
+	if ((n = card_shoot(cam->card, cam->payload.kind, cam->payload.size,
+			    cam->payload.file[0] ? cam->payload.file : NULL, handles)) < 0)
 		return RC_STORE_NOT_AVAILABLE;
 	/* The events go out after the response: session_pump() flushes the
 	 * command socket first. */
@@ -748,14 +750,20 @@ static const char *parse_number(const char *s, uint64_t *v)
 	return errno || *end || end == s || *s == '-' ? "not a number" : NULL;
 }
 
-/* [jpeg|raw+jpeg] [SIZE], in any order, over the defaults in *p. */
+/* [jpeg|raw+jpeg] [SIZE] [file PATH], in any order, over the defaults in
+ * *p. */
 static const char *parse_payload(char *args, struct payload *p)
 {
 	char *save = NULL;
 
 	for (char *w = strtok_r(args, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
 		const char *err;
-		if (!strcmp(w, "jpeg"))
+		if (!strcmp(w, "file")) {
+			char *path = strtok_r(NULL, " ", &save);
+			if (!path || access(path, R_OK) != 0)
+				return "file needs a readable JPEG file";
+			snprintf(p->file, sizeof p->file, "%s", path);
+		} else if (!strcmp(w, "jpeg"))
 			p->kind = SHOT_JPEG;
 		else if (!strcmp(w, "raw+jpeg"))
 			p->kind = SHOT_RAW_JPEG;
@@ -779,8 +787,9 @@ static const char *cmd_press(struct camera *cam, char *args, struct buf *reply)
 
 	if (err)
 		return err;
-	if ((n = card_shoot(cam->card, p.kind, p.size, handles)) < 0)
-		return "out of memory";
+	if ((n = card_shoot(cam->card, p.kind, p.size, p.file[0] ? p.file : NULL,
+			    handles)) < 0)
+		return "out of memory or the file went away";
 	announce_shot(cam, handles, n, NO_TRANSACTION);
 	for (int i = 0; i < n; i++)
 		buf_printf(reply, " %" PRIu32, handles[i]);
@@ -789,7 +798,7 @@ static const char *cmd_press(struct camera *cam, char *args, struct buf *reply)
 
 static const char *cmd_payload(struct camera *cam, char *args, struct buf *reply)
 {
-	struct payload p = { SHOT_JPEG, DEFAULT_SHOT_SIZE };
+	struct payload p = { SHOT_JPEG, DEFAULT_SHOT_SIZE, "" };
 	const char *err = parse_payload(args, &p);
 
 	(void)reply;
@@ -1245,7 +1254,7 @@ int main(int argc, char **argv)
 		.listen_fd = -1, .control_fd = -1, .signal_fd = -1, .stdin_fd = -1,
 		.s = { .cmd.fd = -1, .evt.fd = -1 },
 		.faults = { .cut = UINT64_MAX },
-		.payload = { SHOT_JPEG, DEFAULT_SHOT_SIZE },
+		.payload = { SHOT_JPEG, DEFAULT_SHOT_SIZE, "" },
 	};
 	const char *dir = NULL;
 	int port = 0, bound, status;

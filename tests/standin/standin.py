@@ -2250,7 +2250,8 @@ class SpecifyHandler(Base):
     @staticmethod
     def att_fields(a):
         return {k: a.get(k) for k in ('attachmentlocation', 'origfilename', 'title', 'mimetype', 'ispublic',
-                                      'tableid', 'scopetype', 'scopeid', 'version')}
+                                      'tableid', 'scopetype', 'scopeid', 'version', 'dateimaged',
+                                      'capturedevice', 'license', 'copyrightholder', 'credit', 'remarks')}
 
 
 class Txn:
