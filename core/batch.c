@@ -378,22 +378,6 @@ int batch_plan_choose(batch_plan *p, size_t i, long long record_id, cs_error *er
 
 /* --- journaling -------------------------------------------------------------- */
 
-static const char *mimetype_of(const char *name)
-{
-	static const struct { const char *ext, *type; } types[] = {
-		{ ".jpg", "image/jpeg" }, { ".jpeg", "image/jpeg" }, { ".tif", "image/tiff" },
-		{ ".tiff", "image/tiff" }, { ".png", "image/png" }, { ".dng", "image/x-adobe-dng" },
-		{ ".cr2", "image/x-canon-cr2" }, { ".cr3", "image/x-canon-cr3" },
-		{ ".nef", "image/x-nikon-nef" }, { ".arw", "image/x-sony-arw" },
-		{ ".pdf", "application/pdf" },
-	};
-	const char *dot = strrchr(name, '.');
-
-	for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
-		if (strcasecmp(dot, types[i].ext) == 0)
-			return types[i].type;
-	return "application/octet-stream";
-}
 
 /* The attachment's fields of a file about to be journaled: its EXIF (a
  * JPEG's) and the configured defaults. */
@@ -430,7 +414,7 @@ int batch_plan_journal(const batch_plan *p, journal *j, const char *server,
 		items[n] = (journal_item){
 			.batch_id = *batch_id, .path = f->path, .name = (char *)f->name,
 			.size = f->size, .sha256 = (char *)f->sha256,
-			.mimetype = (char *)mimetype_of(f->name),
+			.mimetype = (char *)metadata_mimetype(f->name),
 			.target = (char *)p->o.target->name, .identifier = f->identifier,
 			.record_table = (char *)p->o.target->table, .record_id = f->record_id,
 			.ordinal = f->ordinal, .state = JS_MATCHED,

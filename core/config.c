@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
 /* Every setting copystand knows; a typo in the file is an error, not a
  * silently ignored line. */
@@ -231,5 +232,80 @@ int config_load_env(cs_config *cfg, cs_error *err)
 				return ret;
 		}
 	}
+	return 0;
+}
+
+int config_make_dirs(char *path, cs_error *err)
+{
+	for (char *p = path + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+		*p = '\0';
+		int bad = mkdir(path, 0755) != 0 && errno != EEXIST;
+		*p = saved;
+		if (bad)
+			return cs_error_set(err, CS_E_IO, "cannot make the folder %s: %s",
+					    path, strerror(errno));
+		if (!saved)
+			return 0;
+	}
+}
+
+int config_get_choice(const cs_config *cfg, const char *key,
+		      const char *const *choices, int *out, cs_error *err)
+{
+	const char *v = config_get(cfg, key);
+	char list[256] = "";
+
+	*out = 0;
+	if (!v)
+		return 0;
+	for (int i = 0; choices[i]; i++) {
+		if (strcmp(v, choices[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+			 i ? (choices[i + 1] ? ", " : " or ") : "", choices[i]);
+	}
+	return cs_error_set(err, CS_E_CONFIG, "--%s takes %s, not '%s'", key, list, v);
+}
+
+int config_attachment_defaults(const cs_config *cfg, metadata_defaults *out,
+			       cs_error *err)
+{
+	static const char *const yes_no[] = { "false", "true", NULL };
+	int pub = 0, ret = config_get(cfg, "ispublic") ?
+		config_get_choice(cfg, "ispublic", yes_no, &pub, err) : 0;
+
+	*out = (metadata_defaults){
+		.title = config_get(cfg, "title"),
+		.ispublic = config_get(cfg, "ispublic") ? pub : -1,
+		.license = config_get(cfg, "license"),
+		.copyright_holder = config_get(cfg, "copyright-holder"),
+		.credit = config_get(cfg, "credit"),
+		.remarks = config_get(cfg, "remarks"),
+	};
+	return ret;
+}
+
+int config_session_dir(const cs_config *cfg, char **out, cs_error *err)
+{
+	const char *dir = config_get(cfg, "dir"), *home = getenv("HOME");
+	time_t t = time(NULL);
+	struct tm tm;
+	int ret;
+
+	localtime_r(&t, &tm);
+	if (dir)
+		*out = strdup(dir);
+	else if (!home || asprintf(out, "%s/Pictures/copystand/%04d-%02d-%02d", home,
+				   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday) < 0)
+		*out = NULL;
+	if (!*out)
+		return cs_error_set(err, CS_E_CONFIG, "no session folder: give --dir");
+	if ((ret = config_make_dirs(*out, err)))
+		return ret;
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 
 #include "error.h"
+#include "metadata.h"
 
 typedef struct cs_config cs_config;
 
@@ -38,5 +39,22 @@ bool config_get_bool(const cs_config *cfg, const char *key);
 
 /* The default config file path (malloc'd). */
 char *config_default_path(void);
+
+/* The setting key as an index into choices (NULL-terminated); 0 when it
+ * is not set; CS_E_CONFIG naming the choices for another value. */
+int config_get_choice(const cs_config *cfg, const char *key,
+		      const char *const *choices, int *out, cs_error *err);
+
+/* The attachment fields the settings give (title, ispublic, license,
+ * copyright-holder, credit, remarks); the strings belong to cfg. */
+int config_attachment_defaults(const cs_config *cfg, metadata_defaults *out,
+			       cs_error *err);
+
+/* The session folder: the setting "dir", or ~/Pictures/copystand/
+ * YYYY-MM-DD; created (malloc'd). */
+int config_session_dir(const cs_config *cfg, char **out, cs_error *err);
+
+/* mkdir -p, with the folder in the message. */
+int config_make_dirs(char *path, cs_error *err);
 
 #endif

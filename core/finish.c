@@ -11,10 +11,11 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Captures taken up per pass; a pass runs on every kick and every few
- * seconds, for steps that failed (a full disk) to be tried again. */
+/* Captures taken up per pass; a pass runs on every kick and every
+ * second: for steps that failed (a full disk) to be tried again, and for
+ * files a host process journaled for this station (a gphoto2 hook). */
 #define BATCH 64
-#define SWEEP_S 5.0
+#define SWEEP_S 1.0
 
 struct finisher {
 	finish_options o;
@@ -192,6 +193,10 @@ static int stamp_and_describe(finisher *f, struct capture *c, cs_error *err)
 		} else {
 			ret = metadata_xmp_write(it->path, &st, NULL, err);
 		}
+		/* A JPEG libexif cannot take, or another program's sidecar: the
+		 * file goes as it is rather than never. */
+		if (ret == CS_E_INVALID || ret == CS_E_CONFLICT)
+			ret = 0;
 	}
 	for (size_t i = 0; i < c->n && ret == 0; i++) {
 		char *json = NULL;

@@ -10,7 +10,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 struct journal {
 	sqlite3 *db;
@@ -76,6 +76,22 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	"CREATE INDEX events_item ON events(item_id);",
 	/* 2: captures named from their labels look their number up. */
 	"CREATE INDEX items_identifier ON items(identifier);",
+	/* 3: what each station has scanned, for hosts that submit files to
+	 * the station that runs (a gphoto2 hook). */
+	"CREATE TABLE stations ("
+	"  batch_id INTEGER PRIMARY KEY REFERENCES batches(id),"
+	"  host TEXT NOT NULL,"
+	"  pid INTEGER NOT NULL,"
+	"  dir TEXT NOT NULL,"
+	"  identifier TEXT,"
+	"  record_id INTEGER,"
+	"  ordinal_base INTEGER NOT NULL DEFAULT 0,"
+	"  updated REAL NOT NULL,"
+	/* The last file a host handed in, so the other half of a RAW+JPEG
+	 * pair (a second hook call) gets the same name. */
+	"  last_source TEXT,"
+	"  last_stem TEXT,"
+	"  last_at REAL NOT NULL DEFAULT 0);",
 };
 
 const char *journal_state_name(enum journal_state s)
@@ -672,6 +688,93 @@ int journal_items_of_identifier(journal *j, const char *identifier,
 		return ret;
 	bind_text(st, 1, identifier);
 	return each_row(st, fn, ud);
+}
+
+/* --- stations --------------------------------------------------------------- */
+
+void journal_station_clear(journal_station *st)
+{
+	free(st->dir);
+	free(st->identifier);
+	free(st->last_source);
+	free(st->last_stem);
+	*st = (journal_station){ 0 };
+}
+
+int journal_station_note(journal *j, long long batch, const char *source,
+			 const char *stem, cs_error *err)
+{
+	sqlite3_stmt *q;
+	int ret = prepare(j, "UPDATE stations SET last_source = ?, last_stem = ?, "
+			  "last_at = ? WHERE batch_id = ?", &q, err);
+
+	if (ret)
+		return ret;
+	bind_text(q, 1, source);
+	bind_text(q, 2, stem);
+	sqlite3_bind_double(q, 3, now_s());
+	sqlite3_bind_int64(q, 4, batch);
+	return step_done(j, q, "noting a host's file", err);
+}
+
+int journal_station_publish(journal *j, const journal_station *st, cs_error *err)
+{
+	sqlite3_stmt *q;
+	int ret = prepare(j, "INSERT INTO stations (batch_id, host, pid, dir, "
+			  "identifier, record_id, ordinal_base, updated) VALUES "
+			  "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (batch_id) DO UPDATE "
+			  "SET host = ?2, pid = ?3, dir = ?4, identifier = ?5, "
+			  "record_id = ?6, ordinal_base = ?7, updated = ?8", &q, err);
+
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(q, 1, st->batch_id);
+	bind_text(q, 2, j->host);
+	sqlite3_bind_int(q, 3, j->pid);
+	bind_text(q, 4, st->dir);
+	bind_text(q, 5, st->identifier && st->identifier[0] ? st->identifier : NULL);
+	bind_id(q, 6, st->record_id);
+	sqlite3_bind_int(q, 7, st->ordinal_base);
+	sqlite3_bind_double(q, 8, now_s());
+	return step_done(j, q, "noting the station's number", err);
+}
+
+int journal_station_current(journal *j, journal_station *out, cs_error *err)
+{
+	sqlite3_stmt *q;
+	int ret = prepare(j, "SELECT batch_id, host, pid, dir, identifier, record_id, "
+			  "ordinal_base, updated, last_source, last_stem, last_at "
+			  "FROM stations ORDER BY updated DESC", &q, err);
+
+	*out = (journal_station){ 0 };
+	if (ret)
+		return ret;
+	ret = cs_error_set(err, CS_E_NOT_FOUND, "no copystand station has run for this "
+			   "user: start one (copystand station) and scan a label");
+	/* The newest live station of this computer, else the newest. */
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *host = (const char *)sqlite3_column_text(q, 1);
+		int pid = sqlite3_column_int(q, 2);
+		bool live = host && !strcmp(host, j->host) &&
+			(kill(pid, 0) == 0 || errno != ESRCH);
+		if (ret == 0 && !live)
+			continue;
+		journal_station_clear(out);
+		out->batch_id = sqlite3_column_int64(q, 0);
+		out->dir = col_text(q, 3);
+		out->identifier = col_text(q, 4);
+		out->record_id = sqlite3_column_int64(q, 5);
+		out->ordinal_base = sqlite3_column_int(q, 6);
+		out->last_source = col_text(q, 8);
+		out->last_stem = col_text(q, 9);
+		out->last_at = sqlite3_column_double(q, 10);
+		out->live = live;
+		ret = out->dir ? 0 : cs_error_set(err, CS_E_NOMEM, "out of memory");
+		if (live)
+			break;
+	}
+	sqlite3_finalize(q);
+	return ret;
 }
 
 /* A lease on this host by a process that is gone is no lease. */

@@ -152,6 +152,34 @@ int journal_item_claim(journal *j, long long id, double lease_until,
 /* Gives the lease back. */
 int journal_item_release(journal *j, long long id, cs_error *err);
 
+/* What a station has scanned, for hosts that hand a file to the station
+ * running (a gphoto2 hook lives for one download). */
+typedef struct journal_station {
+	long long batch_id;      /* the station's session */
+	char *dir;               /* its session folder */
+	char *identifier;        /* the current number, or NULL */
+	long long record_id;     /* its record when the check found it, or 0 */
+	int ordinal_base;        /* see station_shot */
+	bool live;               /* its process runs on this computer */
+	/* The last file a host handed in: its own stem (IMG_0004), the name
+	 * it got (000000123_2) and when (unix time). */
+	char *last_source, *last_stem;
+	double last_at;
+} journal_station;
+
+void journal_station_clear(journal_station *st);
+
+/* Records st (this process and host) as the station of st->batch_id. */
+int journal_station_publish(journal *j, const journal_station *st, cs_error *err);
+
+/* Notes the last file a host handed to the station of batch. */
+int journal_station_note(journal *j, long long batch, const char *source,
+			 const char *stem, cs_error *err);
+
+/* The newest station still running on this computer, else the newest of
+ * all; CS_E_NOT_FOUND when no station ever ran. */
+int journal_station_current(journal *j, journal_station *out, cs_error *err);
+
 /* Items of the journal that hold this record (attached or on the way),
  * for numbering further images of it. */
 int journal_record_count(journal *j, const char *table, long long record_id,

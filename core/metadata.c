@@ -1191,3 +1191,20 @@ int metadata_attachment_fields(const metadata_info *info,
 	free(title);
 	return *json ? 0 : cs_error_set(err, CS_E_NOMEM, "out of memory");
 }
+
+const char *metadata_mimetype(const char *name)
+{
+	static const struct { const char *ext, *type; } types[] = {
+		{ ".jpg", "image/jpeg" }, { ".jpeg", "image/jpeg" }, { ".tif", "image/tiff" },
+		{ ".tiff", "image/tiff" }, { ".png", "image/png" }, { ".dng", "image/x-adobe-dng" },
+		{ ".cr2", "image/x-canon-cr2" }, { ".cr3", "image/x-canon-cr3" },
+		{ ".nef", "image/x-nikon-nef" }, { ".arw", "image/x-sony-arw" },
+		{ ".pdf", "application/pdf" },
+	};
+	const char *dot = strrchr(name, '.');
+
+	for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
+		if (strcasecmp(dot, types[i].ext) == 0)
+			return types[i].type;
+	return "application/octet-stream";
+}

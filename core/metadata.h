@@ -87,6 +87,10 @@ int metadata_attachment_fields(const metadata_info *info,
 			       const char *identifier, const char *collection,
 			       const char *name, char **json, cs_error *err);
 
+/* The MIME type of an image file by its extension ("image/jpeg",
+ * "image/x-canon-cr2", ...; "application/octet-stream" when unknown). */
+const char *metadata_mimetype(const char *name);
+
 /* The JPEG segment walker (fuzzed): calls fn for every marker segment up
  * to and including SOS with the offset of its marker and its payload;
  * fn returning non-zero stops the walk and is returned.  A truncated or

@@ -1,7 +1,9 @@
 #include "station.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -10,9 +12,12 @@
 #include <strings.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "journal.h"
+#include "metadata.h"
 #include "pipeline.h"
+#include "sha256.h"
 
 /* Captures remembered for undo, newest last. */
 #define UNDO_DEPTH 32
@@ -21,6 +26,8 @@
 #define PROBE_S 10.0
 /* How soon a check that found Specify away is tried again. */
 #define RECHECK_S 5.0
+/* The second file of a pair comes within this many seconds of the first. */
+#define PAIR_S 60.0
 
 struct capture {
 	long long items[FILES_PER_CAPTURE];
@@ -72,6 +79,39 @@ static void changed(station *s)
 {
 	if (s->o.on_change)
 		s->o.on_change(s->o.ud);
+}
+
+static void news(station *s, enum station_news_kind kind, const char *identifier,
+		 const char *file, const char *message)
+{
+	station_news n = { kind, identifier ? identifier : "", file ? file : "",
+			   message ? message : "" };
+
+	if (s->o.on_news)
+		s->o.on_news(s->o.ud, &n);
+}
+
+/* Tells the journal what is current, for hosts that hand files to this
+ * station (lock held; best effort: shooting never waits for it). */
+static void publish(station *s)
+{
+	journal_station js = {
+		.batch_id = s->batch, .dir = s->dir, .identifier = s->st.identifier,
+		.record_id = s->st.check == STATION_FOUND ? s->st.record_id : 0,
+		.ordinal_base = s->ordinal_base,
+	};
+
+	journal_station_publish(s->j, &js, NULL);
+}
+
+/* Says when Specify comes or goes (lock held). */
+static void set_online(station *s, bool online)
+{
+	if (online != s->st.online)
+		news(s, online ? STATION_NEWS_ONLINE : STATION_NEWS_OFFLINE, NULL, NULL,
+		     online ? "Specify is reachable again" :
+		     "Specify cannot be reached: captures wait in the journal");
+	s->st.online = online;
 }
 
 /* The index a file name gives stem: 1 for "STEM.ext", N for "STEM_N.ext",
@@ -195,6 +235,9 @@ static int ensure_session(station *s, cs_error *err)
 	return 0;
 }
 
+static void decide_check(station *s, int ret, const station_record *f,
+			 const cs_error *err);
+
 /* Puts what the check found into the status, unless another number was
  * scanned meanwhile (lock held). */
 static void settle_check(station *s, unsigned generation, int ret,
@@ -202,9 +245,20 @@ static void settle_check(station *s, unsigned generation, int ret,
 {
 	station_status *st = &s->st;
 
-	s->st.online = ret == 0 || !cs_error_is_transient(ret);
+	set_online(s, ret == 0 || !cs_error_is_transient(ret));
 	if (generation != s->generation)
 		return;
+	decide_check(s, ret, f, err);
+	publish(s);
+	news(s, STATION_NEWS_CHECKED, st->identifier, NULL, st->message);
+}
+
+/* The check's outcome in the status (lock held). */
+static void decide_check(station *s, int ret, const station_record *f,
+			 const cs_error *err)
+{
+	station_status *st = &s->st;
+
 	if (ret && cs_error_is_transient(ret)) {
 		st->check = STATION_OFFLINE;
 		snprintf(st->message, sizeof st->message, "%s: not checked, Specify "
@@ -299,7 +353,7 @@ static void *checker_main(void *arg)
 			int ret = probe(s, &err);
 			pthread_mutex_lock(&s->lock);
 			bool was = s->st.online;
-			s->st.online = ret == 0 || !cs_error_is_transient(ret);
+			set_online(s, ret == 0 || !cs_error_is_transient(ret));
 			probe_at = now_s() + PROBE_S;
 			if (was != s->st.online) {
 				pthread_mutex_unlock(&s->lock);
@@ -341,6 +395,7 @@ static void on_event(void *ud, const pipeline_event *ev)
 		} else {
 			snprintf(st->last, sizeof st->last, "attached ✓ %s", ev->name);
 		}
+		news(s, STATION_NEWS_ATTACHED, ev->identifier, ev->name, st->last);
 		break;
 	case JS_UNMATCHED:
 	case JS_AMBIGUOUS:
@@ -349,6 +404,7 @@ static void on_event(void *ud, const pipeline_event *ev)
 		snprintf(st->last, sizeof st->last, "NOT ATTACHED %s: %s", ev->name,
 			 ev->reason ? ev->reason : journal_state_name(ev->state));
 		st->alerts++;
+		news(s, STATION_NEWS_PROBLEM, ev->identifier, ev->name, st->last);
 		break;
 	case JS_ROLLED_BACK:
 		for (int i = 0; i < s->nattached_here; i++)
@@ -386,10 +442,12 @@ static void on_finished(void *ud, const finish_event *ev)
 		snprintf(st->held_label, sizeof st->held_label, "%s", ev->label ? ev->label : "");
 		snprintf(st->last, sizeof st->last, "HELD %s: %s", ev->name, ev->reason);
 		st->alerts++;
+		news(s, STATION_NEWS_PROBLEM, ev->identifier, ev->name, st->last);
 	} else if (ev->state == JS_UNMATCHED) {
 		snprintf(st->last, sizeof st->last, "NOT ATTACHED %s: %s", ev->name,
 			 ev->reason ? ev->reason : "no catalog number");
 		st->alerts++;
+		news(s, STATION_NEWS_PROBLEM, ev->identifier, ev->name, st->last);
 	} else if (ev->label && ev->identifier[0]) {
 		snprintf(st->last, sizeof st->last, "named from the label: %s", ev->name);
 	}
@@ -421,27 +479,33 @@ static int after_journal_name(void *ud, const journal_item *it)
 	return 0;
 }
 
-/* The next name of identifier, for a capture named from its label: after
- * the session folder's files and the names the journal gave it (Specify is
- * not asked: this runs offline too). */
+/* The next index of identifier after the folder's files and the names
+ * the journal gave it (Specify is not asked: this works offline too). */
+static unsigned next_index_for(journal *j, const char *dir, const char *identifier)
+{
+	struct journal_names w = { NULL, next_index_in_dir(dir, identifier) };
+	char *first = NULL;
+
+	if (catalog_name_build(identifier, 1, NULL, &first, NULL, NULL) == 0) {
+		w.stem = first;
+		journal_items_of_identifier(j, identifier, after_journal_name, &w, NULL);
+	}
+	free(first);
+	return w.next;
+}
+
+/* The next name of identifier, for a capture named from its label. */
 static int name_from_label(void *ud, const char *identifier, char *stem, size_t len)
 {
 	station *s = ud;
-	char *built = NULL, *first = NULL;
+	char *built = NULL;
 	unsigned index;
 
 	pthread_mutex_lock(&s->lock);
-	if (strcmp(identifier, s->st.identifier) == 0) {
+	if (strcmp(identifier, s->st.identifier) == 0)
 		index = s->next_index++;
-	} else {
-		struct journal_names w = { NULL, next_index_in_dir(s->dir, identifier) };
-		if (catalog_name_build(identifier, 1, NULL, &first, NULL, NULL) == 0) {
-			w.stem = first;
-			journal_items_of_identifier(s->j, identifier, after_journal_name, &w, NULL);
-		}
-		index = w.next;
-		free(first);
-	}
+	else
+		index = next_index_for(s->j, s->dir, identifier);
 	pthread_mutex_unlock(&s->lock);
 	int ret = catalog_name_build(identifier, index, NULL, &built, NULL, NULL);
 	if (ret == 0)
@@ -522,6 +586,7 @@ int station_open(const station_options *o, station **out, cs_error *err)
 	}
 	s->st.batch = s->batch;
 	s->st.online = true;
+	publish(s);
 	pipeline_options po = {
 		.journal_path = o->journal_path, .login = s->o.login,
 		.max_inflight = o->max_inflight, .retry_base_s = o->retry_base_s,
@@ -571,6 +636,7 @@ int station_scan(station *s, const char *line, cs_error *err)
 		s->next_index = next_index_in_dir(s->dir, identifier);
 		pthread_cond_signal(&s->wake);
 	}
+	publish(s);
 	pthread_mutex_unlock(&s->lock);
 	free(identifier);
 	changed(s);
@@ -595,6 +661,17 @@ int station_may_shoot(station *s, cs_error *err)
 	return ret;
 }
 
+/* The stem of a shot without a number: found again by date and time. */
+static void unnamed_stem(char *stem, size_t len, unsigned n)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	snprintf(stem, len, "unnamed_%04d%02d%02d-%02d%02d%02d_%u", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, n);
+}
+
 void station_shot_prepare(station *s, station_shot *out)
 {
 	char *stem = NULL;
@@ -611,12 +688,7 @@ void station_shot_prepare(station *s, station_shot *out)
 			out->ordinal_base = s->ordinal_base;
 		}
 	} else {
-		time_t t = time(NULL);
-		struct tm tm;
-		localtime_r(&t, &tm);
-		snprintf(out->stem, sizeof out->stem, "unnamed_%04d%02d%02d-%02d%02d%02d_%u",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-			 tm.tm_min, tm.tm_sec, ++s->unnamed);
+		unnamed_stem(out->stem, sizeof out->stem, ++s->unnamed);
 	}
 	pthread_mutex_unlock(&s->lock);
 	free(stem);
@@ -667,50 +739,241 @@ static int fill_item(journal_item *it, const station_shot *shot,
 		(it->record_table || !it->record_id) ? 0 : CS_E_NOMEM;
 }
 
-int station_submit(station *s, const station_shot *shot,
-		   const station_file *files, size_t n, cs_error *err)
+/* Journals the files of one capture (the JPEG of a pair first: the
+ * pipeline sends in journal order, and the JPEG is what people look at in
+ * Specify), in one transaction. */
+static int journal_capture(journal *j, long long batch, const station_shot *shot,
+			   const station_file *files, size_t n, long long *ids,
+			   cs_error *err)
 {
 	journal_item items[FILES_PER_CAPTURE] = { 0 };
-	long long ids[FILES_PER_CAPTURE];
-	int ret = 0;
-
 	long long journaled = 0;
+	int ret = 0;
 
 	if (n == 0 || n > FILES_PER_CAPTURE)
 		return cs_error_set(err, CS_E_INVALID, "a capture has 1 to %d files",
 				    FILES_PER_CAPTURE);
-	pthread_mutex_lock(&s->lock);
 	if (shot->record_id)
-		journal_record_count(s->j, "collectionobject", shot->record_id,
-				     &journaled, NULL);
-	/* The JPEG of a pair first: the pipeline sends in journal order, and
-	 * the JPEG is what the technician wants to see in Specify. */
+		journal_record_count(j, "collectionobject", shot->record_id, &journaled, NULL);
 	for (size_t i = 0, k = 0, pass = 0; pass < 2 && ret == 0; pass++)
 		for (i = 0; i < n && ret == 0; i++) {
 			bool jpeg = files[i].mimetype && !strcmp(files[i].mimetype, "image/jpeg");
 			if (jpeg != (pass == 0))
 				continue;
-			if (fill_item(&items[k], shot, &files[i], s->batch,
+			if (fill_item(&items[k], shot, &files[i], batch,
 				      shot->ordinal_base + (int)journaled + (int)k))
 				ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
 			k++;
 		}
 	if (ret == 0)
-		ret = journal_items_add(s->j, items, n, ids, err);
+		ret = journal_items_add(j, items, n, ids, err);
+	for (size_t i = 0; i < n; i++)
+		journal_item_clear(&items[i]);
+	return ret;
+}
+
+int station_submit(station *s, const station_shot *shot,
+		   const station_file *files, size_t n, cs_error *err)
+{
+	long long ids[FILES_PER_CAPTURE];
+	int ret;
+
+	pthread_mutex_lock(&s->lock);
+	ret = journal_capture(s->j, s->batch, shot, files, n, ids, err);
 	if (ret == 0) {
+		const char *base = strrchr(files[0].path, '/');
 		remember(s, shot, ids, n);
-		snprintf(s->st.last, sizeof s->st.last, "captured %s%s", items[0].name,
-			 n > 1 ? " (+ pair)" : "");
+		snprintf(s->st.last, sizeof s->st.last, "captured %s%s",
+			 base ? base + 1 : files[0].path, n > 1 ? " (+ pair)" : "");
 		if (!shot->identifier[0])
 			s->st.alerts++;
 	}
 	pthread_mutex_unlock(&s->lock);
-	for (size_t i = 0; i < n; i++)
-		journal_item_clear(&items[i]);
 	if (ret == 0) {
 		finish_kick(s->fin);
 		changed(s);
 	}
+	return ret;
+}
+
+/* --- files from capture hosts ------------------------------------------------ */
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret = -1;
+
+	if (fd >= 0) {
+		ret = fsync(fd);
+		close(fd);
+	}
+	return ret;
+}
+
+/* Copies src to dst, which must not exist yet: into a hidden .part
+ * first, hashed as it goes, fsynced, then linked into place (never over
+ * another file) and the folder fsynced. */
+static int copy_in(const char *src, const char *dst, station_file *f, char sha[65],
+		   cs_error *err)
+{
+	const char *slash = strrchr(dst, '/');
+	char *part = NULL, buf[1 << 16];
+	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, ret = 0;
+	sha256_ctx h;
+	ssize_t r = 0;
+
+	f->size = 0;
+	sha256_init(&h);
+	if (in < 0)
+		return cs_error_set(err, CS_E_IO, "cannot read %s: %s", src, strerror(errno));
+	if (asprintf(&part, "%.*s.%s.part", (int)(slash - dst + 1), dst, slash + 1) < 0) {
+		close(in);
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	}
+	if ((out = open(part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+		ret = cs_error_set(err, CS_E_IO, "cannot write %s: %s", part, strerror(errno));
+	while (ret == 0 && (r = read(in, buf, sizeof buf)) > 0) {
+		sha256_update(&h, buf, (size_t)r);
+		for (ssize_t done = 0, w; ret == 0 && done < r; done += w)
+			if ((w = write(out, buf + done, (size_t)(r - done))) < 0)
+				ret = cs_error_set(err, CS_E_IO, "cannot write %s: %s", dst,
+						   strerror(errno));
+		f->size += r;
+	}
+	if (ret == 0 && r < 0)
+		ret = cs_error_set(err, CS_E_IO, "cannot read %s: %s", src, strerror(errno));
+	if (ret == 0 && fsync(out) != 0)
+		ret = cs_error_set(err, CS_E_IO, "cannot save %s: %s", dst, strerror(errno));
+	if (out >= 0 && close(out) != 0 && ret == 0)
+		ret = cs_error_set(err, CS_E_IO, "cannot save %s: %s", dst, strerror(errno));
+	if (ret == 0 && link(part, dst) != 0)
+		ret = cs_error_set(err, CS_E_IO, "cannot name %s: %s", dst, strerror(errno));
+	if (out >= 0)
+		unlink(part);
+	close(in);
+	free(part);
+	if (ret == 0) {
+		char *dir = strndup(dst, (size_t)(slash - dst));
+		if (!dir || fsync_dir(dir) != 0)
+			ret = cs_error_set(err, CS_E_IO, "cannot save the folder of %s", dst);
+		free(dir);
+	}
+	sha256_final_hex(&h, sha);
+	f->path = dst;
+	f->sha256 = sha;
+	f->mimetype = metadata_mimetype(dst);
+	return ret;
+}
+
+/* Copies the files of one capture into dir under shot's stem (the
+ * extension in lower case, as the camera module writes it). */
+static int copy_capture(const char *dir, const station_shot *shot,
+			const char *const *paths, size_t n, station_file *files,
+			char **dsts, char (*shas)[65], cs_error *err)
+{
+	int ret = 0;
+
+	if (n == 0 || n > FILES_PER_CAPTURE)
+		return cs_error_set(err, CS_E_INVALID, "a capture has 1 to %d files",
+				    FILES_PER_CAPTURE);
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		const char *base = strrchr(paths[i], '/'), *dot;
+		base = base ? base + 1 : paths[i];
+		dot = strrchr(base, '.');
+		if (asprintf(&dsts[i], "%s/%s%s", dir, shot->stem, dot ? dot : "") < 0) {
+			dsts[i] = NULL;
+			ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+			break;
+		}
+		for (char *c = strrchr(dsts[i], '.'); dot && c && *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+		ret = copy_in(paths[i], dsts[i], &files[i], shas[i], err);
+	}
+	return ret;
+}
+
+static void drop_copies(char **dsts, size_t n, bool remove)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (remove && dsts[i])
+			unlink(dsts[i]);
+		free(dsts[i]);
+	}
+}
+
+static int give_name(char **name, const char *path, cs_error *err)
+{
+	const char *base = strrchr(path, '/');
+
+	if (name && !(*name = strdup(base ? base + 1 : path)))
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	return 0;
+}
+
+int station_submit_copies(station *s, const char *const *paths, size_t n,
+			  char **name, cs_error *err)
+{
+	station_file files[FILES_PER_CAPTURE] = { 0 };
+	char *dsts[FILES_PER_CAPTURE] = { 0 }, shas[FILES_PER_CAPTURE][65];
+	station_shot shot;
+	int ret;
+
+	station_shot_prepare(s, &shot);
+	ret = copy_capture(s->dir, &shot, paths, n, files, dsts, shas, err);
+	if (ret == 0)
+		ret = station_submit(s, &shot, files, n, err);
+	if (ret == 0)
+		ret = give_name(name, dsts[0], err);
+	drop_copies(dsts, n, ret != 0);
+	return ret;
+}
+
+int station_submit_to_running(const char *journal_path, const char *const *paths,
+			      size_t n, char **name, cs_error *err)
+{
+	station_file files[FILES_PER_CAPTURE] = { 0 };
+	char *dsts[FILES_PER_CAPTURE] = { 0 }, shas[FILES_PER_CAPTURE][65], *stem = NULL;
+	journal_station cur = { 0 };
+	station_shot shot = { 0 };
+	journal *j = NULL;
+	int ret;
+
+	const char *base = n ? strrchr(paths[0], '/') : NULL;
+	char source[256];
+
+	base = base ? base + 1 : n ? paths[0] : "";
+	snprintf(source, sizeof source, "%.*s", (int)strcspn(base, "."), base);
+	if ((ret = journal_open(journal_path, &j, err)) ||
+	    (ret = journal_station_current(j, &cur, err)))
+		goto out;
+	/* The other half of a pair (IMG_0004.CR2, then IMG_0004.JPG, each in
+	 * its own hook call) takes the name its first half got. */
+	if (cur.last_source && cur.last_stem && !strcmp(cur.last_source, source) &&
+	    now_s() - cur.last_at < PAIR_S) {
+		snprintf(shot.identifier, sizeof shot.identifier, "%s",
+			 cur.identifier ? cur.identifier : "");
+		snprintf(shot.stem, sizeof shot.stem, "%s", cur.last_stem);
+		shot.record_id = cur.identifier ? cur.record_id : 0;
+		shot.ordinal_base = cur.ordinal_base;
+	} else if (cur.identifier) {
+		snprintf(shot.identifier, sizeof shot.identifier, "%s", cur.identifier);
+		shot.index = next_index_for(j, cur.dir, cur.identifier);
+		shot.record_id = cur.record_id;
+		shot.ordinal_base = cur.ordinal_base;
+		if ((ret = catalog_name_build(cur.identifier, shot.index, NULL, &stem, NULL, err)))
+			goto out;
+		snprintf(shot.stem, sizeof shot.stem, "%s", stem);
+	} else {
+		unnamed_stem(shot.stem, sizeof shot.stem, (unsigned)getpid());
+	}
+	if ((ret = copy_capture(cur.dir, &shot, paths, n, files, dsts, shas, err)) == 0 &&
+	    (ret = journal_capture(j, cur.batch_id, &shot, files, n, NULL, err)) == 0 &&
+	    (ret = give_name(name, dsts[0], err)) == 0)
+		journal_station_note(j, cur.batch_id, source, shot.stem, NULL);
+	drop_copies(dsts, n, ret != 0);
+out:
+	free(stem);
+	journal_station_clear(&cur);
+	journal_close(j);
 	return ret;
 }
 

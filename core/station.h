@@ -22,6 +22,22 @@
 
 typedef struct station station;
 
+/* One thing that happened, for hosts that keep their own log. */
+enum station_news_kind {
+	STATION_NEWS_CHECKED,    /* what Specify says of the current number */
+	STATION_NEWS_ATTACHED,
+	STATION_NEWS_PROBLEM,    /* a file is not attached (held, unmatched, failed) */
+	STATION_NEWS_ONLINE,
+	STATION_NEWS_OFFLINE,
+};
+
+typedef struct station_news {
+	enum station_news_kind kind;
+	const char *identifier;  /* or "" */
+	const char *file;        /* or "" */
+	const char *message;
+} station_news;
+
 /* What Specify said of the current number. */
 enum station_check {
 	STATION_NONE,       /* nothing scanned yet, or the last scan was refused */
@@ -57,6 +73,10 @@ typedef struct station_options {
 	/* Something changed that a person should see; called from any
 	 * thread, must be quick. */
 	void (*on_change)(void *ud);
+	/* The same, as one piece of news each (may be NULL); from any
+	 * thread, possibly with the station's lock held: must be quick and
+	 * must not call back into the station. */
+	void (*on_news)(void *ud, const struct station_news *n);
 	void *ud;
 } station_options;
 
@@ -151,6 +171,19 @@ int station_submit(station *s, const station_shot *shot,
  * under the label's (its files are renamed).  CS_E_NOT_FOUND when none
  * is held. */
 int station_resolve_held(station *s, bool take_label, cs_error *err);
+
+/* Copies files a host captured (one shutter press) into the session
+ * folder under the next name of the current number, fsynced, and submits
+ * them; *name (may be NULL) gets the first one's new name (malloc'd). */
+int station_submit_copies(station *s, const char *const *paths, size_t n,
+			  char **name, cs_error *err);
+
+/* The same for a host that lives for one file, without a station of its
+ * own: into the session of the station running on this computer (or of
+ * the last one), named from its current number; that station finishes
+ * and attaches them. */
+int station_submit_to_running(const char *journal_path, const char *const *paths,
+			      size_t n, char **name, cs_error *err);
 
 /* Takes back the last capture not yet taken back: its files go no
  * further, are deleted locally, and from Specify if they got there.

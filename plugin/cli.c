@@ -10,8 +10,7 @@
 #include <unistd.h>
 
 #include "catalog.h"
-#include "sha256.h"
-#include "uiformat.h"
+#include "collformat.h"
 
 void cli_init(cli *c)
 {
@@ -145,185 +144,18 @@ int cli_session_open(cli *c, specify_session **out, cs_error *err)
 	return specify_session_login(&login, out, err);
 }
 
-int cli_make_dirs(char *path, cs_error *err)
-{
-	for (char *p = path + 1; ; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char saved = *p;
-		*p = '\0';
-		int bad = mkdir(path, 0755) != 0 && errno != EEXIST;
-		*p = saved;
-		if (bad)
-			return cs_error_set(err, CS_E_IO, "cannot make the folder %s: %s",
-					    path, strerror(errno));
-		if (!saved)
-			return 0;
-	}
-}
-
-int cli_choice(const cli *c, const char *key, const char *const *choices,
-	       int *out, cs_error *err)
-{
-	const char *v = config_get(c->cfg, key);
-	char list[256] = "";
-
-	*out = 0;
-	if (!v)
-		return 0;
-	for (int i = 0; choices[i]; i++) {
-		if (strcmp(v, choices[i]) == 0) {
-			*out = i;
-			return 0;
-		}
-		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
-			 i ? (choices[i + 1] ? ", " : " or ") : "", choices[i]);
-	}
-	return cs_error_set(err, CS_E_CONFIG, "--%s takes %s, not '%s'", key, list, v);
-}
-
-int cli_attachment_defaults(const cli *c, metadata_defaults *out, cs_error *err)
-{
-	static const char *const yes_no[] = { "false", "true", NULL };
-	int pub = 0, ret = config_get(c->cfg, "ispublic") ?
-		cli_choice(c, "ispublic", yes_no, &pub, err) : 0;
-
-	*out = (metadata_defaults){
-		.title = config_get(c->cfg, "title"),
-		.ispublic = config_get(c->cfg, "ispublic") ? pub : -1,
-		.license = config_get(c->cfg, "license"),
-		.copyright_holder = config_get(c->cfg, "copyright-holder"),
-		.credit = config_get(c->cfg, "credit"),
-		.remarks = config_get(c->cfg, "remarks"),
-	};
-	return ret;
-}
-
 int cli_fail(const cs_error *err)
 {
 	fprintf(stderr, "copystand: %s\n", err->msg[0] ? err->msg : "failed");
 	return 1;
 }
 
-/* The format of the last online start, per server and collection, so a
- * station can start while Specify is unreachable:
- * $XDG_CACHE_HOME/copystand/format-<sha256(server, collection)>, holding
- * the format's name on the first line and the UIFormatters XML after it
- * (none when the collection has no such resource). */
-static char *format_cache_path(const cli *c)
-{
-	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-	const char *server = config_get(c->cfg, "server");
-	const char *coll = config_get(c->cfg, "collection");
-	char *dir = NULL, *path = NULL, *key = NULL, hex[65];
-
-	if (!server || !coll || asprintf(&key, "%s\n%s", server, coll) < 0)
-		return NULL;
-	sha256_ctx h;
-	sha256_init(&h);
-	sha256_update(&h, key, strlen(key));
-	sha256_final_hex(&h, hex);
-	free(key);
-	if (xdg && xdg[0] == '/' ? asprintf(&dir, "%s/copystand", xdg) < 0 :
-	    !home || asprintf(&dir, "%s/.cache/copystand", home) < 0)
-		return NULL;
-	if (cli_make_dirs(dir, NULL) == 0 && asprintf(&path, "%s/format-%.32s", dir, hex) < 0)
-		path = NULL;
-	free(dir);
-	return path;
-}
-
-/* Best effort: without a cache the station only needs Specify to start. */
-static void format_cache_save(const cli *c, const char *name, const char *xml)
-{
-	char *path = format_cache_path(c), *tmp = NULL;
-	FILE *f;
-	bool ok;
-
-	if (!path || asprintf(&tmp, "%s.tmp%ld", path, (long)getpid()) < 0) {
-		free(path);
-		return;
-	}
-	if ((f = fopen(tmp, "w"))) {
-		ok = fprintf(f, "%s\n%s", name, xml ? xml : "") >= 0;
-		ok = fflush(f) == 0 && ok && fsync(fileno(f)) == 0;
-		ok = fclose(f) == 0 && ok && rename(tmp, path) == 0;
-		if (!ok)
-			unlink(tmp);
-	}
-	free(tmp);
-	free(path);
-}
-
-static int format_cache_load(const cli *c, char **name, char **xml,
-			     double *saved, cs_error *err)
-{
-	char *path = format_cache_path(c), *text = NULL, *nl;
-	FILE *f = path ? fopen(path, "r") : NULL;
-	struct stat st;
-	size_t n = 0;
-
-	free(path);
-	if (!f)
-		return cs_error_set(err, CS_E_NOT_FOUND, "no catalog-number format saved "
-				    "from an earlier start");
-	/* UIFormatters is tens of kilobytes; a cache larger than this is
-	 * not ours. */
-	if (fstat(fileno(f), &st) == 0 && st.st_size < (1 << 24) &&
-	    (text = malloc((size_t)st.st_size + 1)))
-		n = fread(text, 1, (size_t)st.st_size, f);
-	*saved = (double)st.st_mtime;
-	fclose(f);
-	if (text)
-		text[n] = '\0';
-	if (!text || !(nl = memchr(text, '\n', n)) || nl == text) {
-		free(text);
-		return cs_error_set(err, CS_E_NOT_FOUND, "the saved catalog-number format is damaged");
-	}
-	*nl = '\0';
-	*xml = nl[1] ? strdup(nl + 1) : NULL;
-	*name = text;
-	return 0;
-}
-
-static int format_from(const char *name, const char *xml,
-		       struct catalog_format **out, cs_error *err)
-{
-	struct uiformat_set *set = NULL;
-	int ret = xml ? uiformat_set_new_from_xml(&set, xml, strlen(xml), err) : 0;
-
-	if (ret == 0)
-		ret = uiformat_set_get_format(set, name, out, err);
-	uiformat_set_free(set);
-	return ret;
-}
-
 int cli_catalog_format(cli *c, specify_session *s, struct catalog_format **out,
 		       cs_error *err)
 {
-	char *xml = NULL, *name = NULL;
-	double saved = 0;
-	int ret;
+	const char *server = config_get(c->cfg, "server");
+	const char *collection = config_get(c->cfg, "collection");
 
-	*out = NULL;
-	if (!s) {
-		if ((ret = format_cache_load(c, &name, &xml, &saved, err)) == 0 &&
-		    (ret = format_from(name, xml, out, err)) == 0)
-			c->format_saved = saved;
-		free(name);
-		free(xml);
-		return ret;
-	}
-	const specify_info *info = specify_session_info(s);
-	if (!info->catalog_format)
-		return cs_error_set(err, CS_E_CONFIG, "Specify names no catalog "
-				    "number format for collection '%s'", info->collection);
-	/* Without the resource, Specify's built-in formats still apply. */
-	ret = specify_app_resource(s, "UIFormatters", &xml, err);
-	if (ret == CS_E_NOT_FOUND)
-		ret = 0;
-	if (ret == 0 && (ret = format_from(info->catalog_format, xml, out, err)) == 0)
-		format_cache_save(c, info->catalog_format, xml);
-	free(xml);
-	return ret;
+	return s ? collformat_fetch(s, server, collection, out, err) :
+		collformat_saved(server, collection, out, &c->format_saved, err);
 }

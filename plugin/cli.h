@@ -7,7 +7,6 @@
 #include <stdbool.h>
 
 #include "config.h"
-#include "metadata.h"
 #include "specify.h"
 
 enum {
@@ -69,18 +68,6 @@ struct catalog_format;
  * c->format_saved says when it was saved. */
 int cli_catalog_format(cli *c, specify_session *s, struct catalog_format **out,
 		       cs_error *err);
-
-/* The setting key as an index into choices (NULL-terminated); 0 when it
- * is not set; CS_E_CONFIG naming the choices for another value. */
-int cli_choice(const cli *c, const char *key, const char *const *choices,
-	       int *out, cs_error *err);
-
-/* The attachment fields the configuration sets (title, ispublic, license,
- * copyright-holder, credit, remarks); the strings belong to c. */
-int cli_attachment_defaults(const cli *c, metadata_defaults *out, cs_error *err);
-
-/* mkdir -p, with the folder in the message. */
-int cli_make_dirs(char *path, cs_error *err);
 
 /* Prints "copystand: <message>" to stderr and returns exit status 1. */
 int cli_fail(const cs_error *err);

@@ -564,25 +564,6 @@ static int parse_station(cli *c, int argc, char **argv, cs_error *err)
 	return optind < argc ? 2 : 0;
 }
 
-static int session_dir(const cs_config *cfg, char **out, cs_error *err)
-{
-	const char *dir = config_get(cfg, "dir"), *home = getenv("HOME");
-	time_t t = time(NULL);
-	struct tm tm;
-	int ret;
-
-	localtime_r(&t, &tm);
-	if (dir)
-		*out = strdup(dir);
-	else if (!home || asprintf(out, "%s/Pictures/copystand/%04d-%02d-%02d", home,
-				   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday) < 0)
-		*out = NULL;
-	if (!*out)
-		return cs_error_set(err, CS_E_CONFIG, "no session folder: give --dir");
-	if ((ret = cli_make_dirs(*out, err)))
-		return ret;
-	return 0;
-}
 
 /* The scanner device, if one is set, and the terminal for keys (and for
  * scans typed or wedged in) when there is one. */
@@ -668,14 +649,14 @@ static int start(struct setup *x, cs_error *err)
 	metadata_defaults defaults;
 	int keep, raw, label, ret;
 
-	if ((ret = cli_choice(&x->c, "unknown", unknowns, &keep, err)) ||
-	    (ret = cli_choice(&x->c, "raw", raws, &raw, err)) ||
-	    (ret = cli_choice(&x->c, "label", labels, &label, err)) ||
-	    (ret = cli_attachment_defaults(&x->c, &defaults, err)) ||
+	if ((ret = config_get_choice(cfg, "unknown", unknowns, &keep, err)) ||
+	    (ret = config_get_choice(cfg, "raw", raws, &raw, err)) ||
+	    (ret = config_get_choice(cfg, "label", labels, &label, err)) ||
+	    (ret = config_attachment_defaults(cfg, &defaults, err)) ||
 	    (label && (ret = barcode_reader_new(&x->labels, err))) ||
 	    (ret = open_specify(x, err)) ||
 	    (ret = cli_login(&x->c, &login, err)) ||
-	    (ret = session_dir(cfg, &x->dir, err)) ||
+	    (ret = config_session_dir(cfg, &x->dir, err)) ||
 	    !(x->jpath = journal_default_path(err)) ||
 	    (ret = open_inputs(&x->ins, config_get(cfg, "scanner"), err)))
 		return ret ? ret : CS_E_IO;

@@ -370,7 +370,7 @@ static int make_plan(struct upload *u, batch_plan **out, cs_error *err)
 	u->bo.format = u->fmt;
 	u->bo.defaults = &u->defaults;
 	if (ret == 0)
-		ret = cli_attachment_defaults(&u->cli, &u->defaults, err);
+		ret = config_attachment_defaults(u->cli.cfg, &u->defaults, err);
 	if (ret == 0)
 		ret = batch_plan_new(&u->bo, u->inputs, (size_t)u->ninputs, out, err);
 	if (ret == 0)

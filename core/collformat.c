@@ -1,0 +1,147 @@
+#include "collformat.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sha256.h"
+#include "uiformat.h"
+
+/* The format of the last online start, per server and collection, so a
+ * station can start while Specify is unreachable:
+ * $XDG_CACHE_HOME/copystand/format-<sha256(server, collection)>, holding
+ * the format's name on the first line and the UIFormatters XML after it
+ * (none when the collection has no such resource). */
+static char *cache_path(const char *server, const char *coll)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char *dir = NULL, *path = NULL, *key = NULL, hex[65];
+
+	if (!server || !coll || asprintf(&key, "%s\n%s", server, coll) < 0)
+		return NULL;
+	sha256_ctx h;
+	sha256_init(&h);
+	sha256_update(&h, key, strlen(key));
+	sha256_final_hex(&h, hex);
+	free(key);
+	if (xdg && xdg[0] == '/' ? asprintf(&dir, "%s/copystand", xdg) < 0 :
+	    !home || asprintf(&dir, "%s/.cache/copystand", home) < 0)
+		return NULL;
+	/* ~/.cache itself may be missing on a fresh account. */
+	*strrchr(dir, '/') = '\0';
+	mkdir(dir, 0700);
+	dir[strlen(dir)] = '/';
+	if ((mkdir(dir, 0700) == 0 || errno == EEXIST) &&
+	    asprintf(&path, "%s/format-%.32s", dir, hex) < 0)
+		path = NULL;
+	free(dir);
+	return path;
+}
+
+/* Best effort: without a cache the station only needs Specify to start. */
+static void cache_save(const char *server, const char *coll, const char *name,
+		       const char *xml)
+{
+	char *path = cache_path(server, coll), *tmp = NULL;
+	FILE *f;
+	bool ok;
+
+	if (!path || asprintf(&tmp, "%s.tmp%ld", path, (long)getpid()) < 0) {
+		free(path);
+		return;
+	}
+	if ((f = fopen(tmp, "w"))) {
+		ok = fprintf(f, "%s\n%s", name, xml ? xml : "") >= 0;
+		ok = fflush(f) == 0 && ok && fsync(fileno(f)) == 0;
+		ok = fclose(f) == 0 && ok && rename(tmp, path) == 0;
+		if (!ok)
+			unlink(tmp);
+	}
+	free(tmp);
+	free(path);
+}
+
+static int cache_load(const char *server, const char *coll, char **name,
+		      char **xml, double *saved, cs_error *err)
+{
+	char *path = cache_path(server, coll), *text = NULL, *nl;
+	FILE *f = path ? fopen(path, "r") : NULL;
+	struct stat st;
+	size_t n = 0;
+
+	free(path);
+	if (!f)
+		return cs_error_set(err, CS_E_NOT_FOUND, "no catalog-number format saved "
+				    "from an earlier start");
+	/* UIFormatters is tens of kilobytes; a cache larger than this is
+	 * not ours. */
+	if (fstat(fileno(f), &st) == 0 && st.st_size < (1 << 24) &&
+	    (text = malloc((size_t)st.st_size + 1)))
+		n = fread(text, 1, (size_t)st.st_size, f);
+	*saved = (double)st.st_mtime;
+	fclose(f);
+	if (text)
+		text[n] = '\0';
+	if (!text || !(nl = memchr(text, '\n', n)) || nl == text) {
+		free(text);
+		return cs_error_set(err, CS_E_NOT_FOUND, "the saved catalog-number format is damaged");
+	}
+	*nl = '\0';
+	*xml = nl[1] ? strdup(nl + 1) : NULL;
+	*name = text;
+	return 0;
+}
+
+static int format_from(const char *name, const char *xml,
+		       struct catalog_format **out, cs_error *err)
+{
+	struct uiformat_set *set = NULL;
+	int ret = xml ? uiformat_set_new_from_xml(&set, xml, strlen(xml), err) : 0;
+
+	if (ret == 0)
+		ret = uiformat_set_get_format(set, name, out, err);
+	uiformat_set_free(set);
+	return ret;
+}
+
+int collformat_saved(const char *server, const char *collection,
+		     struct catalog_format **out, double *saved, cs_error *err)
+{
+	char *xml = NULL, *name = NULL;
+	double when = 0;
+	int ret;
+
+	*out = NULL;
+	if ((ret = cache_load(server, collection, &name, &xml, &when, err)) == 0 &&
+	    (ret = format_from(name, xml, out, err)) == 0 && saved)
+		*saved = when;
+	free(name);
+	free(xml);
+	return ret;
+}
+
+int collformat_fetch(specify_session *s, const char *server,
+		     const char *collection, struct catalog_format **out,
+		     cs_error *err)
+{
+	const specify_info *info = specify_session_info(s);
+	char *xml = NULL;
+	int ret;
+
+	*out = NULL;
+	if (!info->catalog_format)
+		return cs_error_set(err, CS_E_CONFIG, "Specify names no catalog "
+				    "number format for collection '%s'", info->collection);
+	/* Without the resource, Specify's built-in formats still apply. */
+	ret = specify_app_resource(s, "UIFormatters", &xml, err);
+	if (ret == CS_E_NOT_FOUND)
+		ret = 0;
+	if (ret == 0 && (ret = format_from(info->catalog_format, xml, out, err)) == 0)
+		cache_save(server, collection, info->catalog_format, xml);
+	free(xml);
+	return ret;
+}

@@ -1,0 +1,135 @@
+/* copystand.h — copystand for the capture software people already use.
+ *
+ * A host program (Entangle, a gphoto2 hook, darktable, a museum's own
+ * capture tool) hands copystand the files it captured; copystand names
+ * each from the catalog number scanned last, writes it into the file's
+ * metadata, and attaches it to the record in Specify 7 in the background.
+ *
+ * Two ways in:
+ *  - A host that runs for a whole session opens a station of its own
+ *    (copystand_open): it sets the current catalog number as labels are
+ *    scanned, submits each captured file, and reads events (the number
+ *    checked, a file attached, a problem) when copystand_event_fd()
+ *    becomes readable.
+ *  - A host that lives for one file only (gphoto2 runs its hook once per
+ *    download) gives the file to the station that is running
+ *    (copystand_submit_to_running), which attaches it.
+ *
+ * Either way the file is copied into the session folder and fsynced, and
+ * journaled, before the call returns: nothing is lost when the host
+ * exits, crashes or loses the network; the next station resumes it.
+ *
+ * Build with `pkg-config --cflags --libs copystand`.  Every function
+ * returns 0 or a negative error code and, given a buffer, a message a
+ * person can act on.  Objects belong to the thread that opened them,
+ * except where said.
+ */
+#ifndef COPYSTAND_H
+#define COPYSTAND_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define COPYSTAND_API_VERSION 1
+
+/* Error codes (negative). */
+enum {
+	COPYSTAND_OK = 0,
+	COPYSTAND_E_INVALID = -1,     /* bad argument, or no catalog number */
+	COPYSTAND_E_NOMEM = -2,
+	COPYSTAND_E_IO = -3,          /* local file or disk */
+	COPYSTAND_E_CONFIG = -4,      /* settings missing or unsafe */
+	COPYSTAND_E_UNREACHABLE = -10,/* Specify cannot be reached */
+	COPYSTAND_E_AUTH = -20,       /* wrong user name or password */
+	COPYSTAND_E_NOT_FOUND = -27,  /* e.g. no station is running */
+};
+
+/* The library's version, "MAJOR.MINOR.PATCH". */
+const char *copystand_version(void);
+
+typedef struct copystand copystand;
+
+/* Where and as whom; NULL fields come from the configuration file and the
+ * environment as for the copystand command (docs/configuration.md). */
+typedef struct copystand_options {
+	const char *config;       /* NULL: ~/.config/copystand/config */
+	const char *server;
+	const char *user;
+	const char *collection;
+	const char *password;     /* NULL: COPYSTAND_PASSWORD or the file */
+	const char *dir;          /* session folder; NULL: the configured or
+				   * ~/Pictures/copystand/YYYY-MM-DD */
+} copystand_options;
+
+/* Logs in (or, with Specify unreachable, starts from the catalog-number
+ * format saved at an earlier start), opens the journal and starts the
+ * background work: checking numbers, finishing and attaching captures.
+ * The settings of the configuration (stamp, raw, label, attachment
+ * fields) apply. */
+int copystand_open(const copystand_options *o, copystand **out,
+		   char *err, size_t errlen);
+
+/* A scanned or typed catalog number: current from now on, checked
+ * against Specify in the background (COPYSTAND_EVENT_CHECKED).  Text that
+ * is no catalog number is COPYSTAND_E_INVALID and clears the current
+ * number, so no file goes to the specimen before by mistake. */
+int copystand_set_catalog_number(copystand *c, const char *text,
+				 char *err, size_t errlen);
+
+/* Copies a captured file into the session folder under the current
+ * number's next name (000000123.jpg, 000000123_2.jpg, ...), fsyncs and
+ * journals it, and returns; it is attached in the background.  The
+ * host's file is left where it is.  Files of one shutter press (RAW+JPEG)
+ * go in one call.  *name (may be NULL) receives the first file's new name
+ * (malloc'd).  Without a current number the files are kept as unmatched,
+ * for a person to name. */
+int copystand_submit_files(copystand *c, const char *const *paths, size_t n,
+			   char **name, char *err, size_t errlen);
+
+/* Something happened. */
+enum copystand_event_kind {
+	COPYSTAND_EVENT_CHECKED,   /* the current number: found, or not */
+	COPYSTAND_EVENT_ATTACHED,  /* a file is attached to its record */
+	COPYSTAND_EVENT_PROBLEM,   /* a file is not attached: message says why */
+	COPYSTAND_EVENT_ONLINE,    /* Specify answers again */
+	COPYSTAND_EVENT_OFFLINE,   /* Specify cannot be reached: work waits */
+};
+
+typedef struct copystand_event {
+	enum copystand_event_kind kind;
+	char identifier[128];      /* the catalog number concerned, or "" */
+	char file[256];            /* the file's name, or "" */
+	char message[512];         /* for a person */
+} copystand_event;
+
+/* A file descriptor that is readable while events wait (for poll() or a
+ * GLib watch); any thread. */
+int copystand_event_fd(copystand *c);
+
+/* Takes the oldest waiting event: 1, or 0 when none waits. */
+int copystand_next_event(copystand *c, copystand_event *ev);
+
+/* Stops the background work and frees c; what is not attached yet stays
+ * in the journal and is resumed by the next station. */
+void copystand_close(copystand *c);
+
+/* For hosts that live for one file: copies it into the session folder of
+ * the station running on this computer (or, when none runs, of the one
+ * that ran last), named from its current catalog number, journals it
+ * for that station to finish and attach, and returns at once.  *name (may
+ * be NULL) receives the new name (malloc'd).  COPYSTAND_E_NOT_FOUND when
+ * no station has ever run for this user. */
+int copystand_submit_to_running(const char *path, char **name,
+				char *err, size_t errlen);
+
+/* Frees a string the library returned. */
+void copystand_free(void *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
