@@ -1180,6 +1180,7 @@ int metadata_attachment_fields(const metadata_info *info,
 	title = title_expand(d->title ? d->title : "{name}", values);
 	/* Lengths are the columns' in characters, as MySQL counts them. */
 	ok = o && title && add_text(o, "dateimaged", when, 64) &&
+	     add_text(o, "filecreateddate", day, 10) &&
 	     add_text(o, "capturedevice", device, 128) && add_text(o, "title", title, 255) &&
 	     (d->ispublic < 0 || cJSON_AddBoolToObject(o, "ispublic", d->ispublic > 0)) &&
 	     add_text(o, "license", d->license, 64) &&

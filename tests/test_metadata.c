@@ -893,11 +893,13 @@ static void test_fields(void)
 				.credit = "Museum", .remarks = "bad \xff byte" };
 	char long_text[2000] = "", *json = NULL;
 
-	fields_are(&info, NULL, "{\"dateimaged\":\"2024-05-06 07:08:09\",\"capturedevice\":"
-		   "\"Canon EOS 5D\",\"title\":\"000000123.jpg\"}", "from EXIF, default title");
+	fields_are(&info, NULL, "{\"dateimaged\":\"2024-05-06 07:08:09\",\"filecreateddate\":"
+		   "\"2024-05-06\",\"capturedevice\":\"Canon EOS 5D\",\"title\":\"000000123.jpg\"}",
+		   "from EXIF, default title");
 	fields_are(NULL, NULL, "{\"title\":\"000000123.jpg\"}", "no EXIF: the title only");
-	fields_are(&info, &d, "{\"dateimaged\":\"2024-05-06 07:08:09\",\"capturedevice\":"
-		   "\"Canon EOS 5D\",\"title\":\"000000123 (Fish, 2024-05-06) 000000123.jpg "
+	fields_are(&info, &d, "{\"dateimaged\":\"2024-05-06 07:08:09\",\"filecreateddate\":"
+		   "\"2024-05-06\",\"capturedevice\":\"Canon EOS 5D\",\"title\":\"000000123 "
+		   "(Fish, 2024-05-06) 000000123.jpg "
 		   "{other}\",\"ispublic\":true,\"license\":\"CC BY 4.0\",\"credit\":\"Museum\","
 		   "\"remarks\":\"bad \xef\xbf\xbd byte\"}", "the title pattern and defaults");
 	d.ispublic = 0;

@@ -1097,8 +1097,9 @@ static void test_identity(void)
 		       field_is(a, "credit", "Natural History Museum"),
 		       "license and credit come from the configuration");
 		tap_ok(a && field_is(a, "capturedevice", "Canon EOS R5") &&
-		       field_is(a, "dateimaged", "2026-11-25 10:30:00"),
-		       "capture device and date imaged come from EXIF");
+		       field_is(a, "dateimaged", "2026-11-25 10:30:00") &&
+		       field_is(a, "filecreateddate", "2026-11-25T00:00:00"),
+		       "capture device, date imaged and file date come from EXIF");
 		tap_ok(a && field_is(a, "title", "000000012 shot 2026-11-25"),
 		       "the title follows the configured pattern");
 		cJSON_Delete(a);

@@ -2251,7 +2251,7 @@ class SpecifyHandler(Base):
     def att_fields(a):
         return {k: a.get(k) for k in ('attachmentlocation', 'origfilename', 'title', 'mimetype', 'ispublic',
                                       'tableid', 'scopetype', 'scopeid', 'version', 'dateimaged',
-                                      'capturedevice', 'license', 'copyrightholder', 'credit', 'remarks')}
+                                      'filecreateddate', 'capturedevice', 'license', 'copyrightholder', 'credit', 'remarks')}
 
 
 class Txn:
