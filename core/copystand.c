@@ -80,8 +80,10 @@ static void on_news(void *ud, const station_news *n)
 
 static int load_settings(copystand *c, const copystand_options *o, cs_error *err)
 {
-	const char *const keys[] = { "server", "user", "collection", "password", "dir" };
-	const char *values[] = { o->server, o->user, o->collection, o->password, o->dir };
+	const char *const keys[] = { "server", "user", "collection", "password", "dir",
+				     "ca-file" };
+	const char *values[] = { o->server, o->user, o->collection, o->password, o->dir,
+				 o->ca_file };
 	int ret;
 
 	if (!(c->cfg = config_new()))
@@ -126,21 +128,16 @@ static int load_format(copystand *c, const specify_login *login, cs_error *err)
 static int open_station(copystand *c, const specify_login *login, cs_error *err)
 {
 	static const char *const raws[] = { "upload", "local", "later", NULL };
-	static const char *const labels[] = { "off", "check", "name", NULL };
 	static const char *const unknowns[] = { "refuse", "keep", NULL };
 	metadata_defaults defaults;
-	int raw, label, keep, ret;
+	int raw, keep, ret;
 
+	/* `label` is not read: labels are read by hardware/barcode, which is
+	 * the station's and not in this library. */
 	if ((ret = config_get_choice(c->cfg, "raw", raws, &raw, err)) ||
-	    (ret = config_get_choice(c->cfg, "label", labels, &label, err)) ||
 	    (ret = config_get_choice(c->cfg, "unknown", unknowns, &keep, err)) ||
 	    (ret = config_attachment_defaults(c->cfg, &defaults, err)))
 		return ret;
-	/* Reading labels needs hardware/barcode, which hosts do not link. */
-	if (label)
-		return cs_error_set(err, CS_E_CONFIG, "the label check (label = %s) works "
-				    "in copystand station only: set label = off for this "
-				    "host", labels[label]);
 	if ((ret = config_session_dir(c->cfg, &c->dir, err)) ||
 	    !(c->jpath = journal_default_path(err)))
 		return ret ? ret : err->code;

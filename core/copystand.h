@@ -20,9 +20,9 @@
  * exits, crashes or loses the network; the next station resumes it.
  *
  * Build with `pkg-config --cflags --libs copystand`.  Every function
- * returns 0 or a negative error code and, given a buffer, a message a
- * person can act on.  Objects belong to the thread that opened them,
- * except where said.
+ * returns 0 or a negative error code and, given a buffer (err may be
+ * NULL), a message a person can act on.  Objects belong to the thread
+ * that opened them, except where said.
  */
 #ifndef COPYSTAND_H
 #define COPYSTAND_H
@@ -42,9 +42,10 @@ enum {
 	COPYSTAND_E_NOMEM = -2,
 	COPYSTAND_E_IO = -3,          /* local file or disk */
 	COPYSTAND_E_CONFIG = -4,      /* settings missing or unsafe */
-	COPYSTAND_E_UNREACHABLE = -10,/* Specify cannot be reached */
+	COPYSTAND_E_UNREACHABLE = -10, /* Specify cannot be reached */
 	COPYSTAND_E_AUTH = -20,       /* wrong user name or password */
 	COPYSTAND_E_NOT_FOUND = -27,  /* e.g. no station is running */
+	/* Other negative codes are failures too; the message says which. */
 };
 
 /* The library's version, "MAJOR.MINOR.PATCH". */
@@ -62,13 +63,16 @@ typedef struct copystand_options {
 	const char *password;     /* NULL: COPYSTAND_PASSWORD or the file */
 	const char *dir;          /* session folder; NULL: the configured or
 				   * ~/Pictures/copystand/YYYY-MM-DD */
+	const char *ca_file;      /* more CA certificates (a private CA) */
+	void *reserved[8];        /* zero: room to grow without a new soname */
 } copystand_options;
 
 /* Logs in (or, with Specify unreachable, starts from the catalog-number
  * format saved at an earlier start), opens the journal and starts the
  * background work: checking numbers, finishing and attaching captures.
- * The settings of the configuration (stamp, raw, label, attachment
- * fields) apply. */
+ * o may be NULL (everything from the configuration).  The settings of
+ * the configuration (stamp, raw, attachment fields) apply; reading
+ * labels is the copy-stand station's alone, so `label` is ignored. */
 int copystand_open(const copystand_options *o, copystand **out,
 		   char *err, size_t errlen);
 
@@ -109,7 +113,8 @@ typedef struct copystand_event {
  * GLib watch); any thread. */
 int copystand_event_fd(copystand *c);
 
-/* Takes the oldest waiting event: 1, or 0 when none waits. */
+/* Takes the oldest waiting event: 1, or 0 when none waits.  The 256
+ * newest are kept: a host that never reads loses the oldest. */
 int copystand_next_event(copystand *c, copystand_event *ev);
 
 /* Stops the background work and frees c; what is not attached yet stays
