@@ -927,6 +927,23 @@ int station_submit_copies(station *s, const char *const *paths, size_t n,
 	return ret;
 }
 
+/* Whether dir already holds stem with the extension of file (as
+ * copy_capture would name it). */
+static bool taken(const char *dir, const char *stem, const char *file)
+{
+	const char *dot = strrchr(file, '.');
+	char *path = NULL;
+	bool there;
+
+	if (asprintf(&path, "%s/%s%s", dir, stem, dot ? dot : "") < 0)
+		return true;
+	for (char *c = strrchr(path, '.'); dot && c && *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	there = access(path, F_OK) == 0;
+	free(path);
+	return there;
+}
+
 int station_submit_to_running(const char *journal_path, const char *const *paths,
 			      size_t n, char **name, cs_error *err)
 {
@@ -946,9 +963,10 @@ int station_submit_to_running(const char *journal_path, const char *const *paths
 	    (ret = journal_station_current(j, &cur, err)))
 		goto out;
 	/* The other half of a pair (IMG_0004.CR2, then IMG_0004.JPG, each in
-	 * its own hook call) takes the name its first half got. */
+	 * its own hook call) takes the name its first half got; the same
+	 * stem again with a name already taken is another shot. */
 	if (cur.last_source && cur.last_stem && !strcmp(cur.last_source, source) &&
-	    now_s() - cur.last_at < PAIR_S) {
+	    now_s() - cur.last_at < PAIR_S && !taken(cur.dir, cur.last_stem, base)) {
 		snprintf(shot.identifier, sizeof shot.identifier, "%s",
 			 cur.identifier ? cur.identifier : "");
 		snprintf(shot.stem, sizeof shot.stem, "%s", cur.last_stem);

@@ -50,6 +50,8 @@ struct ui {
 	bool tty;
 	int wake[2];                 /* written by any thread: redraw */
 
+	bool no_camera;              /* --no-camera: another program holds it */
+
 	pthread_mutex_t lock;        /* the fields below */
 	pthread_t camera_thread;
 	bool camera_started;
@@ -286,7 +288,7 @@ static void draw_status(struct ui *u, const station_status *s)
 	       " — scan, Enter shoots, u undo, q quit: ",
 	       s->identifier[0] ? s->identifier : "no specimen", check_mark(s),
 	       s->queued, s->attached, problems, s->online ? "✓" : "OFFLINE",
-	       cam ? "✓" : "✗");
+	       u->no_camera ? "none" : cam ? "✓" : "✗");
 }
 
 /* Shows what changed since the last redraw; rings for each new alert. */
@@ -326,6 +328,11 @@ static void shoot(struct ui *u)
 {
 	cs_error err = { 0 };
 
+	if (u->no_camera) {
+		notice(u, true, "NOT SHOOTING: this station has no camera (--no-camera): "
+		       "shoot with the program that holds it");
+		return;
+	}
 	if (station_may_shoot(u->st, &err)) {
 		notice(u, true, "NOT SHOOTING: %s", err.msg);
 		return;
@@ -514,13 +521,15 @@ static const char station_usage[] =
 	"                      scanner needed); default off\n"
 	"  --no-stamp          do not write the catalog number into the JPEGs\n"
 	"                      (nor XMP sidecars beside RAW files)\n"
+	"  --no-camera         leave the camera to another program (gphoto2 with\n"
+	"                      copystand-gphoto2-hook); same as --port none\n"
 	CLI_COMMON_HELP
 	"Keys (each followed by Enter): Enter shoots, u undoes the last capture,\n"
 	"c keeps the scanned number of a held capture, l takes its label's,\n"
 	"q quits (work not yet attached resumes at the next start).\n";
 
 enum { OPT_CAMERA = 0x2000, OPT_PORT, OPT_SCANNER, OPT_DIR, OPT_UNKNOWN, OPT_DELETE,
-       OPT_RAW, OPT_LABEL, OPT_NO_STAMP };
+       OPT_RAW, OPT_LABEL, OPT_NO_STAMP, OPT_NO_CAMERA };
 
 static int parse_station(cli *c, int argc, char **argv, cs_error *err)
 {
@@ -535,6 +544,7 @@ static int parse_station(cli *c, int argc, char **argv, cs_error *err)
 		{ "raw", required_argument, NULL, OPT_RAW },
 		{ "label", required_argument, NULL, OPT_LABEL },
 		{ "no-stamp", no_argument, NULL, OPT_NO_STAMP },
+		{ "no-camera", no_argument, NULL, OPT_NO_CAMERA },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -545,13 +555,15 @@ static int parse_station(cli *c, int argc, char **argv, cs_error *err)
 		[OPT_DELETE - OPT_CAMERA] = "delete-from-card",
 		[OPT_RAW - OPT_CAMERA] = "raw", [OPT_LABEL - OPT_CAMERA] = "label",
 		[OPT_NO_STAMP - OPT_CAMERA] = "stamp",
+		[OPT_NO_CAMERA - OPT_CAMERA] = "port",
 	};
 	int opt, r;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-		if (opt >= OPT_CAMERA && opt <= OPT_NO_STAMP) {
-			const char *v = opt == OPT_NO_STAMP ? "false" : optarg ? optarg : "true";
+		if (opt >= OPT_CAMERA && opt <= OPT_NO_CAMERA) {
+			const char *v = opt == OPT_NO_STAMP ? "false" :
+				opt == OPT_NO_CAMERA ? "none" : optarg ? optarg : "true";
 			if ((r = config_set(c->opts, keys[opt - OPT_CAMERA], v, err)))
 				return r;
 			continue;
@@ -677,6 +689,14 @@ static int start(struct setup *x, cs_error *err)
 	x->u.delete_from_card = config_get_bool(cfg, "delete-from-card");
 	if ((ret = station_open(&so, &x->u.st, err)))
 		return ret;
+	/* Another program holds the camera (gphoto2 with the copystand hook):
+	 * the station must not claim it. */
+	if (x->u.camopts.port && !strcmp(x->u.camopts.port, "none")) {
+		x->u.no_camera = true;
+		printf("camera: none here; files come from another program (the gphoto2 "
+		       "hook, a host plugin)\n");
+		return 0;
+	}
 	if (pthread_create(&x->u.camera_thread, NULL, camera_main, &x->u) != 0)
 		return cs_error_set(err, CS_E_NOMEM, "cannot start the camera thread");
 	x->u.camera_started = true;

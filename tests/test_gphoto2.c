@@ -1,0 +1,669 @@
+/* The gphoto2 hook end to end, as a copy stand with gphoto2 runs: the real
+ * gphoto2 program tethered to the PTP/IP camera emulator with
+ * --hook-script=copystand-gphoto2-hook, the camera's own shutter button
+ * pressed through the emulator, labels scanned into `copystand station`
+ * (no camera of its own) on a pseudo-terminal.  What reached Specify is
+ * read from the stand-in's state, the names from the session folder and
+ * what the hook said from gphoto2's stderr. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "ptpip-client.h"
+#include "sha256.h"
+#include "tap.h"
+
+/* Set by tests/meson.build. */
+#if !defined(PTPIP_CAMERA_EXE) || !defined(COPYSTAND_BINARY) || \
+	!defined(GPHOTO2_HOOK_EXE) || !defined(COPYSTAND_SAMPLES)
+#error "build with meson: the programs' and the samples' paths are missing"
+#endif
+
+/* For a step that takes a moment; for one that waits on Specify. */
+#define T_SHORT 20.0
+#define T_LONG 60.0
+
+static harness_server hs;
+
+/* Prints text a line at a time as TAP diagnostics, terminal codes left
+ * out. */
+static void diag_lines(const char *who, const char *text)
+{
+	char line[512];
+	size_t n = 0;
+
+	for (const char *p = text ? text : ""; ; p++) {
+		if (*p == '\033' && p[1] == '[' && p[2]) {
+			p += 2;
+			continue;
+		}
+		if (*p && *p != '\n' && *p != '\r' && *p != '\a') {
+			if (n + 1 < sizeof line)
+				line[n++] = *p;
+			continue;
+		}
+		if (n) {
+			line[n] = '\0';
+			tap_diag("%s | %s", who, line);
+		}
+		n = 0;
+		if (!*p)
+			break;
+	}
+}
+
+/* A text file's content (malloc'd; NULL when it cannot be read). */
+static char *text_of(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *text = NULL;
+	size_t cap = 0;
+
+	if (f && getdelim(&text, &cap, '\0', f) < 0) {
+		free(text);
+		text = strdup("");
+	}
+	if (f)
+		fclose(f);
+	return text;
+}
+
+static void nap_ms(long ms)
+{
+	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000 },
+		  NULL);
+}
+
+/* --- copystand station on a pseudo-terminal ------------------------------- */
+
+static struct {
+	pid_t pid;
+	int pty;             /* -1 once it has closed its terminal */
+	char *out;           /* all it printed */
+	size_t len, seen;    /* station_says() looks after seen */
+} st = { .pid = -1, .pty = -1 };
+
+/* Takes in what the station printed, waiting up to timeout_ms for the
+ * first bytes; read all the time, or it blocks on a full terminal. */
+static void station_read(int timeout_ms)
+{
+	struct pollfd p = { .fd = st.pty, .events = POLLIN };
+	char buf[4096];
+
+	if (st.pty < 0) {
+		nap_ms(timeout_ms);
+		return;
+	}
+	while (poll(&p, 1, timeout_ms) > 0) {
+		ssize_t n = read(st.pty, buf, sizeof buf);
+		char *grown;
+
+		if (n <= 0) {               /* EIO: its side is closed */
+			close(st.pty);
+			st.pty = -1;
+			return;
+		}
+		if (!(grown = realloc(st.out, st.len + (size_t)n + 1)))
+			abort();
+		st.out = grown;
+		memcpy(st.out + st.len, buf, (size_t)n);
+		st.len += (size_t)n;
+		st.out[st.len] = '\0';
+		timeout_ms = 0;
+	}
+}
+
+/* Waits until the station prints want (after what was matched before). */
+static bool station_says(const char *want, double timeout_s)
+{
+	double until = harness_now() + timeout_s;
+	char *at;
+
+	while (!(at = st.out ? strstr(st.out + st.seen, want) : NULL)) {
+		if (harness_now() > until || st.pty < 0) {
+			tap_diag("the station did not say \"%s\" in %.0f s; it said:", want,
+				 timeout_s);
+			diag_lines("station", st.out ? st.out + st.seen : "");
+			return false;
+		}
+		station_read(100);
+	}
+	st.seen = (size_t)(at - st.out) + strlen(want);
+	return true;
+}
+
+static bool station_type(const char *line)
+{
+	char buf[128];
+	int n = snprintf(buf, sizeof buf, "%s\n", line);
+
+	return st.pty >= 0 && write(st.pty, buf, (size_t)n) == n;
+}
+
+static bool station_start(const char *dir)
+{
+	const char *argv[] = { COPYSTAND_BINARY, "station", "--server", hs.url, "--user", hs.user,
+			       "--collection", hs.collection, "--dir", dir, "--no-camera", NULL };
+
+	fflush(stdout);
+	st.pid = forkpty(&st.pty, NULL, NULL, &(struct winsize){ .ws_row = 40, .ws_col = 200 });
+	if (st.pid == 0) {
+		execv(COPYSTAND_BINARY, (char **)argv);
+		_exit(127);
+	}
+	if (st.pid < 0) {
+		tap_diag("forkpty: %s", strerror(errno));
+		return false;
+	}
+	/* Not gphoto2's nor the hook's to keep open. */
+	fcntl(st.pty, F_SETFD, FD_CLOEXEC);
+	return station_says("camera: none here", T_SHORT) &&
+	       station_says("ready — scan a specimen", T_SHORT);
+}
+
+/* A label scanned: on once Specify found the record ("NUMBER  TAXON
+ * (N images)"; the terminal's echo has no two spaces). */
+static bool station_scan(const char *number)
+{
+	char found[64];
+
+	snprintf(found, sizeof found, "%s  ", number);
+	return station_type(number) && station_says(found, T_SHORT) &&
+	       station_says(" image", T_SHORT);
+}
+
+/* q; its exit status (under ASan, 0 means no leaks too), or -1 when it
+ * had to be killed. */
+static int station_quit(void)
+{
+	double until = harness_now() + T_LONG;
+	int status = 0;
+	pid_t got;
+
+	if (st.pid <= 0)
+		return -1;
+	station_type("q");
+	while ((got = waitpid(st.pid, &status, WNOHANG)) == 0 && harness_now() < until)
+		station_read(100);
+	if (got == 0) {
+		tap_diag("the station did not quit: killed");
+		diag_lines("station", st.out ? st.out + st.seen : "");
+		kill(st.pid, SIGKILL);
+		waitpid(st.pid, &status, 0);
+	}
+	if (st.pty >= 0)
+		close(st.pty);
+	free(st.out);
+	st.pid = st.pty = -1;
+	st.out = NULL;
+	st.len = st.seen = 0;
+	return got == 0 || !WIFEXITED(status) ? -1 : WEXITSTATUS(status);
+}
+
+/* --- gphoto2 and the hook ---------------------------------------------------- */
+
+/* Runs prog (argv[0], looked up in PATH) in dir with stdin and stdout on
+ * /dev/null (gphoto2 prints events there) and stderr to log (NULL:
+ * /dev/null), HOME (and the XDG folders) in home when not NULL, and extra
+ * "NAME=value" settings; its pid. */
+static pid_t run(const char *const *argv, const char *dir, const char *log,
+		 const char *home, const char *const *env)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	if ((pid = fork()) != 0)
+		return pid;
+	int null = open("/dev/null", O_RDWR);
+	int fd = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0600);
+	char xdg[3][600];
+
+	if (null < 0 || fd < 0 || chdir(dir) != 0)
+		_exit(126);
+	dup2(null, 0);
+	dup2(null, 1);
+	dup2(fd, 2);
+	if (home) {
+		snprintf(xdg[0], sizeof xdg[0], "%s/.local/share", home);
+		snprintf(xdg[1], sizeof xdg[1], "%s/.config", home);
+		snprintf(xdg[2], sizeof xdg[2], "%s/.cache", home);
+		setenv("HOME", home, 1);
+		setenv("XDG_DATA_HOME", xdg[0], 1);
+		setenv("XDG_CONFIG_HOME", xdg[1], 1);
+		setenv("XDG_CACHE_HOME", xdg[2], 1);
+	}
+	for (; env && *env; env++)
+		putenv((char *)*env);
+	execvp(argv[0], (char **)argv);
+	_exit(127);
+}
+
+/* Waits for pid, reading the station meanwhile; its exit status, or -1
+ * when it had to be killed after timeout_s. */
+static int finish(pid_t pid, double timeout_s)
+{
+	double until = harness_now() + timeout_s;
+	int status = 0;
+	pid_t got;
+
+	if (pid < 0)
+		return -1;
+	while ((got = waitpid(pid, &status, WNOHANG)) == 0 && harness_now() < until)
+		station_read(50);
+	if (got < 0)
+		return -1;
+	if (got == 0) {
+		tap_diag("pid %d still runs after %.0f s: killed", (int)pid, timeout_s);
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		return -1;
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The hook as gphoto2 runs it (no arguments, ACTION and ARGUMENT in the
+ * environment; no ACTION: a person trying it), in dir; *err gets its
+ * stderr (malloc'd); its exit status. */
+static int hook(const char *dir, const char *home, const char *action,
+		const char *argument, char **err)
+{
+	const char *argv[] = { GPHOTO2_HOOK_EXE, NULL };
+	char a[64], b[600], log[600];
+	const char *env[3] = { NULL };
+	int rc;
+
+	snprintf(a, sizeof a, "ACTION=%s", action ? action : "");
+	snprintf(b, sizeof b, "ARGUMENT=%s", argument ? argument : "");
+	env[0] = action ? a : argument ? b : NULL;
+	env[1] = action && argument ? b : NULL;
+	snprintf(log, sizeof log, "%s/hook.err", harness_home());
+	unlink(log);
+	rc = finish(run(argv, dir, log, home, env), T_SHORT);
+	*err = text_of(log);
+	return rc;
+}
+
+/* How many times the camera emulator has served op ("OpenSession"). */
+static long camera_stat(ptpip_cam *cam, const char *op)
+{
+	char *reply = ptpip_cam_control(cam, "stats"), key[64];
+	const char *at;
+	long n = -1;
+
+	snprintf(key, sizeof key, " %s=", op);
+	if (reply && (at = strstr(reply, key)))
+		n = strtol(at + strlen(key), NULL, 10);
+	free(reply);
+	return n;
+}
+
+/* gphoto2 tethered to cam in dir, the hook on each download, until it has
+ * downloaded frames files (gphoto2's own stop: a signal would end its
+ * PTP/IP session in an I/O error), its stderr to log.  Returns once it
+ * has opened the camera's session, so that a press is its; -1 if it
+ * does not. */
+static pid_t gphoto2_start(ptpip_cam *cam, const char *dir, const char *home, int frames,
+			   const char *log)
+{
+	char tethered[40];
+	const char *argv[] = { "gphoto2", "--port", ptpip_cam_port_path(cam),
+			       "--camera", "PTP/IP Camera", tethered,
+			       "--hook-script=" GPHOTO2_HOOK_EXE, "--filename", "%f.%C",
+			       "--quiet", NULL };
+	double until = harness_now() + T_SHORT;
+	pid_t pid;
+
+	snprintf(tethered, sizeof tethered, "--capture-tethered=%df", frames);
+	pid = run(argv, dir, log, home, NULL);
+	while (pid > 0 && camera_stat(cam, "OpenSession") < 1) {
+		if (harness_now() > until || waitpid(pid, NULL, WNOHANG) != 0) {
+			char *said = text_of(log);
+			tap_diag("gphoto2 did not open the camera's session");
+			diag_lines("gphoto2", said);
+			free(said);
+			finish(pid, 0);
+			return -1;
+		}
+		station_read(100);
+	}
+	return pid;
+}
+
+/* Waits until log holds line (the hook's stderr comes through gphoto2's). */
+static bool logged(const char *log, const char *line)
+{
+	double until = harness_now() + T_SHORT;
+	char *text = NULL;
+	bool found = false;
+
+	while (!found && harness_now() < until) {
+		station_read(100);
+		free(text);
+		text = text_of(log);
+		found = text && strstr(text, line);
+	}
+	if (!found) {
+		tap_diag("no \"%s\" from the hook; gphoto2's output:", line);
+		diag_lines("gphoto2", text);
+	}
+	free(text);
+	return found;
+}
+
+static bool press(ptpip_cam *cam, const char *what)
+{
+	char *reply = ptpip_cam_control(cam, "press %s", what);
+	bool ok = reply && !strncmp(reply, "OK", 2);
+
+	if (!ok)
+		tap_diag("press %s: %s", what, reply ? reply : "(the camera is gone)");
+	free(reply);
+	return ok;
+}
+
+/* The lines of gphoto2's stderr that the hook printed ("copystand: "),
+ * and the others (malloc'd). */
+static void split_log(const char *log, char **hook_lines, char **others)
+{
+	char *text = text_of(log), *save = NULL;
+	size_t size = text ? strlen(text) + 2 : 2;
+
+	*hook_lines = calloc(1, size);
+	*others = calloc(1, size);
+	if (!*hook_lines || !*others)
+		abort();
+	for (char *l = text ? strtok_r(text, "\n", &save) : NULL; l;
+	     l = strtok_r(NULL, "\n", &save))
+		strcat(strcat(strncmp(l, "copystand: ", 11) ? *others : *hook_lines, l), "\n");
+	free(text);
+}
+
+/* --- what Specify holds ---------------------------------------------------- */
+
+static int by_text(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every attachment in the stand-in, sorted: "NAME@RECORD" on a collection
+ * object, "NAME@TABLE:ID" on another table, "NAME@-" with no join row;
+ * "!bytes" after one whose stored file is not dir/NAME (malloc'd). */
+static char *attachments(const char *dir)
+{
+	cJSON *state = standin_state(hs.standin), *a;
+	cJSON *files = cJSON_GetObjectItem(state, "files");
+	char *items[64], *all;
+	size_t n = 0, len = 1;
+
+	cJSON_ArrayForEach(a, cJSON_GetObjectItem(state, "attachments")) {
+		const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(a, "origfilename"));
+		const char *bytes;
+		const char *table = cJSON_GetStringValue(cJSON_GetObjectItem(a, "join_table"));
+		const char *where = cJSON_GetStringValue(cJSON_GetObjectItem(a, "attachmentlocation"));
+		cJSON *stored = cJSON_GetObjectItem(cJSON_GetObjectItem(files, where ? where : ""),
+						    "sha256");
+		cJSON *record = cJSON_GetObjectItem(a, "record_id");
+		char path[700], sha[65] = "";
+		cs_error err = { 0 };
+		int r;
+
+		if (n == sizeof items / sizeof *items)
+			break;
+		if (!name)
+			name = "(no name)";
+		snprintf(path, sizeof path, "%s/%s", dir, name);
+		sha256_file(path, sha, NULL, &err);
+		bytes = cJSON_GetStringValue(stored) && !strcmp(cJSON_GetStringValue(stored), sha) ?
+			"" : "!bytes";
+		if (!table)
+			r = asprintf(&items[n], "%s@-%s", name, bytes);
+		else if (!strcmp(table, "collectionobjectattachment"))
+			r = asprintf(&items[n], "%s@%.0f%s", name, cJSON_GetNumberValue(record), bytes);
+		else
+			r = asprintf(&items[n], "%s@%s:%.0f%s", name, table,
+				     cJSON_GetNumberValue(record), bytes);
+		if (r < 0)
+			abort();
+		len += strlen(items[n++]) + 1;
+	}
+	cJSON_Delete(state);
+	qsort(items, n, sizeof *items, by_text);
+	if (!(all = calloc(1, len)))
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		strcat(strcat(all, i ? " " : ""), items[i]);
+		free(items[i]);
+	}
+	return all;
+}
+
+/* Waits until the stand-in holds exactly want (see attachments()). */
+static bool specify_holds(const char *dir, const char *want, double timeout_s)
+{
+	double until = harness_now() + timeout_s;
+	char *got = attachments(dir);
+
+	while (strcmp(got, want) && harness_now() < until) {
+		station_read(250);
+		free(got);
+		got = attachments(dir);
+	}
+	bool same = !strcmp(got, want);
+	if (!same)
+		tap_diag("the stand-in holds \"%s\", want \"%s\"", got, want);
+	free(got);
+	return same;
+}
+
+static bool specify_latency(int ms)
+{
+	char json[64];
+	cs_error err = { 0 };
+
+	snprintf(json, sizeof json, "{\"latency_ms\": %d}", ms);
+	if (standin_faults(hs.standin, json, &err)) {
+		tap_diag("stand-in faults %s: %s", json, err.msg);
+		return false;
+	}
+	return true;
+}
+
+/* --- the cases ------------------------------------------------------------- */
+
+/* 1. No station has ever run for this user: the hook says what to do and
+ * stays out of gphoto2's way (only a failing init would stop it). */
+static void test_no_station(void)
+{
+	const char *const quiet[] = { "init", "start", "stop", "some-later-action" };
+	char home[600], dl[700], log[700], *out = NULL, *hook_lines, *others;
+	ptpip_cam *cam;
+	pid_t gp;
+	int rc;
+
+	tap_diag("no station has run");
+	snprintf(home, sizeof home, "%s/alone", harness_home());
+	snprintf(dl, sizeof dl, "%s/gphoto2", home);
+	snprintf(log, sizeof log, "%s/gphoto2.log", home);
+	mkdir(home, 0700);
+	mkdir(dl, 0700);
+
+	rc = hook(dl, home, NULL, NULL, &out);
+	tap_ok(rc == 2 && out && strstr(out, "--hook-script=\"$(command -v copystand-gphoto2-hook)\""),
+	       "run by hand (no ACTION): how to use it, status 2 (got %d)", rc);
+	free(out);
+	for (size_t i = 0; i < sizeof quiet / sizeof *quiet; i++) {
+		rc = hook(dl, home, quiet[i], NULL, &out);
+		tap_ok(rc == 0 && out && !*out, "ACTION=%s: status 0, silent (got %d: %s)", quiet[i],
+		       rc, out ? out : "?");
+		free(out);
+	}
+	rc = hook(dl, home, "download", NULL, &out);
+	tap_is_int(rc, 1, "ACTION=download without ARGUMENT: status 1");
+	tap_is_str(out, "copystand: gphoto2 named no file (ARGUMENT is empty); nothing handed on\n",
+		   "and says so");
+	free(out);
+
+	if (!(cam = ptpip_cam_start(PTPIP_CAMERA_EXE, NULL))) {
+		tap_ok(0, "the camera emulator starts");
+		return;
+	}
+	gp = gphoto2_start(cam, dl, home, 1, log);
+	tap_ok(gp > 0, "gphoto2 with the hook starts (init did not abort it)");
+	if (gp > 0) {
+		tap_ok(press(cam, "jpeg"), "the camera's button is pressed");
+		tap_is_int(finish(gp, T_SHORT), 0, "gphoto2 downloads the shot and ends, status 0");
+	}
+	split_log(log, &hook_lines, &others);
+	char *want = NULL;
+	if (asprintf(&want, "copystand: %s/IMG_0001.JPG: not taken, left where gphoto2 saved "
+		     "it: no copystand station has run for this user: start one (copystand "
+		     "station) and scan a label\n", dl) < 0)
+		abort();
+	tap_is_str(hook_lines, want, "the hook says why, with the file's full path (gphoto2 "
+		   "gave it relative)");
+	tap_is_str(others, "Hook script returned error code 1 (0x1)\n",
+		   "gphoto2 adds that the hook failed, nothing else");
+	tap_ok(harness_dir_is(dl, "IMG_0001.JPG"), "the shot stays in gphoto2's folder");
+	free(want);
+	free(hook_lines);
+	free(others);
+	tap_ok(specify_holds(dl, "", 0), "nothing reached Specify");
+	tap_is_int(ptpip_cam_stop(cam), 0, "the camera emulator exits cleanly");
+}
+
+/* 2. A station runs: each press of the camera's button reaches gphoto2,
+ * the hook names it from the number scanned last and the station
+ * attaches it; the two files of a RAW+JPEG press share a name; a new
+ * scan names the next press. */
+static void test_tethered(void)
+{
+	char dir[600], dl[600], log[600], *out = NULL, *hook_lines, *others;
+	ptpip_cam *cam = NULL;
+	size_t shots_from;
+	pid_t gp = -1;
+
+	tap_diag("gphoto2 --capture-tethered with the hook, a station running");
+	snprintf(dir, sizeof dir, "%s/session", harness_home());
+	snprintf(dl, sizeof dl, "%s/gphoto2", harness_home());
+	snprintf(log, sizeof log, "%s/gphoto2.log", harness_home());
+	mkdir(dl, 0700);
+	if (!tap_ok(station_start(dir), "copystand station starts, without a camera") ||
+	    !tap_ok(station_scan("000000123"), "000000123 is scanned and found"))
+		goto out;
+	if (!tap_ok((cam = ptpip_cam_start(PTPIP_CAMERA_EXE, NULL)) != NULL,
+		    "the camera emulator starts") ||
+	    !tap_ok((gp = gphoto2_start(cam, dl, NULL, 4, log)) > 0,
+		    "gphoto2 is tethered to it, with the hook"))
+		goto out;
+	shots_from = st.seen;
+	tap_ok(press(cam, "jpeg") && logged(log, "copystand: IMG_0001.JPG → 000000123.jpg\n"),
+	       "a press: the hook names IMG_0001.JPG 000000123.jpg");
+	tap_ok(press(cam, "raw+jpeg") && logged(log, "copystand: IMG_0002.JPG → "),
+	       "a RAW+JPEG press: two downloads, two hook calls");
+	tap_ok(station_scan("000012345"), "the next label, 000012345, is scanned");
+	station_type("");
+	tap_ok(station_says("NOT SHOOTING: this station has no camera", T_SHORT),
+	       "Enter does not shoot a camera the station leaves alone");
+	tap_ok(press(cam, "jpeg") && logged(log, "copystand: IMG_0003.JPG → "),
+	       "and a press after it");
+	tap_is_int(finish(gp, T_SHORT), 0, "gphoto2 ends after its 4 files, status 0");
+	gp = -1;
+	split_log(log, &hook_lines, &others);
+	tap_is_str(hook_lines,
+		   "copystand: IMG_0001.JPG → 000000123.jpg\n"
+		   "copystand: IMG_0002.CR2 → 000000123_2.cr2\n"
+		   "copystand: IMG_0002.JPG → 000000123_2.jpg\n"
+		   "copystand: IMG_0003.JPG → 000012345.jpg\n",
+		   "the hook's lines: the pair shares one name, the new scan names the next press");
+	tap_is_str(others, "", "gphoto2 says nothing else (no failed hook)");
+	free(hook_lines);
+	free(others);
+	tap_ok(harness_dir_is(dl, "IMG_0001.JPG IMG_0002.CR2 IMG_0002.JPG IMG_0003.JPG"),
+	       "gphoto2's own copies stay where it saved them");
+
+	/* No network on gphoto2's time: with every answer of Specify 5 s
+	 * late, a download is handed on at once all the same. */
+	if (specify_latency(5000)) {
+		double t0 = harness_now();
+		int rc = hook(dl, NULL, "download", COPYSTAND_SAMPLES "/not-a-number.jpg", &out);
+		double took = harness_now() - t0;
+
+		tap_is_int(rc, 0, "the hook by hand, Specify slow: status 0");
+		tap_is_str(out, "copystand: not-a-number.jpg → 000012345_2.jpg\n",
+			   "the file is named from the current number, whatever its own name");
+		tap_ok(took < 4.0, "in %.2f s, without waiting on Specify", took);
+		free(out);
+		specify_latency(0);
+	}
+
+	tap_ok(specify_holds(dir, "000000123.jpg@13 000000123_2.cr2@13 000000123_2.jpg@13 "
+			     "000012345.jpg@14 000012345_2.jpg@14", T_LONG),
+	       "Specify has each file once, on its record (000000123: 13, 000012345: "
+	       "14), with the bytes of the session folder's file");
+	/* The station takes them as its own: its screen says each is
+	 * attached, in whatever order (and whenever) the pipeline finished
+	 * them. */
+	const char *const names[] = { "000000123.jpg", "000000123_2.cr2", "000000123_2.jpg",
+				      "000012345.jpg", "000012345_2.jpg" };
+	bool all = true;
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		char line[64];
+		snprintf(line, sizeof line, "attached ✓ %s", names[i]);
+		st.seen = shots_from;
+		all = station_says(line, T_SHORT) && all;
+	}
+	tap_ok(all, "the station's screen says each is attached");
+	tap_ok(harness_dir_is(dir, "000000123.jpg 000000123_2.cr2 000000123_2.jpg "
+			      "000000123_2.xmp 000012345.jpg 000012345_2.jpg"),
+	       "the session folder holds them (and the RAW's XMP sidecar)");
+out:
+	finish(gp, 0);
+	tap_is_int(station_quit(), 0, "the station quits, status 0 (no leaks)");
+	if (cam)
+		tap_is_int(ptpip_cam_stop(cam), 0, "the camera emulator exits cleanly");
+}
+
+int main(void)
+{
+	char *password = NULL;
+
+	/* The camera's control socket may close under a write. */
+	signal(SIGPIPE, SIG_IGN);
+	harness_home();
+	if (finish(run((const char *[]){ "gphoto2", "--version", NULL }, "/", NULL, NULL, NULL),
+		   T_SHORT) != 0) {
+		harness_cleanup();
+		return tap_skip_all("the gphoto2 program does not run (scripts/deps.sh installs it)");
+	}
+	if (harness_server_start(&hs, NULL)) {
+		harness_cleanup();
+		return tap_skip_all("no server to test against");
+	}
+	if (!hs.standin) {
+		harness_cleanup();
+		return tap_skip_all("needs the stand-in (COPYSTAND_TEST_SERVER is set)");
+	}
+	if (asprintf(&password, "COPYSTAND_PASSWORD=%s", hs.password) < 0)
+		abort();
+	putenv(password);
+
+	test_no_station();
+	test_tethered();
+
+	harness_server_stop(&hs);
+	harness_cleanup();
+	unsetenv("COPYSTAND_PASSWORD");
+	free(password);
+	return tap_done();
+}
