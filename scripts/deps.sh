@@ -8,6 +8,7 @@ libcurl4-openssl-dev libcjson-dev libexif-dev libgphoto2-dev
 libsqlite3-dev libexpat1-dev libpcre2-dev libjpeg-dev zlib1g-dev
 libzbar-dev libdmtx-dev zbar-tools
 gphoto2
+libpeas-dev libgtk-3-dev libglib2.0-dev xvfb
 libimage-exiftool-perl
 chromium"
 

@@ -2672,9 +2672,11 @@ def main():
         threading.Thread(target=s.serve_forever, daemon=True).start()
     if not args.no_asset_server:
         learn_asset_server(app, asset.server_address[1])
-    stop = threading.Event()
+    # A plain flag, not an Event: the handler runs on the main thread, and
+    # Event.set() there would wait for the lock Event.wait() holds.
+    stop = []
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda *_: stop.append(sig))
 
     def watch_stdin():                           # the parent holds our stdin: its death is our EOF
         try:                                     # (raw fd reads: a buffered reader's lock would
@@ -2682,12 +2684,12 @@ def main():
                 pass
         except OSError:
             pass
-        stop.set()
+        stop.append('eof')
     threading.Thread(target=watch_stdin, daemon=True).start()
     sys.stdout.write('READY %d %d\n' % (specify.server_address[1], asset.server_address[1]))
     sys.stdout.flush()
-    while not stop.wait(0.5):
-        pass
+    while not stop:
+        time.sleep(0.2)
     for s in (specify, asset):
         s.shutdown()
         s.server_close()
