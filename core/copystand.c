@@ -125,7 +125,8 @@ static int load_format(copystand *c, const specify_login *login, cs_error *err)
 	return ret;
 }
 
-static int open_station(copystand *c, const specify_login *login, cs_error *err)
+static int open_station(copystand *c, const copystand_options *o,
+			const specify_login *login, cs_error *err)
 {
 	static const char *const raws[] = { "upload", "local", "later", NULL };
 	static const char *const unknowns[] = { "refuse", "keep", NULL };
@@ -138,9 +139,10 @@ static int open_station(copystand *c, const specify_login *login, cs_error *err)
 	    (ret = config_get_choice(c->cfg, "unknown", unknowns, &keep, err)) ||
 	    (ret = config_attachment_defaults(c->cfg, &defaults, err)))
 		return ret;
-	if ((ret = config_session_dir(c->cfg, &c->dir, err)) ||
-	    !(c->jpath = journal_default_path(err)))
-		return ret ? ret : err->code;
+	if ((ret = config_session_dir(c->cfg, &c->dir, err)))
+		return ret;
+	if (!(c->jpath = o->journal ? strdup(o->journal) : journal_default_path(err)))
+		return o->journal ? cs_error_set(err, CS_E_NOMEM, "out of memory") : err->code;
 	station_options so = {
 		.journal_path = c->jpath, .login = *login, .format = c->fmt, .dir = c->dir,
 		.keep_unknown = keep,
@@ -181,7 +183,7 @@ int copystand_open(const copystand_options *o, copystand **out, char *err,
 			.insecure = config_get_bool(c->cfg, "insecure"),
 		};
 		if ((ret = load_format(c, &login, &e)) == 0)
-			ret = open_station(c, &login, &e);
+			ret = open_station(c, o ? o : &none, &login, &e);
 	}
 	if (ret) {
 		copystand_close(c);

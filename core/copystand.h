@@ -64,6 +64,9 @@ typedef struct copystand_options {
 	const char *dir;          /* session folder; NULL: the configured or
 				   * ~/Pictures/copystand/YYYY-MM-DD */
 	const char *ca_file;      /* more CA certificates (a private CA) */
+	const char *journal;      /* NULL: ~/.local/share/copystand/journal.sqlite,
+				   * the one copystand station and
+				   * copystand_submit_to_running use */
 	void *reserved[8];        /* zero: room to grow without a new soname */
 } copystand_options;
 

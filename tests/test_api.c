@@ -83,6 +83,17 @@ int main(int argc, char **argv)
 				.password = "wrong", .dir = dir };
 	int rc = copystand_open(&o, &c, err, sizeof err);
 	tap_ok(rc == COPYSTAND_E_AUTH && !c, "a wrong password is COPYSTAND_E_AUTH: %s", err);
+	/* A journal of the host's choosing. */
+	char own[700];
+	snprintf(own, sizeof own, "%s/own-journal.sqlite", harness_home());
+	o.password = hs.password;
+	o.journal = own;
+	rc = copystand_open(&o, &c, err, sizeof err);
+	tap_ok(rc == 0 && c && exists(harness_home(), "own-journal.sqlite"),
+	       "options.journal opens the station on that journal");
+	copystand_close(c);
+	c = NULL;
+	o.journal = NULL;
 	o.password = hs.password;
 	err[0] = '\0';
 	rc = copystand_open(&o, &c, err, sizeof err);
