@@ -653,10 +653,12 @@ static void station_bench(harness_server *hs, specify_session *s, bool quick)
 	       got, SHOT_SIZE / 1000000);
 	if (got > 0) {
 		double p50 = percentile(lat, got, 0.5), p95 = percentile(lat, got, 0.95);
-		printf("  shutter->attached      p50 %4.0f ms   p95 %4.0f ms   (p50s: shutter->downloaded "
-		       "%.0f ms, ->journaled %.0f ms, ->attached %.0f ms)\n", p50 * 1e3, p95 * 1e3,
-		       percentile(dl, got, 0.5) * 1e3, percentile(jr, got, 0.5) * 1e3,
-		       percentile(at, got, 0.5) * 1e3);
+		printf("  shutter->attached      p50 %4.0f ms   p95 %4.0f ms   (p50/p95s: shutter->downloaded "
+		       "%.0f/%.0f ms, ->journaled %.0f/%.0f ms, ->attached %.0f/%.0f ms)\n",
+		       p50 * 1e3, p95 * 1e3,
+		       percentile(dl, got, 0.5) * 1e3, percentile(dl, got, 0.95) * 1e3,
+		       percentile(jr, got, 0.5) * 1e3, percentile(jr, got, 0.95) * 1e3,
+		       percentile(at, got, 0.5) * 1e3, percentile(at, got, 0.95) * 1e3);
 		printf("  pure transfer          %4.0f ms = camera alone (shutter->file) %.0f ms "
 		       "+ upload alone %.0f ms (medians of %d)\n", (down + up) * 1e3, down * 1e3,
 		       up * 1e3, npure);
