@@ -16,6 +16,8 @@
  * files a host process journaled for this station (a gphoto2 hook). */
 #define BATCH 64
 #define SWEEP_S 1.0
+/* How long a lone RAW from a host waits for its JPEG. */
+#define PAIR_WAIT_S 3.0
 
 struct finisher {
 	finish_options o;
@@ -306,6 +308,24 @@ static int finish_capture(finisher *f, struct capture *c, enum journal_state fro
 	return ret;
 }
 
+/* A RAW just handed in alone by a host that sends the files of a press
+ * one call each (gphoto2's hook, noted in the journal's stations table):
+ * its JPEG is probably on the way, and the two must be finished as one
+ * capture for the RAW policy to apply. */
+static bool awaits_jpeg(const struct capture *c, const journal_station *host,
+			double now)
+{
+	const char *base = strrchr(c->items[0].path, '/');
+	size_t len = stem_len(c->items[0].path) - (size_t)(base ? base + 1 - c->items[0].path : 0);
+
+	for (size_t i = 0; i < c->n; i++)
+		if (is_jpeg(&c->items[i]))
+			return false;
+	return host->last_stem && now - host->last_at < PAIR_WAIT_S &&
+	       host->batch_id == c->items[0].batch_id && strlen(host->last_stem) == len &&
+	       !strncmp(host->last_stem, base ? base + 1 : c->items[0].path, len);
+}
+
 /* One pass over the captured files of this server and collection. */
 static void finish_due(finisher *f)
 {
@@ -313,8 +333,11 @@ static void finish_due(finisher *f)
 	size_t n = 0;
 	struct timeval tv;
 
+	journal_station host = { 0 };
+
 	gettimeofday(&tv, NULL);
 	pthread_mutex_lock(&f->lock);
+	journal_station_current(f->j, &host, NULL);
 	if (journal_items_due(f->j, f->server, f->collection, 0, JS_CAPTURED,
 			      (double)tv.tv_sec + 1, BATCH, &items, &n, NULL) == 0) {
 		for (size_t first = 0, end; first < n; first = end) {
@@ -322,12 +345,15 @@ static void finish_due(finisher *f)
 				;
 			struct capture c = { .items = items + first, .n = end - first };
 			cs_error err = { 0 };
+			if (awaits_jpeg(&c, &host, (double)tv.tv_sec + tv.tv_usec / 1e6))
+				continue;
 			/* A failed step (disk full, file gone) waits for the next
 			 * pass; the capture stays captured and safe. */
 			finish_capture(f, &c, JS_CAPTURED, NULL, &err);
 		}
 	}
 	pthread_mutex_unlock(&f->lock);
+	journal_station_clear(&host);
 	journal_items_free(items, n);
 }
 

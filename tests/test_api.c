@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <copystand.h>
@@ -154,6 +155,39 @@ int main(int argc, char **argv)
 	       name ? name : err);
 	tap_ok(name && wait_event(c, COPYSTAND_EVENT_PROBLEM, name, 20, &ev),
 	       "PROBLEM: %s", ev.message);
+	copystand_free(name);
+	name = NULL;
+
+	/* A one-file host hands in a RAW, then its JPEG, in two calls; with
+	 * raw = local the pair is finished as one capture: the JPEG sent, the
+	 * RAW kept here. */
+	copystand_close(c);
+	c = NULL;
+	char conf[700];
+	snprintf(conf, sizeof conf, "%s/raw-local.conf", harness_home());
+	FILE *f = fopen(conf, "w");
+	if (f) {
+		fputs("raw = local\n", f);
+		fclose(f);
+	}
+	o.config = conf;
+	rc = copystand_open(&o, &c, err, sizeof err);
+	if (!tap_ok(rc == 0 && c, "reopened with raw = local%s%s", rc ? ": " : "", rc ? err : ""))
+		goto out;
+	copystand_set_catalog_number(c, "6", err, sizeof err);
+	tap_ok(wait_event(c, COPYSTAND_EVENT_CHECKED, NULL, 20, NULL), "6 is checked");
+	char *raw_name = NULL;
+	rc = copystand_submit_to_running(raw, &raw_name, err, sizeof err);
+	/* The JPEG comes after a finisher sweep or two (a large download). */
+	nanosleep(&(struct timespec){ .tv_sec = 1, .tv_nsec = 600000000 }, NULL);
+	rc = rc ? rc : copystand_submit_to_running(jpeg, &name, err, sizeof err);
+	tap_ok(rc == 0 && raw_name && name && !strcmp(raw_name, "000000006.cr2") &&
+	       !strcmp(name, "000000006.jpg"), "two calls, one stem: %s, %s",
+	       raw_name ? raw_name : err, name ? name : "");
+	tap_ok(wait_event(c, COPYSTAND_EVENT_ATTACHED, "000000006.jpg", 60, NULL),
+	       "the JPEG is attached");
+	tap_is_int(attached_to("000000006.cr2", 6), 0, "the RAW is not sent (raw = local)");
+	copystand_free(raw_name);
 	copystand_free(name);
 	name = NULL;
 	free(jpeg);
