@@ -244,7 +244,7 @@ static void tell(finisher *f, const struct capture *c)
 {
 	const journal_item *it = &c->items[0];
 	finish_event ev = {
-		.first_item = it->id, .name = it->name,
+		.first_item = it->id, .batch_id = it->batch_id, .name = it->name,
 		.identifier = it->identifier ? it->identifier : "",
 		.state = it->state, .reason = it->reason,
 		.label = c->label[0] ? c->label : NULL,

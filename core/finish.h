@@ -37,6 +37,7 @@ enum finish_label { FINISH_LABEL_OFF, FINISH_LABEL_CHECK, FINISH_LABEL_NAME };
 /* One capture done, or held. */
 typedef struct finish_event {
 	long long first_item;      /* the journal id of its first file */
+	long long batch_id;
 	const char *name;          /* its first file's name */
 	const char *identifier;    /* "" when it has none */
 	enum journal_state state;  /* of its first file */

@@ -430,6 +430,17 @@ static void on_event(void *ud, const pipeline_event *ev)
 
 /* --- what the finisher reports ------------------------------------------------ */
 
+/* Whether item came from this station's own camera (lock held): the
+ * captures it can undo are its own. */
+static bool is_own(const station *s, long long item)
+{
+	for (int i = 0; i < s->nundo; i++)
+		for (size_t k = 0; k < s->undo[i].n; k++)
+			if (s->undo[i].items[k] == item)
+				return true;
+	return false;
+}
+
 static void on_finished(void *ud, const finish_event *ev)
 {
 	station *s = ud;
@@ -450,6 +461,9 @@ static void on_finished(void *ud, const finish_event *ev)
 		news(s, STATION_NEWS_PROBLEM, ev->identifier, ev->name, st->last);
 	} else if (ev->label && ev->identifier[0]) {
 		snprintf(st->last, sizeof st->last, "named from the label: %s", ev->name);
+	} else if (ev->batch_id == s->batch && !is_own(s, ev->first_item)) {
+		snprintf(st->last, sizeof st->last, "received %s from another program",
+			 ev->name);
 	}
 	pthread_mutex_unlock(&s->lock);
 	pipeline_kick(s->pipe);

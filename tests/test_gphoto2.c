@@ -624,6 +624,9 @@ static void test_tethered(void)
 		all = station_says(line, T_SHORT) && all;
 	}
 	tap_ok(all, "the station's screen says each is attached");
+	st.seen = shots_from;
+	tap_ok(station_says("received 000000123.jpg from another program", T_SHORT),
+	       "and said when the first came in from gphoto2");
 	tap_ok(harness_dir_is(dir, "000000123.jpg 000000123_2.cr2 000000123_2.jpg "
 			      "000000123_2.xmp 000012345.jpg 000012345_2.jpg"),
 	       "the session folder holds them (and the RAW's XMP sidecar)");
