@@ -184,7 +184,25 @@ static const station_shot *named_shot(struct ui *u, const char *stem)
 
 /* One round: open the camera if need be, fire a requested shot, wait a
  * moment for the next one.  False once quitting and nothing is due. */
-static bool camera_round(struct ui *u, camera **cam, double *quiet_since)
+/* After the n-th look in a row that found no camera: wait 1, 2, 4, then
+ * 8 s before the next (libgphoto2 leaks a little at every look, and a
+ * station may stand without its camera all day), in steps short enough
+ * that quitting or Enter does not wait. */
+static void camera_pause(struct ui *u, int n)
+{
+	int steps = 10 << (n < 1 ? 0 : n > 4 ? 3 : n - 1);
+
+	for (int i = 0; i < steps; i++) {
+		pthread_mutex_lock(&u->lock);
+		bool hurry = u->quitting || u->triggers > 0;
+		pthread_mutex_unlock(&u->lock);
+		if (hurry)
+			return;
+		nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
+	}
+}
+
+static bool camera_round(struct ui *u, camera **cam, double *quiet_since, int *away)
 {
 	station_shot shot;
 	camera_capture cap;
@@ -202,9 +220,10 @@ static bool camera_round(struct ui *u, camera **cam, double *quiet_since)
 	if (!*cam) {
 		if ((ret = camera_open(&u->camopts, cam, &err))) {
 			camera_news(u, false, false, "camera: %s", err.msg);
-			nanosleep(&(struct timespec){ .tv_sec = 1 }, NULL);
+			camera_pause(u, ++*away);
 			return !quitting;
 		}
+		*away = 0;
 		camera_news(u, true, false, "camera: %s ready", camera_model(*cam));
 	}
 	if (fire) {
@@ -243,10 +262,11 @@ static void *camera_main(void *arg)
 	struct ui *u = arg;
 	camera *cam = NULL;
 	double quiet_since = now_s();
+	int away = 0;
 
 	u->camopts.name_press = name_press;
 	u->camopts.name_press_ud = u;
-	while (camera_round(u, &cam, &quiet_since))
+	while (camera_round(u, &cam, &quiet_since, &away))
 		;
 	camera_free(cam);
 	return NULL;
