@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "durable.h"
 #include "sha256.h"
 #include "uiformat.h"
 
@@ -46,22 +47,17 @@ static char *cache_path(const char *server, const char *coll)
 static void cache_save(const char *server, const char *coll, const char *name,
 		       const char *xml)
 {
-	char *path = cache_path(server, coll), *tmp = NULL;
-	FILE *f;
-	bool ok;
+	char *path = cache_path(server, coll);
+	durable_file f;
 
-	if (!path || asprintf(&tmp, "%s.tmp%ld", path, (long)getpid()) < 0) {
-		free(path);
-		return;
+	if (path && durable_open(&f, path, 0600, true, NULL) == 0) {
+		if (durable_write(&f, name, strlen(name), NULL) == 0 &&
+		    durable_write(&f, "\n", 1, NULL) == 0 &&
+		    durable_write(&f, xml ? xml : "", xml ? strlen(xml) : 0, NULL) == 0)
+			durable_commit(&f, NULL, NULL, NULL);
+		else
+			durable_abort(&f);
 	}
-	if ((f = fopen(tmp, "w"))) {
-		ok = fprintf(f, "%s\n%s", name, xml ? xml : "") >= 0;
-		ok = fflush(f) == 0 && ok && fsync(fileno(f)) == 0;
-		ok = fclose(f) == 0 && ok && rename(tmp, path) == 0;
-		if (!ok)
-			unlink(tmp);
-	}
-	free(tmp);
 	free(path);
 }
 

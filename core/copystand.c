@@ -128,29 +128,22 @@ static int load_format(copystand *c, const specify_login *login, cs_error *err)
 static int open_station(copystand *c, const copystand_options *o,
 			const specify_login *login, cs_error *err)
 {
-	static const char *const raws[] = { "upload", "local", "later", NULL };
-	static const char *const unknowns[] = { "refuse", "keep", NULL };
-	metadata_defaults defaults;
-	int raw, keep, ret;
+	station_options so = { 0 };
+	int ret;
 
 	/* `label` is not read: labels are read by hardware/barcode, which is
 	 * the station's and not in this library. */
-	if ((ret = config_get_choice(c->cfg, "raw", raws, &raw, err)) ||
-	    (ret = config_get_choice(c->cfg, "unknown", unknowns, &keep, err)) ||
-	    (ret = config_attachment_defaults(c->cfg, &defaults, err)))
-		return ret;
-	if ((ret = config_session_dir(c->cfg, &c->dir, err)))
+	if ((ret = station_options_from_config(c->cfg, &so, NULL, err)) ||
+	    (ret = config_session_dir(c->cfg, &c->dir, err)))
 		return ret;
 	if (!(c->jpath = o->journal ? strdup(o->journal) : journal_default_path(err)))
 		return o->journal ? cs_error_set(err, CS_E_NOMEM, "out of memory") : err->code;
-	station_options so = {
-		.journal_path = c->jpath, .login = *login, .format = c->fmt, .dir = c->dir,
-		.keep_unknown = keep,
-		.stamp = !config_get(c->cfg, "stamp") || config_get_bool(c->cfg, "stamp"),
-		.station_name = config_get(c->cfg, "station-name"),
-		.raw = (enum finish_raw)raw, .defaults = defaults,
-		.on_news = on_news, .ud = c,
-	};
+	so.journal_path = c->jpath;
+	so.login = *login;
+	so.format = c->fmt;
+	so.dir = c->dir;
+	so.on_news = on_news;
+	so.ud = c;
 	return station_open(&so, &c->st, err);
 }
 

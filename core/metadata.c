@@ -17,6 +17,7 @@
 #include <libexif/exif-data.h>
 #include <libexif/exif-utils.h>
 
+#include "durable.h"
 #include "sha256.h"
 
 enum {
@@ -533,125 +534,6 @@ int metadata_read(const char *path, metadata_info *out, cs_error *err)
 	return ret;
 }
 
-/* --- writing files atomically -------------------------------------------- */
-
-/* A file written as ".NAME.XXXXXX" beside its target and renamed over it
- * once whole and on disk; hashed as it is written. */
-struct atomic {
-	const char *path;
-	char *tmp;
-	int fd;
-	sha256_ctx sha;
-	long long size;
-};
-
-static void atomic_abort(struct atomic *a)
-{
-	if (a->fd >= 0)
-		close(a->fd);
-	if (a->tmp)
-		unlink(a->tmp);
-	free(a->tmp);
-	a->fd = -1;
-	a->tmp = NULL;
-}
-
-static int atomic_open(struct atomic *a, const char *path, mode_t mode, cs_error *err)
-{
-	const char *slash = strrchr(path, '/');
-	int dirlen = slash ? (int)(slash - path + 1) : 0;
-
-	memset(a, 0, sizeof *a);
-	a->path = path;
-	a->fd = -1;
-	sha256_init(&a->sha);
-	if (asprintf(&a->tmp, "%.*s.%s.XXXXXX", dirlen, path, path + dirlen) < 0) {
-		a->tmp = NULL;
-		return cs_error_set(err, CS_E_NOMEM, "out of memory writing %s", path);
-	}
-	/* mkostemp creates with O_EXCL and mode 0600. */
-	if ((a->fd = mkostemp(a->tmp, O_CLOEXEC)) < 0 || fchmod(a->fd, mode) < 0) {
-		int e = errno;
-		if (a->fd < 0) {
-			free(a->tmp);
-			a->tmp = NULL;
-		}
-		atomic_abort(a);
-		return cs_error_set(err, CS_E_IO, "cannot create a file beside %s: %s: check "
-				    "the folder's permissions and free space", path, strerror(e));
-	}
-	return 0;
-}
-
-static int atomic_write(struct atomic *a, const void *data, size_t n, cs_error *err)
-{
-	const unsigned char *p = data;
-
-	sha256_update(&a->sha, data, n);
-	a->size += (long long)n;
-	while (n > 0) {
-		ssize_t w = write(a->fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return cs_error_set(err, CS_E_IO, "cannot write beside %s: %s: free "
-					    "some space; %s is unchanged", a->path,
-					    strerror(errno), a->path);
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* The renames in a folder are durable once the folder is synced. */
-static int dir_sync(const char *path, cs_error *err)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) :
-			    strdup(".");
-	int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-	int ret = 0;
-
-	if (!dir)
-		ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
-	else if (fd < 0 || fsync(fd) < 0)
-		ret = cs_error_set(err, CS_E_IO, "%s was written but its folder %s cannot "
-				   "be synced: %s", path, dir, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	free(dir);
-	return ret;
-}
-
-/* Syncs, closes and renames over the target; the size and digest of what
- * was written go to size and sha256 (either may be NULL). */
-static int atomic_commit(struct atomic *a, long long *size, char *sha256, cs_error *err)
-{
-	int ret = 0;
-
-	if (fsync(a->fd) < 0)
-		ret = cs_error_set(err, CS_E_IO, "cannot write beside %s: %s; %s is unchanged",
-				   a->path, strerror(errno), a->path);
-	if (close(a->fd) < 0 && ret == 0)
-		ret = cs_error_set(err, CS_E_IO, "cannot write beside %s: %s; %s is unchanged",
-				   a->path, strerror(errno), a->path);
-	a->fd = -1;
-	if (ret == 0 && rename(a->tmp, a->path) < 0)
-		ret = cs_error_set(err, CS_E_IO, "cannot replace %s: %s; it is unchanged",
-				   a->path, strerror(errno));
-	if (ret < 0) {
-		atomic_abort(a);
-		return ret;
-	}
-	free(a->tmp);
-	a->tmp = NULL;
-	if (size)
-		*size = a->size;
-	if (sha256)
-		sha256_final_hex(&a->sha, sha256);
-	return dir_sync(a->path, err);
-}
-
 /* --- stamping a JPEG ----------------------------------------------------- */
 
 /* A UserComment: "ASCII" when the text is, else "UNICODE" with UTF-16 in
@@ -815,7 +697,7 @@ static int exif_save(ExifData *ed, ExifMem *mem, const char *path,
 /* Writes the header again: SOI, the APP0 (JFIF) segments that follow it,
  * the new EXIF APP1, then every other segment but the old EXIF as it was. */
 struct rewrite {
-	struct atomic *out;
+	durable_file *out;
 	const unsigned char *buf;
 	size_t old_exif;        /* its payload's offset; 0: none */
 	const unsigned char *app1;
@@ -833,54 +715,34 @@ static int rewrite_segment(void *ud, int marker, size_t at, const unsigned char 
 		unsigned char head[4] = { 0xff, M_APP1, (unsigned char)((s->app1_n + 2) >> 8),
 					  (unsigned char)((s->app1_n + 2) & 0xff) };
 		s->app1_done = true;
-		if ((ret = atomic_write(s->out, head, sizeof head, s->err)) ||
-		    (ret = atomic_write(s->out, s->app1, s->app1_n, s->err)))
+		if ((ret = durable_write(s->out, head, sizeof head, s->err)) ||
+		    (ret = durable_write(s->out, s->app1, s->app1_n, s->err)))
 			return ret;
 	}
 	if (s->old_exif && at + 4 == s->old_exif)
 		return 0;
-	return atomic_write(s->out, s->buf + at, (size_t)(p - s->buf) + n - at, s->err);
-}
-
-/* The image data after the header, copied byte for byte. */
-static int copy_rest(int fd, const char *path, size_t from, struct atomic *a, cs_error *err)
-{
-	unsigned char buf[1 << 16];
-	off_t at = (off_t)from;
-	ssize_t n;
-	int ret = 0;
-
-	while (ret == 0 && (n = pread(fd, buf, sizeof buf, at)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return cs_error_set(err, CS_E_IO, "cannot read %s: %s", path,
-					    strerror(errno));
-		ret = atomic_write(a, buf, (size_t)n, err);
-		at += n;
-	}
-	return ret;
+	return durable_write(s->out, s->buf + at, (size_t)(p - s->buf) + n - at, s->err);
 }
 
 static int stamp_write(int fd, const char *path, mode_t mode, const struct head *h,
 		  const struct scan *sc, const unsigned char *app1, size_t app1_n,
 		  long long *size, char *sha256, cs_error *err)
 {
-	struct atomic a;
+	durable_file a;
 	struct rewrite rw = {
 		.out = &a, .buf = h->buf, .old_exif = sc->exif_n ? sc->exif_at : 0,
 		.app1 = app1, .app1_n = app1_n, .err = err,
 	};
 	size_t need;
-	int ret = atomic_open(&a, path, mode, err);
+	int ret = durable_open(&a, path, mode, true, err);
 
 	if (ret == 0)
 		ret = walk(h->buf, h->len, rewrite_segment, &rw, &need, err);
 	if (ret == 0)
-		ret = copy_rest(fd, path, sc->image_at, &a, err);
+		ret = durable_copy_fd(&a, fd, (off_t)sc->image_at, path, err);
 	if (ret == 0)
-		return atomic_commit(&a, size, sha256, err);
-	atomic_abort(&a);
+		return durable_commit(&a, size, sha256, err);
+	durable_abort(&a);
 	return ret;
 }
 
@@ -1060,7 +922,7 @@ int metadata_xmp_write(const char *path, const metadata_stamp *st,
 	char *side = NULL, *xml = NULL;
 	size_t xml_n = 0;
 	struct stat sb;
-	struct atomic a;
+	durable_file a;
 	int ret;
 
 	if (sidecar)
@@ -1076,11 +938,11 @@ int metadata_xmp_write(const char *path, const metadata_stamp *st,
 		ret = cs_error_set(err, CS_E_NOMEM, "out of memory writing %s", side);
 	else
 		ret = sidecar_check(side, xml, xml_n, &sb.st_mode, err);
-	if (ret == 0 && (ret = atomic_open(&a, side, sb.st_mode & 0666, err)) == 0) {
-		if ((ret = atomic_write(&a, xml, xml_n, err)) == 0)
-			ret = atomic_commit(&a, NULL, NULL, err);
+	if (ret == 0 && (ret = durable_open(&a, side, sb.st_mode & 0666, true, err)) == 0) {
+		if ((ret = durable_write(&a, xml, xml_n, err)) == 0)
+			ret = durable_commit(&a, NULL, NULL, err);
 		else
-			atomic_abort(&a);
+			durable_abort(&a);
 	}
 	if (ret >= 0 && sidecar) {
 		*sidecar = side;

@@ -14,10 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "durable.h"
 #include "journal.h"
 #include "metadata.h"
 #include "pipeline.h"
-#include "sha256.h"
 
 /* Captures remembered for undo, newest last. */
 #define UNDO_DEPTH 32
@@ -544,6 +544,28 @@ static int start_finisher(station *s, cs_error *err)
 
 /* --- the public face ------------------------------------------------------- */
 
+int station_options_from_config(const cs_config *cfg, station_options *o,
+				enum finish_label *label, cs_error *err)
+{
+	static const char *const unknowns[] = { "refuse", "keep", NULL };
+	static const char *const raws[] = { "upload", "local", "later", NULL };
+	static const char *const labels[] = { "off", "check", "name", NULL };
+	int keep, raw, lab = 0, ret;
+
+	if ((ret = config_get_choice(cfg, "unknown", unknowns, &keep, err)) ||
+	    (ret = config_get_choice(cfg, "raw", raws, &raw, err)) ||
+	    (label && (ret = config_get_choice(cfg, "label", labels, &lab, err))) ||
+	    (ret = config_attachment_defaults(cfg, &o->defaults, err)))
+		return ret;
+	o->keep_unknown = keep;
+	o->stamp = !config_get(cfg, "stamp") || config_get_bool(cfg, "stamp");
+	o->station_name = config_get(cfg, "station-name");
+	o->raw = (enum finish_raw)raw;
+	if (label)
+		*label = (enum finish_label)lab;
+	return 0;
+}
+
 static int copy_options(station *s, const station_options *o, cs_error *err)
 {
 	s->o = *o;
@@ -812,66 +834,23 @@ int station_submit(station *s, const station_shot *shot,
 
 /* --- files from capture hosts ------------------------------------------------ */
 
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret = -1;
-
-	if (fd >= 0) {
-		ret = fsync(fd);
-		close(fd);
-	}
-	return ret;
-}
-
-/* Copies src to dst, which must not exist yet: into a hidden .part
- * first, hashed as it goes, fsynced, then linked into place (never over
- * another file) and the folder fsynced. */
+/* Copies src to dst, which must not exist yet (never over another
+ * file), durably and hashed as it goes. */
 static int copy_in(const char *src, const char *dst, station_file *f, char sha[65],
 		   cs_error *err)
 {
-	const char *slash = strrchr(dst, '/');
-	char *part = NULL, buf[1 << 16];
-	int in = open(src, O_RDONLY | O_CLOEXEC), out = -1, ret = 0;
-	sha256_ctx h;
-	ssize_t r = 0;
+	int in = open(src, O_RDONLY | O_CLOEXEC), ret;
+	durable_file out;
 
-	f->size = 0;
-	sha256_init(&h);
 	if (in < 0)
 		return cs_error_set(err, CS_E_IO, "cannot read %s: %s", src, strerror(errno));
-	if (asprintf(&part, "%.*s.%s.part", (int)(slash - dst + 1), dst, slash + 1) < 0) {
-		close(in);
-		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	if ((ret = durable_open(&out, dst, 0644, false, err)) == 0) {
+		if ((ret = durable_copy_fd(&out, in, 0, src, err)) == 0)
+			ret = durable_commit(&out, &f->size, sha, err);
+		else
+			durable_abort(&out);
 	}
-	if ((out = open(part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
-		ret = cs_error_set(err, CS_E_IO, "cannot write %s: %s", part, strerror(errno));
-	while (ret == 0 && (r = read(in, buf, sizeof buf)) > 0) {
-		sha256_update(&h, buf, (size_t)r);
-		for (ssize_t done = 0, w; ret == 0 && done < r; done += w)
-			if ((w = write(out, buf + done, (size_t)(r - done))) < 0)
-				ret = cs_error_set(err, CS_E_IO, "cannot write %s: %s", dst,
-						   strerror(errno));
-		f->size += r;
-	}
-	if (ret == 0 && r < 0)
-		ret = cs_error_set(err, CS_E_IO, "cannot read %s: %s", src, strerror(errno));
-	if (ret == 0 && fsync(out) != 0)
-		ret = cs_error_set(err, CS_E_IO, "cannot save %s: %s", dst, strerror(errno));
-	if (out >= 0 && close(out) != 0 && ret == 0)
-		ret = cs_error_set(err, CS_E_IO, "cannot save %s: %s", dst, strerror(errno));
-	if (ret == 0 && link(part, dst) != 0)
-		ret = cs_error_set(err, CS_E_IO, "cannot name %s: %s", dst, strerror(errno));
-	if (out >= 0)
-		unlink(part);
 	close(in);
-	free(part);
-	if (ret == 0) {
-		char *dir = strndup(dst, (size_t)(slash - dst));
-		if (!dir || fsync_dir(dir) != 0)
-			ret = cs_error_set(err, CS_E_IO, "cannot save the folder of %s", dst);
-		free(dir);
-	}
-	sha256_final_hex(&h, sha);
 	f->path = dst;
 	f->sha256 = sha;
 	f->mimetype = metadata_mimetype(dst);

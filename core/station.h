@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "catalog.h"
+#include "config.h"
 #include "error.h"
 #include "finish.h"
 #include "specify.h"
@@ -135,6 +136,13 @@ typedef struct station_record {
 	char names[1024];                /* their original file names, ", "-joined */
 	unsigned next_index;             /* after the names copystand would give */
 } station_record;
+
+/* The settings a station takes from the configuration: unknown, stamp,
+ * station-name, raw and the attachment fields (strings borrowed from
+ * cfg).  With label non-NULL, also the label check, for a caller that
+ * then supplies read_label. */
+int station_options_from_config(const cs_config *cfg, station_options *o,
+				enum finish_label *label, cs_error *err);
 
 /* One lookup (and one more for the taxon when there is one record). */
 int station_record_describe(specify_session *s, const char *identifier,

@@ -673,19 +673,13 @@ static int open_specify(struct setup *x, cs_error *err)
 
 static int start(struct setup *x, cs_error *err)
 {
-	static const char *const unknowns[] = { "refuse", "keep", NULL };
-	static const char *const raws[] = { "upload", "local", "later", NULL };
-	static const char *const labels[] = { "off", "check", "name", NULL };
 	const cs_config *cfg = x->c.cfg;
+	station_options so = { 0 };
 	specify_login login;
-	metadata_defaults defaults;
-	int keep, raw, label, ret;
+	int ret;
 
-	if ((ret = config_get_choice(cfg, "unknown", unknowns, &keep, err)) ||
-	    (ret = config_get_choice(cfg, "raw", raws, &raw, err)) ||
-	    (ret = config_get_choice(cfg, "label", labels, &label, err)) ||
-	    (ret = config_attachment_defaults(cfg, &defaults, err)) ||
-	    (label && (ret = barcode_reader_new(&x->labels, err))) ||
+	if ((ret = station_options_from_config(cfg, &so, &so.label, err)) ||
+	    (so.label && (ret = barcode_reader_new(&x->labels, err))) ||
 	    (ret = open_specify(x, err)) ||
 	    (ret = cli_login(&x->c, &login, err)) ||
 	    (ret = config_session_dir(cfg, &x->dir, err)) ||
@@ -693,16 +687,14 @@ static int start(struct setup *x, cs_error *err)
 	    (ret = open_inputs(&x->ins, config_get(cfg, "scanner"), err)))
 		return ret ? ret : CS_E_IO;
 	printf("session folder %s\n", x->dir);
-	station_options so = {
-		.journal_path = x->jpath, .login = login, .format = x->fmt, .dir = x->dir,
-		.keep_unknown = keep,
-		.stamp = !config_get(cfg, "stamp") || config_get_bool(cfg, "stamp"),
-		.station_name = config_get(cfg, "station-name"),
-		.raw = (enum finish_raw)raw, .defaults = defaults,
-		.label = (enum finish_label)label,
-		.read_label = x->labels ? read_label : NULL, .label_ud = x->labels,
-		.on_change = wake_ui, .ud = &x->u,
-	};
+	so.journal_path = x->jpath;
+	so.login = login;
+	so.format = x->fmt;
+	so.dir = x->dir;
+	so.read_label = x->labels ? read_label : NULL;
+	so.label_ud = x->labels;
+	so.on_change = wake_ui;
+	so.ud = &x->u;
 	x->u.dir = x->dir;
 	x->u.camopts = (camera_options){ .model = config_get(cfg, "camera"),
 					 .port = config_get(cfg, "port") };

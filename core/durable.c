@@ -1,0 +1,162 @@
+#include "durable.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* What a failure leaves of the target, for the message: "; PATH is
+ * unchanged" when there was one to replace. */
+static const char *left(const durable_file *f, char *buf, size_t len)
+{
+	snprintf(buf, len, "; %s is unchanged", f->path);
+	return f->replace ? buf : "";
+}
+
+void durable_abort(durable_file *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->tmp)
+		unlink(f->tmp);
+	free(f->tmp);
+	f->fd = -1;
+	f->tmp = NULL;
+}
+
+int durable_open(durable_file *f, const char *path, mode_t mode, bool replace,
+		 cs_error *err)
+{
+	const char *slash = strrchr(path, '/');
+	int dirlen = slash ? (int)(slash - path + 1) : 0;
+
+	memset(f, 0, sizeof *f);
+	f->path = path;
+	f->fd = -1;
+	f->replace = replace;
+	sha256_init(&f->sha);
+	if (asprintf(&f->tmp, "%.*s.%s.XXXXXX", dirlen, path, path + dirlen) < 0) {
+		f->tmp = NULL;
+		return cs_error_set(err, CS_E_NOMEM, "out of memory writing %s", path);
+	}
+	/* mkostemp creates with O_EXCL and mode 0600. */
+	if ((f->fd = mkostemp(f->tmp, O_CLOEXEC)) < 0 || fchmod(f->fd, mode) < 0) {
+		int e = errno;
+		if (f->fd < 0) {
+			free(f->tmp);
+			f->tmp = NULL;
+		}
+		durable_abort(f);
+		return cs_error_set(err, CS_E_IO, "cannot create a file beside %s: %s: check "
+				    "the folder's permissions and free space", path, strerror(e));
+	}
+	return 0;
+}
+
+int durable_write(durable_file *f, const void *data, size_t n, cs_error *err)
+{
+	const unsigned char *p = data;
+	char note[600];
+
+	sha256_update(&f->sha, data, n);
+	f->size += (long long)n;
+	while (n > 0) {
+		ssize_t w = write(f->fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return cs_error_set(err, CS_E_IO, "cannot write beside %s: %s: free "
+					    "some space%s", f->path, strerror(errno),
+					    left(f, note, sizeof note));
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int durable_copy_fd(durable_file *f, int fd, off_t from, const char *src,
+		    cs_error *err)
+{
+	unsigned char buf[1 << 16];
+	ssize_t n;
+	int ret = 0;
+
+	while (ret == 0 && (n = pread(fd, buf, sizeof buf, from)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return cs_error_set(err, CS_E_IO, "cannot read %s: %s", src,
+					    strerror(errno));
+		ret = durable_write(f, buf, (size_t)n, err);
+		from += n;
+	}
+	return ret;
+}
+
+/* The renames in a folder are durable once the folder is synced. */
+static int dir_sync(const char *path, cs_error *err)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) :
+			    strdup(".");
+	int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	int ret = 0;
+
+	if (!dir)
+		ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+	else if (fd < 0 || fsync(fd) < 0)
+		ret = cs_error_set(err, CS_E_IO, "%s was written but its folder %s cannot "
+				   "be synced: %s", path, dir, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	free(dir);
+	return ret;
+}
+
+/* Puts the temporary in place: over the target, or (never over another
+ * file) under its name, the temporary name then going. */
+static int put_in_place(durable_file *f, cs_error *err)
+{
+	if (f->replace) {
+		if (rename(f->tmp, f->path) == 0)
+			return 0;
+		return cs_error_set(err, CS_E_IO, "cannot replace %s: %s; it is unchanged",
+				    f->path, strerror(errno));
+	}
+	if (link(f->tmp, f->path) != 0)
+		return cs_error_set(err, CS_E_IO, "cannot name %s: %s", f->path,
+				    strerror(errno));
+	unlink(f->tmp);
+	return 0;
+}
+
+int durable_commit(durable_file *f, long long *size, char *sha256, cs_error *err)
+{
+	char note[600];
+	int ret = 0;
+
+	if (fsync(f->fd) < 0)
+		ret = cs_error_set(err, CS_E_IO, "cannot write beside %s: %s%s", f->path,
+				   strerror(errno), left(f, note, sizeof note));
+	/* close() frees the descriptor even when it fails. */
+	if (close(f->fd) < 0 && ret == 0)
+		ret = cs_error_set(err, CS_E_IO, "cannot write beside %s: %s%s", f->path,
+				   strerror(errno), left(f, note, sizeof note));
+	f->fd = -1;
+	if (ret == 0)
+		ret = put_in_place(f, err);
+	if (ret < 0) {
+		durable_abort(f);
+		return ret;
+	}
+	free(f->tmp);
+	f->tmp = NULL;
+	if (size)
+		*size = f->size;
+	if (sha256)
+		sha256_final_hex(&f->sha, sha256);
+	return dir_sync(f->path, err);
+}
