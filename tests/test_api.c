@@ -41,15 +41,9 @@ static bool wait_event(copystand *c, enum copystand_event_kind kind, const char 
 
 static int attached_to(const char *name, long long record)
 {
-	cJSON *st = standin_state(hs.standin), *a;
 	int n = 0;
 
-	cJSON_ArrayForEach(a, cJSON_GetObjectItem(st, "attachments")) {
-		const char *orig = cJSON_GetStringValue(cJSON_GetObjectItem(a, "origfilename"));
-		long long rec = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "record_id"));
-		n += orig && !strcmp(orig, name) && rec == record;
-	}
-	cJSON_Delete(st);
+	cJSON_Delete(harness_attachment_of(&hs, name, record, &n));
 	return n;
 }
 
@@ -70,13 +64,9 @@ int main(int argc, char **argv)
 
 	if (argc < 2)
 		return tap_skip_all("usage: test-api MKJPEG");
-	harness_home();
-	if (harness_server_start(&hs, NULL))
-		return tap_skip_all("no server to test against");
-	if (!hs.standin) {
-		harness_cleanup();
-		return tap_skip_all("reads what Specify holds from the stand-in");
-	}
+	const char *why = harness_standin_start(&hs);
+	if (why)
+		return tap_skip_all(why);
 	snprintf(dir, sizeof dir, "%s/host-session", harness_home());
 	tap_ok(strcmp(copystand_version(), "") != 0, "copystand_version: %s", copystand_version());
 

@@ -649,14 +649,9 @@ int main(void)
 		harness_cleanup();
 		return tap_skip_all("the gphoto2 program does not run (scripts/deps.sh installs it)");
 	}
-	if (harness_server_start(&hs, NULL)) {
-		harness_cleanup();
-		return tap_skip_all("no server to test against");
-	}
-	if (!hs.standin) {
-		harness_cleanup();
-		return tap_skip_all("needs the stand-in (COPYSTAND_TEST_SERVER is set)");
-	}
+	const char *why = harness_standin_start(&hs);
+	if (why)
+		return tap_skip_all(why);
 	if (asprintf(&password, "COPYSTAND_PASSWORD=%s", hs.password) < 0)
 		abort();
 	putenv(password);

@@ -910,52 +910,17 @@ static void test_start_offline(void)
 
 /* --- identity, RAW policy and the label (issue 7) ----------------------- */
 
-/* Runs a program (argv[0] a path) and returns its trimmed stdout
- * (malloc'd), or NULL when it fails. */
+/* Runs a program and returns its trimmed stdout (malloc'd), or NULL when
+ * it fails. */
 static char *tool(const char *const *argv)
 {
-	int fds[2];
 	char *out = NULL;
-	size_t len = 0;
-	pid_t pid;
-	int status;
 
-	if (pipe(fds) != 0)
-		return NULL;
-	fflush(stdout);
-	if ((pid = fork()) == 0) {
-		dup2(fds[1], 1);
-		close(fds[0]);
-		close(fds[1]);
-		execvp(argv[0], (char **)argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	FILE *f = fdopen(fds[0], "r");
-	if (f) {
-		char buf[4096];
-		size_t n;
-		while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-			char *grown = realloc(out, len + n + 1);
-			if (!grown)
-				break;
-			out = grown;
-			memcpy(out + len, buf, n);
-			len += n;
-			out[len] = '\0';
-		}
-		fclose(f);
-	} else {
-		close(fds[0]);
-	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status) != 0) {
+	if (harness_run_program(argv, &out) != 0) {
 		free(out);
 		return NULL;
 	}
-	while (out && len && (out[len - 1] == '\n' || out[len - 1] == '\r'))
-		out[--len] = '\0';
-	return out ? out : strdup("");
+	return out;
 }
 
 /* One tag as exiftool (an independent reader) prints it, or NULL. */
@@ -982,24 +947,6 @@ static bool label_photo(const char *path, const char *number)
 	ok = out != NULL;
 	free(out);
 	return ok;
-}
-
-/* The attachment of name on record as the stand-in holds it (a copy), or
- * NULL. */
-static cJSON *attachment_of(const char *name, long long record)
-{
-	cJSON *st = standin_state(hs.standin), *a, *found = NULL;
-
-	cJSON_ArrayForEach(a, cJSON_GetObjectItem(st, "attachments")) {
-		const char *orig = cJSON_GetStringValue(cJSON_GetObjectItem(a, "origfilename"));
-		long long rec = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "record_id"));
-		if (orig && !strcmp(orig, name) && rec == record) {
-			found = cJSON_Duplicate(a, true);
-			break;
-		}
-	}
-	cJSON_Delete(st);
-	return found;
 }
 
 static bool field_is(const cJSON *a, const char *key, const char *want)
@@ -1092,7 +1039,7 @@ static void test_identity(void)
 			tap_ok(0, "the RAW file is there");
 		}
 
-		cJSON *a = attachment_of("000000012.jpg", 12);
+		cJSON *a = harness_attachment_of(&hs, "000000012.jpg", 12, NULL);
 		tap_ok(a && field_is(a, "license", "CC BY 4.0") &&
 		       field_is(a, "credit", "Natural History Museum"),
 		       "license and credit come from the configuration");
@@ -1103,7 +1050,7 @@ static void test_identity(void)
 		tap_ok(a && field_is(a, "title", "000000012 shot 2026-11-25"),
 		       "the title follows the configured pattern");
 		cJSON_Delete(a);
-		a = attachment_of("000000012.cr2", 12);
+		a = harness_attachment_of(&hs, "000000012.cr2", 12, NULL);
 		tap_ok(a && field_is(a, "capturedevice", "Canon EOS R5"),
 		       "the RAW takes its JPEG's EXIF");
 		cJSON_Delete(a);
@@ -1254,14 +1201,10 @@ int main(void)
 	char *pwenv;
 
 	signal(SIGPIPE, SIG_IGN);
-	harness_home();
-	if (harness_server_start(&hs, NULL))
-		return tap_skip_all("no server to test against");
-	if (!hs.standin) {
-		/* Every case reads what Specify holds from the stand-in's state. */
-		harness_cleanup();
-		return tap_skip_all("needs the stand-in (COPYSTAND_TEST_SERVER is set)");
-	}
+	/* Every case reads what Specify holds from the stand-in's state. */
+	const char *why = harness_standin_start(&hs);
+	if (why)
+		return tap_skip_all(why);
 	if (asprintf(&pwenv, "%s%s", pw, hs.password ? hs.password : "") < 0)
 		abort();
 	putenv(pwenv);

@@ -60,18 +60,9 @@ static void spin(double seconds)
 
 static int attached_to(const char *name, long long record)
 {
-	cJSON *st = standin_state(hs.standin), *a;
 	int n = 0;
 
-	cJSON_ArrayForEach(a, cJSON_GetObjectItem(st, "attachments")) {
-		const char *orig = cJSON_GetStringValue(cJSON_GetObjectItem(a, "origfilename"));
-		const char *table = cJSON_GetStringValue(cJSON_GetObjectItem(a, "join_table"));
-		long long rec = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "record_id"));
-
-		n += orig && !strcmp(orig, name) && table &&
-		     !strcmp(table, "collectionobjectattachment") && rec == record;
-	}
-	cJSON_Delete(st);
+	cJSON_Delete(harness_attachment_of(&hs, name, record, &n));
 	return n;
 }
 
@@ -329,13 +320,9 @@ int main(int argc, char **argv)
 	if (argc < 5)
 		return tap_skip_all("usage: test-entangle MODULE.so PLUGIN-FILE INSTALL-SCRIPT MKJPEG");
 	mkjpeg = argv[4];
-	harness_home();
-	if (harness_server_start(&hs, NULL))
-		return tap_skip_all("no server to test against");
-	if (!hs.standin) {
-		harness_cleanup();
-		return tap_skip_all("reads what Specify holds from the stand-in");
-	}
+	const char *why = harness_standin_start(&hs);
+	if (why)
+		return tap_skip_all(why);
 	setenv("COPYSTAND_PASSWORD", hs.password, 1);
 	notes = g_ptr_array_new_with_free_func(g_free);
 	log_handler = g_log_set_handler("copystand", G_LOG_LEVEL_MASK, on_log, NULL);

@@ -95,6 +95,43 @@ void harness_server_stop(harness_server *hs)
 	memset(hs, 0, sizeof *hs);
 }
 
+const char *harness_standin_start(harness_server *hs)
+{
+	harness_home();
+	if (harness_server_start(hs, NULL)) {
+		harness_cleanup();
+		return "no server to test against";
+	}
+	if (!hs->standin) {
+		harness_cleanup();
+		return "needs the stand-in (COPYSTAND_TEST_SERVER is set)";
+	}
+	return NULL;
+}
+
+cJSON *harness_attachment_of(const harness_server *hs, const char *name,
+			     long long record, int *count)
+{
+	cJSON *st = standin_state(hs->standin), *a, *found = NULL;
+	int n = 0;
+
+	cJSON_ArrayForEach(a, cJSON_GetObjectItem(st, "attachments")) {
+		const char *orig = cJSON_GetStringValue(cJSON_GetObjectItem(a, "origfilename"));
+		const char *table = cJSON_GetStringValue(cJSON_GetObjectItem(a, "join_table"));
+		long long rec = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "record_id"));
+
+		if (!orig || strcmp(orig, name) || !table ||
+		    strcmp(table, "collectionobjectattachment") || rec != record)
+			continue;
+		if (!n++)
+			found = cJSON_Duplicate(a, true);
+	}
+	cJSON_Delete(st);
+	if (count)
+		*count = n;
+	return found;
+}
+
 int harness_login(const harness_server *hs, specify_session **out, cs_error *err)
 {
 	specify_login login = {
@@ -231,6 +268,40 @@ int harness_run(const char *const *argv, const char *const *env, char **output)
 		return -1;
 	}
 	*output = buf;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int harness_run_program(const char *const *argv, char **out)
+{
+	int pipefd[2], status;
+	char *text;
+	pid_t pid;
+
+	if (out)
+		*out = NULL;
+	fflush(stdout);
+	if (pipe(pipefd) < 0)
+		return -1;
+	if ((pid = fork()) == 0) {
+		dup2(pipefd[1], 1);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	text = slurp(pipefd[0]);
+	close(pipefd[0]);
+	if (pid < 0 || waitpid(pid, &status, 0) < 0 || !text) {
+		free(text);
+		return -1;
+	}
+	for (size_t n = strlen(text); n && (text[n - 1] == '\n' || text[n - 1] == '\r'); )
+		text[--n] = '\0';
+	if (out)
+		*out = text;
+	else
+		free(text);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 

@@ -33,11 +33,27 @@ void harness_cleanup(void);
 int harness_server_start(harness_server *hs, const char *const *standin_args);
 void harness_server_stop(harness_server *hs);
 
+/* For tests that read what Specify holds from the stand-in's state:
+ * harness_home() and harness_server_start(); NULL, or why the test
+ * cannot run (for tap_skip_all; HOME is then cleaned up already). */
+const char *harness_standin_start(harness_server *hs);
+
+/* The stand-in's attachment of collection object record whose file is
+ * name (a copy to cJSON_Delete, or NULL); *count (may be NULL) gets how
+ * many there are. */
+cJSON *harness_attachment_of(const harness_server *hs, const char *name,
+			     long long record, int *count);
+
 /* Logs in to hs with its default credentials. */
 int harness_login(const harness_server *hs, specify_session **out, cs_error *err);
 
 /* Writes size pseudo-random bytes (seeded) to a new file under HOME. */
 char *harness_make_file(const char *name, size_t size, unsigned seed);
+
+/* Runs another program (argv[0], found on PATH); its standard output,
+ * without the last line ends, goes to *out (malloc'd; out may be NULL),
+ * its standard error passes through.  The exit status, or -1. */
+int harness_run_program(const char *const *argv, char **out);
 
 /* Runs the copystand binary with argv (NULL-terminated) and extra
  * "NAME=value" environment entries; captures stdout and stderr together
