@@ -632,6 +632,7 @@ static int undo_one(pipeline *p, long long id, bool remove_file, cs_error *err)
 {
 	journal_item it = { 0 };
 	enum journal_state from;
+	bool now_back = false;
 	int ret;
 
 	pthread_mutex_lock(&p->lock);
@@ -645,11 +646,15 @@ static int undo_one(pipeline *p, long long id, bool remove_file, cs_error *err)
 	if (from != JS_ROLLED_BACK && (ret = undo_remote(p, &it, err)) == 0) {
 		it.state = JS_ROLLED_BACK;
 		set_reason(&it, "taken back (undo)");
-		ret = commit(p, p->j, &it, from, false, err);
+		ret = journal_item_update(p->j, &it, from, err);
+		now_back = ret == 0;
 	}
 	if (ret == 0 && remove_file && it.path && unlink(it.path) != 0 && errno != ENOENT)
 		ret = cs_error_set(err, CS_E_IO, "cannot delete %s: %s", it.path,
 				   strerror(errno));
+	/* Told only now, so "taken back" means the file is gone too. */
+	if (now_back)
+		report(p, &it, false);
 	journal_item_clear(&it);
 	/* Moved on meanwhile (the finisher, say): look again next time. */
 	if (ret == CS_E_CONFLICT)
