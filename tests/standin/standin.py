@@ -230,6 +230,12 @@ def collate(v):
     return fold(v).rstrip(' ')
 
 
+def sql_like(value, pattern):
+    """value LIKE pattern under the _ci collation: % any run, _ any one character."""
+    rx = ''.join('.*' if ch == '%' else '.' if ch == '_' else re.escape(ch) for ch in fold(pattern))
+    return re.fullmatch(rx, fold(value), re.S) is not None
+
+
 _EXC = {}
 
 
@@ -758,6 +764,15 @@ class App:
 
     def access(self, user):
         return set(self.fx['collection_access'].get(user['name'], []))
+
+    def permitted(self, user, collectionid, resource, action):
+        """permissions.query(): admins hold ('%', '%') institution-wide; anyone else the policies of
+        the roles they have in that collection (spuserrole + sprolepolicy), matched with SQL LIKE."""
+        if user['name'] in self.fx.get('admins', []):
+            return True
+        roles = self.fx.get('user_roles', {}).get(user['name'], {}).get(str(collectionid), [])
+        return any(sql_like(resource, res) and any(sql_like(action, a) for a in actions)
+                   for role in roles for res, actions in self.fx['roles'][role].items())
 
     def user_collections(self, user):
         return [c for i, c in sorted(self.db.rows['collection'].items()) if i in self.access(user)]
@@ -1579,6 +1594,16 @@ def csrf_format(tok):
     return None
 
 
+# The query builder (stored_queries/queryfieldspec.py, query_ops.py, execution.py QuerySort).
+STRINGID_RE = re.compile(r'^([^\.]*)\.([^\.]*)\.(.*)$')
+DATE_PART_RE = re.compile(r'(.*)((NumericDay)|(NumericMonth)|(NumericYear))$')
+QUERY_OPS = ['like', 'equals', 'greaterthan', 'lessthan', 'greaterthanequals', 'lessthanequals', 'true', 'false',
+             'dontcare', 'between', 'in', 'contains', 'empty', 'trueornull', 'falseornull', 'startswith',
+             'age_range', 'age_period', 'endswith']
+VALUE_FREE_OPS = {6, 7, 12, 13, 14}      # filter even with an empty startvalue
+SORT_TYPES = [None, 'asc', 'desc']
+
+
 ROUTES = [(re.compile('^' + p + '$'), name, skip) for p, name, skip in [
     (r'/context/login/', 'login', True),
     (r'/context/collection/', 'collection', False),
@@ -2077,45 +2102,165 @@ class SpecifyHandler(Base):
         out = out[off:] if lim == 0 else out[off:off + lim]
         return Resp(200, json.dumps(out), 'application/json')
 
-    # -- /stored_query/ephemeral/ (a subset of the query builder: base-table fields, §2.5)
+    # -- /stored_query/ephemeral/ (the query builder for plain fields along join paths, §2.5)
     def v_ephemeral(self, c):
+        """stored_queries.views.ephemeral: get_query() (the body, the collection, then the
+        /querybuilder/query execute permission), then run_ephemeral_query() → execute() → build_query()."""
         if self.command != 'POST':
             raise Reply(405, headers=[('Allow', 'POST')])
         self.login_required(c)
         app, db = self.app, self.app.db
-        q = self.json_body()
+        try:
+            q = json.loads(self.raw_body())
+        except ValueError:                       # get_query() returns an HttpResponseBadRequest, which
+            raise exc('ValueError', 'not enough values to unpack (expected 2, got 1)')   # ephemeral() unpacks
         coll = db.get('collection', dj_int(q['collectionid'])) if 'collectionid' in q else c.collection()
         if coll is None:
             raise exc('DoesNotExist', 'Collection matching query does not exist.')
-        T = next((t for t in db.tables.values() if t.tableid == q['contexttableid']), None)
-        if T is None:
-            raise exc('KeyError', q['contexttableid'])
-        _ = (q['selectdistinct'], q['countonly'])   # required keys: KeyError → 500
-        fields = sorted(q['fields'], key=lambda f: f['position'])
-        rows = app.filter_by_collection(T, sorted(db.rows[T.name].values(), key=db.order_key(T.name)), coll)
-        display = []
-        for f in fields:
-            tables, _, fname = f['stringid'].rpartition('.')
-            tables, _, _ = tables.rpartition('.')
-            if tables != str(T.tableid):
-                raise exc('NotImplementedError', 'stand-in: only fields of the base table: %s' % f['stringid'])
-            name = fname.lower()
-            if name == T.name + 'id':
-                name = 'id'
-            ftype = 'int' if name == 'id' else T.fields[name][0]
-            fmt = coll['catalognumformatname'] if (T.name, name) == ('collectionobject', 'catalognumber') else None
-            rows = [r for r in rows if self.query_op(f, r.get(name), ftype, fmt)]
-            if f.get('isdisplay', True):
-                display.append((name, fmt))
-        if q['countonly']:
-            return jresp({'count': len(rows)}, cache=NEVER_CACHE)
-        off, lim = q.get('offset') or 0, q.get('limit', 20) or 0
-        rows = rows[off:] if lim == 0 else rows[off:off + lim]
+        if not app.permitted(c.user, coll['id'], '/querybuilder/query', 'execute'):
+            raise Reply(403, json.dumps({'NoMatchingRuleException': [{
+                'collectionid': coll['id'], 'userid': c.user['id'],
+                'resource': '/querybuilder/query', 'action': 'execute'}]}), 'application/json')
+        # run_ephemeral_query reads these in this order (a missing required key: KeyError → 500)
+        lim, off, recordsetid = q.get('limit', 20), q.get('offset', 0), q.get('recordsetid')
+        distinct, series = q['selectdistinct'], q.get('smushed')
+        tableid, count_only = q['contexttableid'], q['countonly']
+        by_id = {t.tableid: t for t in db.tables.values()}
+        specs = [self.query_field_spec(f, by_id) for f in sorted(q['fields'], key=lambda f: f['position'])]
+        # build_query
+        T = by_id.get(tableid)
+        if T is None:                            # models_by_tableid[tableid]
+            raise exc('KeyError', tableid)
+        if distinct or series or recordsetid is not None:
+            raise exc('NotImplementedError', 'stand-in: selectdistinct, smushed and recordsetid are not emulated')
+        for s in specs:                          # tables_in_path (before the table read checks)
+            if s['root'] is not T:
+                raise exc('NotImplementedError', 'stand-in: only paths from the base table: %s' % s['stringid'])
+            node = T
+            for step, table in s['path']:
+                if step is None:                 # Table.get_field() (not strict) found no such name
+                    raise exc('AttributeError', "'NoneType' object has no attribute 'is_relationship'")
+                name, kind, target, _ = step
+                if kind == 'field':
+                    raise exc('NotImplementedError', 'stand-in: %s.%s is not a relationship: %s'
+                              % (node.model, name, s['stringid']))
+                if target != table.name:         # Specify would go on with the wrong table: refused here
+                    raise exc('NotImplementedError', 'stand-in: table id %d (%s) is not the target of %s.%s (%s): %s'
+                              % (table.tableid, table.model, node.model, name, db.tables[target].model
+                                 if target in db.tables else target, s['stringid']))
+                node = table
+        base = app.filter_by_collection(T, sorted(db.rows[T.name].values(), key=db.order_key(T.name)), coll)
+        joins, preds, display, order = {}, {}, [], []
+        for s in specs:
+            sort = SORT_TYPES[s['f'].get('sorttype')]     # QuerySort.by_id: None/out of range → 500
+            op = s['f'].get('operstart')
+            QUERY_OPS[op]                                   # QueryField.add_to_query: likewise
+            key = ()
+            for step, _ in s['path']:            # outer joins, one per distinct path (the join cache)
+                key += (step[0],)
+                joins.setdefault(key, (key[:-1],) + step)
+            node, fname = s['table'], s['fname'].lower()
+            if fname == node.name + 'id':
+                col, ftype = 'id', 'int'
+            elif fname in node.fields:
+                col, ftype = fname, node.fields[fname][0]
+            elif self.query_relationship(node, fname) is not None:
+                raise exc('NotImplementedError', 'stand-in: formatted relationship fields: %s' % s['stringid'])
+            else:                                # Specify would take it for a tree rank
+                raise exc('NotImplementedError', 'stand-in: %s has no field %r' % (node.model, s['fname']))
+            fmt = coll['catalognumformatname'] if (node.name, col) == ('collectionobject', 'catalognumber') else None
+            value, negate = s['f'].get('startvalue'), s['f'].get('isnot')
+            if not (op == 8 or (value == '' and op not in VALUE_FREE_OPS and not negate)):
+                if value is None and op not in VALUE_FREE_OPS:
+                    raise exc('NotImplementedError', 'stand-in: a filter without startvalue: %s' % s['stringid'])
+                # predicates on the same field are ORed, those on different fields ANDed (implicit_or)
+                preds.setdefault((key, col), []).append(
+                    lambda cmb, f=s['f'], key=key, col=col, ftype=ftype, fmt=fmt:
+                        self.query_op(f, None if cmb[key] is None else cmb[key].get(col), ftype, fmt))
+            if s['f'].get('isdisplay'):
+                display.append((key, col, fmt))
+            if sort is not None:
+                order.append((key, col, ftype, sort == 'desc'))
+        combos = [{(): r} for r in base]          # one row per base record and joined child
+        for key, (parent, name, kind, target, fk) in joins.items():
+            kids = {}
+            if kind != 'fk':
+                for r in sorted(db.rows[target].values(), key=lambda r: r['id']):
+                    kids.setdefault(r.get(fk), []).append(r)
+            out = []
+            for cmb in combos:
+                p = cmb[parent]
+                if p is None:
+                    found = [None]
+                elif kind == 'fk':
+                    found = [db.get(target, p[name]) if p.get(name) is not None else None]
+                else:
+                    found = kids.get(p['id']) or [None]
+                out += [{**cmb, key: k} for k in found]
+            combos = out
+        combos = [cmb for cmb in combos if all(any(p(cmb) for p in group) for group in preds.values())]
+        for key, col, ftype, desc in reversed(order):   # ORDER BY: NULLs first ascending, as MySQL
+            def sort_key(cmb, key=key, col=col, text=ftype in ('char', 'text')):
+                v = None if cmb[key] is None else cmb[key].get(col)
+                return (v is not None, collate(v) if text and v is not None else v)
+            combos.sort(key=sort_key, reverse=desc)
+        if count_only:
+            return jresp({'count': len(combos)}, cache=NEVER_CACHE)
+        off, lim = off or 0, lim or 0
+        combos = combos[off:] if lim == 0 else combos[off:off + lim]
 
-        def show(v, fmt):                        # display formatting: CNN strips leading zeros
+        def show(cmb, key, col, fmt):            # display formatting: CNN strips leading zeros
+            v = None if cmb[key] is None else cmb[key].get(col)
             return str(int(v)) if fmt == 'CatalogNumberNumeric' and v and v.isdigit() else v
-        return jresp({'results': [[r['id']] + [show(r.get(n), fm) for n, fm in display] for r in rows]},
+        return jresp({'results': [[cmb[()]['id']] + [show(cmb, *d) for d in display] for cmb in combos]},
                      cache=NEVER_CACHE)
+
+    def query_field_spec(self, f, by_id):
+        """QueryFieldSpec.from_stringid (7.12): '<tablelist>.<table>.<field>', the table list being the
+        base table id, then per join '<tableId>-<relationship>' or '<tableId>' (relationship named as
+        the table); names are looked up case-insensitively, the table by its id."""
+        stringid = f.get('stringid')
+        path_str, _, fname = STRINGID_RE.match(stringid).groups()
+        path = path_str.split(',')
+
+        def table(tid):
+            t = by_id.get(int(tid))
+            if t is None:
+                raise exc('NotImplementedError', 'stand-in: no table with id %s in the fixture schema: %s'
+                          % (tid, stringid))
+            return t
+        root = table(path.pop(0))
+        if f.get('isrelfld'):
+            if not path:
+                raise exc('IndexError', 'pop from an empty deque')
+            raise exc('NotImplementedError', 'stand-in: formatted/aggregated relationships (isrelfld): %s' % stringid)
+        node, steps = root, []
+        for elem in path:
+            try:
+                tid, name = elem.split('-')
+            except ValueError:
+                tid, name = elem, None
+            t = table(tid)
+            steps.append((self.query_relationship(node, name or t.name), t))
+            node = t
+        if DATE_PART_RE.match(fname):
+            raise exc('NotImplementedError', 'stand-in: date parts: %s' % stringid)
+        return {'f': f, 'stringid': stringid, 'root': root, 'path': steps, 'table': node, 'fname': fname}
+
+    @staticmethod
+    def query_relationship(T, name):
+        """Table.get_field(name) as a join step: (name, 'fk' | 'many' | 'one' | 'field', target, fk) or None."""
+        n = name.lower()
+        if n in T.fks:
+            return (n, 'fk', T.fks[n][0], None)
+        if n in T.tomany:
+            return (n, 'many', T.tomany[n][1], T.tomany[n][2])
+        for r in T.rev1:
+            if r[0] == n:
+                return (n, 'one', r[1], r[2])
+        if n in T.fields or n == T.name + 'id':
+            return (n, 'field', None, None)
+        return None
 
     @staticmethod
     def query_op(f, v, ftype, fmt):
@@ -2149,6 +2294,8 @@ class SpecifyHandler(Base):
             hit = v in (None, '')
         else:
             raise exc('NotImplementedError', 'stand-in: query operator %s' % op)
+        if neg and v is None and op not in (1, 10, 11):
+            return False                         # NOT (NULL ...) is NULL; only these negate null-safely
         return hit != bool(neg)
 
     # -- control API (not part of Specify)

@@ -550,6 +550,126 @@ class TestLookups(Base):
         self.assertEqual(r.status, 200)
         self.assertEqual(r.json(), {'results': [[self.co_id('000000001'), '1'], [self.co_id('000000003'), '3']]})
 
+    # -- the ephemeral query's join paths and its permission
+    @staticmethod
+    def qf(stringid, operstart=8, startvalue='', **kw):
+        """One query field as the web importer sends it (position: its place in the list, unless given)."""
+        return dict({'stringid': stringid, 'isrelfld': False, 'isdisplay': True, 'isnot': False,
+                     'operstart': operstart, 'startvalue': startvalue, 'sorttype': 0}, **kw)
+
+    def ephemeral(self, *fields, client=None, **kw):
+        body = dict({'contexttableid': 1, 'selectdistinct': False, 'countonly': False, 'limit': 0,
+                     'fields': [dict({'position': i}, **f) for i, f in enumerate(fields)]}, **kw)
+        return (client or self.c).request('POST', '/stored_query/ephemeral/', body)
+
+    def seed_join(self, table, base, record_id, filename):
+        """A <base>attachment row with its attachment, through the API; removed again after the test."""
+        r = self.c.request('POST', '/api/specify/%s/' % table, {
+            base: '/api/specify/%s/%d/' % (base, record_id), 'ordinal': 0,
+            'attachment': {'attachmentlocation': 'loc-' + filename, 'mimetype': 'image/jpeg',
+                           'origfilename': filename, 'title': filename, 'ispublic': False}})
+        self.assertEqual(r.status, 201, r.body)
+        jid = r.json()['id']
+
+        def remove():
+            self.assertEqual(self.control('DELETE', '/__standin__/records/%s/%d' % (table, jid)).status, 204)
+        self.addCleanup(remove)
+        return jid
+
+    def test_ephemeral_join_rows(self):
+        co4, co5, co6 = (self.co_id('00000000%d' % i) for i in (4, 5, 6))
+        j1 = self.seed_join('collectionobjectattachment', 'collectionobject', co4, 'co4-a.jpg')
+        j2 = self.seed_join('collectionobjectattachment', 'collectionobject', co4, 'co4-b.jpg')
+        j3 = self.seed_join('collectionobjectattachment', 'collectionobject', co6, 'co6.jpg')
+        cat = self.qf('1.collectionobject.catalogNumber', 10, '4,5,6')
+        join = self.qf('1,111-collectionObjectAttachments.collectionobjectattachment.collectionObjectAttachmentId')
+        name = self.qf('1,111-collectionobjectattachments,41.attachment.origFilename')
+        rows = [[co4, '4', j1, 'co4-a.jpg'], [co4, '4', j2, 'co4-b.jpg'], [co5, '5', None, None], [co6, '6', j3, 'co6.jpg']]
+        r = self.ephemeral(cat, join, name)
+        self.assertEqual((r.status, r.h('Content-Type')), (200, 'application/json'))
+        # one row per attachment, a null row for a record without any; both fields share one join
+        self.assertEqual(r.json(), {'results': rows})
+        # display columns follow the positions, not the list order
+        r = self.ephemeral(dict(name, position=2), dict(cat, position=0), dict(join, position=1))
+        self.assertEqual(r.json()['results'], rows)
+        # countonly counts the joined rows; limit and offset page them
+        self.assertEqual(self.ephemeral(cat, join, name, countonly=True).json(), {'count': 4})
+        self.assertEqual(self.ephemeral(cat, join, name, limit=2, offset=1).json()['results'], rows[1:3])
+        # a joined field neither shown nor filtered still joins
+        r = self.ephemeral(cat, dict(join, isdisplay=False))
+        self.assertEqual(r.json()['results'], [row[:2] for row in rows])
+        # filters on joined fields filter the joined rows
+        r = self.ephemeral(cat, join, dict(name, operstart=1, startvalue='co4-b.jpg'))
+        self.assertEqual(r.json()['results'], [rows[1]])
+        r = self.ephemeral(cat, join, dict(name, operstart=1, startvalue='co4-b.jpg', isnot=True))
+        self.assertEqual(r.json()['results'], [rows[0], rows[2], rows[3]])   # negated "equals" keeps NULL
+        r = self.ephemeral(cat, join, dict(name, operstart=0, startvalue='co4%', isnot=True))
+        self.assertEqual(r.json()['results'], [rows[3]])                      # NOT (NULL LIKE ..) does not
+        r = self.ephemeral(cat, join, dict(name, operstart=12))
+        self.assertEqual(r.json()['results'], [rows[2]])
+        r = self.ephemeral(cat, join, dict(name, operstart=10, startvalue=''))
+        self.assertEqual(r.json()['results'], rows)                           # empty value: no filter
+        # two filters on the same field are ORed, on different fields ANDed
+        r = self.ephemeral(cat, join, dict(name, operstart=1, startvalue='co4-a.jpg'),
+                           dict(name, operstart=1, startvalue='co6.jpg', isdisplay=False))
+        self.assertEqual(r.json()['results'], [rows[0], rows[3]])
+        r = self.ephemeral(cat, dict(join, operstart=1, startvalue=str(j3)), dict(name, operstart=15, startvalue='co4'))
+        self.assertEqual(r.json()['results'], [])
+
+    def test_ephemeral_other_base_tables(self):
+        tj = self.seed_join('taxonattachment', 'taxon', 3, 'trutta.jpg')
+        r = self.ephemeral(self.qf('4.taxon.fullName', 10, 'Salmo trutta,Salmo salar'),
+                           self.qf('4,119-taxonattachments.taxonattachment.taxonAttachmentId'),
+                           self.qf('4,119-taxonattachments,41.attachment.origFilename'), contexttableid=4)
+        self.assertEqual(r.json(), {'results': [[3, 'Salmo trutta', tj, 'trutta.jpg'], [4, 'Salmo salar', None, None]]})
+        # a to-one join from the base table: the catalog number is display-formatted there too
+        r = self.ephemeral(self.qf('63.preparation.barCode', 10, 'PB-0001,PB-0002'),
+                           self.qf('63,117-preparationattachments.preparationattachment.preparationattachmentid'),
+                           self.qf('63,1.collectionobject.catalogNumber'), contexttableid=63)
+        self.assertEqual(r.json(), {'results': [[1, 'PB-0001', None, '1'], [2, 'PB-0002', None, '2']]})
+        r = self.ephemeral(self.qf('5.agent.lastName', 1, 'determiner'),
+                           self.qf('5,109-agentattachments.agentattachment.agentattachmentid'), contexttableid=5)
+        self.assertEqual(r.json(), {'results': [[4, 'Determiner', None]]})
+
+    def test_ephemeral_bad_paths(self):
+        for stringid, exception in [
+                ('1,111-nosuchthings.collectionobjectattachment.collectionobjectattachmentid', 'AttributeError'),
+                ('1,111-collectionobjectattachments,5.agent.lastname', 'AttributeError'),   # no "agent" there
+                ('1,41-collectionobjectattachments.attachment.origfilename', 'NotImplementedError'),
+                ('1,111-collectionobjectattachments,41-collectionobject.attachment.origfilename',
+                 'NotImplementedError'),
+                ('1,99999-collectionobjectattachments.collectionobjectattachment.ordinal', 'NotImplementedError')]:
+            r = self.ephemeral(self.qf('1.collectionobject.catalogNumber', 10, '1'), self.qf(stringid))
+            self.assertEqual((r.status, r.h('Content-Type')), (500, 'text/html; charset=utf-8'), stringid)
+            self.assertEqual(r.json()['exception'], exception, stringid)
+        r = self.ephemeral(self.qf('1,111-nosuchthings.collectionobjectattachment.ordinal'))
+        self.assertEqual(r.json()['message'], "'NoneType' object has no attribute 'is_relationship'")
+        r = self.ephemeral(self.qf('1.collectionobject.catalogNumber', sorttype=None))
+        self.assertEqual((r.status, r.json()['exception']), (500, 'TypeError'))   # QuerySort.by_id(None)
+
+    def test_ephemeral_permission(self):
+        other = Client(self.s.sp)
+        self.addCleanup(other.close)
+        cat = self.qf('1.collectionobject.catalogNumber', 10, '1')
+        other.get('/context/login/')
+        r = self.ephemeral(cat, client=other)                     # login first: 403, empty
+        self.assertEqual((r.status, r.body), (403, b''))
+        other.login('limited', 4)                                 # "Bulk Attachment Import" only
+        r = self.ephemeral(cat, client=other)
+        self.assertEqual((r.status, r.h('Content-Type')), (403, 'application/json'))
+        self.assertEqual(r.json(), {'NoMatchingRuleException': [{
+            'collectionid': 4, 'userid': 3, 'resource': '/querybuilder/query', 'action': 'execute'}]})
+        # get_query() reads the body and the collection before it checks the permission
+        r = other.request('POST', '/stored_query/ephemeral/', '{not json')
+        self.assertEqual((r.status, r.json()['message']), (500, 'not enough values to unpack (expected 2, got 1)'))
+        r = self.ephemeral(cat, client=other, collectionid=5)
+        self.assertEqual((r.status, r.json()['NoMatchingRuleException'][0]['collectionid']), (403, 5))
+        other.login('noagent', 4)
+        r = self.ephemeral(cat, client=other)
+        self.assertEqual((r.status, r.json()['NoMatchingRuleException'][0]['userid']), (403, 2))
+        r = self.ephemeral(cat, collectionid=5)                   # an admin may, in any collection
+        self.assertEqual((r.status, r.json()), (200, {'results': []}))
+
 
 class TestAttachments(Base):
     def setUp(self):
