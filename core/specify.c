@@ -1,6 +1,7 @@
 #include "specify.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -14,6 +15,9 @@
  * is 4094 bytes for "GET <path> HTTP/1.1" (nginx in front allows 8 KiB):
  * paths stay under this. */
 #define MAX_PATH 4000
+/* Bytes of values per query-builder request: 25,000 catalog numbers,
+ * far below nginx's default 1 MiB body limit. */
+#define QUERY_CHUNK (256u << 10)
 /* Names per get_upload_params request (keeps the JSON body small). */
 #define RESERVE_CHUNK 500
 /* A reply from Specify larger than this is not something we asked for
@@ -32,10 +36,11 @@ struct specify_session {
 	char *catalog_format;
 	specify_info info;
 
-	pthread_mutex_t lock;   /* guards csrf, generation, assets */
+	pthread_mutex_t lock;   /* guards csrf, generation, assets, no_query */
 	char *csrf;
 	unsigned generation;    /* bumped by each successful (re)login */
 	bool logged_in;
+	bool no_query;          /* the user may not run queries */
 
 	bool assets_loaded;
 	specify_assets assets;
@@ -1226,6 +1231,171 @@ int specify_records_lookup(specify_session *s, const char *table,
 		ret = lookup_in(s, table, field, &w, done, err);
 	free(done);
 	free(w.v);
+	return ret;
+}
+
+/* --- the query builder ---------------------------------------------- */
+
+static cJSON *query_field(int position, const char *stringid, const char *in)
+{
+	cJSON *f = cJSON_CreateObject();
+
+	if (!f || !cJSON_AddNumberToObject(f, "position", position) ||
+	    !cJSON_AddStringToObject(f, "stringid", stringid) ||
+	    !cJSON_AddBoolToObject(f, "isrelfld", false) ||
+	    !cJSON_AddBoolToObject(f, "isdisplay", true) ||
+	    !cJSON_AddBoolToObject(f, "isnot", false) ||
+	    !cJSON_AddNumberToObject(f, "operstart", in ? 10 : 8) ||
+	    !cJSON_AddStringToObject(f, "startvalue", in ? in : "") ||
+	    !cJSON_AddNumberToObject(f, "sorttype", 0)) {
+		cJSON_Delete(f);
+		return NULL;
+	}
+	return f;
+}
+
+/* The query: the field filtered with "in", then the join row's id and
+ * its attachment's original name (left joins: one row per attachment). */
+static char *query_body(const struct match_target *t, const char *in)
+{
+	char field[192], join_id[256], orig[256];
+	cJSON *q = cJSON_CreateObject(), *fields;
+	char *text = NULL;
+
+	snprintf(field, sizeof field, "%d.%s.%s", t->table_id, t->table, t->field_camel);
+	snprintf(join_id, sizeof join_id, "%d,%d-%s.%s.%sid", t->table_id,
+		 t->join_table_id, t->attachments_key, t->join_table, t->join_table);
+	snprintf(orig, sizeof orig, "%d,%d-%s,41.attachment.origfilename",
+		 t->table_id, t->join_table_id, t->attachments_key);
+	if (q && cJSON_AddStringToObject(q, "name", "copystand validation") &&
+	    cJSON_AddNumberToObject(q, "contexttableid", t->table_id) &&
+	    cJSON_AddBoolToObject(q, "selectdistinct", false) &&
+	    cJSON_AddBoolToObject(q, "countonly", false) &&
+	    cJSON_AddNumberToObject(q, "limit", 0) &&
+	    (fields = cJSON_AddArrayToObject(q, "fields")) &&
+	    cJSON_AddItemToArray(fields, query_field(0, field, in)) &&
+	    cJSON_AddItemToArray(fields, query_field(1, join_id, NULL)) &&
+	    cJSON_AddItemToArray(fields, query_field(2, orig, NULL)))
+		text = cJSON_PrintUnformatted(q);
+	cJSON_Delete(q);
+	return text;
+}
+
+/* A display column as text: strings as they are, numbers written out. */
+static bool query_text(const cJSON *v, char *out, size_t outsz)
+{
+	if (cJSON_IsString(v))
+		return (size_t)snprintf(out, outsz, "%s", v->valuestring) < outsz;
+	if (cJSON_IsNumber(v))
+		return (size_t)snprintf(out, outsz, "%.15g", v->valuedouble) < outsz;
+	out[0] = '\0';
+	return cJSON_IsNull(v);
+}
+
+static int query_rows(const cJSON *j, specify_match_fn fn, void *ud, cs_error *err)
+{
+	const cJSON *results = cJSON_GetObjectItem(j, "results"), *row;
+	char value[1024], join[32], orig[1024];
+	int ret = 0;
+
+	if (!cJSON_IsArray(results))
+		return cs_error_set(err, CS_E_PROTOCOL, "looking up records: "
+				    "Specify's query reply has no results");
+	cJSON_ArrayForEach(row, results) {
+		specify_match_row r = { .value = value, .origfilename = orig };
+		char *end;
+
+		r.id = json_id(cJSON_GetArrayItem(row, 0));
+		if (!cJSON_IsArray(row) || cJSON_GetArraySize(row) != 4 || !r.id ||
+		    !query_text(cJSON_GetArrayItem(row, 1), value, sizeof value) ||
+		    !query_text(cJSON_GetArrayItem(row, 2), join, sizeof join) ||
+		    !query_text(cJSON_GetArrayItem(row, 3), orig, sizeof orig))
+			return cs_error_set(err, CS_E_PROTOCOL, "looking up records: "
+					    "Specify's query reply has a row that is not "
+					    "[id, value, attachment, name]");
+		/* No attachment: null, or "" where Specify blanks nulls. */
+		if (join[0]) {
+			errno = 0;
+			r.join_id = strtoll(join, &end, 10);
+			if (*end || errno || r.join_id < 1)
+				return cs_error_set(err, CS_E_PROTOCOL, "looking up "
+						    "records: Specify's query reply has "
+						    "an attachment id '%.20s'", join);
+		}
+		if ((ret = fn(ud, &r)))
+			break;
+	}
+	return ret;
+}
+
+static int query_send(specify_session *s, const struct match_target *t,
+		      const char *in, specify_match_fn fn, void *ud, cs_error *err)
+{
+	struct call c = { .method = "POST", .path = "/stored_query/ephemeral/" };
+	http_response r = { 0 };
+	cJSON *j = NULL;
+	int ret;
+
+	if (!(c.body = query_body(t, in)))
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	if ((ret = call(s, &c, &r, err)) == 0)
+		ret = reply_json(s, &r, 200, "looking up records", &j, err);
+	if (ret == CS_E_ACCESS) {
+		pthread_mutex_lock(&s->lock);
+		s->no_query = true;
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (ret == 0)
+		ret = query_rows(j, fn, ud, err);
+	cJSON_Delete(j);
+	http_response_clear(&r);
+	free((char *)c.body);
+	return ret;
+}
+
+int specify_match_query(specify_session *s, const struct match_target *t,
+			const char *const *values, size_t n,
+			specify_match_fn fn, void *ud, cs_error *err)
+{
+	size_t len = 0, cap = QUERY_CHUNK + 1;
+	char *in;
+	bool denied;
+	int ret = 0;
+
+	pthread_mutex_lock(&s->lock);
+	denied = s->no_query;
+	pthread_mutex_unlock(&s->lock);
+	if (denied)
+		return cs_error_set(err, CS_E_ACCESS, "user '%s' may not run "
+				    "queries in Specify", s->user);
+	if (!name_is_safe(t->table) || !name_is_safe(t->join_table) ||
+	    !name_is_safe(t->attachments_key))
+		return cs_error_set(err, CS_E_INVALID, "bad match target");
+	if (!(in = malloc(cap)))
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	for (size_t i = 0; i <= n && ret == 0; i++) {
+		size_t k = i < n && values[i] ? strlen(values[i]) : 0;
+
+		if (i < n && (!k || strchr(values[i], ',') ||
+			      (t->catalog_format && strchr(values[i], '-')))) {
+			ret = cs_error_set(err, CS_E_INVALID, "'%.40s' cannot be "
+					   "looked up with a query", values[i] ? values[i] : "");
+			break;
+		}
+		if (k >= QUERY_CHUNK) {
+			ret = cs_error_set(err, CS_E_INVALID, "the value '%.40s...' "
+					   "is too long to look up", values[i]);
+			break;
+		}
+		if (len && (i == n || len + 1 + k > QUERY_CHUNK)) {
+			ret = query_send(s, t, in, fn, ud, err);
+			len = 0;
+		}
+		if (i < n && ret == 0)
+			len += (size_t)snprintf(in + len, cap - len, "%s%s",
+						len ? "," : "", values[i]);
+	}
+	free(in);
 	return ret;
 }
 

@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "error.h"
+#include "targets.h"
 
 typedef struct specify_session specify_session;
 
@@ -108,6 +109,25 @@ int specify_records_lookup(specify_session *s, const char *table,
 			   const char *field, const char *const *values,
 			   size_t n, specify_record_fn fn, void *ud,
 			   cs_error *err);
+/* One row of a match query: a record and one of its attachments. */
+typedef struct specify_match_row {
+	long long id;
+	const char *value;          /* as Specify displays it: "123" for 000000123 */
+	long long join_id;          /* 0: the record has no attachment */
+	const char *origfilename;   /* that attachment's, "" when none */
+} specify_match_row;
+typedef int (*specify_match_fn)(void *ud, const specify_match_row *row);
+
+/* Finds the records whose target field is any of values, with their
+ * attachments, through the query builder as Specify's own importer does
+ * (POST /stored_query/ephemeral/): one request for thousands of values.
+ * The values must not contain commas (the query splits on them), nor
+ * hyphens for a catalog-number format (read as ranges).  CS_E_ACCESS when
+ * the user may not run queries (/querybuilder/query execute), at once
+ * after the first refusal. */
+int specify_match_query(specify_session *s, const struct match_target *t,
+			const char *const *values, size_t n,
+			specify_match_fn fn, void *ud, cs_error *err);
 /* Records of table matching filters, Django lookups already URL-escaped
  * ("catalognumber__startswith=V00"), at most limit of them (0: all). */
 int specify_records_query(specify_session *s, const char *table,

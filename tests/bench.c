@@ -215,7 +215,7 @@ static double drain(const char *jpath, harness_server *hs, long long batch, long
 static int requests(harness_server *hs, const char *key)
 {
 	cJSON *st = standin_state(hs->standin);
-	int n = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(st, "requests"), key));
+	int n = standin_requests(st, key);
 	cJSON_Delete(st);
 	return n;
 }

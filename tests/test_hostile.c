@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "lookup.h"
 #include "tap.h"
 
 /* --- the canned conversation ------------------------------------------ */
@@ -36,6 +37,7 @@ enum route {
 	R_LOGIN_GET, R_LOGIN_PUT, R_USER, R_DOMAIN, R_LOOKUP, R_SETTINGS,
 	R_TOKEN, R_TESTKEY, R_RESERVE, R_UPLOAD, R_ORDINAL, R_ATTACH,
 	R_FIND_ATT, R_FIND_JOIN, R_SIZE, R_DOWNLOAD, R_DELETE, R_LOGOUT,
+	R_QUERY,
 	R_COUNT,
 	R_UNKNOWN = R_COUNT,
 };
@@ -44,7 +46,7 @@ static const char *const route_names[R_COUNT + 1] = {
 	"login-get", "login-put", "user", "domain", "lookup", "settings",
 	"token", "testkey", "reserve", "upload", "ordinal", "attach",
 	"find-attachment", "find-join", "size", "download", "delete", "logout",
-	"unknown",
+	"query", "unknown",
 };
 
 enum fault {
@@ -135,6 +137,10 @@ static const struct {
 		"\"collectionobjectattachments\": [], \"resource_uri\": "
 		"\"/api/specify/collectionobject/3/\"}], \"meta\": {\"limit\": 0, \"offset\": 0, "
 		"\"total_count\": 2}}", true },
+	/* Appendix C: display values (zeros stripped), a row per attachment. */
+	[R_QUERY] = { 200, "application/json", "",
+		"{\"results\": [[1, \"1\", null, null], [3, \"3\", 77, \"000000003.jpg\"], "
+		"[3, \"3\", 78, \"000000003_2.jpg\"]]}", true },
 	[R_SETTINGS] = { 200, "application/json", "", NULL /* SETTINGS */, true },
 	[R_TOKEN] = { 200, "text/plain", "", TOKEN, false },
 	[R_TESTKEY] = { 200, "text/plain; charset=utf-8", "X-Timestamp: 1795521346\r\n", "Ok.", false },
@@ -359,6 +365,7 @@ static enum route route_of(const struct request *rq)
 		{ "GET", "/api/specify/collectionobjectattachment/", "attachment=", R_FIND_JOIN },
 		{ "HEAD", "/fileget", NULL, R_SIZE },
 		{ "GET", "/fileget", NULL, R_DOWNLOAD },
+		{ "POST", "/stored_query/ephemeral/", NULL, R_QUERY },
 	};
 
 	/* Logout is the login PUT with nulls; deleting names any join row. */
@@ -640,6 +647,26 @@ static int step_lookup(struct flow *f, cs_error *err)
 	return ret;
 }
 
+/* The batched lookup: the query builder, else the REST API. */
+static int step_query(struct flow *f, cs_error *err)
+{
+	const char *values[] = { "000000001", "000000003", "000000004" };
+	const lookup_record *hits[4];
+	lookup *l = NULL;
+	int ret = lookup_run(f->s, match_target_find("catalog-number"), values, 3, &l, err);
+
+	for (size_t i = 0; ret == 0 && i < 3; i++) {
+		int n = lookup_find(l, values[i], hits, 4);
+		for (int k = 0; k < n && k < 4; k++)
+			if (hits[k]->id < 1 || hits[k]->nattachments < 0 ||
+			    strcasecmp(hits[k]->value, values[i]) != 0)
+				snprintf(f->garbage, sizeof f->garbage, "query: record %lld "
+					 "'%.40s' for %s", hits[k]->id, hits[k]->value, values[i]);
+	}
+	lookup_free(l);
+	return ret;
+}
+
 static int step_assets(struct flow *f, cs_error *err)
 {
 	return specify_assets_check(f->s, err);
@@ -746,7 +773,8 @@ static const struct {
 	const char *name;
 	int (*run)(struct flow *f, cs_error *err);
 } steps[] = {
-	{ "login", step_login }, { "lookup", step_lookup }, { "asset check", step_assets },
+	{ "login", step_login }, { "lookup", step_lookup }, { "query", step_query },
+	{ "asset check", step_assets },
 	{ "reserve", step_reserve }, { "token", step_token }, { "upload", step_upload },
 	{ "ordinal", step_ordinal }, { "attach", step_attach }, { "find", step_find },
 	{ "size", step_size }, { "download", step_download }, { "delete", step_delete },
@@ -1204,6 +1232,17 @@ static const struct {
 	{ R_FIND_JOIN, "objects/0/collectionobject", "7" },
 	{ R_FIND_JOIN, "objects/0/id", "0" },
 	{ R_FIND_JOIN, "objects", "{}" },
+	{ R_QUERY, "results", "{}" },
+	{ R_QUERY, "results/0", "[1]" },
+	{ R_QUERY, "results/0", "[1, \"1\", null, null, 5]" },
+	{ R_QUERY, "results/0/0", "1e308" },
+	{ R_QUERY, "results/0/0", "\"1\"" },
+	{ R_QUERY, "results/1/1", "\"000000004\"" },
+	{ R_QUERY, "results/1/1", "\"03\"" },
+	{ R_QUERY, "results/1/2", "\"x\"" },
+	{ R_QUERY, "results/1/2", "-4" },
+	{ R_QUERY, "results/1/2", "1e999" },
+	{ R_QUERY, "results/1/3", "{}" },
 };
 
 /* Whole bodies for text answers (length given: some hold a NUL). */

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "lookup.h"
 #include "tap.h"
 
 struct found {
@@ -36,9 +37,9 @@ static int pick_numbers(specify_session *s, struct found *f, cs_error *err)
 static int count_requests(harness_server *hs, const char *key)
 {
 	cJSON *state = standin_state(hs->standin);
-	int n = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(state, "requests"), key));
+	int n = standin_requests(state, key);
 	cJSON_Delete(state);
-	return n > 0 ? n : 0;
+	return n;
 }
 
 static void test_round_trip(harness_server *hs)
@@ -219,6 +220,119 @@ static void test_lookup_chunks(harness_server *hs)
 	specify_session_free(s);
 }
 
+/* Attaches a small file named name to the record with catalog number. */
+static long long attach_named(specify_session *s, long long record_id, int ordinal,
+			      const char *name)
+{
+	specify_reservation res;
+	specify_attached att = { 0 };
+	cs_error err = { 0 };
+	char *file = harness_make_file(name, 2048, (unsigned)ordinal + 40);
+	specify_attachment a = {
+		.table = "collectionobject", .record_id = record_id, .ordinal = ordinal,
+		.location = res.location, .mimetype = "image/jpeg",
+		.origfilename = name, .title = name,
+	};
+
+	if (!file || specify_locations_reserve(s, &name, 1, &res, &err) ||
+	    specify_asset_upload(s, file, name, "image/jpeg", res.location, NULL, &err) ||
+	    specify_attachment_create(s, &a, &att, &err))
+		tap_diag("attaching %s: %s", name, err.msg);
+	free(file);
+	return att.join_id;
+}
+
+static int all_requests(harness_server *hs)
+{
+	return count_requests(hs, "POST /stored_query/ephemeral/") +
+	       count_requests(hs, "GET /api/specify/collectionobject/");
+}
+
+/* The records of 10,002 scattered names, as the lookup module hands them
+ * to the batch and the pipeline: each record once, by its stored value,
+ * with the original names of its attachments. */
+static void lookup_scattered(harness_server *hs, specify_session *s, const char *who,
+			     int *requests, long long ids[4])
+{
+	enum { N = 10002 };
+	static char buf[N][10];
+	static const char *values[N];
+	static const char *const want[4] = { "000000001", "000000006", "000000008", "000000123" };
+	const lookup_record *hit;
+	lookup *l = NULL;
+	cs_error err = { 0 };
+
+	for (int i = 0; i < N - 2; i++) {
+		snprintf(buf[i], sizeof buf[i], "%09d", 1 + i * 7);
+		values[i] = buf[i];
+	}
+	values[N - 2] = "000000006";
+	values[N - 1] = "000000123";
+	int before = all_requests(hs);
+	int ret = lookup_run(s, match_target_find("catalog-number"), values, N, &l, &err);
+	*requests = all_requests(hs) - before;
+	tap_ok(ret == 0, "%s: lookup of %d names: %s", who, N, err.msg);
+	for (int i = 0; i < 4; i++) {
+		hit = NULL;
+		/* Once: Fish Tissues' 000000001 is another collection's. */
+		tap_ok(lookup_find(l, want[i], &hit, 1) == 1 && strcmp(hit->value, want[i]) == 0,
+		       "%s: %s found once, as stored", who, want[i]);
+		ids[i] = hit ? hit->id : 0;
+	}
+	hit = NULL;
+	lookup_find(l, "000000006", &hit, 1);
+	bool names = hit && hit->nattachments == 2 &&
+		((strcmp(hit->attachment_names[0], "six-a.jpg") == 0 &&
+		  strcmp(hit->attachment_names[1], "six-b.jpg") == 0) ||
+		 (strcmp(hit->attachment_names[1], "six-a.jpg") == 0 &&
+		  strcmp(hit->attachment_names[0], "six-b.jpg") == 0));
+	tap_ok(names, "%s: 000000006 comes with its two attachments' names", who);
+	lookup_find(l, "000000008", &hit, 1);
+	tap_ok(hit && hit->nattachments == 0, "%s: 000000008 has none", who);
+	tap_ok(lookup_find(l, "000000022", &hit, 1) == 0, "%s: 000000022 is not found", who);
+	lookup_free(l);
+}
+
+/* The query builder validates what a batch names in one request, as
+ * Specify's importer does; a user without query permission gets the same
+ * answer through the REST API's chunks. */
+static void test_lookup_query(harness_server *hs)
+{
+	specify_session *s = NULL, *limited = NULL;
+	cs_error err = { 0 };
+	long long ids[4], ids_limited[4], six_a, six_b;
+	int used, used_limited, posts;
+
+	if (!hs->standin)
+		return;
+	if (!tap_ok(harness_login(hs, &s, &err) == 0, "login: %s", err.msg))
+		return;
+	six_a = attach_named(s, 6, 0, "six-a.jpg");
+	six_b = attach_named(s, 6, 1, "six-b.jpg");
+	tap_ok(six_a > 0 && six_b > 0, "two attachments on 000000006");
+	lookup_scattered(hs, s, "spadmin", &used, ids);
+	tap_ok(used >= 1 && used <= 10, "10002 scattered names in %d request(s), at most 10", used);
+
+	specify_login login = {
+		.server = hs->url, .user = "limited", .password = "testpass", .collection = "Fish",
+	};
+	if (tap_ok(specify_session_login(&login, &limited, &err) == 0, "login as limited: %s",
+		   err.msg)) {
+		posts = count_requests(hs, "POST /stored_query/ephemeral/");
+		lookup_scattered(hs, limited, "limited", &used_limited, ids_limited);
+		tap_ok(memcmp(ids, ids_limited, sizeof ids) == 0, "the same records either way");
+		tap_ok(used_limited > 10, "without query permission: the REST API, %d requests",
+		       used_limited);
+		lookup_scattered(hs, limited, "limited again", &used_limited, ids_limited);
+		tap_is_int(count_requests(hs, "POST /stored_query/ephemeral/") - posts, 1,
+			   "the refusal is remembered for the session");
+	}
+	specify_attachment_delete(s, "collectionobject", six_a, &err);
+	specify_attachment_delete(s, "collectionobject", six_b, &err);
+	specify_session_free(limited);
+	specify_session_free(s);
+}
+
 int main(void)
 {
 	harness_server hs;
@@ -229,6 +343,7 @@ int main(void)
 	}
 	test_round_trip(&hs);
 	test_lookup_chunks(&hs);
+	test_lookup_query(&hs);
 	harness_server_stop(&hs);
 	harness_cleanup();
 	return tap_done();

@@ -166,3 +166,12 @@ cJSON *standin_state(standin *st)
 	standin_control(st, "GET", "state", NULL, &state, NULL);
 	return state;
 }
+
+int standin_requests(const cJSON *state, const char *key)
+{
+	const cJSON *n = cJSON_GetObjectItem(cJSON_GetObjectItem(state, "requests"), key);
+
+	/* A request never made has no key. */
+	return cJSON_IsNumber(n) && n->valuedouble >= 0 && n->valuedouble < 1e9 ?
+		(int)n->valuedouble : 0;
+}

@@ -27,4 +27,7 @@ int standin_faults(standin *st, const char *json, cs_error *err);
 /* The stand-in's own view: attachments, files, request counts. */
 cJSON *standin_state(standin *st);
 
+/* Requests a state counts for key ("POST /fileupload"); 0 for none. */
+int standin_requests(const cJSON *state, const char *key);
+
 #endif
