@@ -13,9 +13,11 @@
  *    sockets whose peer may be gone: signals are held while it runs. */
 #include "camera.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libintl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -271,17 +273,80 @@ out:
 	return ret;
 }
 
+/* libgphoto2 2.5.30 leaks about 150 KB each time it looks for USB
+ * cameras (gp_abilities_list_detect): a station waiting all day for a
+ * camera that is off would grow by hundreds of megabytes.  A look that
+ * found nothing is therefore not repeated until a USB device comes or goes
+ * (a new node in /dev/bus/usb: a camera switched on gets a new device
+ * number) or a minute has passed. */
+#define USB_DEVICES "/dev/bus/usb"
+#define RELOOK_S 60.0
+
+static pthread_mutex_t look_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t look_usb;       /* the USB devices when nothing was found */
+static double look_at = -1e9;   /* and when */
+
+/* A fingerprint of the USB devices present: their bus/device names. */
+static uint64_t usb_fingerprint(void)
+{
+	uint64_t h = 1469598103934665603u;      /* FNV-1a */
+	DIR *buses = opendir(USB_DEVICES);
+	struct dirent *b, *d;
+
+	while (buses && (b = readdir(buses))) {
+		char path[300];
+		DIR *devs;
+
+		if (b->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, USB_DEVICES "/%s", b->d_name);
+		for (devs = opendir(path); devs && (d = readdir(devs));) {
+			for (const char *p = b->d_name; *p; p++)
+				h = (h ^ (unsigned char)*p) * 1099511628211u;
+			for (const char *p = d->d_name; *p; p++)
+				h = (h ^ (unsigned char)*p) * 1099511628211u;
+			h = (h ^ '/') * 1099511628211u;
+		}
+		if (devs)
+			closedir(devs);
+	}
+	if (buses)
+		closedir(buses);
+	return h;
+}
+
+/* Seconds since a look found nothing on these USB devices, or -1. */
+static double looked_in_vain(uint64_t usb)
+{
+	pthread_mutex_lock(&look_lock);
+	double ago = usb == look_usb && now() - look_at < RELOOK_S ? now() - look_at : -1;
+	pthread_mutex_unlock(&look_lock);
+	return ago;
+}
+
+static void note_look(uint64_t usb, bool found)
+{
+	pthread_mutex_lock(&look_lock);
+	look_usb = usb;
+	look_at = found ? -1e9 : now();
+	pthread_mutex_unlock(&look_lock);
+}
+
 /* The model and port to connect to when not both were asked for: the
  * only camera found of the model, or at the port, asked for. */
 static int find_camera(const camera *c, camera_info *pick, cs_error *err)
 {
 	camera_info found[8];
 	char names[512] = "";
-	size_t n, matching = 0;
+	size_t n = 0, matching = 0;
+	uint64_t usb = usb_fingerprint();
+	double ago = looked_in_vain(usb);
 	int ret;
 
-	if ((ret = camera_list(found, sizeof found / sizeof found[0], &n, err)) < 0)
-		return ret;
+	if (ago < 0) {
+		if ((ret = camera_list(found, sizeof found / sizeof found[0], &n, err)) < 0)
+			return ret;
+	}
 	for (size_t i = 0; i < n && i < sizeof found / sizeof found[0]; i++) {
 		if ((c->want_model && strcmp(found[i].model, c->want_model)) ||
 		    (c->want_port && strcmp(found[i].port, c->want_port)))
@@ -291,22 +356,28 @@ static int find_camera(const camera *c, camera_info *pick, cs_error *err)
 		snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s at %s",
 			 matching > 1 ? ", " : "", found[i].model, found[i].port);
 	}
+	if (ago < 0)
+		note_look(usb, matching > 0);
 	if (matching == 1)
 		return 0;
 	if (matching > 1)
 		return cs_error_set(err, CS_E_CONFIG,
 				    "%zu cameras found (%s): choose one by model or port "
 				    "(--camera, --port)", matching, names);
+	char again[128] = "";
+	if (ago >= 0)
+		snprintf(again, sizeof again, " (no USB device came since the look %.0f s "
+			 "ago: looking again when one does)", ago);
 	if (c->want_port)
 		return cs_error_set(err, CS_E_UNREACHABLE,
-				    "no camera found at %s: check the cable and that it is switched "
-				    "on; a network camera needs its model too (\"PTP/IP Camera\" "
-				    "for most)", c->want_port);
+				    "no camera found at %s%s: check the cable and that it is "
+				    "switched on; a network camera needs its model too "
+				    "(\"PTP/IP Camera\" for most)", c->want_port, again);
 	return cs_error_set(err, CS_E_UNREACHABLE,
-			    "no %s found: check that it is switched on, connected, and set to "
-			    "PTP or remote control rather than mass storage; a network camera "
-			    "is opened by its port (ptpip:ADDRESS:PORT:PORT)",
-			    c->want_model ? c->want_model : "camera");
+			    "no %s found%s: check that it is switched on, connected, and set "
+			    "to PTP or remote control rather than mass storage; a network "
+			    "camera is opened by its port (ptpip:ADDRESS:PORT:PORT)",
+			    c->want_model ? c->want_model : "camera", again);
 }
 
 /* Tells gp which model (if known) and which port it is. */

@@ -167,6 +167,12 @@ static void test_open(void)
 		tap_is_int(camera_open(NULL, &c, &err), CS_E_UNREACHABLE,
 			   "no camera at all: CS_E_UNREACHABLE");
 		tap_ok(has(err.msg, "no camera found"), "saying so: %s", err.msg);
+		/* libgphoto2 leaks at each USB look: a station waiting for
+		 * its camera looks again only when a USB device comes. */
+		tap_is_int(camera_open(NULL, &c, &err), CS_E_UNREACHABLE, "asked again");
+		tap_ok(has(err.msg, "no camera found") &&
+		       has(err.msg, "looking again when one does"),
+		       "not looked for again on the same USB devices: %s", err.msg);
 	}
 	if (!(cam = ptpip_cam_start(PTPIP_CAMERA_EXE, NULL)))
 		return;
