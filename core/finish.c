@@ -214,9 +214,23 @@ static int stamp_and_describe(finisher *f, struct capture *c, cs_error *err)
 	return ret;
 }
 
+/* A host that hands in the RAW of a press first (gphoto2's hook) had it
+ * journaled first; the JPEG still takes the capture's first place among
+ * the record's attachments, since Specify shows that one as its image. */
+static void jpeg_first(struct capture *c)
+{
+	if (c->jpeg <= 0 || !c->items[0].record_id)
+		return;
+	int first = c->items[0].ordinal;
+	for (int i = 0; i < c->jpeg; i++)
+		c->items[i].ordinal = c->items[i + 1].ordinal;
+	c->items[c->jpeg].ordinal = first;
+}
+
 /* Where each file goes from here. */
 static void decide(finisher *f, struct capture *c)
 {
+	jpeg_first(c);
 	for (size_t i = 0; i < c->n; i++) {
 		journal_item *it = &c->items[i];
 		bool raw = c->jpeg >= 0 && (int)i != c->jpeg;

@@ -887,9 +887,11 @@ int journal_record_count(journal *j, const char *table, long long record_id,
 			 long long *count, cs_error *err)
 {
 	sqlite3_stmt *st;
+	/* A capture the finisher has not taken yet, a held one and a
+	 * deferred RAW will take their places too. */
 	int ret = prepare(j, "SELECT COUNT(*) FROM items WHERE record_table = ? AND "
-			  "record_id = ? AND state IN ('matched', 'reserved', "
-			  "'uploaded', 'attached')", &st, err);
+			  "record_id = ? AND state IN ('captured', 'held', 'deferred', "
+			  "'matched', 'reserved', 'uploaded', 'attached')", &st, err);
 
 	if (ret)
 		return ret;

@@ -180,8 +180,8 @@ int journal_station_note(journal *j, long long batch, const char *source,
  * all; CS_E_NOT_FOUND when no station ever ran. */
 int journal_station_current(journal *j, journal_station *out, cs_error *err);
 
-/* Items of the journal that hold this record (attached or on the way),
- * for numbering further images of it. */
+/* Items of the journal that hold this record (attached, on the way, or
+ * waiting: captured, held, deferred), for numbering further images of it. */
 int journal_record_count(journal *j, const char *table, long long record_id,
 			 long long *count, cs_error *err);
 

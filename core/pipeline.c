@@ -527,7 +527,14 @@ static bool has_room(const pipeline *p, const journal_item *it)
 	       !is_undoing(p, it->id);
 }
 
-/* Hands due reserved/uploaded items (interrupted earlier) to the workers. */
+static bool is_jpeg(const journal_item *it)
+{
+	return it->mimetype && strcmp(it->mimetype, "image/jpeg") == 0;
+}
+
+/* Hands due reserved/uploaded items to the workers, JPEGs first: one
+ * record's files go one at a time, and a RAW handed in before its JPEG
+ * must not hold the JPEG back on a slow line. */
 static int dispatch_state(pipeline *p, enum journal_state st, cs_error *err)
 {
 	journal_item *items;
@@ -535,9 +542,11 @@ static int dispatch_state(pipeline *p, enum journal_state st, cs_error *err)
 	int ret = items_due(p, st, MAX_WORKERS * 4, &items, &n, err);
 
 	pthread_mutex_lock(&p->lock);
-	for (size_t i = 0; ret == 0 && i < n; i++)
-		if (has_room(p, &items[i]))
-			enqueue(p, &items[i]);
+	/* enqueue() takes the item, leaving its id 0. */
+	for (int jpegs = 1; jpegs >= 0; jpegs--)
+		for (size_t i = 0; ret == 0 && i < n; i++)
+			if (items[i].id && is_jpeg(&items[i]) == jpegs && has_room(p, &items[i]))
+				enqueue(p, &items[i]);
 	pthread_mutex_unlock(&p->lock);
 	journal_items_free(items, n);
 	return ret;

@@ -611,6 +611,17 @@ static void test_tethered(void)
 			     "000012345.jpg@14 000012345_2.jpg@14", T_LONG),
 	       "Specify has each file once, on its record (000000123: 13, 000012345: "
 	       "14), with the bytes of the session folder's file");
+	/* gphoto2 hands in the RAW first; its JPEG still comes first on the
+	 * record, as Specify's image of it. */
+	cJSON *raw = harness_attachment_of(&hs, "000000123_2.cr2", 13, NULL);
+	cJSON *jpeg = harness_attachment_of(&hs, "000000123_2.jpg", 13, NULL);
+	double raw_ord = cJSON_GetNumberValue(cJSON_GetObjectItem(raw, "ordinal"));
+	double jpeg_ord = cJSON_GetNumberValue(cJSON_GetObjectItem(jpeg, "ordinal"));
+	tap_ok(jpeg_ord == 1 && raw_ord == 2,
+	       "the pair's JPEG takes the place before its RAW (ordinals %g and %g)",
+	       jpeg_ord, raw_ord);
+	cJSON_Delete(raw);
+	cJSON_Delete(jpeg);
 	/* The station takes them as its own: its screen says each is
 	 * attached, in whatever order (and whenever) the pipeline finished
 	 * them. */

@@ -47,25 +47,32 @@ static void teardown(struct run *r)
 	free(r->jpath);
 }
 
-/* A file of size bytes to be attached to the record with this identifier. */
-static long long add(struct run *r, const char *identifier, const char *target, size_t size)
+/* A file of size bytes (a JPEG, or of type mimetype with extension ext)
+ * to be attached to the record with this identifier. */
+static long long add_typed(struct run *r, const char *identifier, const char *target,
+			   size_t size, const char *ext, const char *mimetype)
 {
 	char name[64], hex[65], *path;
 	long long id = 0;
 	cs_error err;
 
-	snprintf(name, sizeof name, "f%03d-%s.jpg", ++r->files, identifier);
+	snprintf(name, sizeof name, "f%03d-%s.%s", ++r->files, identifier, ext);
 	path = harness_make_file(name, size, (unsigned)r->files * 7919u);
 	sha256_file(path, hex, NULL, &err);
 	journal_item it = {
 		.batch_id = r->batch, .path = path, .name = name, .size = (long long)size,
-		.sha256 = hex, .mimetype = (char *)"image/jpeg", .target = (char *)target,
+		.sha256 = hex, .mimetype = (char *)mimetype, .target = (char *)target,
 		.identifier = (char *)identifier, .state = JS_NAMED,
 	};
 	if (journal_item_add(r->j, &it, &id, &err))
 		tap_diag("add: %s", err.msg);
 	free(path);
 	return id;
+}
+
+static long long add(struct run *r, const char *identifier, const char *target, size_t size)
+{
+	return add_typed(r, identifier, target, size, "jpg", "image/jpeg");
 }
 
 static int start(struct run *r, int inflight)
@@ -336,10 +343,44 @@ static void test_prompt_stop(void)
 	teardown(&r);
 }
 
+/* A RAW journaled before its JPEG (gphoto2's hook hands them in that
+ * order) does not hold the JPEG back: one record's files go one at a
+ * time, JPEG first. */
+static void test_jpeg_first(void)
+{
+	struct run r;
+
+	if (setup(&r, NULL))
+		return;
+	long long raw = add_typed(&r, "000000005", "catalog-number", 300000, "cr2",
+				  "image/x-canon-cr2");
+	long long jpeg = add(&r, "000000005", "catalog-number", 3000);
+	if (start(&r, 4) == 0 && wait_done(&r, 30) == 0) {
+		journal_item a = { 0 }, b = { 0 };
+		cs_error err;
+		journal_item_get(r.j, raw, &a, &err);
+		journal_item_get(r.j, jpeg, &b, &err);
+		tap_ok(a.state == JS_ATTACHED && b.state == JS_ATTACHED, "both attached");
+		/* The asset server keeps its files in the order they came. */
+		cJSON *st = standin_state(r.hs.standin);
+		const cJSON *first = cJSON_GetObjectItem(st, "files");
+		first = first ? first->child : NULL;
+		tap_ok(first && b.location && strcmp(first->string, b.location) == 0,
+		       "the JPEG was uploaded first (%s)", first ? first->string : "none");
+		tap_ok(b.join_id > 0 && b.join_id < a.join_id,
+		       "and its join row made first (%lld, RAW %lld)", b.join_id, a.join_id);
+		cJSON_Delete(st);
+		journal_item_clear(&a);
+		journal_item_clear(&b);
+	}
+	teardown(&r);
+}
+
 int main(void)
 {
 	test_basic();
 	test_prompt_stop();
+	test_jpeg_first();
 	test_fault("{\"latency_ms\": 40}", "with 40 ms latency", 0);
 	test_fault("{\"error_rate\": 0.3, \"error_status\": 503}", "with 30 % of 503", 0);
 	test_fault("{\"drop_after_commit_rate\": 0.35}", "with connections dropped after commit", 0);

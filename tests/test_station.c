@@ -428,6 +428,17 @@ static bool attached_once(struct station_run *r, const char *name, long long rec
 	return c.joined == 1 && !c.on_other && !c.orphans && c.bytes_same;
 }
 
+/* The join row's ordinal of the attachment name on record, or -1. */
+static int ordinal_of(const char *name, long long record)
+{
+	cJSON *a = harness_attachment_of(&hs, name, record, NULL);
+	const cJSON *o = cJSON_GetObjectItem(a, "ordinal");
+	int ord = cJSON_IsNumber(o) ? o->valueint : -1;
+
+	cJSON_Delete(a);
+	return ord;
+}
+
 static bool nothing_of(const char *name)
 {
 	struct att_count c = attached(name, 0, NULL);
@@ -585,6 +596,8 @@ static void test_raw_jpeg(void)
 		       "captured as a pair");
 		tap_ok(attached_once(&r, "000000002.cr2", 2, T_LONG), "the RAW is attached to 2");
 		tap_ok(attached_once(&r, "000000002.jpg", 2, T_LONG), "the JPEG is attached to 2");
+		tap_ok(ordinal_of("000000002.jpg", 2) < ordinal_of("000000002.cr2", 2),
+		       "the JPEG first among the record's images");
 		tap_ok(harness_dir_is(r.dir, "000000002.cr2 000000002.jpg 000000002.xmp"),
 		       "the session folder holds both, named from the number, and "
 		       "the RAW's XMP sidecar");
@@ -607,6 +620,9 @@ static void test_views(void)
 		tap_ok(attached_once(&r, "000000003.jpg", 3, T_LONG), "the first is attached to 3");
 		tap_ok(attached_once(&r, "000000003_2.jpg", 3, T_LONG), "the second is attached to 3");
 		tap_ok(expect(&r, "(2 images)", T_SHORT), "the count says 2 images");
+		tap_ok(ordinal_of("000000003.jpg", 3) == 0 && ordinal_of("000000003_2.jpg", 3) == 1,
+		       "in the order shot (ordinals %d, %d)", ordinal_of("000000003.jpg", 3),
+		       ordinal_of("000000003_2.jpg", 3));
 		tap_ok(harness_dir_is(r.dir, "000000003.jpg 000000003_2.jpg"), "both in the folder");
 	}
 	station_end(&r);
