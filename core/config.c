@@ -24,6 +24,8 @@ static const struct {
 	{ "camera", NULL },
 	{ "port", NULL },
 	{ "scanner", NULL },
+	{ "scan-prefix", NULL },
+	{ "scan-suffix", NULL },
 	{ "dir", NULL },
 	{ "unknown", NULL },
 	{ "delete-from-card", NULL },

@@ -93,7 +93,7 @@ static void read_label(finisher *f, struct capture *c)
 		n = 0;
 	for (size_t i = 0; i < n && !agrees; i++) {
 		char *id = NULL;
-		if (catalog_scan_parse(f->o.format, codes[i], NULL, &id, NULL) == 0) {
+		if (catalog_scan_parse(f->o.format, codes[i], &f->o.scan, &id, NULL) == 0) {
 			agrees = scanned && strcasecmp(id, scanned) == 0;
 			if (!c->label[0] || agrees)
 				snprintf(c->label, sizeof c->label, "%s", id);

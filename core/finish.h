@@ -50,6 +50,7 @@ typedef struct finish_options {
 	/* Whose captures: the batches of this server and collection. */
 	const char *server, *collection;
 	const struct catalog_format *format; /* borrowed: reads labels */
+	struct catalog_scan_options scan;    /* a prefix labels may carry too */
 	const char *station_name;   /* in the stamp; NULL: the host name */
 	bool stamp;                 /* write the identity into the files */
 	enum finish_raw raw;

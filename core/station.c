@@ -533,7 +533,7 @@ static int start_finisher(station *s, cs_error *err)
 	finish_options fo = {
 		.journal_path = s->o.journal_path, .server = s->o.login.server,
 		.collection = s->o.login.collection, .format = s->o.format,
-		.station_name = s->o.station_name, .stamp = s->o.stamp,
+		.scan = s->o.scan, .station_name = s->o.station_name, .stamp = s->o.stamp,
 		.raw = s->o.raw, .defaults = s->o.defaults, .label = s->o.label,
 		.read_label = s->o.read_label ? read_label : NULL,
 		.name = name_from_label, .on_done = on_finished, .ud = s,
@@ -560,6 +560,8 @@ int station_options_from_config(const cs_config *cfg, station_options *o,
 	o->keep_unknown = keep;
 	o->stamp = !config_get(cfg, "stamp") || config_get_bool(cfg, "stamp");
 	o->station_name = config_get(cfg, "station-name");
+	o->scan.prefix = config_get(cfg, "scan-prefix");
+	o->scan.suffix = config_get(cfg, "scan-suffix");
 	o->raw = (enum finish_raw)raw;
 	if (label)
 		*label = (enum finish_label)lab;
@@ -649,7 +651,7 @@ int station_open(const station_options *o, station **out, cs_error *err)
 int station_scan(station *s, const char *line, cs_error *err)
 {
 	char *identifier = NULL;
-	int ret = catalog_scan_parse(s->o.format, line, NULL, &identifier, err);
+	int ret = catalog_scan_parse(s->o.format, line, &s->o.scan, &identifier, err);
 
 	pthread_mutex_lock(&s->lock);
 	s->generation++;

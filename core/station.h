@@ -54,6 +54,9 @@ typedef struct station_options {
 	specify_login login;        /* copied; the password is wiped at close */
 	const struct catalog_format *format; /* borrowed: outlives the station */
 	const char *dir;            /* the session folder, which must exist */
+	/* What the scanner (or the barcode itself, "UAM:Ento:000123") puts
+	 * around the number: stripped from scans and labels when present. */
+	struct catalog_scan_options scan;
 	/* Shoot numbers Specify does not know (they stay unmatched, for a
 	 * later `copystand upload`); false: refuse the shutter for them. */
 	bool keep_unknown;

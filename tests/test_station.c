@@ -1211,6 +1211,33 @@ static void test_name_from_label(void)
 	station_end(&r);
 }
 
+/* 16. Labels whose barcode carries more than the number ("UAM:Ento:",
+ * a scanner's own suffix): the configured prefix and suffix go. */
+static void test_scan_prefix(void)
+{
+	struct station_run r;
+	char config[600];
+
+	tap_diag("scan prefix and suffix from the configuration");
+	snprintf(config, sizeof config, "%s/prefix.conf", harness_home());
+	FILE *f = fopen(config, "w");
+	if (f) {
+		fputs("scan-prefix = UAM:Ento:\nscan-suffix = /\n", f);
+		fclose(f);
+	}
+	const char *const extra[] = { "--config", config, NULL };
+	if (station_start(&r, "prefix", false, extra)) {
+		send_line(&r, "UAM:Ento:000000005/");
+		tap_ok(expect(&r, "000000005  ", T_SHORT) && expect(&r, " image", T_SHORT),
+		       "UAM:Ento:000000005/ is 000000005, found");
+		tap_ok(scan_found(&r, "000000006"), "a scan without them still counts");
+		send_line(&r, "UAM:Herp:000000007");
+		tap_ok(expect(&r, "scan not used", T_SHORT),
+		       "another collection's prefix is not a catalog number");
+	}
+	station_end(&r);
+}
+
 int main(void)
 {
 	static char pw[] = "COPYSTAND_PASSWORD=";
@@ -1240,6 +1267,7 @@ int main(void)
 	test_raw_policy();
 	test_label_check();
 	test_name_from_label();
+	test_scan_prefix();
 
 	harness_server_stop(&hs);
 	harness_cleanup();
