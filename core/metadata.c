@@ -666,6 +666,223 @@ static int exif_stamp(ExifMem *mem, const unsigned char *p, size_t n,
 	return ok ? 0 : cs_error_set(err, CS_E_NOMEM, "out of memory stamping %s", path);
 }
 
+/* --- stamping in place ---------------------------------------------------
+ *
+ * Rebuilding the EXIF moves every value, and maker notes that point to
+ * their data by offsets from the start of the TIFF header (Canon's, among
+ * others) then point to the old places.  So the stamp is added the way a
+ * careful editor does: the old TIFF structure stays byte for byte where it
+ * was, and new copies of IFD0 and the EXIF IFD, holding the new entries,
+ * are appended after it; the header then points to the new IFD0.  Every
+ * old offset stays true.  Only when that does not fit in a JPEG segment,
+ * or the structure cannot be followed, is the EXIF rebuilt by libexif. */
+
+#define TAG_IMAGE_DESCRIPTION 0x010e
+#define TAG_SOFTWARE 0x0131
+#define TAG_EXIF_IFD 0x8769
+#define TAG_EXIF_VERSION 0x9000
+#define TAG_USER_COMMENT 0x9286
+#define IFD_MAX_ENTRIES 1000
+
+struct tiff_out {
+	unsigned char *b;       /* the APP1 payload: "Exif\0\0", then the TIFF */
+	size_t n, cap;
+	ExifByteOrder order;
+};
+
+/* The IFD at off: its entry count, when the whole IFD and every value it
+ * points to lie in the TIFF, each of a type TIFF knows.  Anything else is
+ * left to libexif, whose reader stops at the first such entry. */
+static bool ifd_at(const struct tiff_out *t, uint32_t off, unsigned *count)
+{
+	const unsigned char *tiff = t->b + 6;
+	size_t tn = t->n - 6;
+
+	if (off < 8 || off % 2 || (size_t)off + 2 > tn)
+		return false;
+	*count = exif_get_short(tiff + off, t->order);
+	if (*count > IFD_MAX_ENTRIES || (size_t)off + 2 + 12u * *count + 4 > tn)
+		return false;
+	for (unsigned i = 0; i < *count; i++) {
+		const unsigned char *e = tiff + off + 2 + 12 * i;
+		unsigned format = exif_get_short(e + 2, t->order);
+		uint64_t size = (uint64_t)exif_get_long(e + 4, t->order) *
+			exif_format_get_size((ExifFormat)format);
+
+		if (!exif_format_get_size((ExifFormat)format) ||
+		    (size > 4 && (uint64_t)exif_get_long(e + 8, t->order) + size > tn))
+			return false;
+	}
+	return true;
+}
+
+/* Appends len bytes at an even offset; their offset from the TIFF header,
+ * or 0 when the segment would overflow. */
+static uint32_t tiff_put(struct tiff_out *t, const void *data, size_t len)
+{
+	size_t at = t->n + ((t->n - 6) % 2);
+
+	if (at + len > t->cap)
+		return 0;
+	memset(t->b + t->n, 0, at - t->n);
+	memcpy(t->b + at, data, len);
+	t->n = at + len;
+	return (uint32_t)(at - 6);
+}
+
+/* One entry of a byte-sized type (ASCII, UNDEFINED): inline when it fits
+ * in four bytes, else appended.  False when the segment would overflow. */
+static bool entry_make(struct tiff_out *t, unsigned char e[12], unsigned tag,
+		       ExifFormat format, const unsigned char *data, size_t len)
+{
+	memset(e, 0, 12);
+	exif_set_short(e, t->order, (ExifShort)tag);
+	exif_set_short(e + 2, t->order, (ExifShort)format);
+	exif_set_long(e + 4, t->order, (ExifLong)len);
+	if (len <= 4) {
+		memcpy(e + 8, data, len);
+		return true;
+	}
+	uint32_t off = tiff_put(t, data, len);
+	exif_set_long(e + 8, t->order, off);
+	return off != 0;
+}
+
+/* The entries of an IFD, kept in tag order as TIFF wants. */
+struct ifd_list {
+	unsigned char (*e)[12];
+	unsigned n;
+};
+
+/* Puts e in the place of the entry with its tag, else before the first
+ * entry with a greater one: the old entries keep their order. */
+static void ifd_set(struct ifd_list *l, const struct tiff_out *t, const unsigned char e[12])
+{
+	unsigned tag = exif_get_short(e, t->order), i;
+
+	for (i = 0; i < l->n; i++)
+		if (exif_get_short(l->e[i], t->order) == tag) {
+			memcpy(l->e[i], e, 12);
+			return;
+		}
+	for (i = 0; i < l->n && exif_get_short(l->e[i], t->order) < tag; i++)
+		;
+	memmove(l->e + i + 1, l->e + i, (l->n - i) * 12);
+	memcpy(l->e[i], e, 12);
+	l->n++;
+}
+
+/* Copies the IFD at off into l (room for 3 more); *next: its link. */
+static void ifd_load(struct ifd_list *l, const struct tiff_out *t, uint32_t off,
+		     unsigned count, uint32_t *next)
+{
+	const unsigned char *p = t->b + 6 + off + 2;
+
+	memcpy(l->e, p, 12u * count);
+	l->n = count;
+	*next = exif_get_long(p + 12 * count, t->order);
+}
+
+/* Appends the IFD; its offset, or 0 when the segment would overflow. */
+static uint32_t ifd_put(struct tiff_out *t, const struct ifd_list *l, uint32_t next)
+{
+	unsigned char head[2], tail[4];
+	uint32_t off;
+
+	exif_set_short(head, t->order, (ExifShort)l->n);
+	exif_set_long(tail, t->order, next);
+	if (!(off = tiff_put(t, head, 2)) || t->n + 12u * l->n + 4 > t->cap)
+		return 0;
+	for (unsigned i = 0; i < l->n; i++)
+		memcpy(t->b + t->n + 12 * i, l->e[i], 12);
+	t->n += 12u * l->n;
+	memcpy(t->b + t->n, tail, 4);
+	t->n += 4;
+	return off;
+}
+
+static const ExifEntry *entry_of(ExifData *ed, ExifIfd ifd, ExifTag tag)
+{
+	return exif_content_get_entry(ed->ifd[ifd], tag);
+}
+
+/* The stamp ed holds (exif_stamp put it there) added to the EXIF p, in
+ * place: *out (exif_mem_free it), or 1 when it cannot be done so. */
+static int stamp_in_place(ExifMem *mem, ExifData *ed, const unsigned char *p, size_t n,
+			  unsigned char **out, unsigned *out_n)
+{
+	const ExifEntry *desc = entry_of(ed, EXIF_IFD_0, EXIF_TAG_IMAGE_DESCRIPTION);
+	const ExifEntry *soft = entry_of(ed, EXIF_IFD_0, EXIF_TAG_SOFTWARE);
+	const ExifEntry *comment = entry_of(ed, EXIF_IFD_EXIF, EXIF_TAG_USER_COMMENT);
+	struct tiff_out t = { .n = n, .cap = APP1_MAX, .order = exif_data_get_byte_order(ed) };
+	unsigned c0, c1 = 0, i;
+	uint32_t exif_off = 0, next0, next1 = 0, off;
+	unsigned char e[12];
+	bool had_soft = false;
+	int ret = 1;
+
+	if (!comment || n < 14 || n > APP1_MAX || !(t.b = exif_mem_alloc(mem, APP1_MAX)))
+		return comment && n >= 14 && n <= APP1_MAX ? CS_E_NOMEM : 1;
+	memcpy(t.b, p, n);
+	if (!ifd_at(&t, exif_get_long(t.b + 10, t.order), &c0))
+		goto out;
+	const unsigned char *ifd0 = t.b + 6 + exif_get_long(t.b + 10, t.order) + 2;
+	for (i = 0; i < c0; i++) {
+		unsigned tag = exif_get_short(ifd0 + 12 * i, t.order);
+		if (tag == TAG_EXIF_IFD)
+			exif_off = exif_get_long(ifd0 + 12 * i + 8, t.order);
+		had_soft |= tag == TAG_SOFTWARE;
+	}
+	if (exif_off && !ifd_at(&t, exif_off, &c1))
+		goto out;
+	struct ifd_list l0 = { calloc(c0 + 3, 12), 0 }, l1 = { calloc(c1 + 3, 12), 0 };
+	if (!l0.e || !l1.e) {
+		ret = CS_E_NOMEM;
+		goto lists;
+	}
+	ifd_load(&l0, &t, exif_get_long(t.b + 10, t.order), c0, &next0);
+	if (exif_off)
+		ifd_load(&l1, &t, exif_off, c1, &next1);
+	else if (entry_make(&t, e, TAG_EXIF_VERSION, EXIF_FORMAT_UNDEFINED,
+			    (const unsigned char *)"0232", 4))
+		ifd_set(&l1, &t, e);
+	if (!entry_make(&t, e, TAG_USER_COMMENT, EXIF_FORMAT_UNDEFINED, comment->data,
+			comment->size))
+		goto lists;
+	ifd_set(&l1, &t, e);
+	if (desc && !entry_make(&t, e, TAG_IMAGE_DESCRIPTION, EXIF_FORMAT_ASCII, desc->data,
+				desc->size))
+		goto lists;
+	if (desc)
+		ifd_set(&l0, &t, e);
+	if (!had_soft && soft && !entry_make(&t, e, TAG_SOFTWARE, EXIF_FORMAT_ASCII,
+					     soft->data, soft->size))
+		goto lists;
+	if (!had_soft && soft)
+		ifd_set(&l0, &t, e);
+	if (!(off = ifd_put(&t, &l1, next1)))
+		goto lists;
+	memset(e, 0, 12);
+	exif_set_short(e, t.order, TAG_EXIF_IFD);
+	exif_set_short(e + 2, t.order, EXIF_FORMAT_LONG);
+	exif_set_long(e + 4, t.order, 1);
+	exif_set_long(e + 8, t.order, off);
+	ifd_set(&l0, &t, e);
+	if (!(off = ifd_put(&t, &l0, next0)))
+		goto lists;
+	exif_set_long(t.b + 10, t.order, off);
+	*out = t.b;
+	*out_n = (unsigned)t.n;
+	t.b = NULL;
+	ret = 0;
+lists:
+	free(l0.e);
+	free(l1.e);
+out:
+	exif_mem_free(mem, t.b);
+	return ret;
+}
+
 /* The APP1 payload of ed (exif_mem_free it); a thumbnail that makes it too
  * large for a JPEG segment is dropped rather than the stamp. */
 static int exif_save(ExifData *ed, ExifMem *mem, const char *path,
@@ -774,7 +991,13 @@ int metadata_jpeg_stamp(const char *path, const metadata_stamp *st,
 	if (ret == 0)
 		ret = exif_stamp(mem, sc.exif_n ? h.buf + sc.exif_at : NULL, sc.exif_n, st,
 				 path, &ed, err);
-	if (ret == 0)
+	/* In place when it can be, else rebuilt (1: it cannot). */
+	if (ret == 0 && sc.exif_n &&
+	    (ret = stamp_in_place(mem, ed, h.buf + sc.exif_at, sc.exif_n, &app1, &app1_n)) == 1)
+		ret = 0;
+	if (ret == CS_E_NOMEM)
+		cs_error_set(err, ret, "out of memory stamping %s", path);
+	if (ret == 0 && !app1)
 		ret = exif_save(ed, mem, path, &app1, &app1_n, err);
 	if (ret == 0)
 		ret = stamp_write(fd, path, sb.st_mode & 0777, &h, &sc, app1, app1_n, size,

@@ -534,6 +534,56 @@ static void test_camera_jpeg(void)
 	unlink(path);
 }
 
+/* A Canon maker note points to its values by offsets from the start of
+ * the TIFF header: after the stamp they must still point to them. */
+static void test_maker_note_offsets(void)
+{
+	static const char body[] = "Canon EOS TESTBODY";
+	enum { NOTE = 2 + 12 + 4 + sizeof body };
+	unsigned char note[NOTE] = { 0 }, *exif, *tiff;
+	char path[600], *warn;
+	size_t at;
+	unsigned n;
+
+	make_jpeg(in_dir(path, "canon.jpg"), 64, 48, 4);
+	ExifData *ed = exif_data_new();
+	exif_data_set_byte_order(ed, EXIF_BYTE_ORDER_INTEL);
+	add_entry(ed, EXIF_IFD_0, EXIF_TAG_MAKE, EXIF_FORMAT_ASCII, "Canon", 6);
+	add_entry(ed, EXIF_IFD_0, EXIF_TAG_MODEL, EXIF_FORMAT_ASCII, "Canon EOS R5", 13);
+	/* One entry, CanonImageType (0x0006), its text right after the IFD;
+	 * the offset is filled in once the note's place is known. */
+	exif_set_short(note, EXIF_BYTE_ORDER_INTEL, 1);
+	exif_set_short(note + 2, EXIF_BYTE_ORDER_INTEL, 6);
+	exif_set_short(note + 4, EXIF_BYTE_ORDER_INTEL, EXIF_FORMAT_ASCII);
+	exif_set_long(note + 6, EXIF_BYTE_ORDER_INTEL, sizeof body);
+	memcpy(note + 18, body, sizeof body);
+	add_entry(ed, EXIF_IFD_EXIF, EXIF_TAG_MAKER_NOTE, EXIF_FORMAT_UNDEFINED, note, NOTE);
+	exif_data_save_data(ed, &exif, &n);
+	exif_data_unref(ed);
+	tiff = exif + 6;
+	for (at = 0; at + NOTE <= n - 6 && memcmp(tiff + at, note, NOTE); at++)
+		;
+	if (!tap_ok(at + NOTE <= n - 6, "a test EXIF with a Canon maker note")) {
+		free(exif);
+		return;
+	}
+	exif_set_long(tiff + at + 10, EXIF_BYTE_ORDER_INTEL, (ExifLong)(at + 18));
+	insert_segment(path, 0xe1, exif, n);
+	free(exif);
+	exiftool_is(NULL, "CanonImageType", path, body, "exiftool reads the maker note");
+
+	cs_error err = { 0 };
+	tap_is_int(metadata_jpeg_stamp(path, &stamp, NULL, NULL, &err), 0, "stamp it");
+	exiftool_is(NULL, "ImageDescription", path, stamp.identifier, "the stamp is there");
+	exiftool_is(NULL, "CanonImageType", path, body,
+		    "the maker note's value is still where its offset says");
+	warn = exiftool(NULL, "Warning", path);
+	tap_ok(!have_exiftool || (warn && !*warn), "exiftool has no warning (%s)",
+	       warn ? warn : "");
+	free(warn);
+	unlink(path);
+}
+
 /* A thumbnail that leaves no room for the stamp in 64 KiB is dropped; an
  * EXIF too large without one is refused. */
 static void test_full_exif(void)
@@ -925,6 +975,7 @@ int main(int argc, char **argv)
 	test_walk();
 	test_plain_jpeg();
 	test_camera_jpeg();
+	test_maker_note_offsets();
 	test_full_exif();
 	test_long_header();
 	test_failures();
