@@ -312,7 +312,12 @@ static void terminal_child(const char *tty, int report)
 	}
 	scanner_free(s);
 	close(report);
-	exit(0);
+	/* Not exit(): LeakSanitizer's check at exit, in a session leader whose
+	 * terminal has hung up, deadlocks now and then under load (its
+	 * tracer and the stopped process wait for each other).  The terminal
+	 * scanner's leaks are checked where the station uses it
+	 * (test_station). */
+	_exit(0);
 }
 
 /* One line from the child, within 5 s. */
