@@ -125,9 +125,11 @@ int copystand_next_event(copystand *c, copystand_event *ev);
 void copystand_close(copystand *c);
 
 /* For hosts that live for one file: copies it into the session folder of
- * the station running on this computer (or, when none runs, of the one
- * that ran last), named from its current catalog number, journals it
- * for that station to finish and attach, and returns at once.  *name (may
+ * the station running on this computer, named from its current catalog
+ * number, journals it for that station to finish and attach, and returns
+ * at once.  When no station runs, the file goes to the folder of the one
+ * that ran last, unnamed ("unnamed_..."): that station's last number is
+ * no one's to give, and a person names the file later.  *name (may
  * be NULL) receives the new name (malloc'd).  COPYSTAND_E_NOT_FOUND when
  * no station has ever run for this user. */
 int copystand_submit_to_running(const char *path, char **name,

@@ -717,6 +717,17 @@ int journal_station_note(journal *j, long long batch, const char *source,
 	return step_done(j, q, "noting a host's file", err);
 }
 
+int journal_station_ended(journal *j, long long batch, cs_error *err)
+{
+	sqlite3_stmt *q;
+	int ret = prepare(j, "UPDATE stations SET pid = 0 WHERE batch_id = ?", &q, err);
+
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(q, 1, batch);
+	return step_done(j, q, "noting that a station ended", err);
+}
+
 int journal_station_publish(journal *j, const journal_station *st, cs_error *err)
 {
 	sqlite3_stmt *q;
@@ -755,7 +766,8 @@ int journal_station_current(journal *j, journal_station *out, cs_error *err)
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		const char *host = (const char *)sqlite3_column_text(q, 1);
 		int pid = sqlite3_column_int(q, 2);
-		bool live = host && !strcmp(host, j->host) &&
+		/* pid 0: the station ended; else it runs while its process does. */
+		bool live = host && !strcmp(host, j->host) && pid > 0 &&
 			(kill(pid, 0) == 0 || errno != ESRCH);
 		if (ret == 0 && !live)
 			continue;

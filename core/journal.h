@@ -172,6 +172,9 @@ void journal_station_clear(journal_station *st);
 /* Records st (this process and host) as the station of st->batch_id. */
 int journal_station_publish(journal *j, const journal_station *st, cs_error *err);
 
+/* The station of batch has ended: it no longer names hosts' files. */
+int journal_station_ended(journal *j, long long batch, cs_error *err);
+
 /* Notes the last file a host handed to the station of batch. */
 int journal_station_note(journal *j, long long batch, const char *source,
 			 const char *stem, cs_error *err);

@@ -957,22 +957,25 @@ int station_submit_to_running(const char *journal_path, const char *const *paths
 	if ((ret = journal_open(journal_path, &j, err)) ||
 	    (ret = journal_station_current(j, &cur, err)))
 		goto out;
+	/* A station that no longer runs cannot have scanned what is shot now:
+	 * its last number would name every later shot, wrongly.  The file is
+	 * kept all the same, unnamed, for a person to name. */
+	const char *current = cur.live ? cur.identifier : NULL;
 	/* The other half of a pair (IMG_0004.CR2, then IMG_0004.JPG, each in
 	 * its own hook call) takes the name its first half got; the same
 	 * stem again with a name already taken is another shot. */
 	if (cur.last_source && cur.last_stem && !strcmp(cur.last_source, source) &&
 	    now_s() - cur.last_at < PAIR_S && !taken(cur.dir, cur.last_stem, base)) {
-		snprintf(shot.identifier, sizeof shot.identifier, "%s",
-			 cur.identifier ? cur.identifier : "");
+		snprintf(shot.identifier, sizeof shot.identifier, "%s", current ? current : "");
 		snprintf(shot.stem, sizeof shot.stem, "%s", cur.last_stem);
-		shot.record_id = cur.identifier ? cur.record_id : 0;
+		shot.record_id = current ? cur.record_id : 0;
 		shot.ordinal_base = cur.ordinal_base;
-	} else if (cur.identifier) {
-		snprintf(shot.identifier, sizeof shot.identifier, "%s", cur.identifier);
-		shot.index = next_index_for(j, cur.dir, cur.identifier);
+	} else if (current) {
+		snprintf(shot.identifier, sizeof shot.identifier, "%s", current);
+		shot.index = next_index_for(j, cur.dir, current);
 		shot.record_id = cur.record_id;
 		shot.ordinal_base = cur.ordinal_base;
-		if ((ret = catalog_name_build(cur.identifier, shot.index, NULL, &stem, NULL, err)))
+		if ((ret = catalog_name_build(current, shot.index, NULL, &stem, NULL, err)))
 			goto out;
 		snprintf(shot.stem, sizeof shot.stem, "%s", stem);
 	} else {
@@ -1106,5 +1109,6 @@ void station_close(station *s)
 		pthread_join(s->checker, NULL);
 	finish_stop(s->fin);
 	pipeline_stop(s->pipe);
+	journal_station_ended(s->j, s->batch, NULL);
 	station_free(s);
 }

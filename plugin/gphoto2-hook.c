@@ -58,7 +58,11 @@ static int download(const char *argument)
 	ret = copystand_submit_to_running(path, &name, err, sizeof err);
 	base = strrchr(path, '/') + 1;      /* absolute: it has one */
 	/* One line each: gphoto2 passes our stderr through to its own. */
-	if (ret == 0)
+	if (ret == 0 && !strncmp(name, "unnamed_", 8))
+		fprintf(stderr, "copystand: %s → %s: no catalog number (no station is "
+			"running, or no label was scanned): rename it to its catalog number "
+			"and run copystand upload\n", base, name);
+	else if (ret == 0)
 		fprintf(stderr, "copystand: %s → %s\n", base, name);
 	else
 		fprintf(stderr, "copystand: %s: not taken, left where gphoto2 saved it: %s\n",

@@ -180,6 +180,17 @@ int main(int argc, char **argv)
 	copystand_free(raw_name);
 	copystand_free(name);
 	name = NULL;
+
+	/* With no station running, its last number (6) names nothing more:
+	 * the file is kept, unnamed, in that station's folder. */
+	copystand_close(c);
+	c = NULL;
+	rc = copystand_submit_to_running(jpeg, &name, err, sizeof err);
+	tap_ok(rc == 0 && name && !strncmp(name, "unnamed_", 8),
+	       "no station running: taken, but unnamed: %s", name ? name : err);
+	tap_ok(name && exists(dir, name), "in the last station's folder");
+	copystand_free(name);
+	name = NULL;
 	free(jpeg);
 	free(raw);
 out:

@@ -644,6 +644,12 @@ static void test_tethered(void)
 out:
 	finish(gp, 0);
 	tap_is_int(station_quit(), 0, "the station quits, status 0 (no leaks)");
+	/* The station is gone: its last number (000012345) names nothing more. */
+	int rc = hook(dl, NULL, "download", COPYSTAND_SAMPLES "/not-a-number.jpg", &out);
+	tap_ok(rc == 0 && out && strstr(out, "→ unnamed_") &&
+	       strstr(out, "no station is running"),
+	       "with no station running the hook keeps the file unnamed: %s", out ? out : "");
+	free(out);
 	if (cam)
 		tap_is_int(ptpip_cam_stop(cam), 0, "the camera emulator exits cleanly");
 }
