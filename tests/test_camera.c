@@ -434,6 +434,38 @@ out:
 	rig_down(&r);
 }
 
+/* The disk fills up during a download: the shot stays on the camera, no
+ * part file is left, and it comes whole once there is room again.  A file
+ * size limit stands in for the full disk (EFBIG instead of ENOSPC: the
+ * same failed write()). */
+static void test_disk_full(void)
+{
+	struct rig r;
+	camera_capture cap;
+	cs_error err = { 0 };
+	struct rlimit was, small = { 100000, 0 };
+	void (*xfsz)(int) = signal(SIGXFSZ, SIG_IGN);
+	int ret;
+
+	if (!rig_up(&r, "diskfull", NULL) || getrlimit(RLIMIT_FSIZE, &was) < 0)
+		goto out;
+	control_ok(&r, "payload jpeg 300000");
+	small.rlim_max = was.rlim_max;
+	tap_is_int(camera_trigger(r.c, &err), 0, "the shutter fires");
+	setrlimit(RLIMIT_FSIZE, &small);
+	ret = camera_wait_capture(r.c, 10000, r.dir, "full", &cap, &err);
+	setrlimit(RLIMIT_FSIZE, &was);
+	tap_is_int(ret, CS_E_IO, "the disk fills: CS_E_IO");
+	tap_ok(has(err.msg, "free space on the disk") && has(err.msg, "stays on the camera"),
+	       "saying what to do: %s", err.msg);
+	tap_ok(harness_dir_is(r.dir, ""), "no part file is left");
+	tap_ok(capture_ok(&r, "full", 1, &cap) && cap.files[0].size == 300000,
+	       "with room again, the same shot comes whole");
+out:
+	signal(SIGXFSZ, xfsz);
+	rig_down(&r);
+}
+
 static double cpu_seconds(void)
 {
 	struct rusage ru;
@@ -736,6 +768,7 @@ int main(void)
 	test_disconnect();
 	test_freeze();
 	test_card_full();
+	test_disk_full();
 	test_idle();
 	test_large();
 	test_signals();

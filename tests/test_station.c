@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -230,6 +231,9 @@ static bool station_start(struct station_run *r, const char *name, bool with_cam
 	r->pid = forkpty(&r->master, NULL, NULL,
 			 &(struct winsize){ .ws_row = 40, .ws_col = 200 });
 	if (r->pid == 0) {
+		/* The disk-full case stands a file size limit in for a full
+		 * disk: a write past it must fail, not kill the station. */
+		signal(SIGXFSZ, SIG_IGN);
 		execv(COPYSTAND_BINARY, (char **)args);
 		_exit(127);
 	}
@@ -1211,6 +1215,33 @@ static void test_name_from_label(void)
 	station_end(&r);
 }
 
+/* 17. The disk fills up as a shot comes: the station says so, the shot
+ * stays on the camera, and once there is room it comes and is attached.
+ * A file size limit on the station stands in for the full disk. */
+static void test_disk_full(void)
+{
+	struct station_run r;
+	struct rlimit small = { 150000, RLIM_INFINITY }, room = { RLIM_INFINITY, RLIM_INFINITY };
+
+	tap_diag("disk full");
+	if (station_start(&r, "diskfull", true, NULL)) {
+		tap_ok(cam_ok(&r, "payload jpeg 1000000"), "1 MB shots");
+		tap_ok(scan_found(&r, "000000011"), "the scan is found");
+		tap_ok(prlimit(r.pid, RLIMIT_FSIZE, &small, NULL) == 0, "the disk is full");
+		send_line(&r, "");
+		tap_ok(expect(&r, "free space on the disk", T_SHORT),
+		       "the station says to free space");
+		tap_ok(prlimit(r.pid, RLIMIT_FSIZE, &room, NULL) == 0, "room again");
+		/* Its name follows the record's images from earlier cases. */
+		char name[64] = "";
+		if (expect(&r, "captured 000000011", T_SHORT))
+			sscanf(r.out + r.mark - strlen("000000011"), "%63[^ \r\n]", name);
+		tap_ok(name[0], "the shot comes from the camera: %s", name);
+		tap_ok(attached_once(&r, name, 11, T_LONG), "and is attached, whole");
+	}
+	station_end(&r);
+}
+
 /* 16. Labels whose barcode carries more than the number ("UAM:Ento:",
  * a scanner's own suffix): the configured prefix and suffix go. */
 static void test_scan_prefix(void)
@@ -1268,6 +1299,7 @@ int main(void)
 	test_label_check();
 	test_name_from_label();
 	test_scan_prefix();
+	test_disk_full();
 
 	harness_server_stop(&hs);
 	harness_cleanup();
