@@ -79,7 +79,7 @@ static int add_path(batch_plan *p, const char *path, cs_error *err)
 	return 0;
 }
 
-static bool is_own_file(const char *name)
+bool batch_is_own_file(const char *name)
 {
 	const char *dot = strrchr(name, '.');
 
@@ -114,7 +114,7 @@ static int walk(batch_plan *p, const char *path, bool top, cs_error *err)
 		char *child;
 		/* Hidden files are the system's (.DS_Store, ._IMG), XMP sidecars
 		 * and report.html copystand's own: none is a capture. */
-		if (de->d_name[0] == '.' || is_own_file(de->d_name))
+		if (de->d_name[0] == '.' || batch_is_own_file(de->d_name))
 			continue;
 		if (asprintf(&child, "%s/%s", path, de->d_name) < 0)
 			ret = cs_error_set(err, CS_E_NOMEM, "out of memory");

@@ -37,6 +37,10 @@ enum batch_status {
 /* A short stable name ("matched", "not-found", ...), for reports and JSON. */
 const char *batch_status_name(enum batch_status s);
 
+/* What copystand writes beside captures (XMP sidecars, reports): never a
+ * capture itself. */
+bool batch_is_own_file(const char *name);
+
 typedef struct batch_file {
 	char *path;
 	const char *name;          /* within path */

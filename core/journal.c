@@ -690,6 +690,66 @@ int journal_items_of_identifier(journal *j, const char *identifier,
 	return each_row(st, fn, ud);
 }
 
+static int cmp_path(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int journal_paths_in(journal *j, const char *dir, char ***paths, size_t *n,
+		     cs_error *err)
+{
+	sqlite3_stmt *st;
+	size_t len = strlen(dir), cap = 0;
+	int ret = prepare(j, "SELECT path FROM items WHERE substr(path, 1, ?) = ? "
+			  "AND instr(substr(path, ? + 1), '/') = 0", &st, err);
+
+	*paths = NULL;
+	*n = 0;
+	if (ret)
+		return ret;
+	/* dir + "/" + a name without a slash: the folder's own files. */
+	char *prefix = NULL;
+	if (asprintf(&prefix, "%s/", dir) < 0) {
+		sqlite3_finalize(st);
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)len + 1);
+	bind_text(st, 2, prefix);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)len + 1);
+	while (ret == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		if (*n == cap) {
+			char **v = realloc(*paths, (cap = cap ? 2 * cap : 64) * sizeof *v);
+			if (!v) {
+				ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+				break;
+			}
+			*paths = v;
+		}
+		if (!((*paths)[*n] = col_text(st, 0)))
+			ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+		else
+			(*n)++;
+	}
+	sqlite3_finalize(st);
+	free(prefix);
+	if (ret) {
+		journal_paths_free(*paths, *n);
+		*paths = NULL;
+		*n = 0;
+		return ret;
+	}
+	if (*n)
+		qsort(*paths, *n, sizeof **paths, cmp_path);
+	return 0;
+}
+
+void journal_paths_free(char **paths, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
+}
+
 /* --- stations --------------------------------------------------------------- */
 
 void journal_station_clear(journal_station *st)

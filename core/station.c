@@ -10,10 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "durable.h"
 #include "journal.h"
 #include "metadata.h"
@@ -1024,6 +1026,49 @@ int station_resolve_held(station *s, bool take_label, cs_error *err)
 	}
 	pthread_mutex_unlock(&s->lock);
 	changed(s);
+	return 0;
+}
+
+static int cmp_path(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int station_unjournaled(station *s, size_t *count, char *first, size_t size,
+			cs_error *err)
+{
+	char **known = NULL, *path = NULL;
+	size_t nknown = 0;
+	struct dirent *de;
+	DIR *d;
+	int ret;
+
+	*count = 0;
+	if (first && size)
+		first[0] = '\0';
+	pthread_mutex_lock(&s->lock);
+	ret = journal_paths_in(s->j, s->dir, &known, &nknown, err);
+	pthread_mutex_unlock(&s->lock);
+	if (ret)
+		return ret;
+	if (!(d = opendir(s->dir))) {
+		journal_paths_free(known, nknown);
+		return cs_error_set(err, CS_E_IO, "%s: %s", s->dir, strerror(errno));
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+		if (de->d_name[0] == '.' || batch_is_own_file(de->d_name) ||
+		    asprintf(&path, "%s/%s", s->dir, de->d_name) < 0)
+			continue;
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		    !(nknown && bsearch(&path, known, nknown, sizeof *known, cmp_path))) {
+			if (!(*count)++ && first)
+				snprintf(first, size, "%s", de->d_name);
+		}
+		free(path);
+	}
+	closedir(d);
+	journal_paths_free(known, nknown);
 	return 0;
 }
 

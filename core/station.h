@@ -201,6 +201,13 @@ int station_submit_to_running(const char *journal_path, const char *const *paths
  * CS_E_NOT_FOUND when there is nothing to take back. */
 int station_undo(station *s, cs_error *err);
 
+/* Files in the session folder that the journal does not know, as a
+ * crash or a full disk between a download and its journaling leaves
+ * them (sidecars, hidden and partial files, reports aside): how many,
+ * and the first one's name (first may be NULL). */
+int station_unjournaled(station *s, size_t *count, char *first, size_t size,
+			cs_error *err);
+
 void station_get_status(station *s, station_status *out);
 
 /* Waits until every capture of the session is final and every undo done,

@@ -671,6 +671,24 @@ static int open_specify(struct setup *x, cs_error *err)
 	return 0;
 }
 
+/* Files a crash or a full disk left between download and journal: the
+ * journal does not know them, so nothing would ever attach them. */
+static void note_unjournaled(struct setup *x)
+{
+	char first[256];
+	size_t n;
+	cs_error err = { 0 };
+
+	if (station_unjournaled(x->u.st, &n, first, sizeof first, &err))
+		printf("could not compare the session folder with the journal: %s\n", err.msg);
+	else if (n)
+		printf("NOTE: %zu file%s in the session folder %s not in the journal (%s%s): "
+		       "a crash or a full disk came between download and journal.  Check "
+		       "and attach %s with: copystand upload %s\n", n, n > 1 ? "s" : "",
+		       n > 1 ? "are" : "is", first, n > 1 ? ", …" : "", n > 1 ? "them" : "it",
+		       x->dir);
+}
+
 static int start(struct setup *x, cs_error *err)
 {
 	const cs_config *cfg = x->c.cfg;
@@ -701,6 +719,7 @@ static int start(struct setup *x, cs_error *err)
 	x->u.delete_from_card = config_get_bool(cfg, "delete-from-card");
 	if ((ret = station_open(&so, &x->u.st, err)))
 		return ret;
+	note_unjournaled(x);
 	/* Another program holds the camera (gphoto2 with the copystand hook):
 	 * the station must not claim it. */
 	if (x->u.camopts.port && !strcmp(x->u.camopts.port, "none")) {

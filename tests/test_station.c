@@ -1242,6 +1242,40 @@ static void test_disk_full(void)
 	station_end(&r);
 }
 
+/* 18. A file that reached the session folder but not the journal (a
+ * crash or a full disk in between) is pointed out at the start, with the
+ * command that checks and attaches it; the station's own files are not. */
+static void test_unjournaled(void)
+{
+	struct station_run r;
+	char dir[600], stray[700];
+
+	tap_diag("a file the journal does not know");
+	snprintf(dir, sizeof dir, "%s/strays", harness_home());
+	snprintf(stray, sizeof stray, "%s/000000010_7.jpg", dir);
+	mkdir(dir, 0755);
+	FILE *f = fopen(stray, "w");
+	if (f) {
+		fputs("not journaled", f);
+		fclose(f);
+	}
+	if (station_start(&r, "strays", true, NULL)) {
+		tap_ok(since(&r, 0, "NOTE: 1 file in the session folder is not in the journal "
+			     "(000000010_7.jpg)") && since(&r, 0, "copystand upload"),
+		       "the start points it out, with copystand upload");
+		tap_ok(scan_found(&r, "000000010"), "the scan is found");
+		send_line(&r, "");
+		tap_ok(expect(&r, "captured 000000010", T_SHORT), "a shot");
+		send_line(&r, "q");
+		tap_ok(reap(&r, T_LONG), "quit");
+	}
+	station_end(&r);
+	if (unlink(stray) == 0 && station_start(&r, "strays", true, NULL))
+		tap_ok(!since(&r, 0, "not in the journal"),
+		       "the station's own shots are in the journal: nothing to point out");
+	station_end(&r);
+}
+
 /* 16. Labels whose barcode carries more than the number ("UAM:Ento:",
  * a scanner's own suffix): the configured prefix and suffix go. */
 static void test_scan_prefix(void)
@@ -1300,6 +1334,7 @@ int main(void)
 	test_name_from_label();
 	test_scan_prefix();
 	test_disk_full();
+	test_unjournaled();
 
 	harness_server_stop(&hs);
 	harness_cleanup();
