@@ -30,6 +30,9 @@ struct finisher {
 };
 
 /* One capture being finished: its files, and what was decided. */
+#define MISMATCH_READS "LABEL MISMATCH: the label reads "
+#define MISMATCH_BUT " but "
+
 struct capture {
 	journal_item *items;
 	size_t n;
@@ -106,9 +109,19 @@ static void read_label(finisher *f, struct capture *c)
 			 "copystand upload", err.msg[0] ? ": " : "", err.msg);
 	if (agrees || !c->label[0] || !scanned)
 		return;
-	snprintf(c->reason, sizeof c->reason, "LABEL MISMATCH: the label reads %s "
-		 "but %s was scanned: keep the scan (c) or take the label's number (l)",
-		 c->label, scanned);
+	snprintf(c->reason, sizeof c->reason, MISMATCH_READS "%s" MISMATCH_BUT "%s was "
+		 "scanned: keep the scan (c) or take the label's number (l)", c->label, scanned);
+}
+
+/* The label's number back from a held capture's reason (read_label wrote
+ * it), for a capture held in an earlier session. */
+static void label_from_reason(struct capture *c, const char *reason)
+{
+	const char *from = reason ? strstr(reason, MISMATCH_READS) : NULL;
+	const char *to = from ? strstr(from += strlen(MISMATCH_READS), MISMATCH_BUT) : NULL;
+
+	if (to && (size_t)(to - from) < sizeof c->label)
+		snprintf(c->label, sizeof c->label, "%.*s", (int)(to - from), from);
 }
 
 /* Gives every file of the capture identifier's next name: a hard link
@@ -371,11 +384,14 @@ static void finish_due(finisher *f)
 	journal_items_free(items, n);
 }
 
+static void announce_held(finisher *f);
+
 static void *finisher_main(void *arg)
 {
 	finisher *f = arg;
 
 	pthread_mutex_lock(&f->lock);
+	announce_held(f);
 	while (!f->stopping) {
 		f->kicked = false;
 		pthread_mutex_unlock(&f->lock);
@@ -420,23 +436,92 @@ static int on_held(void *ud, const journal_item *it)
 	return 0;
 }
 
+/* The files of the held capture whose first file is first (lock held). */
+static int load_held(finisher *f, long long first, journal_item *items, size_t *n,
+		     cs_error *err)
+{
+	struct held_walk w = { .first = first };
+	int ret = journal_items_each(f->j, 0, JS_HELD, on_held, &w, err);
+
+	*n = 0;
+	if (ret >= 0 && w.n == 0)
+		ret = cs_error_set(err, CS_E_NOT_FOUND, "no held capture starts "
+				   "with item %lld", first);
+	else if (ret >= 0)
+		ret = 0;
+	for (; ret == 0 && *n < w.n; (*n)++)
+		ret = journal_item_get(f->j, w.ids[*n], &items[*n], err);
+	free(w.head.path);
+	return ret;
+}
+
+/* The newest held capture of this server and collection. */
+struct newest_held {
+	finisher *f;
+	long long first;
+	journal_item last;          /* its last file's batch and path */
+	long long in, out;          /* a batch known to be ours, or not */
+};
+
+static bool ours(struct newest_held *w, long long batch)
+{
+	journal_batch b = { 0 };
+	bool yes;
+
+	if (batch == w->in || batch == w->out)
+		return batch == w->in;
+	yes = journal_batch_get(w->f->j, batch, &b, NULL) == 0 && b.server && b.collection &&
+	      !strcmp(b.server, w->f->server) && !strcmp(b.collection, w->f->collection);
+	journal_batch_clear(&b);
+	*(yes ? &w->in : &w->out) = batch;
+	return yes;
+}
+
+static int on_held_newest(void *ud, const journal_item *it)
+{
+	struct newest_held *w = ud;
+	char *path;
+
+	if (!ours(w, it->batch_id))
+		return 0;
+	if (!(path = strdup(it->path)))
+		return 1;
+	if (!w->first || !same_capture(&w->last, it))
+		w->first = it->id;
+	free(w->last.path);
+	w->last.path = path;
+	w->last.batch_id = it->batch_id;
+	return 0;
+}
+
+/* Tells the station of the newest capture still held, so that c and l
+ * apply to it: one held in an earlier session too (lock held). */
+static void announce_held(finisher *f)
+{
+	journal_item items[FINISH_CODES_MAX * 2] = { 0 };
+	struct newest_held w = { .f = f };
+	size_t n = 0;
+
+	if (journal_items_each(f->j, 0, JS_HELD, on_held_newest, &w, NULL) >= 0 && w.first &&
+	    load_held(f, w.first, items, &n, NULL) == 0) {
+		struct capture c = { .items = items, .n = n };
+		label_from_reason(&c, items[0].reason);
+		tell(f, &c);
+	}
+	for (size_t i = 0; i < n; i++)
+		journal_item_clear(&items[i]);
+	free(w.last.path);
+}
+
 int finish_release(finisher *f, long long item, const char *identifier,
 		   cs_error *err)
 {
 	journal_item items[FINISH_CODES_MAX * 2] = { 0 };
-	struct held_walk w = { .first = item };
 	size_t n = 0;
 	int ret;
 
 	pthread_mutex_lock(&f->lock);
-	ret = journal_items_each(f->j, 0, JS_HELD, on_held, &w, err);
-	if (ret >= 0 && w.n == 0)
-		ret = cs_error_set(err, CS_E_NOT_FOUND, "no held capture starts "
-				   "with item %lld", item);
-	else if (ret >= 0)
-		ret = 0;
-	for (; ret == 0 && n < w.n; n++)
-		ret = journal_item_get(f->j, w.ids[n], &items[n], err);
+	ret = load_held(f, item, items, &n, err);
 	if (ret == 0) {
 		struct capture c = { .items = items, .n = n };
 		bool other = !items[0].identifier || strcasecmp(items[0].identifier, identifier);
@@ -445,10 +530,12 @@ int finish_release(finisher *f, long long item, const char *identifier,
 				items[i].record_id = 0;   /* looked up again */
 		ret = finish_capture(f, &c, JS_HELD, other ? identifier : NULL, err);
 	}
+	/* The next one still held, if any, is the one c and l decide now. */
+	if (ret == 0)
+		announce_held(f);
 	pthread_mutex_unlock(&f->lock);
 	for (size_t i = 0; i < n; i++)
 		journal_item_clear(&items[i]);
-	free(w.head.path);
 	return ret;
 }
 

@@ -1008,6 +1008,10 @@ int station_resolve_held(station *s, bool take_label, cs_error *err)
 	pthread_mutex_unlock(&s->lock);
 	if (!item)
 		return cs_error_set(err, CS_E_NOT_FOUND, "no capture is held");
+	if (take_label && !identifier[0])
+		return cs_error_set(err, CS_E_INVALID, "the held capture's label number is "
+				    "not known: keep the scan (c), or rename the files and "
+				    "run copystand upload");
 	if (!take_label) {
 		pthread_mutex_lock(&s->lock);
 		ret = journal_item_get(s->j, item, &it, err);

@@ -432,6 +432,18 @@ static bool attached_once(struct station_run *r, const char *name, long long rec
 	return c.joined == 1 && !c.on_other && !c.orphans && c.bytes_same;
 }
 
+/* Scans number, shoots, waits for want, then quits the station. */
+static void shoot_then_quit(struct station_run *r, const char *number, const char *want,
+			    const char *what)
+{
+	bool ok = scan_found(r, number);
+
+	send_line(r, "");
+	ok = expect(r, want, T_SHORT) && ok;
+	send_line(r, "q");
+	tap_ok(reap(r, T_LONG) && ok, "%s", what);
+}
+
 /* The join row's ordinal of the attachment name on record, or -1. */
 static int ordinal_of(const char *name, long long record)
 {
@@ -1175,6 +1187,28 @@ static void test_label_check(void)
 		free(desc);
 		send_line(&r, "c");
 		tap_ok(expect(&r, "no capture is held", T_SHORT), "c with nothing held says so");
+
+		/* Held when the station quits: the next start shows it, and
+		 * l still takes the label's number. */
+		shoot_then_quit(&r, "000000011", "LABEL MISMATCH", "held once more, then quit");
+	}
+	station_end(&r);
+	if (station_start(&r, "label", true, args)) {
+		char name[64] = "";
+		double end = harness_now() + T_SHORT;
+		while (!since(&r, 0, "HELD 000000011_") && harness_now() < end)
+			pump(&r, 200);
+		const char *held = r.out ? strstr(r.out, "HELD 000000011_") : NULL;
+		if (held)
+			sscanf(held + 5, "%63[^:]", name);
+		tap_ok(!strncmp(name, "000000011_", 10) && since(&r, 0, "the label reads 000012345"),
+		       "the next start shows the capture held before: %s", name);
+		send_line(&r, "l");
+		tap_ok(expect(&r, "held capture renamed to its label's number", T_SHORT),
+		       "l decides it");
+		tap_ok(name[0] && nothing_of(name), "nothing went to 11");
+		tap_ok(expect(&r, "attached ✓ 000012345_", T_LONG),
+		       "attached under the label's number");
 	}
 	station_end(&r);
 }
@@ -1263,11 +1297,7 @@ static void test_unjournaled(void)
 		tap_ok(since(&r, 0, "NOTE: 1 file in the session folder is not in the journal "
 			     "(000000010_7.jpg)") && since(&r, 0, "copystand upload"),
 		       "the start points it out, with copystand upload");
-		tap_ok(scan_found(&r, "000000010"), "the scan is found");
-		send_line(&r, "");
-		tap_ok(expect(&r, "captured 000000010", T_SHORT), "a shot");
-		send_line(&r, "q");
-		tap_ok(reap(&r, T_LONG), "quit");
+		shoot_then_quit(&r, "000000010", "captured 000000010", "a shot, then quit");
 	}
 	station_end(&r);
 	if (unlink(stray) == 0 && station_start(&r, "strays", true, NULL))
