@@ -447,6 +447,22 @@ out:
 	unrig(cam, c);
 }
 
+/* After a failed download: a new session fetches the file whole. */
+static Camera *reopen_and_download(ptpip_cam *cam, Camera *c, const CameraFilePath *path)
+{
+	struct got g;
+
+	camera_close(c);
+	tap_is_int(camera_open(cam, &c), GP_OK, "a new session opens");
+	if (c) {
+		tap_is_int(download(c, path->folder, path->name, &g), GP_OK,
+			   "and downloads the file");
+		tap_ok(same_as_camera(cam, path->name, &g), "whole");
+		got_free(&g);
+	}
+	return c;
+}
+
 static void test_disconnect(void)
 {
 	ptpip_cam *cam;
@@ -468,13 +484,7 @@ static void test_disconnect(void)
 	       "after handing the file the whole packets that came (%llu bytes): a host "
 	       "must throw a failed download away", (unsigned long long)g.size);
 	got_free(&g);
-	camera_close(c);
-	tap_is_int(camera_open(cam, &c), GP_OK, "a new session opens");
-	if (c) {
-		tap_is_int(download(c, path.folder, path.name, &g), GP_OK, "and downloads the file");
-		tap_ok(same_as_camera(cam, path.name, &g), "whole");
-		got_free(&g);
-	}
+	c = reopen_and_download(cam, c, &path);
 out:
 	unrig(cam, c);
 }
@@ -496,13 +506,7 @@ static void test_freeze(void)
 	tap_ok(harness_now() - t0 < 6, "within a few seconds (%.2f s)", harness_now() - t0);
 	got_free(&g);
 	control_is(cam, "fault thaw", "OK", "fault thaw");
-	camera_close(c);
-	tap_is_int(camera_open(cam, &c), GP_OK, "a new session opens");
-	if (c) {
-		tap_is_int(download(c, path.folder, path.name, &g), GP_OK, "and downloads the file");
-		tap_ok(same_as_camera(cam, path.name, &g), "whole");
-		got_free(&g);
-	}
+	c = reopen_and_download(cam, c, &path);
 out:
 	unrig(cam, c);
 }
