@@ -7,6 +7,7 @@
  * (HOME, journal, session folder), so the demo never touches the user's
  * own journal or config. */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pty.h>
@@ -25,11 +26,31 @@
 #include "standin.h"
 #include "station.h"
 
-#ifndef COPYSTAND_PTPIP_CAMERA
-#error "COPYSTAND_PTPIP_CAMERA must name the emulated camera program"
+#if !defined(COPYSTAND_PTPIP_CAMERA) || !defined(COPYSTAND_INSTALLED_CAMERA) || \
+	!defined(COPYSTAND_INSTALLED_STANDIN)
+#error "plugin/meson.build names the emulated camera and the stand-in"
 #endif
 
 #define EXPECT_TIMEOUT_S 60
+
+/* What the demo runs: beside an installed copystand (installed is
+ * relative to its folder), else in the build tree it was built in. */
+static void helper(char out[PATH_MAX], const char *installed, const char *built)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	char *slash;
+
+	if (n > 0) {
+		self[n] = '\0';
+		char joined[2 * PATH_MAX];
+		if ((slash = strrchr(self, '/')) &&
+		    snprintf(joined, sizeof joined, "%.*s/%s", (int)(slash - self), self,
+			     installed) > 0 && realpath(joined, out))
+			return;
+	}
+	snprintf(out, PATH_MAX, "%s", built);
+}
 
 struct demo {
 	char dir[512];            /* throw-away HOME */
@@ -263,13 +284,21 @@ int cmd_demo(int argc, char **argv)
 		return cli_fail(&(cs_error){ .msg = "cannot make a temporary folder" });
 	}
 	const char *cam_args[] = { NULL };
+	char camera[PATH_MAX], script[PATH_MAX];
+	helper(camera, COPYSTAND_INSTALLED_CAMERA, COPYSTAND_PTPIP_CAMERA);
+	helper(script, COPYSTAND_INSTALLED_STANDIN, COPYSTAND_STANDIN_SCRIPT);
+	/* standin_start() runs the script this names. */
+	if (!getenv("COPYSTAND_STANDIN"))
+		setenv("COPYSTAND_STANDIN", script, 1);
 	if ((ret = standin_start(NULL, &d.st, &err)) == 0 &&
-	    !(d.cam = ptpip_cam_start(COPYSTAND_PTPIP_CAMERA, cam_args)))
+	    !(d.cam = ptpip_cam_start(camera, cam_args)))
 		ret = cs_error_set(&err, CS_E_IO, "cannot start the emulated camera "
-				   "(%s): build the whole project", COPYSTAND_PTPIP_CAMERA);
+				   "(%s): install copystand whole, or build the whole "
+				   "project", camera);
 	if (ret == 0) {
-		printf("Specify stand-in at %s, emulated camera at %s\n",
-		       standin_url(d.st), ptpip_cam_port_path(d.cam));
+		printf("Specify stand-in at %s (%s),\nemulated camera at %s (%s)\n",
+		       standin_url(d.st), getenv("COPYSTAND_STANDIN"),
+		       ptpip_cam_port_path(d.cam), camera);
 		ret = start_station(&d, &err);
 	}
 	if (ret == 0)

@@ -90,6 +90,24 @@ for page in man1/copystand.1 man3/libcopystand.3; do
 	fi
 done
 
+# copystand demo, the README's main job, from the installed tree: its
+# stand-in and camera beside the command, found from its own folder.
+check "the demo's stand-in is installed" \
+	test -f "$dest$DATADIR/copystand/standin/standin.py" -a \
+	-f "$dest$DATADIR/copystand/standin/fixture.json"
+check "the demo's camera is installed" test -x "$dest$LIBEXECDIR/copystand/ptpip-camera"
+demo_runs() {
+	"$dest$BINDIR/copystand" demo >"$tmp/demo" 2>&1 || { cat "$tmp/demo"; return 1; }
+}
+check "the installed copystand demo runs" demo_runs
+uses_installed() {
+	grep -F "($dest$DATADIR/copystand/standin/standin.py)" "$tmp/demo" &&
+		grep -F "($dest$LIBEXECDIR/copystand/ptpip-camera)" "$tmp/demo" &&
+		grep "^000000002 .*Perca fluviatilis .*000000002.jpg, 000000002.cr2" "$tmp/demo" ||
+		{ cat "$tmp/demo"; return 1; }
+}
+check "with the installed stand-in and camera, to its table" uses_installed
+
 # pkg-config as a host's build finds the installed package: through
 # PKG_CONFIG_PATH, with every path it prints moved into the DESTDIR.
 export PKG_CONFIG_PATH="$lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$dest"
