@@ -271,7 +271,9 @@ int config_get_choice(const cs_config *cfg, const char *key,
 		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
 			 i ? (choices[i + 1] ? ", " : " or ") : "", choices[i]);
 	}
-	return cs_error_set(err, CS_E_CONFIG, "--%s takes %s, not '%s'", key, list, v);
+	/* It may come from the file, the environment or an option. */
+	return cs_error_set(err, CS_E_CONFIG, "the setting %s ('%s =' in the config "
+			    "file, or --%s) takes %s, not '%s'", key, key, key, list, v);
 }
 
 int config_attachment_defaults(const cs_config *cfg, metadata_defaults *out,

@@ -92,6 +92,19 @@ int main(void)
 	tap_is_int(harness_run(bare, NULL, &out), 0, "the same file with mode 0600 works");
 	free(out);
 
+	/* A bad value names the setting as the file spells it too. */
+	char *bad = NULL;
+	if (asprintf(&bad, "%sraw = sometimes\n", cfg) < 0)
+		abort();
+	write_config(bad, 0600);
+	free(bad);
+	const char *station_args[] = { "station", "--no-camera", NULL };
+	rc = harness_run(station_args, NULL, &out);
+	tap_ok(rc != 0 && out && strstr(out, "'raw =' in the config file") &&
+	       strstr(out, "takes upload, local or later, not 'sometimes'"),
+	       "a bad value in the config file: %s", out ? out : "");
+	free(out);
+
 	write_config("sever = typo\n", 0600);
 	rc = harness_run(bare, NULL, &out);
 	tap_ok(rc == 1 && out && strstr(out, "unknown setting 'sever'") && strstr(out, "line 1"),
