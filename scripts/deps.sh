@@ -10,7 +10,8 @@ libzbar-dev libdmtx-dev zbar-tools
 gphoto2
 libpeas-dev libgtk-3-dev libglib2.0-dev xvfb
 libimage-exiftool-perl
-chromium"
+chromium
+lua5.4"
 
 missing=""
 for p in $PACKAGES; do

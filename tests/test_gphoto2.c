@@ -654,6 +654,59 @@ out:
 		tap_is_int(ptpip_cam_stop(cam), 0, "the camera emulator exits cleanly");
 }
 
+/* darktable's Lua script (plugin/darktable/copystand.lua) in a stand-in
+ * for darktable's Lua API: a capture the tethering view imports goes to
+ * the running station, named from the current number and attached; an
+ * ordinary import does not; a file name with a quote and a space gets
+ * through the shell whole. */
+static void test_darktable(void)
+{
+	char dir[600], shots[600], plain[700], odd[700], *out = NULL, name[64] = "";
+	const char *lua = "lua5.4";
+
+	tap_diag("darktable's Lua script");
+	if (finish(run((const char *[]){ lua, "-v", NULL }, "/", NULL, NULL, NULL), T_SHORT)) {
+		tap_ok(1, "# SKIP no lua5.4 (scripts/deps.sh installs it)");
+		return;
+	}
+	snprintf(dir, sizeof dir, "%s/darktable-session", harness_home());
+	snprintf(shots, sizeof shots, "%s/darktable-shots", harness_home());
+	snprintf(plain, sizeof plain, "%s/IMG_0100.JPG", shots);
+	snprintf(odd, sizeof odd, "%s/IMG 0101's.JPG", shots);
+	mkdir(dir, 0755);
+	mkdir(shots, 0755);
+	const char *cp1[] = { "cp", COPYSTAND_SAMPLES "/not-a-number.jpg", plain, NULL };
+	const char *cp2[] = { "cp", COPYSTAND_SAMPLES "/not-a-number.jpg", odd, NULL };
+	if (!tap_ok(harness_run_program(cp1, NULL) == 0 && harness_run_program(cp2, NULL) == 0,
+		    "darktable's own copies of two shots") ||
+	    !tap_ok(station_start(dir), "a station without a camera"))
+		goto out;
+	tap_ok(station_scan("000000123"), "000000123 is scanned");
+	setenv("COPYSTAND_HOOK", GPHOTO2_HOOK_EXE, 1);
+	const char *in_lighttable[] = { lua, DARKTABLE_HOST, DARKTABLE_SCRIPT, "lighttable",
+					plain, NULL };
+	tap_ok(harness_run_program(in_lighttable, &out) == 0 && out && !*out,
+	       "an import in the lighttable is left alone: '%s'", out ? out : "");
+	free(out);
+	const char *tethered[] = { lua, DARKTABLE_HOST, DARKTABLE_SCRIPT, "tethering", plain, odd,
+				   NULL };
+	tap_ok(harness_run_program(tethered, &out) == 0 && out, "two tethered captures");
+	const char *first = out ? strstr(out, "print: copystand: IMG_0100.JPG → ") : NULL;
+	if (first)
+		sscanf(first + strlen("print: copystand: IMG_0100.JPG → "), "%63s", name);
+	tap_ok(!strncmp(name, "000000123", 9), "the first named from the number: %s",
+	       out ? out : "");
+	tap_ok(out && strstr(out, "print: copystand: IMG 0101's.JPG → 000000123"),
+	       "a name with a quote and a space gets through whole");
+	free(out);
+	unsetenv("COPYSTAND_HOOK");
+	char line[128];
+	snprintf(line, sizeof line, "attached ✓ %s", name);
+	tap_ok(name[0] && station_says(line, T_LONG), "and the station attaches it: %s", line);
+out:
+	tap_is_int(station_quit(), 0, "the station quits, status 0 (no leaks)");
+}
+
 int main(void)
 {
 	char *password = NULL;
@@ -675,6 +728,7 @@ int main(void)
 
 	test_no_station();
 	test_tethered();
+	test_darktable();
 
 	harness_server_stop(&hs);
 	harness_cleanup();

@@ -96,6 +96,7 @@ check "the demo's stand-in is installed" \
 	test -f "$dest$DATADIR/copystand/standin/standin.py" -a \
 	-f "$dest$DATADIR/copystand/standin/fixture.json"
 check "the demo's camera is installed" test -x "$dest$LIBEXECDIR/copystand/ptpip-camera"
+check "the darktable script is installed" test -f "$dest$DATADIR/copystand/darktable/copystand.lua"
 demo_runs() {
 	"$dest$BINDIR/copystand" demo >"$tmp/demo" 2>&1 || { cat "$tmp/demo"; return 1; }
 }
