@@ -31,11 +31,6 @@ struct ask {
 	bool unmapped;          /* a reply value matched none of v */
 };
 
-static int cmp_nocase(const void *a, const void *b)
-{
-	return strcasecmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* "000123" and "123" are one number: compare without leading zeros. */
 static const char *unpadded(const char *v)
 {
@@ -150,7 +145,7 @@ static int on_record(void *ud, const char *value, const cJSON *record)
  * its zeros ("123" for 000000123 under CatalogNumberNumeric). */
 static const char *asked_for(const struct ask *a, const char *shown)
 {
-	const char **hit = bsearch(&shown, a->v, a->n, sizeof *a->v, cmp_nocase);
+	const char **hit = bsearch(&shown, a->v, a->n, sizeof *a->v, specify_value_cmp);
 
 	if (hit)
 		return *hit;
@@ -238,7 +233,7 @@ static const char **found_values(const lookup *l)
 	for (size_t i = 0; v && i < l->n; i++)
 		v[i] = l->v[i].value;
 	if (v)
-		qsort(v, l->n, sizeof *v, cmp_nocase);
+		qsort(v, l->n, sizeof *v, specify_value_cmp);
 	return v;
 }
 
@@ -286,7 +281,7 @@ static int run(specify_session *s, const struct match_target *t, struct ask *a,
 			goto out;
 		}
 		for (size_t i = 0; i < nq; i++)
-			if (!bsearch(&q[i], got, a->l->n, sizeof *got, cmp_nocase))
+			if (!bsearch(&q[i], got, a->l->n, sizeof *got, specify_value_cmp))
 				rest[nrest++] = q[i];
 		free(got);
 	}
@@ -317,15 +312,7 @@ int lookup_run(specify_session *s, const struct match_target *t,
 		return cs_error_set(err, CS_E_NOMEM, "out of memory");
 	}
 	a.l->attachments_key = t->attachments_key;
-	for (size_t i = 0; i < n; i++)
-		if (values[i] && *values[i])
-			a.v[a.n++] = values[i];
-	qsort(a.v, a.n, sizeof *a.v, cmp_nocase);
-	size_t u = 0;
-	for (size_t i = 0; i < a.n; i++)
-		if (u == 0 || strcasecmp(a.v[u - 1], a.v[i]) != 0)
-			a.v[u++] = a.v[i];
-	a.n = u;
+	a.n = specify_values_unique(values, n, a.v);
 	for (size_t i = 0; i < a.n; i++)
 		if (all_digits(a.v[i]))
 			a.digits[a.ndigits++] = a.v[i];

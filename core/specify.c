@@ -1062,9 +1062,24 @@ struct wanted {
 	void *ud;
 };
 
-static int cmp_nocase(const void *a, const void *b)
+int specify_value_cmp(const void *a, const void *b)
 {
 	return strcasecmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+size_t specify_values_unique(const char *const *values, size_t n, const char **out)
+{
+	size_t k = 0, u = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (values[i] && *values[i])
+			out[k++] = values[i];
+	if (k)
+		qsort(out, k, sizeof *out, specify_value_cmp);
+	for (size_t i = 0; i < k; i++)
+		if (u == 0 || strcasecmp(out[u - 1], out[i]) != 0)
+			out[u++] = out[i];
+	return u;
 }
 
 static int on_wanted(void *ud, const char *value, const cJSON *record)
@@ -1072,7 +1087,7 @@ static int on_wanted(void *ud, const char *value, const cJSON *record)
 	struct wanted *w = ud;
 	const char *key = value;
 
-	if (!bsearch(&key, w->v, w->n, sizeof *w->v, cmp_nocase))
+	if (!bsearch(&key, w->v, w->n, sizeof *w->v, specify_value_cmp))
 		return 0;
 	return w->fn(w->ud, value, record);
 }
@@ -1129,7 +1144,7 @@ static int lookup_runs(specify_session *s, const char *table, const char *field,
 			ret = lookup_send(s, path, field, true, on_wanted, w, err);
 		free(path);
 		for (size_t k = i; k <= j; k++) {
-			const char **at = bsearch(&num[k], w->v, w->n, sizeof *w->v, cmp_nocase);
+			const char **at = bsearch(&num[k], w->v, w->n, sizeof *w->v, specify_value_cmp);
 			if (at)
 				done[at - w->v] = true;
 		}
@@ -1212,16 +1227,8 @@ int specify_records_lookup(specify_session *s, const char *table,
 	w.v = calloc(n + 1, sizeof *w.v);
 	if (!w.v)
 		return cs_error_set(err, CS_E_NOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++)
-		if (values[i] && *values[i])
-			w.v[w.n++] = values[i];
-	qsort(w.v, w.n, sizeof *w.v, cmp_nocase);
 	/* Each value once (the database would return its records once). */
-	size_t u = 0;
-	for (size_t i = 0; i < w.n; i++)
-		if (u == 0 || strcasecmp(w.v[u - 1], w.v[i]) != 0)
-			w.v[u++] = w.v[i];
-	w.n = u;
+	w.n = specify_values_unique(values, n, w.v);
 	if (!(done = calloc(w.n + 1, sizeof *done))) {
 		free(w.v);
 		return cs_error_set(err, CS_E_NOMEM, "out of memory");

@@ -109,6 +109,12 @@ int specify_records_lookup(specify_session *s, const char *table,
 			   const char *field, const char *const *values,
 			   size_t n, specify_record_fn fn, void *ud,
 			   cs_error *err);
+/* Copies the non-empty values into out (room for n), sorted and each once
+ * as the database compares them, without case; returns how many. */
+size_t specify_values_unique(const char *const *values, size_t n, const char **out);
+/* That order (qsort/bsearch over const char * elements). */
+int specify_value_cmp(const void *a, const void *b);
+
 /* One row of a match query: a record and one of its attachments. */
 typedef struct specify_match_row {
 	long long id;
