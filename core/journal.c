@@ -743,6 +743,11 @@ int journal_paths_in(journal *j, const char *dir, char ***paths, size_t *n,
 	return 0;
 }
 
+bool journal_paths_have(char *const *paths, size_t n, const char *path)
+{
+	return n && bsearch(&path, paths, n, sizeof *paths, cmp_path);
+}
+
 void journal_paths_free(char **paths, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

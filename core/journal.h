@@ -154,10 +154,12 @@ int journal_item_release(journal *j, long long id, cs_error *err);
 
 /* What a station has scanned, for hosts that hand a file to the station
  * running (a gphoto2 hook lives for one download). */
-/* The paths of the items whose file is in dir, sorted (strcmp): *paths
- * and each path malloc'd, freed with journal_paths_free. */
+/* The paths of the items whose file is in dir, sorted: *paths and each
+ * path malloc'd, freed with journal_paths_free. */
 int journal_paths_in(journal *j, const char *dir, char ***paths, size_t *n,
 		     cs_error *err);
+/* Whether path is among the n paths journal_paths_in gave. */
+bool journal_paths_have(char *const *paths, size_t n, const char *path);
 void journal_paths_free(char **paths, size_t n);
 
 typedef struct journal_station {

@@ -1033,11 +1033,6 @@ int station_resolve_held(station *s, bool take_label, cs_error *err)
 	return 0;
 }
 
-static int cmp_path(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int station_unjournaled(station *s, size_t *count, char *first, size_t size,
 			cs_error *err)
 {
@@ -1065,7 +1060,7 @@ int station_unjournaled(station *s, size_t *count, char *first, size_t size,
 		    asprintf(&path, "%s/%s", s->dir, de->d_name) < 0)
 			continue;
 		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-		    !(nknown && bsearch(&path, known, nknown, sizeof *known, cmp_path))) {
+		    !journal_paths_have(known, nknown, path)) {
 			if (!(*count)++ && first)
 				snprintf(first, size, "%s", de->d_name);
 		}
