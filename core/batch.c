@@ -385,7 +385,7 @@ static int attachment_fields(const batch_plan *p, journal_item *it,
 			     const char *collection, cs_error *err)
 {
 	metadata_info info = { 0 };
-	bool jpeg = !strcmp(it->mimetype, "image/jpeg") &&
+	bool jpeg = metadata_is_jpeg(it->mimetype, it->name) &&
 		metadata_read(it->path, &info, NULL) == 0;
 	int ret = metadata_attachment_fields(jpeg ? &info : NULL, p->o.defaults,
 					     it->identifier, collection, it->name,

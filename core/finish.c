@@ -43,10 +43,7 @@ struct capture {
 
 static bool is_jpeg(const journal_item *it)
 {
-	const char *dot = strrchr(it->name, '.');
-
-	return (it->mimetype && strcmp(it->mimetype, "image/jpeg") == 0) ||
-	       (dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg")));
+	return metadata_is_jpeg(it->mimetype, it->name);
 }
 
 /* The file name without its extension: the files of one shutter press

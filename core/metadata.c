@@ -1278,6 +1278,12 @@ int metadata_attachment_fields(const metadata_info *info,
 	return *json ? 0 : cs_error_set(err, CS_E_NOMEM, "out of memory");
 }
 
+bool metadata_is_jpeg(const char *mimetype, const char *name)
+{
+	return (mimetype && strcmp(mimetype, "image/jpeg") == 0) ||
+	       (name && strcmp(metadata_mimetype(name), "image/jpeg") == 0);
+}
+
 const char *metadata_mimetype(const char *name)
 {
 	static const struct { const char *ext, *type; } types[] = {

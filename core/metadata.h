@@ -10,6 +10,7 @@
 #ifndef COPYSTAND_METADATA_H
 #define COPYSTAND_METADATA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "error.h"
@@ -90,6 +91,8 @@ int metadata_attachment_fields(const metadata_info *info,
 /* The MIME type of an image file by its extension ("image/jpeg",
  * "image/x-canon-cr2", ...; "application/octet-stream" when unknown). */
 const char *metadata_mimetype(const char *name);
+/* A JPEG by its MIME type (may be NULL) or, failing that, its name. */
+bool metadata_is_jpeg(const char *mimetype, const char *name);
 
 /* The JPEG segment walker (fuzzed): calls fn for every marker segment up
  * to and including SOS with the offset of its marker and its payload;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "lookup.h"
+#include "metadata.h"
 #include "targets.h"
 
 #define MAX_WORKERS 8
@@ -527,11 +528,6 @@ static bool has_room(const pipeline *p, const journal_item *it)
 	       !is_undoing(p, it->id);
 }
 
-static bool is_jpeg(const journal_item *it)
-{
-	return it->mimetype && strcmp(it->mimetype, "image/jpeg") == 0;
-}
-
 /* Hands due reserved/uploaded items to the workers, JPEGs first: one
  * record's files go one at a time, and a RAW handed in before its JPEG
  * must not hold the JPEG back on a slow line. */
@@ -545,7 +541,8 @@ static int dispatch_state(pipeline *p, enum journal_state st, cs_error *err)
 	/* enqueue() takes the item, leaving its id 0. */
 	for (int jpegs = 1; jpegs >= 0; jpegs--)
 		for (size_t i = 0; ret == 0 && i < n; i++)
-			if (items[i].id && is_jpeg(&items[i]) == jpegs && has_room(p, &items[i]))
+			if (items[i].id && metadata_is_jpeg(items[i].mimetype, items[i].name) == jpegs &&
+			    has_room(p, &items[i]))
 				enqueue(p, &items[i]);
 	pthread_mutex_unlock(&p->lock);
 	journal_items_free(items, n);

@@ -797,7 +797,7 @@ static int journal_capture(journal *j, long long batch, const station_shot *shot
 		journal_record_count(j, "collectionobject", shot->record_id, &journaled, NULL);
 	for (size_t i = 0, k = 0, pass = 0; pass < 2 && ret == 0; pass++)
 		for (i = 0; i < n && ret == 0; i++) {
-			bool jpeg = files[i].mimetype && !strcmp(files[i].mimetype, "image/jpeg");
+			bool jpeg = metadata_is_jpeg(files[i].mimetype, files[i].path);
 			if (jpeg != (pass == 0))
 				continue;
 			if (fill_item(&items[k], shot, &files[i], batch,
