@@ -166,11 +166,6 @@ static long long counts_of(struct run *r, enum journal_state s)
 	return counts[s];
 }
 
-static int requests(const cJSON *state, const char *key)
-{
-	return standin_requests(state, key);
-}
-
 static void test_basic(void)
 {
 	struct run r;
@@ -203,14 +198,14 @@ static void test_basic(void)
 		journal_item_clear(&it);
 
 		cJSON *st = standin_state(r.hs.standin);
-		int per_file = requests(st, "POST /fileupload") +
-			       requests(st, "POST /api/specify/collectionobjectattachment/") +
-			       requests(st, "HEAD /fileget") +
-			       requests(st, "GET /attachment_gw/get_token/");
-		tap_is_int(requests(st, "POST /fileupload"), 25, "each file uploaded once");
+		int per_file = standin_requests(st, "POST /fileupload") +
+			       standin_requests(st, "POST /api/specify/collectionobjectattachment/") +
+			       standin_requests(st, "HEAD /fileget") +
+			       standin_requests(st, "GET /attachment_gw/get_token/");
+		tap_is_int(standin_requests(st, "POST /fileupload"), 25, "each file uploaded once");
 		tap_ok(per_file <= 3 * 25, "%d requests for 25 files after planning (<= 3 each)", per_file);
-		int lookups = requests(st, "GET /api/specify/collectionobject/") +
-			      requests(st, "POST /stored_query/ephemeral/");
+		int lookups = standin_requests(st, "GET /api/specify/collectionobject/") +
+			      standin_requests(st, "POST /stored_query/ephemeral/");
 		tap_ok(lookups >= 1 && lookups <= 2, "validation in batched lookups (%d)", lookups);
 		/* Two views of one record get two ordinals. */
 		const cJSON *a;

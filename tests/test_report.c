@@ -352,7 +352,7 @@ static int number_in(const cJSON *o, const char *key)
 static int requests_of(const char *key)
 {
 	cJSON *st = standin_state(hs.standin);
-	int n = number_in(cJSON_GetObjectItem(st, "requests"), key);
+	int n = standin_requests(st, key);
 	cJSON_Delete(st);
 	return n;
 }

@@ -126,8 +126,7 @@ static void test_session_expiry(harness_server *hs, specify_session *s)
 	cs_error err = { 0 };
 	cJSON *rec = NULL;
 	cJSON *state = standin_state(hs->standin);
-	double logins = cJSON_GetNumberValue(cJSON_GetObjectItem(
-		cJSON_GetObjectItem(state, "requests"), "PUT /context/login/"));
+	int logins = standin_requests(state, "PUT /context/login/");
 	cJSON_Delete(state);
 
 	tap_ok(standin_faults(hs->standin, "{\"expire_sessions\": true}", &err) == 0,
@@ -136,9 +135,8 @@ static void test_session_expiry(harness_server *hs, specify_session *s)
 	       "a request after expiry succeeds: %s", err.msg);
 	cJSON_Delete(rec);
 	state = standin_state(hs->standin);
-	tap_is_int((long long)cJSON_GetNumberValue(cJSON_GetObjectItem(
-		cJSON_GetObjectItem(state, "requests"), "PUT /context/login/")),
-		(long long)logins + 1, "by logging in once more");
+	tap_is_int(standin_requests(state, "PUT /context/login/"), logins + 1,
+		   "by logging in once more");
 	cJSON_Delete(state);
 	/* Unsafe requests need the CSRF token of the new session. */
 	const char *name = "after-renewal.jpg";

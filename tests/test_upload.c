@@ -56,16 +56,11 @@ static int attachments(void)
 	return n;
 }
 
-static int requests_of(const cJSON *st, const char *key)
-{
-	return standin_requests(st, key);
-}
-
 /* Requests that look records up: the query builder's and the REST API's. */
 static int lookups(const cJSON *st)
 {
-	return requests_of(st, "POST /stored_query/ephemeral/") +
-	       requests_of(st, "GET /api/specify/collectionobject/");
+	return standin_requests(st, "POST /stored_query/ephemeral/") +
+	       standin_requests(st, "GET /api/specify/collectionobject/");
 }
 
 static bool has(const char *out, const char *what)
