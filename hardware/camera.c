@@ -286,10 +286,17 @@ static pthread_mutex_t look_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t look_usb;       /* the USB devices when nothing was found */
 static double look_at = -1e9;   /* and when */
 
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return h;
+}
+
 /* A fingerprint of the USB devices present: their bus/device names. */
 static uint64_t usb_fingerprint(void)
 {
-	uint64_t h = 1469598103934665603u;      /* FNV-1a */
+	uint64_t h = 1469598103934665603u;
 	DIR *buses = opendir(USB_DEVICES);
 	struct dirent *b, *d;
 
@@ -300,13 +307,8 @@ static uint64_t usb_fingerprint(void)
 		if (b->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof path, USB_DEVICES "/%s", b->d_name);
-		for (devs = opendir(path); devs && (d = readdir(devs));) {
-			for (const char *p = b->d_name; *p; p++)
-				h = (h ^ (unsigned char)*p) * 1099511628211u;
-			for (const char *p = d->d_name; *p; p++)
-				h = (h ^ (unsigned char)*p) * 1099511628211u;
-			h = (h ^ '/') * 1099511628211u;
-		}
+		for (devs = opendir(path); devs && (d = readdir(devs));)
+			h = fnv1a(fnv1a(fnv1a(h, b->d_name), "/"), d->d_name);
 		if (devs)
 			closedir(devs);
 	}
