@@ -26,7 +26,7 @@
 #define BITS_TOP     400
 
 /* Bytes of every JPEG reserved for the comment naming the shot; the
- * encoded image gets the rest of JPEG_MIN_SIZE. */
+ * Exif segment and the encoded image get the rest of JPEG_MIN_SIZE. */
 #define COMMENT_MIN  64u
 /* A COM segment: marker, 16-bit length (counting itself), up to 65533
  * bytes of text. */
@@ -100,10 +100,9 @@ static int add(struct card *card, struct object *o)
 	return 0;
 }
 
-struct card *card_new(void)
+struct card *card_new(time_t now)
 {
 	struct card *card = calloc(1, sizeof *card);
-	time_t now = time(NULL);
 
 	if (!card)
 		return NULL;
@@ -137,12 +136,32 @@ const struct object *card_at(const struct card *card, size_t i)
 	return card->objects[i];
 }
 
-const struct object *card_find(const struct card *card, uint32_t handle)
+static struct object *find(const struct card *card, uint32_t handle)
 {
 	for (size_t i = 0; i < card->n; i++)
 		if (card->objects[i]->handle == handle)
 			return card->objects[i];
 	return NULL;
+}
+
+const struct object *card_find_any(const struct card *card, uint32_t handle)
+{
+	return find(card, handle);
+}
+
+const struct object *card_find(const struct card *card, uint32_t handle)
+{
+	const struct object *o = card_find_any(card, handle);
+
+	return o && !o->unwritten ? o : NULL;
+}
+
+void card_reveal(struct card *card, uint32_t handle)
+{
+	struct object *o = find(card, handle);
+
+	if (o)
+		o->unwritten = false;
 }
 
 uint64_t card_used(const struct card *card)
@@ -325,35 +344,44 @@ static int compress(struct jpeg_compress_struct *c, struct jpeg_failure *fail, u
 	return 0;
 }
 
-static int encode_jpeg(struct object *o)
+/* The image is encoded exif_len bytes into the buffer, so that the Exif
+ * segment then goes in between its SOI and the rest without a copy:
+ * readers look for Exif right after SOI, and the JFIF APP0 follows it. */
+static int encode_jpeg(struct object *o, const unsigned char *exif, size_t exif_len)
 {
 	struct jpeg_compress_struct c;
 	struct jpeg_failure fail;
 	struct jpeg_sink sink = {
 		.mgr = { .init_destination = sink_init, .empty_output_buffer = sink_full,
 			 .term_destination = sink_term },
-		.cap = JPEG_MIN_SIZE - COMMENT_MIN,
 	};
+	unsigned char *app0;
 	int ret;
 
-	if (!(sink.buf = malloc(sink.cap)))
+	if (exif_len >= JPEG_MIN_SIZE - COMMENT_MIN ||
+	    !(o->jpeg = malloc(JPEG_MIN_SIZE - COMMENT_MIN)))
 		return -1;
+	sink.buf = o->jpeg + exif_len;
+	sink.cap = JPEG_MIN_SIZE - COMMENT_MIN - exif_len;
 	c.err = jpeg_std_error(&fail.mgr);
 	fail.mgr.error_exit = jpeg_fail;
 	jpeg_create_compress(&c);
 	c.dest = &sink.mgr;
 	ret = compress(&c, &fail, o->shot);
 	jpeg_destroy_compress(&c);
-	if (ret) {
-		free(sink.buf);
+	if (ret)
 		return -1;
+	/* A segment (4 bytes at least) covers the encoder's SOI. */
+	if (exif_len) {
+		memcpy(o->jpeg, "\xff\xd8", 2);
+		memcpy(o->jpeg + 2, exif, exif_len);
 	}
-	o->jpeg = sink.buf;
-	o->jpeg_len = sink.cap - sink.mgr.free_in_buffer;
-	/* The filler goes after the JFIF APP0 segment, which must come first. */
-	o->jpeg_head = 2;
-	if (o->jpeg[2] == 0xff && o->jpeg[3] == 0xe0)
-		o->jpeg_head = 4u + (size_t)(o->jpeg[4] << 8 | o->jpeg[5]);
+	o->jpeg_len = exif_len + sink.cap - sink.mgr.free_in_buffer;
+	/* The filler goes after the header segments. */
+	app0 = o->jpeg + 2 + exif_len;
+	o->jpeg_head = 2 + exif_len;
+	if (app0[0] == 0xff && app0[1] == 0xe0)
+		o->jpeg_head += 2u + (size_t)(app0[2] << 8 | app0[3]);
 	o->width = JPEG_WIDTH;
 	o->height = JPEG_HEIGHT;
 	return 0;
@@ -485,17 +513,29 @@ const char *card_check_size(uint64_t size)
 	return NULL;
 }
 
-static struct object *shot_file(struct card *card, unsigned shot, const char *ext,
-				uint16_t format, uint64_t size, time_t now)
+/* One file of shot number no, unwritten, dated on the camera's clock
+ * (never before 1970: see clock_set() in ptpip-camera.c). */
+static struct object *shot_object(struct card *card, unsigned no, const char *ext,
+				  uint16_t format, uint64_t size, const struct shot *s)
 {
 	char name[16];
 	struct object *o;
 
-	snprintf(name, sizeof name, "IMG_%04u.%s", shot, ext);
-	if (!(o = object_new(card, HANDLE_FOLDER, format, name, size, now)))
+	snprintf(name, sizeof name, "IMG_%04u.%s", no, ext);
+	if (!(o = object_new(card, HANDLE_FOLDER, format, name, size,
+			     (time_t)(s->pressed.camera_us / 1000000))))
 		return NULL;
-	o->shot = shot;
-	if (format == FORMAT_JPEG && encode_jpeg(o)) {
+	o->shot = no;
+	o->pressed = s->pressed;
+	o->unwritten = true;
+	return o;
+}
+
+static struct object *shot_jpeg(struct card *card, unsigned no, const struct shot *s)
+{
+	struct object *o = shot_object(card, no, "JPG", FORMAT_JPEG, s->size, s);
+
+	if (o && encode_jpeg(o, s->exif, s->exif_len)) {
 		object_free(o);
 		return NULL;
 	}
@@ -503,50 +543,41 @@ static struct object *shot_file(struct card *card, unsigned shot, const char *ex
 }
 
 /* The JPEG of a shot whose image is a file's: the bytes of jpeg_path. */
-static struct object *shot_from_file(struct card *card, unsigned shot,
-				     const char *jpeg_path, time_t now)
+static struct object *shot_from_file(struct card *card, unsigned no, const struct shot *s)
 {
-	char name[16];
 	struct stat st;
 	struct object *o;
 
-	if (stat(jpeg_path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
-	    (uint64_t)st.st_size > OBJECT_MAX_SIZE)
+	if (stat(s->jpeg_path, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    (uint64_t)st.st_size > OBJECT_MAX_SIZE ||
+	    !(o = shot_object(card, no, "JPG", FORMAT_JPEG, (uint64_t)st.st_size, s)))
 		return NULL;
-	snprintf(name, sizeof name, "IMG_%04u.JPG", shot);
-	if (!(o = object_new(card, HANDLE_FOLDER, FORMAT_JPEG, name,
-			     (uint64_t)st.st_size, now)))
-		return NULL;
-	o->shot = shot;
-	if (!(o->path = strdup(jpeg_path))) {
+	if (!(o->path = strdup(s->jpeg_path))) {
 		object_free(o);
 		return NULL;
 	}
 	return o;
 }
 
-int card_shoot(struct card *card, enum shot_kind kind, uint64_t size,
-	       const char *jpeg_path, uint32_t handles[2])
+int card_shoot(struct card *card, const struct shot *s, uint32_t handles[2])
 {
 	struct object *files[2] = { NULL, NULL };
-	unsigned shot = card->next_shot;
+	unsigned no = card->next_shot;
 	uint32_t first_handle = card->next_handle;
-	time_t now = time(NULL);
 	int n = 0;
 
-	if (card_check_size(size) || reserve(card, 2))
+	if (card_check_size(s->size) || reserve(card, 2))
 		return -1;
-	if (kind == SHOT_RAW_JPEG &&
-	    !(files[n++] = shot_file(card, shot, "CR2", FORMAT_RAW, size, now)))
+	if (s->kind == SHOT_RAW_JPEG &&
+	    !(files[n++] = shot_object(card, no, "CR2", FORMAT_RAW, s->size, s)))
 		goto fail;
-	if (!(files[n++] = jpeg_path ? shot_from_file(card, shot, jpeg_path, now) :
-	      shot_file(card, shot, "JPG", FORMAT_JPEG, size, now)))
+	if (!(files[n++] = s->jpeg_path ? shot_from_file(card, no, s) : shot_jpeg(card, no, s)))
 		goto fail;
 	for (int i = 0; i < n; i++) {
 		card->objects[card->n++] = files[i];
 		handles[i] = files[i]->handle;
 	}
-	card->next_shot = shot % 9999 + 1;
+	card->next_shot = no % 9999 + 1;
 	return n;
 fail:
 	for (int i = 0; i < n; i++)

@@ -7,7 +7,12 @@
  * One thread, one poll() loop, non-blocking sockets everywhere: a download
  * of hundreds of MB is produced a chunk at a time as the socket drains, so
  * control commands, events and faults keep working during it.  The card and
- * the image bytes are in card.c, buffers and socket I/O in buf.c. */
+ * the image bytes are in card.c, their Exif in exif-segment.c, buffers and
+ * socket I/O in buf.c.
+ *
+ * Like a real body it takes its time: a shot is announced (and listed) a
+ * set delay after the press, and everything it dates (ObjectInfo, Exif,
+ * the DateTime property) is on its own clock, which may be off and drift. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -31,6 +36,7 @@
 
 #include "buf.h"
 #include "card.h"
+#include "exif-segment.h"
 
 #define ARRAY_SIZE(a) (sizeof (a) / sizeof (a)[0])
 
@@ -57,11 +63,13 @@ enum {
 	RC_OPERATION_NOT_SUPPORTED = 0x2005,
 	RC_INVALID_STORAGE_ID = 0x2008,
 	RC_INVALID_OBJECT_HANDLE = 0x2009,
+	RC_DEVICE_PROP_NOT_SUPPORTED = 0x200a,
 	RC_STORE_FULL = 0x200c,
 	RC_ACCESS_DENIED = 0x200f,
 	RC_STORE_NOT_AVAILABLE = 0x2013,
 	RC_DEVICE_BUSY = 0x2019,
 	RC_INVALID_PARENT_OBJECT = 0x201a,
+	RC_INVALID_DEVICE_PROP_VALUE = 0x201c,
 	RC_INVALID_PARAMETER = 0x201d,
 	RC_SESSION_ALREADY_OPEN = 0x201e,
 };
@@ -74,7 +82,12 @@ enum {
 	EV_CAPTURE_COMPLETE = 0x400d,
 };
 
+/* The DateTime device property, a PTP string. */
+#define DPC_DATE_TIME      0x5011u
+#define DTC_STR            0xffffu
+
 #define PTPIP_VERSION      0x00010000u
+#define DATA_FROM_HOST     2u            /* an Operation Request's data phase */
 #define INIT_FAIL_BUSY     2u
 #define NO_TRANSACTION     0xffffffffu
 #define ALL                0xffffffffu   /* "all stores", "root level" */
@@ -87,6 +100,13 @@ enum {
 #define MAX_PENDING        4
 #define MAX_CONTROL        8
 #define DEFAULT_SHOT_SIZE  204800u
+/* Shots pressed and not yet announced, at most (a body's buffer). */
+#define MAX_DEVELOPING     64
+/* Limits of the delay and the camera clock's offset (about 31 years) and
+ * drift: the camera's clock never goes back before 1970. */
+#define MAX_DELAY          3600.0
+#define MAX_OFFSET         1e9
+#define MAX_DRIFT          1e6
 
 /* --- PTP encoding ----------------------------------------------------- */
 
@@ -199,6 +219,102 @@ static int next_packet(struct buf *in, uint32_t *type, const unsigned char **bod
 	return 1;
 }
 
+/* --- clocks ----------------------------------------------------------- */
+
+static int64_t clock_us(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t to_us(double seconds)
+{
+	return (int64_t)(seconds * 1e6 + (seconds < 0 ? -0.5 : 0.5));
+}
+
+/* The camera's clock: the computer's CLOCK_REALTIME plus an offset, and
+ * a drift that accumulates from the moment the clock was last set. */
+struct camera_clock {
+	int64_t offset_us;
+	int64_t since_us;       /* CLOCK_REALTIME when set */
+	double drift_ppm;
+};
+
+static int64_t camera_time(const struct camera_clock *c, int64_t real_us)
+{
+	return real_us + c->offset_us +
+	       (int64_t)(c->drift_ppm * 1e-6 * (double)(real_us - c->since_us));
+}
+
+/* From real_us on the camera reads camera_us, and runs drift_ppm fast.
+ * With camera_us >= 0 and drift_ppm >= -1e6 it never reads before 1970,
+ * so times are split into seconds by plain division. */
+static void clock_set(struct camera_clock *c, int64_t camera_us, int64_t real_us,
+		      double drift_ppm)
+{
+	c->offset_us = camera_us - real_us;
+	c->since_us = real_us;
+	c->drift_ppm = drift_ppm;
+}
+
+/* " seconds.micros", as the control protocol prints times. */
+static void put_seconds(struct buf *b, int64_t us)
+{
+	buf_printf(b, " %" PRId64 ".%06" PRId64, us / 1000000, us % 1000000);
+}
+
+/* The camera shows its wall time as PTP dates, printed as if UTC
+ * (libgphoto2 reads them as local time, e.g. for the file's mtime). */
+static void put_date(struct buf *b, time_t t)
+{
+	char date[32];
+	struct tm tm;
+
+	strftime(date, sizeof date, "%Y%m%dT%H%M%S", gmtime_r(&t, &tm));
+	put_string(b, date);
+}
+
+/* What may follow a PTP date's seconds: nothing, or "." and digits.  The
+ * fraction in microseconds; -1 if malformed. */
+static int64_t parse_fraction(const char *s)
+{
+	int64_t us = 0, unit = 1000000;
+
+	if (!*s)
+		return 0;
+	if (*s++ != '.' || !*s || strspn(s, "0123456789") != strlen(s))
+		return -1;
+	for (; *s && unit > 1; s++)
+		us += (*s - '0') * (unit /= 10);
+	return us;
+}
+
+/* "YYYYMMDDThhmmss[.s…]" as PTP writes dates: the wall time it names,
+ * read as UTC, in microseconds; -1 if it is none or before 1970. */
+static int64_t parse_date(const char *s)
+{
+	struct tm tm = { 0 }, want;
+	int64_t us;
+	time_t t;
+
+	if (strspn(s, "0123456789") != 8 || s[8] != 'T' || strspn(s + 9, "0123456789") != 6 ||
+	    (us = parse_fraction(s + 15)) < 0 ||
+	    sscanf(s, "%4d%2d%2dT%2d%2d%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	want = tm;
+	/* timegm() normalises: a field out of range shows as a change. */
+	if ((t = timegm(&tm)) < 0 || tm.tm_year != want.tm_year || tm.tm_mon != want.tm_mon ||
+	    tm.tm_mday != want.tm_mday || tm.tm_hour != want.tm_hour ||
+	    tm.tm_min != want.tm_min || tm.tm_sec != want.tm_sec)
+		return -1;
+	return (int64_t)t * 1000000 + us;
+}
+
 /* --- the camera ------------------------------------------------------- */
 
 struct payload {
@@ -215,12 +331,30 @@ struct stream {
 	uint64_t cut;           /* fault: hang up after this many bytes */
 };
 
+struct request {
+	uint32_t tid;
+	uint32_t param[5];      /* 0 where not sent */
+	struct buf *out;        /* the command socket's */
+	const unsigned char *data;      /* what the host sent in its data phase */
+	size_t data_len;
+};
+
+/* An operation whose data phase the host is sending. */
+struct receiving {
+	bool active;
+	uint16_t code;
+	struct request rq;
+	struct buf data;
+};
+
 /* One libgphoto2 connection: a command and an event socket. */
 struct session {
 	struct conn cmd, evt;
 	uint32_t number;        /* from the Init Command Ack, pairs the event socket */
 	uint32_t id;            /* PTP session id, 0 while none is open */
+	bool datetime;          /* the DateTime property, as DeviceInfo said */
 	struct stream get;
+	struct receiving recv;
 	bool hangup;            /* close both sockets once cmd.out has gone */
 };
 
@@ -229,12 +363,6 @@ struct faults {
 	uint64_t cut;           /* next GetObject: bytes before hanging up */
 	bool frozen;
 	bool card_full;
-};
-
-struct request {
-	uint32_t tid;
-	uint32_t param[5];      /* 0 where not sent */
-	struct buf *out;        /* the command socket's */
 };
 
 struct camera;
@@ -246,10 +374,22 @@ struct operation {
 	op_fn *fn;
 	bool has_data;          /* the reply goes in a data phase built around fn */
 	bool needs_session;
+	bool datetime;          /* offered with the DateTime property only */
 };
 
-#define N_OPERATIONS 10
+#define N_OPERATIONS 13
 static const struct operation operations[N_OPERATIONS];
+
+/* A shot between the press and its ObjectAdded: exposure, processing and
+ * the camera writing its card. */
+struct developing {
+	int64_t due_us;         /* CLOCK_MONOTONIC */
+	uint32_t handles[2];
+	int n;
+	uint32_t tid;           /* InitiateCapture's, for the events */
+};
+
+enum exif_mode { EXIF_SUBSEC, EXIF_SECONDS, EXIF_NONE };
 
 struct camera {
 	struct card *card;
@@ -260,6 +400,12 @@ struct camera {
 	struct session s;
 	struct faults faults;
 	struct payload payload;
+	struct camera_clock clock;
+	int64_t delay_us;                       /* from a press to its ObjectAdded */
+	struct developing developing[MAX_DEVELOPING];   /* in press order */
+	size_t n_developing;
+	enum exif_mode exif;
+	bool datetime;                          /* for the next connection */
 	struct buf deleted;                     /* " NAME" per host deletion */
 	uint32_t sessions;
 	unsigned long refused, unsupported, served[N_OPERATIONS];
@@ -275,6 +421,8 @@ static void session_end(struct camera *cam)
 	s->id = 0;
 	s->hangup = false;
 	s->get.active = false;
+	s->recv.active = false;
+	buf_free(&s->recv.data);
 }
 
 static void queue_event(struct camera *cam, uint16_t code, uint32_t tid, uint32_t param)
@@ -301,7 +449,57 @@ static void announce_shot(struct camera *cam, const uint32_t *handles, int n, ui
 	queue_event(cam, EV_CAPTURE_COMPLETE, tid, tid);
 }
 
+/* The shutter, pressed now: the files are made at once, dated by the
+ * camera's clock, and developed (hidden, unannounced) for the delay.
+ * RC_OK, RC_DEVICE_BUSY (too many in flight) or RC_STORE_NOT_AVAILABLE;
+ * *made (may be NULL) gets the shot. */
+static uint16_t shoot(struct camera *cam, const struct payload *p, uint32_t tid,
+		      const struct developing **made)
+{
+	int64_t real = clock_us(CLOCK_REALTIME);
+	struct shot shot = {
+		.kind = p->kind, .size = p->size, .jpeg_path = p->file[0] ? p->file : NULL,
+		.pressed = { camera_time(&cam->clock, real), real },
+	};
+	struct developing *d = &cam->developing[cam->n_developing];
+	unsigned char *exif = NULL;
+
+	if (cam->n_developing == MAX_DEVELOPING)
+		return RC_DEVICE_BUSY;
+	/* A JPEG given as a file is sent as it is. */
+	if (!shot.jpeg_path && cam->exif != EXIF_NONE &&
+	    !(exif = exif_segment_new(cam->model, shot.pressed.camera_us,
+				      cam->exif == EXIF_SUBSEC, &shot.exif_len)))
+		return RC_STORE_NOT_AVAILABLE;
+	shot.exif = exif;
+	d->n = card_shoot(cam->card, &shot, d->handles);
+	free(exif);
+	if (d->n < 0)
+		return RC_STORE_NOT_AVAILABLE;
+	d->due_us = clock_us(CLOCK_MONOTONIC) + cam->delay_us;
+	d->tid = tid;
+	cam->n_developing++;
+	if (made)
+		*made = d;
+	return RC_OK;
+}
+
 /* --- operations --------------------------------------------------------- */
+
+/* What this connection's camera offers: without the DateTime property,
+ * the operations on properties are not there at all. */
+static bool offered(const struct camera *cam, const struct operation *op)
+{
+	return !op->datetime || cam->s.datetime;
+}
+
+static const struct operation *find_operation(const struct camera *cam, uint16_t code)
+{
+	for (size_t i = 0; i < N_OPERATIONS; i++)
+		if (operations[i].code == code)
+			return offered(cam, &operations[i]) ? &operations[i] : NULL;
+	return NULL;
+}
 
 static uint16_t op_get_device_info(struct camera *cam, const struct request *rq)
 {
@@ -310,11 +508,14 @@ static uint16_t op_get_device_info(struct camera *cam, const struct request *rq)
 	};
 	static const uint16_t capture_formats[] = { FORMAT_JPEG, FORMAT_RAW };
 	static const uint16_t image_formats[] = { FORMAT_ASSOCIATION, FORMAT_JPEG, FORMAT_RAW };
+	static const uint16_t properties[] = { DPC_DATE_TIME };
 	uint16_t ops[N_OPERATIONS];
+	size_t n_ops = 0;
 	struct buf *out = rq->out;
 
 	for (size_t i = 0; i < N_OPERATIONS; i++)
-		ops[i] = operations[i].code;
+		if (offered(cam, &operations[i]))
+			ops[n_ops++] = operations[i].code;
 	put16(out, 100);                /* StandardVersion */
 	/* Vendor id 0 keeps libgphoto2 on its generic paths, and so does a
 	 * manufacturer that is not Canon, Nikon, FUJIFILM or OLYMPUS. */
@@ -322,10 +523,11 @@ static uint16_t op_get_device_info(struct camera *cam, const struct request *rq)
 	put16(out, 0);
 	put_string(out, "");
 	put16(out, 0);                  /* FunctionalMode */
-	put_u16_array(out, ops, N_OPERATIONS);
+	put_u16_array(out, ops, n_ops);
 	put_u16_array(out, events, ARRAY_SIZE(events));
-	/* No properties: any listed one would need GetDevicePropDesc/Value. */
-	put_u16_array(out, NULL, 0);
+	/* libgphoto2's get_config and get_summary query every property
+	 * listed: DateTime alone, or none. */
+	put_u16_array(out, properties, cam->s.datetime ? ARRAY_SIZE(properties) : 0);
 	put_u16_array(out, capture_formats, ARRAY_SIZE(capture_formats));
 	put_u16_array(out, image_formats, ARRAY_SIZE(image_formats));
 	put_string(out, "copystand");
@@ -381,7 +583,7 @@ static uint16_t op_get_storage_info(struct camera *cam, const struct request *rq
 /* PTP's parent argument: 0 means every object, ALL the root level. */
 static bool object_selected(const struct object *o, uint32_t format, uint32_t parent)
 {
-	if (format && o->format != format)
+	if (o->unwritten || (format && o->format != format))
 		return false;
 	if (parent == ALL)
 		return o->parent == 0;
@@ -410,16 +612,6 @@ static uint16_t op_get_object_handles(struct camera *cam, const struct request *
 	return RC_OK;
 }
 
-/* Dates as libgphoto2 reads them (and uses for the file's mtime). */
-static void put_date(struct buf *b, time_t t)
-{
-	char date[32];
-	struct tm tm;
-
-	strftime(date, sizeof date, "%Y%m%dT%H%M%S", localtime_r(&t, &tm));
-	put_string(b, date);
-}
-
 static uint16_t op_get_object_info(struct camera *cam, const struct request *rq)
 {
 	const struct object *o = card_find(cam->card, rq->param[0]);
@@ -445,7 +637,7 @@ static uint16_t op_get_object_info(struct camera *cam, const struct request *rq)
 	put32(out, 0);                  /* association description */
 	put32(out, 0);                  /* sequence number */
 	put_string(out, o->name);
-	put_date(out, o->mtime);        /* capture date */
+	put_date(out, o->mtime);        /* capture date: the press, for shots */
 	put_date(out, o->mtime);        /* modification date */
 	put_string(out, "");            /* keywords */
 	return RC_OK;
@@ -486,9 +678,6 @@ static uint16_t op_delete_object(struct camera *cam, const struct request *rq)
 
 static uint16_t op_initiate_capture(struct camera *cam, const struct request *rq)
 {
-	uint32_t handles[2];
-	int n;
-
 	/* gp_camera_capture() ignores an error response to InitiateCapture
 	 * and waits for events: StoreFull is the one it gives up on. */
 	if (cam->faults.card_full) {
@@ -496,14 +685,75 @@ static uint16_t op_initiate_capture(struct camera *cam, const struct request *rq
 		queue_event(cam, EV_STORE_FULL, rq->tid, CARD_STORAGE_ID);
 		return RC_STORE_FULL;
 	}
-	/* gp_camera_trigger_capture() reports it; gp_camera_capture() waits
-	 * for ever, as it would for any response. */
-	if ((n = card_shoot(cam->card, cam->payload.kind, cam->payload.size,
-			    cam->payload.file[0] ? cam->payload.file : NULL, handles)) < 0)
-		return RC_STORE_NOT_AVAILABLE;
-	/* The events go out after the response: session_pump() flushes the
-	 * command socket first. */
-	announce_shot(cam, handles, n, rq->tid);
+	/* An error: gp_camera_trigger_capture() reports it;
+	 * gp_camera_capture() waits for ever, as it would for any response.
+	 * The events go out after the response, even without a delay:
+	 * develop() runs between rounds of the main loop. */
+	return shoot(cam, &cam->payload, rq->tid, NULL);
+}
+
+/* The camera's clock now, in whole seconds. */
+static time_t camera_now(const struct camera *cam)
+{
+	return (time_t)(camera_time(&cam->clock, clock_us(CLOCK_REALTIME)) / 1000000);
+}
+
+/* DateTime (0x5011) is the only property: a settable string. */
+static uint16_t op_get_device_prop_desc(struct camera *cam, const struct request *rq)
+{
+	struct buf *out = rq->out;
+
+	if (rq->param[0] != DPC_DATE_TIME)
+		return RC_DEVICE_PROP_NOT_SUPPORTED;
+	put16(out, DPC_DATE_TIME);
+	put16(out, DTC_STR);
+	put_le(out, 1, 1);              /* GetSet: settable */
+	put_string(out, "");            /* factory default */
+	put_date(out, camera_now(cam));
+	put_le(out, 0, 1);              /* FormFlag: none */
+	return RC_OK;
+}
+
+static uint16_t op_get_device_prop_value(struct camera *cam, const struct request *rq)
+{
+	if (rq->param[0] != DPC_DATE_TIME)
+		return RC_DEVICE_PROP_NOT_SUPPORTED;
+	put_date(rq->out, camera_now(cam));
+	return RC_OK;
+}
+
+/* A PTP string of ASCII characters into text (size bytes); false if the
+ * data holds none, or a longer one. */
+static bool get_string(const unsigned char *p, size_t len, char *text, size_t size)
+{
+	size_t n = len ? p[0] : 0;     /* characters, the NUL included */
+
+	if (!len || 1 + 2 * n > len || n > size)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned c = p[1 + 2 * i] | (unsigned)p[2 + 2 * i] << 8;
+		if (c > 0x7f)
+			return false;
+		text[i] = (char)c;
+	}
+	text[n ? n - 1 : 0] = '\0';
+	return true;
+}
+
+/* The host sets the camera's clock (libgphoto2 writes its local time;
+ * we read the fields as UTC, as the camera shows them).  The drift goes
+ * on from now. */
+static uint16_t op_set_device_prop_value(struct camera *cam, const struct request *rq)
+{
+	char text[32];
+	int64_t wall_us;
+
+	if (rq->param[0] != DPC_DATE_TIME)
+		return RC_DEVICE_PROP_NOT_SUPPORTED;
+	if (!get_string(rq->data, rq->data_len, text, sizeof text) ||
+	    (wall_us = parse_date(text)) < 0)
+		return RC_INVALID_DEVICE_PROP_VALUE;
+	clock_set(&cam->clock, wall_us, clock_us(CLOCK_REALTIME), cam->clock.drift_ppm);
 	return RC_OK;
 }
 
@@ -518,6 +768,9 @@ static const struct operation operations[N_OPERATIONS] = {
 	{ 0x1009, "GetObject", op_get_object, false, true },
 	{ 0x100b, "DeleteObject", op_delete_object, false, true },
 	{ 0x100e, "InitiateCapture", op_initiate_capture, false, true },
+	{ 0x1014, "GetDevicePropDesc", op_get_device_prop_desc, true, true, true },
+	{ 0x1015, "GetDevicePropValue", op_get_device_prop_value, true, true, true },
+	{ 0x1016, "SetDevicePropValue", op_set_device_prop_value, false, true, true },
 };
 
 static uint16_t run_operation(struct camera *cam, const struct operation *op,
@@ -542,35 +795,73 @@ static uint16_t run_operation(struct camera *cam, const struct operation *op,
 	return rc;
 }
 
-/* An Operation Request: opcode, tid, up to five parameters.  Data the host
- * sends for an operation (none of ours takes any) is dropped unread by
- * serve_request(); it gets OperationNotSupported straight away. */
+/* Runs a request whose data, if any, has come, and queues its response
+ * (unless a streamed data phase sends it later). */
+static void execute(struct camera *cam, uint16_t code, const struct request *rq)
+{
+	const struct operation *op = find_operation(cam, code);
+	uint16_t rc = RC_OPERATION_NOT_SUPPORTED;
+
+	if (!op) {
+		cam->unsupported++;
+	} else {
+		cam->served[op - operations]++;
+		rc = run_operation(cam, op, rq);
+	}
+	if (rc != RC_PENDING)
+		put_response(rq->out, rc, rq->tid);
+}
+
+/* An Operation Request: data phase flag, opcode, tid, up to five
+ * parameters.  One that sends data waits for it (data_packet()). */
 static void operation_request(struct camera *cam, const unsigned char *body, size_t len)
 {
 	struct request rq = { .out = &cam->s.cmd.out };
-	uint16_t code, rc = RC_OPERATION_NOT_SUPPORTED;
-	size_t i;
+	struct receiving *r = &cam->s.recv;
+	uint16_t code;
 
-	/* Data phase flag (4), opcode (2), tid (4), parameters. */
 	if (len < 10)
 		return;
 	code = (uint16_t)(body[4] | body[5] << 8);
 	rq.tid = get32(body + 6);
 	for (size_t k = 0; k < 5 && 10 + 4 * k + 4 <= len; k++)
 		rq.param[k] = get32(body + 10 + 4 * k);
-	for (i = 0; i < N_OPERATIONS && operations[i].code != code; i++)
-		;
-	if (i == N_OPERATIONS) {
-		cam->unsupported++;
-	} else {
-		cam->served[i]++;
-		rc = run_operation(cam, &operations[i], &rq);
+	if (get32(body) != DATA_FROM_HOST) {
+		execute(cam, code, &rq);
+		return;
 	}
-	if (rc != RC_PENDING)
-		put_response(rq.out, rc, rq.tid);
+	r->active = true;
+	r->code = code;
+	r->rq = rq;
+	r->data.len = 0;
 }
 
-/* Serves the next request if there is one and no download is under way;
+/* The host's data phase: Start Data, then Data packets up to End Data,
+ * or nothing more when it is empty (ptpip.md §2.7).  Then the operation
+ * runs.  -1 if it is larger than anything an operation takes. */
+static int data_packet(struct camera *cam, uint32_t type, const unsigned char *body,
+		       size_t len)
+{
+	struct receiving *r = &cam->s.recv;
+	bool empty = type == PKT_START_DATA && len >= 12 && !get32(body + 4) && !get32(body + 8);
+
+	/* Stray data (a stale tid) is dropped. */
+	if (!r->active || len < 4 || get32(body) != r->rq.tid)
+		return 0;
+	if (type != PKT_START_DATA)
+		put_bytes(&r->data, body + 4, len - 4);
+	if (r->data.oom || r->data.len > MAX_PACKET)
+		return -1;
+	if (empty || type == PKT_END_DATA) {
+		r->active = false;
+		r->rq.data = r->data.data;
+		r->rq.data_len = r->data.len;
+		execute(cam, r->code, &r->rq);
+	}
+	return 0;
+}
+
+/* Serves the next packet if there is one and no download is under way;
  * 1 if it did, 0 if not, -1 if the peer broke the protocol. */
 static int serve_request(struct camera *cam)
 {
@@ -585,6 +876,8 @@ static int serve_request(struct camera *cam)
 		return r;
 	if (type == PKT_OPERATION_REQUEST)
 		operation_request(cam, body, len);
+	else if (type == PKT_START_DATA || type == PKT_DATA || type == PKT_END_DATA)
+		return data_packet(cam, type, body, len) < 0 ? -1 : 1;
 	return 1;
 }
 
@@ -670,6 +963,7 @@ static void init_command(struct camera *cam, struct conn *c)
 	}
 	conn_move(&s->cmd, c);
 	s->number = ++cam->sessions;
+	s->datetime = cam->datetime;
 	at = pkt_begin(&s->cmd.out, PKT_INIT_COMMAND_ACK);
 	put32(&s->cmd.out, s->number);
 	put_bytes(&s->cmd.out, guid, sizeof guid);
@@ -778,21 +1072,22 @@ static const char *parse_payload(char *args, struct payload *p)
 /* Control commands append what follows "OK" to reply, or return why not. */
 typedef const char *command_fn(struct camera *cam, char *args, struct buf *reply);
 
+/* Replies at the press, so a test can bracket its moment; the shot is
+ * announced after the delay. */
 static const char *cmd_press(struct camera *cam, char *args, struct buf *reply)
 {
 	struct payload p = cam->payload;
 	const char *err = parse_payload(args, &p);
-	uint32_t handles[2];
-	int n;
+	const struct developing *d;
+	uint16_t rc;
 
 	if (err)
 		return err;
-	if ((n = card_shoot(cam->card, p.kind, p.size, p.file[0] ? p.file : NULL,
-			    handles)) < 0)
-		return "out of memory or the file went away";
-	announce_shot(cam, handles, n, NO_TRANSACTION);
-	for (int i = 0; i < n; i++)
-		buf_printf(reply, " %" PRIu32, handles[i]);
+	if ((rc = shoot(cam, &p, NO_TRANSACTION, &d)) != RC_OK)
+		return rc == RC_DEVICE_BUSY ? "too many shots not yet announced"
+					    : "out of memory or the file went away";
+	for (int i = 0; i < d->n; i++)
+		buf_printf(reply, " %" PRIu32, d->handles[i]);
 	return NULL;
 }
 
@@ -841,7 +1136,7 @@ static const char *cmd_list(struct camera *cam, char *args, struct buf *reply)
 	(void)args;
 	for (size_t i = 0; i < card_count(cam->card); i++) {
 		const struct object *o = card_at(cam->card, i);
-		if (o->format != FORMAT_ASSOCIATION)
+		if (o->format != FORMAT_ASSOCIATION && !o->unwritten)
 			buf_printf(reply, " %" PRIu32 ":%s:%" PRIu64, o->handle, o->name, o->size);
 	}
 	return NULL;
@@ -864,14 +1159,19 @@ static const char *cmd_stats(struct camera *cam, char *args, struct buf *reply)
 	return NULL;
 }
 
-static const struct object *find_file(struct camera *cam, const char *arg)
+/* An object handle; 0 (no object's) if arg is none. */
+static uint32_t parse_handle(const char *arg)
 {
 	uint64_t handle;
-	const struct object *o;
 
-	if (parse_number(arg, &handle) || handle > UINT32_MAX)
-		return NULL;
-	o = card_find(cam->card, (uint32_t)handle);
+	return parse_number(arg, &handle) || handle > UINT32_MAX ? 0 : (uint32_t)handle;
+}
+
+/* A file the host may see. */
+static const struct object *find_file(struct camera *cam, const char *arg)
+{
+	const struct object *o = card_find(cam->card, parse_handle(arg));
+
 	return o && o->format != FORMAT_ASSOCIATION ? o : NULL;
 }
 
@@ -916,6 +1216,97 @@ static const char *cmd_erase(struct camera *cam, char *args, struct buf *reply)
 	return NULL;
 }
 
+/* The moment of a shot's press, announced or not: camera clock, then
+ * CLOCK_REALTIME. */
+static const char *cmd_pressed(struct camera *cam, char *args, struct buf *reply)
+{
+	const struct object *o = card_find_any(cam->card, parse_handle(args));
+
+	if (!o || !o->pressed.real_us)
+		return "no such shot";
+	put_seconds(reply, o->pressed.camera_us);
+	put_seconds(reply, o->pressed.real_us);
+	return NULL;
+}
+
+/* A decimal number within [lo, hi] (NaN is not). */
+static bool parse_decimal(const char *s, double lo, double hi, double *v)
+{
+	char *end;
+
+	if (!s)
+		return false;
+	errno = 0;
+	*v = strtod(s, &end);
+	return !errno && !*end && end != s && *v >= lo && *v <= hi;
+}
+
+/* The index of word among names, or -1. */
+static int parse_choice(const char *word, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(word, names[i]))
+			return i;
+	return -1;
+}
+
+/* --delay and --exif call these with reply NULL. */
+static const char *cmd_delay(struct camera *cam, char *args, struct buf *reply)
+{
+	double seconds;
+
+	(void)reply;
+	if (!parse_decimal(args, 0, MAX_DELAY, &seconds))
+		return "expected SECONDS from 0 to 3600";
+	cam->delay_us = to_us(seconds);
+	return NULL;
+}
+
+#define CLOCK_RANGE "expected OFFSET seconds within 1e9 and DRIFT_PPM within 1e6"
+
+/* "clock": the camera's time now; "clock OFFSET [DRIFT_PPM]" sets it. */
+static const char *cmd_clock(struct camera *cam, char *args, struct buf *reply)
+{
+	char *save = NULL, *offset = strtok_r(args, " ", &save), *drift = strtok_r(NULL, " ", &save);
+	int64_t real = clock_us(CLOCK_REALTIME);
+	double o, d = 0;
+
+	if (!offset) {
+		put_seconds(reply, camera_time(&cam->clock, real));
+		return NULL;
+	}
+	if (strtok_r(NULL, " ", &save) || !parse_decimal(offset, -MAX_OFFSET, MAX_OFFSET, &o) ||
+	    (drift && !parse_decimal(drift, -MAX_DRIFT, MAX_DRIFT, &d)))
+		return CLOCK_RANGE;
+	clock_set(&cam->clock, real + to_us(o), real, d);
+	return NULL;
+}
+
+static const char *cmd_exif(struct camera *cam, char *args, struct buf *reply)
+{
+	static const char *const modes[] = { "subsec", "seconds", "none" };
+	int mode = parse_choice(args, modes, (int)ARRAY_SIZE(modes));
+
+	(void)reply;
+	if (mode < 0)
+		return "expected subsec, seconds or none";
+	cam->exif = (enum exif_mode)mode;
+	return NULL;
+}
+
+/* From the next connection: libgphoto2 reads DeviceInfo once, at init. */
+static const char *cmd_datetime(struct camera *cam, char *args, struct buf *reply)
+{
+	static const char *const states[] = { "off", "on" };
+	int on = parse_choice(args, states, (int)ARRAY_SIZE(states));
+
+	(void)reply;
+	if (on < 0)
+		return "expected off or on";
+	cam->datetime = on;
+	return NULL;
+}
+
 static const char *cmd_quit(struct camera *cam, char *args, struct buf *reply)
 {
 	(void)args;
@@ -936,6 +1327,11 @@ static const struct command {
 	{ "stats", cmd_stats },
 	{ "crc32", cmd_crc32 },
 	{ "erase", cmd_erase },
+	{ "pressed", cmd_pressed },
+	{ "delay", cmd_delay },
+	{ "clock", cmd_clock },
+	{ "exif", cmd_exif },
+	{ "datetime", cmd_datetime },
 	{ "quit", cmd_quit },
 };
 
@@ -1161,13 +1557,48 @@ static void dispatch(struct camera *cam, const struct watches *w, size_t i)
 	}
 }
 
+/* Announces the shots whose delay is over, oldest first: a body writes
+ * its buffer in order, so a shot never overtakes an earlier one. */
+static void develop(struct camera *cam)
+{
+	int64_t now = clock_us(CLOCK_MONOTONIC);
+	size_t done = 0;
+
+	for (; done < cam->n_developing && cam->developing[done].due_us <= now; done++) {
+		const struct developing *d = &cam->developing[done];
+		for (int i = 0; i < d->n; i++)
+			card_reveal(cam->card, d->handles[i]);
+		announce_shot(cam, d->handles, d->n, d->tid);
+	}
+	if (!done)
+		return;
+	cam->n_developing -= done;
+	memmove(cam->developing, cam->developing + done,
+		cam->n_developing * sizeof *cam->developing);
+	session_pump(cam);
+}
+
+/* Milliseconds until the next shot is due, for poll(); -1: none. */
+static int develop_timeout(const struct camera *cam)
+{
+	int64_t left;
+
+	if (!cam->n_developing)
+		return -1;
+	left = cam->developing[0].due_us - clock_us(CLOCK_MONOTONIC);
+	return left > 0 ? (int)((left + 999) / 1000) : 0;
+}
+
 static void run(struct camera *cam)
 {
 	struct watches w;
 
+	/* Shots fall due between rounds: a command that follows a press's
+	 * reply already finds a shot without delay announced. */
 	while (!cam->quit) {
+		develop(cam);
 		collect_watches(cam, &w);
-		if (poll(w.fds, w.n, -1) < 0) {
+		if (poll(w.fds, w.n, develop_timeout(cam)) < 0) {
 			if (errno == EINTR)
 				continue;
 			perror("ptpip-camera: poll");
@@ -1203,7 +1634,9 @@ static void camera_cleanup(struct camera *cam)
 static void usage(FILE *f)
 {
 	fputs("usage: ptpip-camera [--port N] [--control PATH] [--dir DIR]\n"
-	      "                    [--model NAME] [--serial S]\n"
+	      "                    [--model NAME] [--serial S] [--delay SECONDS]\n"
+	      "                    [--clock-offset S] [--clock-drift PPM]\n"
+	      "                    [--exif subsec|seconds|none] [--no-datetime]\n"
 	      "A PTP/IP camera on 127.0.0.1 for libgphoto2 (port ptpip:127.0.0.1:N:N,\n"
 	      "model \"PTP/IP Camera\").  Prints READY <port> once listening.\n", f);
 }
@@ -1217,33 +1650,57 @@ static int parse_args(int argc, char **argv, struct camera *cam, int *port, cons
 		{ "dir", required_argument, NULL, 'd' },
 		{ "model", required_argument, NULL, 'm' },
 		{ "serial", required_argument, NULL, 's' },
+		{ "delay", required_argument, NULL, 'D' },
+		{ "clock-offset", required_argument, NULL, 'o' },
+		{ "clock-drift", required_argument, NULL, 'r' },
+		{ "exif", required_argument, NULL, 'e' },
+		{ "no-datetime", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int opt;
-	char *end;
+	int64_t real = clock_us(CLOCK_REALTIME);
+	double offset = 0, drift = 0;
+	const char *err = NULL;
+	int opt, at = 0;
+	uint64_t v;
 
-	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "", options, &at)) != -1) {
 		switch (opt) {
 		case 'p':
-			*port = (int)strtol(optarg, &end, 10);
-			if (*end || end == optarg || *port < 0 || *port > 65535) {
-				fprintf(stderr, "ptpip-camera: bad port '%s'\n", optarg);
-				return 2;
-			}
+			if (parse_number(optarg, &v) || v > 65535)
+				err = "not a port number";
+			else
+				*port = (int)v;
 			break;
 		case 'c': cam->control_path = optarg; break;
 		case 'd': *dir = optarg; break;
 		case 'm': cam->model = optarg; break;
 		case 's': cam->serial = optarg; break;
+		case 'D': err = cmd_delay(cam, optarg, NULL); break;
+		case 'o':
+			if (!parse_decimal(optarg, -MAX_OFFSET, MAX_OFFSET, &offset))
+				err = CLOCK_RANGE;
+			break;
+		case 'r':
+			if (!parse_decimal(optarg, -MAX_DRIFT, MAX_DRIFT, &drift))
+				err = CLOCK_RANGE;
+			break;
+		case 'e': err = cmd_exif(cam, optarg, NULL); break;
+		case 'n': cam->datetime = false; break;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return 2;
+		}
+		if (err) {
+			fprintf(stderr, "ptpip-camera: --%s %s: %s\n", options[at].name, optarg, err);
+			return 2;
 		}
 	}
 	if (optind < argc) {
 		usage(stderr);
 		return 2;
 	}
+	/* The drift accumulates from the start. */
+	clock_set(&cam->clock, real + to_us(offset), real, drift);
 	return 0;
 }
 
@@ -1255,6 +1712,7 @@ int main(int argc, char **argv)
 		.s = { .cmd.fd = -1, .evt.fd = -1 },
 		.faults = { .cut = UINT64_MAX },
 		.payload = { SHOT_JPEG, DEFAULT_SHOT_SIZE, "" },
+		.exif = EXIF_SUBSEC, .datetime = true,
 	};
 	const char *dir = NULL;
 	int port = 0, bound, status;
@@ -1266,7 +1724,7 @@ int main(int argc, char **argv)
 	if ((status = parse_args(argc, argv, &cam, &port, &dir)))
 		return status == 1 ? 0 : status;
 	status = 1;
-	if (!(cam.card = card_new()) || (dir && card_load_dir(cam.card, dir)))
+	if (!(cam.card = card_new(camera_now(&cam))) || (dir && card_load_dir(cam.card, dir)))
 		goto out;
 	if ((cam.signal_fd = signal_descriptor()) < 0 ||
 	    (cam.listen_fd = listen_ptpip(port, &bound)) < 0) {

@@ -18,6 +18,7 @@
 
 #include <gphoto2/gphoto2.h>
 #include <jpeglib.h>
+#include <libexif/exif-data.h>
 #include <zlib.h>
 
 #include "harness.h"
@@ -29,6 +30,7 @@
 #endif
 
 #define FOLDER "/store_00010001/DCIM/100COPYS"
+#define CLOCK_RANGE "expected OFFSET seconds within 1e9 and DRIFT_PPM within 1e6"
 #define DEFAULT_SIZE 204800
 /* Downloads up to this size are kept whole, to decode them. */
 #define KEEP_MAX (4u << 20)
@@ -51,6 +53,33 @@ static void stop(ptpip_cam *cam)
 {
 	if (cam)
 		tap_is_int(ptpip_cam_stop(cam), 0, "the emulator exits cleanly");
+}
+
+/* The times in a control reply ("OK 1764863201.123456 ..."), in
+ * microseconds; how many there were. */
+static int control_times(ptpip_cam *cam, const char *cmd, long long *us, int max)
+{
+	char *reply = ptpip_cam_control(cam, "%s", cmd);
+	const char *p = reply && !strncmp(reply, "OK", 2) ? reply + 2 : NULL;
+	int n = 0, used;
+	long long sec, micro;
+
+	while (p && n < max && sscanf(p, " %lld.%6lld%n", &sec, &micro, &used) == 2) {
+		us[n++] = sec * 1000000 + micro;
+		p += used;
+	}
+	if (!n)
+		tap_diag("%s: %s", cmd, reply ? reply : "(no reply)");
+	free(reply);
+	return n;
+}
+
+static long long realtime_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* A control command whose reply is checked whole. */
@@ -193,6 +222,69 @@ static bool decodes(const struct got *g, unsigned *width)
 	*width = d.output_width;
 	jpeg_destroy_decompress(&d);
 	return ret == 0 && fail.mgr.num_warnings == 0;
+}
+
+/* The Exif text entries of a JPEG that tell of its press; "" where
+ * missing. */
+struct exif_text {
+	char make[32], model[64], datetime[32], original[32], digitized[32];
+	char subsec[8], subsec_digitized[8];
+};
+
+static void exif_entry_text(ExifData *ed, ExifIfd ifd, ExifTag tag, char *out, size_t size)
+{
+	ExifEntry *e = exif_content_get_entry(ed->ifd[ifd], tag);
+
+	out[0] = '\0';
+	if (e)
+		exif_entry_get_value(e, out, (unsigned)size);
+}
+
+/* Read as written: libexif's default would add the entries a JPEG must
+ * have, dated now, to one that has none. */
+static void read_exif(const struct got *g, struct exif_text *x)
+{
+	ExifData *ed = exif_data_new();
+
+	memset(x, 0, sizeof *x);
+	if (!ed || !g->data)
+		goto out;
+	exif_data_unset_option(ed, EXIF_DATA_OPTION_FOLLOW_SPECIFICATION);
+	exif_data_load_data(ed, g->data, (unsigned)g->size);
+	exif_entry_text(ed, EXIF_IFD_0, EXIF_TAG_MAKE, x->make, sizeof x->make);
+	exif_entry_text(ed, EXIF_IFD_0, EXIF_TAG_MODEL, x->model, sizeof x->model);
+	exif_entry_text(ed, EXIF_IFD_0, EXIF_TAG_DATE_TIME, x->datetime, sizeof x->datetime);
+	exif_entry_text(ed, EXIF_IFD_EXIF, EXIF_TAG_DATE_TIME_ORIGINAL, x->original,
+			sizeof x->original);
+	exif_entry_text(ed, EXIF_IFD_EXIF, EXIF_TAG_DATE_TIME_DIGITIZED, x->digitized,
+			sizeof x->digitized);
+	exif_entry_text(ed, EXIF_IFD_EXIF, EXIF_TAG_SUB_SEC_TIME_ORIGINAL, x->subsec,
+			sizeof x->subsec);
+	exif_entry_text(ed, EXIF_IFD_EXIF, EXIF_TAG_SUB_SEC_TIME_DIGITIZED, x->subsec_digitized,
+			sizeof x->subsec_digitized);
+out:
+	if (ed)
+		exif_data_unref(ed);
+}
+
+/* A camera time (µs) as Exif writes it: "YYYY:MM:DD HH:MM:SS" of the wall
+ * time printed as UTC, and the hundredths, truncated. */
+static void exif_expected(long long us, char date[32], char hundredths[8])
+{
+	time_t t = (time_t)(us / 1000000);
+	struct tm tm;
+
+	strftime(date, 32, "%Y:%m:%d %H:%M:%S", gmtime_r(&t, &tm));
+	snprintf(hundredths, 8, "%02lld", us % 1000000 / 10000);
+}
+
+/* libgphoto2 reads the camera's dates as local time (mktime): back to
+ * the camera's wall time, as if UTC. */
+static time_t camera_wall(time_t local)
+{
+	struct tm tm;
+
+	return timegm(localtime_r(&local, &tm));
 }
 
 /* libgphoto2 2.5.30 closes fd 0 whenever a PTP/IP camera is let go (its
@@ -440,6 +532,9 @@ static void test_card_full(void)
 	control_is(cam, "fault card-full", "OK", "fault card-full");
 	tap_ok(gp_camera_trigger_capture(c, ctx) < GP_OK,
 	       "gp_camera_trigger_capture: an error (from the StoreFull response)");
+	/* Its StoreFull event follows: left unread, the next capture would
+	 * take it for its own. */
+	tap_is_int(wait_for(c, GP_EVENT_UNKNOWN, NULL, 5), GP_OK, "and a StoreFull event");
 	tap_is_int(gp_camera_capture(c, GP_CAPTURE_IMAGE, &path, ctx), GP_OK,
 		   "the next capture works");
 	tap_is_str(path.name, "IMG_0001.JPG", "and is the first image");
@@ -447,14 +542,19 @@ out:
 	unrig(cam, c);
 }
 
+static Camera *reopen(ptpip_cam *cam, Camera *c)
+{
+	camera_close(c);
+	tap_is_int(camera_open(cam, &c), GP_OK, "a new session opens");
+	return c;
+}
+
 /* After a failed download: a new session fetches the file whole. */
 static Camera *reopen_and_download(ptpip_cam *cam, Camera *c, const CameraFilePath *path)
 {
 	struct got g;
 
-	camera_close(c);
-	tap_is_int(camera_open(cam, &c), GP_OK, "a new session opens");
-	if (c) {
+	if ((c = reopen(cam, c))) {
 		tap_is_int(download(c, path->folder, path->name, &g), GP_OK,
 			   "and downloads the file");
 		tap_ok(same_as_camera(cam, path->name, &g), "whole");
@@ -604,6 +704,290 @@ out:
 	unrig(cam, c);
 }
 
+/* A body takes its time from the press to ObjectAdded; the host sees
+ * nothing of a shot before, however many are in flight. */
+static void test_delay(void)
+{
+	static const char *const args[] = { "--delay", "2", NULL };
+	ptpip_cam *cam;
+	Camera *c = rig(&cam, args);
+	CameraFilePath path = { "", "" };
+	CameraList *list = NULL;
+	double pressed[2], seen;
+
+	if (!c)
+		goto out;
+	pressed[0] = harness_now();
+	control_is(cam, "press", "OK 3", "a press is answered at once, with its handle");
+	usleep(300000);
+	pressed[1] = harness_now();
+	control_is(cam, "press", "OK 4", "so is a second one while the first is in flight");
+	control_is(cam, "list", "OK", "neither is on the card yet");
+	gp_list_new(&list);
+	tap_is_int(gp_camera_folder_list_files(c, FOLDER, list, ctx), GP_OK, "the folder lists");
+	tap_is_int(gp_list_count(list), 0, "without them (GetObjectHandles)");
+	gp_list_free(list);
+	for (int i = 0; i < 2; i++) {
+		char name[16];
+		snprintf(name, sizeof name, "IMG_%04d.JPG", i + 1);
+		tap_is_int(wait_for(c, GP_EVENT_FILE_ADDED, &path, 5), GP_OK, "FILE_ADDED");
+		seen = harness_now();
+		tap_is_str(path.name, name, "in press order");
+		tap_ok(seen - pressed[i] >= 2, "no sooner than the delay after its press (%.2f s)",
+		       seen - pressed[i]);
+	}
+	control_is(cam, "delay 0.5", "OK", "delay 0.5");
+	pressed[0] = harness_now();
+	tap_is_int(gp_camera_capture(c, GP_CAPTURE_IMAGE, &path, ctx), GP_OK,
+		   "gp_camera_capture waits for the delay");
+	tap_ok(harness_now() - pressed[0] >= 0.5, "and returns no sooner (%.2f s)",
+	       harness_now() - pressed[0]);
+	tap_is_str(path.name, "IMG_0003.JPG", "with its file");
+out:
+	unrig(cam, c);
+}
+
+/* The camera's clock is the computer's plus an offset and a drift. */
+static void test_clock(void)
+{
+	static const char *const args[] = { "--clock-offset", "-3600.5", NULL };
+	ptpip_cam *cam;
+	Camera *c = rig(&cam, args);
+	CameraFilePath path = { "", "" };
+	CameraFileInfo info;
+	long long before, after, set[2], now, at[2];
+	char cmd[32];
+	long handle;
+
+	if (!c)
+		goto out;
+	before = realtime_us();
+	tap_is_int(control_times(cam, "clock", &now, 1), 1, "clock: the camera's time");
+	after = realtime_us();
+	tap_ok(now >= before - 3600500000 && now <= after - 3600500000,
+	       "is the computer's less 3600.5 s (%+.6f s)", (now - before) / 1e6);
+	/* 50000 ppm: 5 % fast, from the command on. */
+	set[0] = realtime_us();
+	control_is(cam, "clock 100 50000", "OK", "clock 100 50000");
+	set[1] = realtime_us();
+	usleep(400000);
+	before = realtime_us();
+	control_times(cam, "clock", &now, 1);
+	after = realtime_us();
+	tap_ok(now >= before + 100000000 + (before - set[1]) / 20 &&
+	       now <= after + 100000000 + (after - set[0]) / 20 + 1,
+	       "then 100 s ahead and gaining 5 %% (%+.6f s after %.2f s)",
+	       (now - before) / 1e6 - 100, (before - set[1]) / 1e6);
+	control_is(cam, "clock 37", "OK", "clock 37: no drift");
+	before = realtime_us();
+	control_is(cam, "press", "OK 3", "press");
+	after = realtime_us();
+	tap_is_int(control_times(cam, "pressed 3", at, 2), 2, "pressed: both clocks at the press");
+	tap_ok(at[1] >= before && at[1] <= after && at[0] - at[1] == 37000000,
+	       "the computer's within the command, the camera's 37 s ahead");
+	tap_is_int(wait_for(c, GP_EVENT_FILE_ADDED, &path, 5), GP_OK, "the shot comes");
+	/* libgphoto2 dates a file it learns of by event with the computer's
+	 * time(NULL); a listing reads ObjectInfo. */
+	memset(&info, 0, sizeof info);
+	if ((c = reopen(cam, c)))
+		tap_is_int(gp_camera_file_get_info(c, path.folder, path.name, &info, ctx), GP_OK,
+			   "gp_camera_file_get_info in a new session");
+	tap_ok(c && (info.file.fields & GP_FILE_INFO_MTIME) &&
+	       camera_wall(info.file.mtime) == at[0] / 1000000,
+	       "its mtime (ObjectInfo's date, local time to libgphoto2) is the press on the "
+	       "camera's clock");
+	handle = ptpip_cam_listed(cam, "IMG_0001.JPG", NULL);
+	snprintf(cmd, sizeof cmd, "pressed %ld", handle);
+	tap_ok(handle == 3 && control_times(cam, cmd, set, 2) == 2 && set[0] == at[0],
+	       "pressed is the same once the file is on the card");
+out:
+	unrig(cam, c);
+}
+
+/* The (first) handle a press makes, or -1. */
+static long press_handle(ptpip_cam *cam, const char *press)
+{
+	char *reply = ptpip_cam_control(cam, "%s", press);
+	long handle;
+
+	if (!reply || sscanf(reply, "OK %ld", &handle) != 1)
+		handle = -1;
+	free(reply);
+	return handle;
+}
+
+/* Downloads the newest shot, announced after a press of the button, and
+ * gets the camera's time of the press. */
+static bool press_and_download(ptpip_cam *cam, Camera *c, const char *press, struct got *g,
+			       long long *camera_us)
+{
+	CameraFilePath path = { "", "" };
+	char cmd[32];
+	long handle;
+
+	memset(g, 0, sizeof *g);
+	if (!tap_ok((handle = press_handle(cam, press)) > 0, "%s", press) ||
+	    wait_for(c, GP_EVENT_FILE_ADDED, &path, 5) < GP_OK)
+		return false;
+	snprintf(cmd, sizeof cmd, "pressed %ld", handle);
+	return control_times(cam, cmd, camera_us, 1) == 1 &&
+	       tap_is_int(download(c, path.folder, path.name, g), GP_OK, "downloads");
+}
+
+static void test_exif(void)
+{
+	static const char *const args[] = { "--model", "Copy Body 5", "--clock-offset", "1234.567",
+					    NULL };
+	ptpip_cam *cam;
+	Camera *c = rig(&cam, args);
+	struct exif_text x;
+	struct got g;
+	char date[32], hundredths[8];
+	long long at;
+	unsigned width;
+
+	if (!c)
+		goto out;
+	if (press_and_download(cam, c, "press jpeg 32768", &g, &at)) {
+		read_exif(&g, &x);
+		exif_expected(at, date, hundredths);
+		tap_ok(g.size == 32768 && decodes(&g, &width),
+		       "the smallest JPEG, Exif and all, is exact and decodes");
+		tap_ok(!strcmp(x.make, "copystand-emu") && !strcmp(x.model, "Copy Body 5"),
+		       "Make and Model (%s, %s)", x.make, x.model);
+		tap_ok(!strcmp(x.original, date) && !strcmp(x.subsec, hundredths),
+		       "DateTimeOriginal + SubSecTimeOriginal are the press to 0.01 s "
+		       "(%s.%s, want %s.%s)", x.original, x.subsec, date, hundredths);
+		tap_ok(!strcmp(x.datetime, date) && !strcmp(x.digitized, date) &&
+		       !strcmp(x.subsec_digitized, hundredths), "so are DateTime and Digitized");
+	}
+	got_free(&g);
+	control_is(cam, "exif seconds", "OK", "exif seconds");
+	if (press_and_download(cam, c, "press", &g, &at)) {
+		read_exif(&g, &x);
+		exif_expected(at, date, hundredths);
+		tap_ok(!strcmp(x.original, date) && !x.subsec[0] && !x.subsec_digitized[0],
+		       "whole seconds, no SubSec tags (%s)", x.original);
+		tap_ok(g.size == DEFAULT_SIZE, "at the size asked for");
+	}
+	got_free(&g);
+	control_is(cam, "exif none", "OK", "exif none");
+	if (press_and_download(cam, c, "press", &g, &at)) {
+		read_exif(&g, &x);
+		tap_ok(!x.make[0] && !x.original[0] && g.data && g.data[2] == 0xff &&
+		       g.data[3] == 0xe0,
+		       "no Exif: JFIF right after SOI");
+		tap_ok(g.size == DEFAULT_SIZE && decodes(&g, &width), "exact, and decodes");
+	}
+	got_free(&g);
+out:
+	unrig(cam, c);
+}
+
+/* The DateTime property (0x5011) through libgphoto2's "datetime". */
+static int get_datetime(Camera *c, time_t *wall)
+{
+	CameraWidget *w = NULL;
+	CameraWidgetType type;
+	int value = 0, ret = gp_camera_get_single_config(c, "datetime", &w, ctx);
+
+	if (ret >= GP_OK && gp_widget_get_type(w, &type) >= GP_OK && type != GP_WIDGET_DATE)
+		ret = GP_ERROR_BAD_PARAMETERS;
+	if (ret >= GP_OK)
+		ret = gp_widget_get_value(w, &value);
+	*wall = camera_wall(value);
+	if (w)
+		gp_widget_free(w);
+	return ret;
+}
+
+static int set_datetime(Camera *c, time_t wall)
+{
+	CameraWidget *w = NULL;
+	struct tm tm;
+	int value, ret = gp_camera_get_single_config(c, "datetime", &w, ctx);
+
+	/* libgphoto2 writes the widget's time as local time. */
+	gmtime_r(&wall, &tm);
+	tm.tm_isdst = -1;
+	value = (int)mktime(&tm);
+	if (ret >= GP_OK)
+		ret = gp_widget_set_value(w, &value);
+	if (ret >= GP_OK)
+		ret = gp_camera_set_single_config(c, "datetime", w, ctx);
+	if (w)
+		gp_widget_free(w);
+	return ret;
+}
+
+static void test_datetime(void)
+{
+	static const char *const args[] = { "--clock-offset", "86400", NULL };
+	/* 2031-05-06 07:08:09 on the camera's wall clock. */
+	const time_t target = 1935990489;
+	ptpip_cam *cam;
+	Camera *c = rig(&cam, args);
+	CameraText summary;
+	long long now[2];
+	time_t wall;
+	double t0;
+	char *stats;
+
+	if (!c)
+		goto out;
+	control_times(cam, "clock", &now[0], 1);
+	tap_is_int(get_datetime(c, &wall), GP_OK, "datetime: a GP_WIDGET_DATE");
+	control_times(cam, "clock", &now[1], 1);
+	tap_ok(wall >= now[0] / 1000000 && wall <= now[1] / 1000000,
+	       "the camera's clock, a day ahead (%lld s ahead)", (long long)wall - time(NULL));
+	tap_is_int(gp_camera_get_summary(c, &summary, ctx), GP_OK, "the summary reads it too");
+	t0 = harness_now();
+	tap_is_int(set_datetime(c, target), GP_OK, "setting it");
+	control_times(cam, "clock", &now[0], 1);
+	tap_ok(now[0] >= target * 1000000LL &&
+	       now[0] <= target * 1000000LL + (long long)((harness_now() - t0) * 1e6) + 1,
+	       "sets the camera's clock (%+.3f s from the time set)",
+	       now[0] / 1e6 - (double)target);
+	tap_is_int(get_datetime(c, &wall), GP_OK, "read again");
+	tap_ok(wall >= target && wall <= target + (time_t)(harness_now() - t0) + 1,
+	       "it says so (%+lld s)", (long long)(wall - target));
+	stats = ptpip_cam_control(cam, "stats");
+	tap_ok(stats && strstr(stats, " SetDevicePropValue=1 ") &&
+	       !strstr(stats, " GetDevicePropDesc=0 ") && strstr(stats, " unsupported=0"),
+	       "stats count them: %s", stats ? stats : "");
+	free(stats);
+	control_is(cam, "datetime off", "OK", "datetime off: from the next connection");
+	if ((c = reopen(cam, c)))
+		tap_ok(get_datetime(c, &wall) < GP_OK, "which has no datetime");
+out:
+	unrig(cam, c);
+}
+
+/* A body without the property: libgphoto2 asks for none. */
+static void test_no_datetime(void)
+{
+	static const char *const args[] = { "--no-datetime", NULL };
+	ptpip_cam *cam;
+	Camera *c = rig(&cam, args);
+	CameraText summary;
+	time_t wall;
+	char *stats;
+
+	if (!c)
+		goto out;
+	tap_ok(get_datetime(c, &wall) < GP_OK, "--no-datetime: no datetime");
+	tap_is_int(gp_camera_get_summary(c, &summary, ctx), GP_OK, "the summary reads");
+	stats = ptpip_cam_control(cam, "stats");
+	tap_ok(stats && strstr(stats, " GetDevicePropDesc=0 ") && strstr(stats, " unsupported=0"),
+	       "with no property operation asked for: %s", stats ? stats : "");
+	free(stats);
+	control_is(cam, "datetime on", "OK", "datetime on");
+	if ((c = reopen(cam, c)))
+		tap_is_int(get_datetime(c, &wall), GP_OK, "the next connection has it");
+out:
+	unrig(cam, c);
+}
+
 static bool on_path(const char *prog)
 {
 	const char *path = getenv("PATH");
@@ -656,6 +1040,9 @@ static void test_gphoto2_program(void)
 	snprintf(file, sizeof file, "%s/IMG_0001.JPG", dir);
 	tap_ok(stat(file, &st) == 0 && st.st_size == DEFAULT_SIZE, "saved IMG_0001.JPG, 200 KiB");
 	control_is(cam, "deleted", "OK IMG_0001.JPG", "and deleted it from the card (--no-keep)");
+	const char *config[] = { "gphoto2", "--port", ptpip_cam_port_path(cam), "--camera",
+				 "PTP/IP Camera", "--list-config", "--get-config", "datetime", NULL };
+	tap_is_int(run_gphoto2(dir, config), 0, "gphoto2 --list-config --get-config datetime");
 	unlink(file);
 	rmdir(dir);
 	stop(cam);
@@ -664,6 +1051,7 @@ static void test_gphoto2_program(void)
 static void test_control_and_exit(void)
 {
 	static const char *const bad_dir[] = { "--dir", "/nonexistent/ptpip", NULL };
+	static const char *const bad_delay[] = { "--delay", "soon", NULL };
 	ptpip_cam *cam;
 
 	if (!(cam = start(NULL)))
@@ -675,6 +1063,12 @@ static void test_control_and_exit(void)
 	control_is(cam, "fault melt", "ERR unknown fault", "and an unknown fault");
 	control_is(cam, "crc32 1", "ERR no such file", "folders have no checksum");
 	control_is(cam, "shutter", "ERR unknown command", "unknown commands get ERR");
+	control_is(cam, "delay -1", "ERR expected SECONDS from 0 to 3600", "a negative delay");
+	control_is(cam, "clock 5 x", "ERR " CLOCK_RANGE, "a clock drift that is no number");
+	control_is(cam, "clock 2e9", "ERR " CLOCK_RANGE, "a clock offset beyond 31 years");
+	control_is(cam, "exif maybe", "ERR expected subsec, seconds or none", "an Exif mode");
+	control_is(cam, "datetime maybe", "ERR expected off or on", "a datetime state");
+	control_is(cam, "pressed 1", "ERR no such shot", "a folder was never pressed");
 	control_is(cam, "press jpeg 32768", "OK 3", "the smallest JPEG");
 	control_is(cam, "erase 3", "OK", "erased on the camera");
 	control_is(cam, "quit", "OK", "quit");
@@ -685,11 +1079,16 @@ static void test_control_and_exit(void)
 	}
 	tap_ok(ptpip_cam_start(PTPIP_CAMERA_EXE, bad_dir) == NULL,
 	       "an unreadable --dir stops the emulator before READY");
+	tap_ok(ptpip_cam_start(PTPIP_CAMERA_EXE, bad_delay) == NULL, "so does a bad --delay");
 }
 
 int main(void)
 {
 	harness_home();
+	/* libgphoto2 reads the camera's dates as local time: a zone other
+	 * than UTC shows that the tests convert them right. */
+	setenv("TZ", "CST+6", 1);
+	tzset();
 	/* libgphoto2 writes with write(), not send(MSG_NOSIGNAL): once the
 	 * camera has hung up, a second write would kill us with SIGPIPE. */
 	signal(SIGPIPE, SIG_IGN);
@@ -709,6 +1108,11 @@ int main(void)
 	test_second_client();
 	test_large();
 	test_preloaded();
+	test_delay();
+	test_clock();
+	test_exif();
+	test_datetime();
+	test_no_datetime();
 	test_gphoto2_program();
 	test_control_and_exit();
 	gp_port_info_list_free(ports);
