@@ -22,6 +22,9 @@
 
 /* Events kept for a host that does not read them; the oldest go first. */
 #define EVENTS_MAX 256
+/* Presses begun and not yet handed in; the oldest is forgotten. */
+#define PRESSES_MAX 16
+
 
 struct copystand {
 	cs_config *cfg;
@@ -32,6 +35,11 @@ struct copystand {
 	copystand_event events[EVENTS_MAX];
 	size_t first, count;
 	int wake[2];                /* readable while events wait */
+	struct {
+		unsigned long id;
+		station_shot shot;
+	} presses[PRESSES_MAX];
+	unsigned long next_press;
 };
 
 const char *copystand_version(void)
@@ -196,14 +204,104 @@ int copystand_set_catalog_number(copystand *c, const char *text, char *err,
 	return ret ? fail(ret, &e, err, errlen) : 0;
 }
 
+int copystand_press_begin(copystand *c, double asked_at, unsigned long *press, char *err,
+			  size_t errlen)
+{
+	if (!c || !press)
+		return fail(COPYSTAND_E_INVALID, &(cs_error){ CS_E_INVALID, "no station" },
+			    err, errlen);
+	pthread_mutex_lock(&c->lock);
+	*press = ++c->next_press;
+	c->presses[*press % PRESSES_MAX].id = *press;
+	pthread_mutex_unlock(&c->lock);
+	station_shot *shot = &c->presses[*press % PRESSES_MAX].shot;
+	station_shot_prepare(c->st, shot);
+	snprintf(shot->source, sizeof shot->source, "%s", STATION_HOST_CAMERA);
+	if (asked_at > 0 && asked_at < shot->lo)
+		shot->lo = asked_at;
+	return 0;
+}
+
+int copystand_submit_press(copystand *c, unsigned long press, const char *const *paths,
+			   size_t n, char **name, char *err, size_t errlen)
+{
+	station_shot shot;
+	cs_error e = { 0 };
+	int ret = 0;
+
+	if (!c || !paths)
+		ret = cs_error_set(&e, CS_E_INVALID, "no station or no files");
+	if (ret == 0) {
+		pthread_mutex_lock(&c->lock);
+		if (c->presses[press % PRESSES_MAX].id != press || !press)
+			ret = cs_error_set(&e, CS_E_INVALID, "press %lu was not begun, or is "
+					   "forgotten (16 more began since): hand its files "
+					   "in with copystand_submit_files", press);
+		shot = c->presses[press % PRESSES_MAX].shot;
+		c->presses[press % PRESSES_MAX].id = 0;
+		pthread_mutex_unlock(&c->lock);
+	}
+	if (ret == 0)
+		ret = station_submit_copies(c->st, &shot, paths, n, name, &e);
+	return ret ? fail(ret, &e, err, errlen) : 0;
+}
+
 int copystand_submit_files(copystand *c, const char *const *paths, size_t n,
 			   char **name, char *err, size_t errlen)
 {
 	cs_error e = { 0 };
-	int ret = c && paths ? station_submit_copies(c->st, paths, n, name, &e) :
+	int ret = c && paths ? station_submit_copies(c->st, NULL, paths, n, name, &e) :
 		cs_error_set(&e, CS_E_INVALID, "no station or no files");
 
 	return ret ? fail(ret, &e, err, errlen) : 0;
+}
+
+int copystand_camera_clock(copystand *c, double before, double after,
+			   double camera_time, double res, char *err, size_t errlen)
+{
+	cs_error e = { 0 };
+	int ret = !c || !(before <= after) || !(res > 0) || !(camera_time > 0) ?
+		cs_error_set(&e, CS_E_INVALID, "a clock reading needs before <= after, a "
+			     "camera time and a resolution") :
+		station_clock_note(c->st, STATION_HOST_CAMERA, after, camera_time - after,
+				   camera_time + res - before, &e);
+
+	return ret ? fail(ret, &e, err, errlen) : 0;
+}
+
+int copystand_resolve_held(copystand *c, enum copystand_choice choice,
+			   char *err, size_t errlen)
+{
+	static const enum station_choice choices[] = {
+		[COPYSTAND_KEEP_SCAN] = STATION_KEEP_SCAN,
+		[COPYSTAND_TAKE_LABEL] = STATION_TAKE_LABEL,
+		[COPYSTAND_NUMBER_BEFORE] = STATION_BEFORE,
+		[COPYSTAND_NUMBER_AFTER] = STATION_AFTER,
+	};
+	cs_error e = { 0 };
+	int ret = !c || (unsigned)choice > COPYSTAND_NUMBER_AFTER ?
+		cs_error_set(&e, CS_E_INVALID, "no station, or no such choice") :
+		station_resolve_held(c->st, choices[choice], &e);
+
+	return ret ? fail(ret, &e, err, errlen) : 0;
+}
+
+int copystand_held(copystand *c, copystand_held_info *out)
+{
+	station_status st;
+
+	if (!c || !out)
+		return 0;
+	station_get_status(c->st, &st);
+	memset(out, 0, sizeof *out);
+	if (!st.held_name[0])
+		return 0;
+	snprintf(out->file, sizeof out->file, "%s", st.held_name);
+	out->press = st.held_press;
+	snprintf(out->before, sizeof out->before, "%s", st.held_before);
+	snprintf(out->after, sizeof out->after, "%s", st.held_after);
+	snprintf(out->label, sizeof out->label, "%s", st.held_label);
+	return 1;
 }
 
 int copystand_event_fd(copystand *c)

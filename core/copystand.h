@@ -86,15 +86,76 @@ int copystand_open(const copystand_options *o, copystand **out,
 int copystand_set_catalog_number(copystand *c, const char *text,
 				 char *err, size_t errlen);
 
-/* Copies a captured file into the session folder under the current
+/* A shot belongs to the number that was current when its shutter was
+ * pressed, not when its files came.
+ *
+ * A shot the host fires itself (its capture button, a timer): call
+ * copystand_press_begin() when it asks the camera to fire, before the
+ * camera is asked; the shot takes the number current then (numbers set
+ * before this call count, later ones do not), whatever is scanned before
+ * its files come.  asked_at: when the host asked (unix seconds; 0: now),
+ * if earlier than the call.  *press identifies the shot for
+ * copystand_submit_press(); 16 may wait at once (the oldest is
+ * forgotten). */
+int copystand_press_begin(copystand *c, double asked_at, unsigned long *press,
+			  char *err, size_t errlen);
+
+/* Copies the files of that press into the session folder under its
  * number's next name (000000123.jpg, 000000123_2.jpg, ...), fsyncs and
- * journals it, and returns; it is attached in the background.  The
- * host's file is left where it is.  Files of one shutter press (RAW+JPEG)
- * go in one call.  *name (may be NULL) receives the first file's new name
- * (malloc'd).  Without a current number the files are kept as unmatched,
- * for a person to name. */
+ * journals them, and returns; they are attached in the background.  The
+ * host's files are left where they are.  Files of one shutter press
+ * (RAW+JPEG) go in one call.  *name (may be NULL) receives the first
+ * file's new name (malloc'd).  Without a number current at the press the
+ * files are kept as unmatched, for a person to name. */
+int copystand_submit_press(copystand *c, unsigned long press, const char *const *paths,
+			   size_t n, char **name, char *err, size_t errlen);
+
+/* The files of a press of the camera's own button, handed in as they
+ * come: journaled at once under a provisional name ("pending_..."), then
+ * named from the number current at the moment of the press, which the
+ * camera's clock tells (their EXIF capture time, placed through
+ * copystand_camera_clock()).  When that moment cannot be placed on one
+ * side of a scan the capture is held (COPYSTAND_EVENT_PROBLEM) until a
+ * person decides.  Otherwise as copystand_submit_press(). */
 int copystand_submit_files(copystand *c, const char *const *paths, size_t n,
 			   char **name, char *err, size_t errlen);
+
+/* What the host read of the camera's clock: at some moment between
+ * before and after (unix seconds on this computer's clock) the camera
+ * said camera_time, its date and time counted as if they were UTC (as
+ * timegm() counts them), with resolution res (1 for whole seconds).
+ * Each reading narrows when the camera's own shots were taken; read it
+ * when the camera is opened and every minute or so. */
+int copystand_camera_clock(copystand *c, double before, double after,
+			   double camera_time, double res, char *err, size_t errlen);
+
+/* A capture is held (COPYSTAND_EVENT_PROBLEM, its message says why and
+ * which numbers it may take) until a person decides it with
+ * copystand_resolve_held(): the capture held last. */
+enum copystand_choice {
+	COPYSTAND_KEEP_SCAN,      /* its label disagrees: keep the scanned number */
+	COPYSTAND_TAKE_LABEL,     /* its label disagrees: take the label's number */
+	COPYSTAND_NUMBER_BEFORE,  /* pressed as the number changed: the one before */
+	COPYSTAND_NUMBER_AFTER,   /* pressed as the number changed: the one after */
+};
+
+/* COPYSTAND_E_NOT_FOUND when nothing is held; COPYSTAND_E_INVALID when
+ * the choice is not one of the held capture's. */
+int copystand_resolve_held(copystand *c, enum copystand_choice choice,
+			   char *err, size_t errlen);
+
+/* The capture held last, for a host that offers the choices. */
+typedef struct copystand_held_info {
+	char file[256];            /* its first file's name */
+	int press;                 /* 1: shot as the number changed; 0: its label
+				    * disagrees with the scan */
+	char before[128], after[128]; /* press: the numbers it may take ("": no number) */
+	char label[128];           /* label: the label's number ("": unread) */
+	void *reserved[4];
+} copystand_held_info;
+
+/* 1 and out filled when a capture is held, else 0; any thread. */
+int copystand_held(copystand *c, copystand_held_info *out);
 
 /* Something happened. */
 enum copystand_event_kind {

@@ -1,6 +1,7 @@
 #include "finish.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,8 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "press.h"
 
 /* Captures taken up per pass; a pass runs on every kick and every
  * second: for steps that failed (a full disk) to be tried again, and for
@@ -75,37 +78,50 @@ static void set_str(char **dst, const char *src)
 
 /* --- the label ----------------------------------------------------------- */
 
-/* Reads the label of the capture's JPEG: its catalog number goes to
- * c->label, with a reason when it holds the capture.  A label that
- * cannot be read checks nothing: the scan stands. */
-static void read_label(finisher *f, struct capture *c)
+/* Reads the catalog numbers on the capture's label (its JPEG's
+ * barcodes): one that is among want (compared without case) goes to
+ * c->label and true is returned; else the first one read, and false.
+ * A label that cannot be read leaves c->label empty. */
+static bool read_label(finisher *f, struct capture *c, const char *const *want,
+		       size_t nwant, cs_error *err)
 {
 	char codes[FINISH_CODES_MAX][256];
-	const char *scanned = c->items[0].identifier;
 	size_t n = 0;
-	cs_error err = { 0 };
 	bool agrees = false;
 
 	if (f->o.label == FINISH_LABEL_OFF || !f->o.read_label || c->jpeg < 0)
-		return;
+		return false;
 	if (f->o.read_label(f->o.ud, c->items[c->jpeg].path, codes, FINISH_CODES_MAX,
-			    &n, &err) != 0)
+			    &n, err) != 0)
 		n = 0;
 	for (size_t i = 0; i < n && !agrees; i++) {
 		char *id = NULL;
 		if (catalog_scan_parse(f->o.format, codes[i], &f->o.scan, &id, NULL) == 0) {
-			agrees = scanned && strcasecmp(id, scanned) == 0;
+			for (size_t k = 0; k < nwant && !agrees; k++)
+				agrees = !strcasecmp(id, want[k]);
 			if (!c->label[0] || agrees)
 				snprintf(c->label, sizeof c->label, "%s", id);
 		}
 		free(id);
 	}
-	if (!scanned && !c->label[0] && f->o.label == FINISH_LABEL_NAME)
-		snprintf(c->reason, sizeof c->reason, "no catalog number found on the "
-			 "label%s%s: rename the file to its catalog number and run "
-			 "copystand upload", err.msg[0] ? ": " : "", err.msg);
-	if (agrees || !c->label[0] || !scanned)
+	return agrees;
+}
+
+/* The label check: its catalog number goes to c->label, with a reason
+ * when it holds the capture.  A label that cannot be read checks
+ * nothing: the scan stands. */
+static void check_label(finisher *f, struct capture *c)
+{
+	const char *scanned = c->items[0].identifier;
+	cs_error err = { 0 };
+
+	if (read_label(f, c, &scanned, scanned ? 1 : 0, &err) || !c->label[0] || !scanned) {
+		if (!scanned && !c->label[0] && f->o.label == FINISH_LABEL_NAME)
+			snprintf(c->reason, sizeof c->reason, "no catalog number found on the "
+				 "label%s%s: rename the file to its catalog number and run "
+				 "copystand upload", err.msg[0] ? ": " : "", err.msg);
 		return;
+	}
 	snprintf(c->reason, sizeof c->reason, MISMATCH_READS "%s" MISMATCH_BUT "%s was "
 		 "scanned: keep the scan (c) or take the label's number (l)", c->label, scanned);
 }
@@ -121,46 +137,90 @@ static void label_from_reason(struct capture *c, const char *reason)
 		snprintf(c->label, sizeof c->label, "%.*s", (int)(to - from), from);
 }
 
-/* Gives every file of the capture identifier's next name: a hard link
- * under the new name first, so the file always has a name the journal
- * knows; the old name goes once the journal has the new one. */
+/* Links every file of the capture to the name stem gives it: a hard
+ * link under the new name first, so the file always has a name the
+ * journal knows; the old name goes once the journal has the new one.
+ * CS_E_CONFLICT (nothing done) when one of the names is taken. */
+static int link_capture(struct capture *c, const char *stem, const char *identifier,
+			char **old_paths, cs_error *err)
+{
+	char *paths[FINISH_CODES_MAX * 2] = { 0 }, *names[FINISH_CODES_MAX * 2] = { 0 };
+	size_t done = 0;
+	int ret = 0;
+
+	for (; done < c->n && ret == 0; done++) {
+		journal_item *it = &c->items[done];
+		const char *dot = strrchr(it->name, '.'), *slash = strrchr(it->path, '/');
+		int dir = slash ? (int)(slash - it->path + 1) : 0;
+		struct stat a, b;
+
+		if (asprintf(&names[done], "%s%s", stem, dot ? dot : "") < 0 ||
+		    asprintf(&paths[done], "%.*s%s", dir, it->path, names[done]) < 0) {
+			ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+			break;
+		}
+		if (link(it->path, paths[done]) == 0 ||
+		    (errno == EEXIST && stat(it->path, &a) == 0 && stat(paths[done], &b) == 0 &&
+		     a.st_ino == b.st_ino && a.st_dev == b.st_dev))
+			continue;
+		ret = cs_error_set(err, errno == EEXIST ? CS_E_CONFLICT : CS_E_IO,
+				   "cannot name %s %s: %s", it->name, names[done], strerror(errno));
+		unlink(paths[done]);
+		break;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		if (ret) {
+			if (i < done)
+				unlink(paths[i]);
+			free(paths[i]);
+			free(names[i]);
+			continue;
+		}
+		journal_item *it = &c->items[i];
+		old_paths[i] = it->path;
+		it->path = paths[i];
+		free(it->name);
+		it->name = names[i];
+		set_str(&it->identifier, identifier);
+	}
+	return ret;
+}
+
+/* Gives every file of the capture identifier's next name (a name taken
+ * meanwhile, by a shot still downloading, is passed over); and its
+ * record, when the station knows it already. */
 static int rename_capture(finisher *f, struct capture *c, const char *identifier,
 			  char **old_paths, cs_error *err)
 {
-	char stem[256];
-	int ret = f->o.name(f->o.ud, identifier, stem, sizeof stem);
+	const char *slash = strrchr(c->items[0].path, '/');
+	char dir[4096];
+	finish_name name;
+	int ret = CS_E_CONFLICT;
 
-	if (ret)
-		return cs_error_set(err, ret, "no name for %s", identifier);
+	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - c->items[0].path) : 1,
+		 slash ? c->items[0].path : ".");
+	for (int tries = 0; ret == CS_E_CONFLICT && tries < 100; tries++) {
+		if (f->o.name(f->o.ud, identifier, dir, &name))
+			return cs_error_set(err, CS_E_INVALID, "no name for %s", identifier);
+		ret = link_capture(c, name.stem, identifier, old_paths, err);
+	}
+	if (ret || !name.record_id)
+		return ret;
+	long long known = 0;
+	journal_record_count(f->j, "collectionobject", name.record_id, &known, NULL);
 	for (size_t i = 0; i < c->n; i++) {
-		journal_item *it = &c->items[i];
-		const char *dot = strrchr(it->name, '.');
-		size_t dir = (size_t)(strrchr(it->path, '/') ? strrchr(it->path, '/') - it->path + 1 : 0);
-		char *path = NULL, *name = NULL;
-		struct stat a, b;
-
-		if (asprintf(&name, "%s%s", stem, dot ? dot : "") < 0)
-			name = NULL;
-		if (!name || asprintf(&path, "%.*s%s", (int)dir, it->path, name) < 0) {
-			free(name);
-			return cs_error_set(err, CS_E_NOMEM, "out of memory");
-		}
-		if (link(it->path, path) != 0 &&
-		    !(errno == EEXIST && stat(it->path, &a) == 0 && stat(path, &b) == 0 &&
-		      a.st_ino == b.st_ino && a.st_dev == b.st_dev)) {
-			ret = cs_error_set(err, CS_E_IO, "cannot name %s %s: %s", it->name,
-					   name, strerror(errno));
-			free(path);
-			free(name);
-			return ret;
-		}
-		old_paths[i] = it->path;
-		it->path = path;
-		free(it->name);
-		it->name = name;
-		set_str(&it->identifier, identifier);
+		set_str(&c->items[i].record_table, "collectionobject");
+		c->items[i].record_id = name.record_id;
+		c->items[i].ordinal = name.ordinal_base + (int)known + (int)i;
 	}
 	return 0;
+}
+
+/* A capture still under the name it got before its number was known
+ * (its press was placed in time after the download). */
+static bool unnamed_yet(const struct capture *c)
+{
+	return !strncmp(c->items[0].name, FINISH_PENDING, strlen(FINISH_PENDING));
 }
 
 /* --- the files ----------------------------------------------------------- */
@@ -272,6 +332,7 @@ static void tell(finisher *f, const struct capture *c)
 		.identifier = it->identifier ? it->identifier : "",
 		.state = it->state, .reason = it->reason,
 		.label = c->label[0] ? c->label : NULL,
+		.bind = it->press.bind, .candidates = it->press.candidates,
 	};
 
 	if (f->o.on_done)
@@ -291,11 +352,12 @@ static void drop_taken_back(finisher *f, const struct capture *c)
 	}
 }
 
-/* Finishes one capture whose files are in state `from` (lock held):
- * captured ones get the label check, held ones were decided by a person
- * (rename_to: the label's number, or NULL). */
+/* Finishes one capture whose files are in state `from` (lock held).
+ * label: read its label and hold it if it disagrees (a capture
+ * just in, or named from its press time); rename_to: a number it takes
+ * that is not its own yet (the label's, or its press's). */
 static int finish_capture(finisher *f, struct capture *c, enum journal_state from,
-			  const char *rename_to, cs_error *err)
+			  const char *rename_to, bool label, cs_error *err)
 {
 	char *old_paths[FINISH_CODES_MAX * 2] = { 0 };
 	int ret = 0;
@@ -306,12 +368,17 @@ static int finish_capture(finisher *f, struct capture *c, enum journal_state fro
 	for (size_t i = 0; i < c->n && c->jpeg < 0; i++)
 		if (is_jpeg(&c->items[i]))
 			c->jpeg = (int)i;
-	if (from == JS_CAPTURED)
-		read_label(f, c);
-	if (from == JS_CAPTURED && !c->items[0].identifier && c->label[0] &&
+	for (size_t i = 0; rename_to && i < c->n; i++)
+		set_str(&c->items[i].identifier, rename_to);
+	if (label)
+		check_label(f, c);
+	if (label && !c->items[0].identifier && c->label[0] &&
 	    f->o.label == FINISH_LABEL_NAME && f->o.name)
 		rename_to = c->label;
-	if (rename_to && !c->reason[0])
+	/* Held or not, a capture with a number leaves its provisional name. */
+	if (!rename_to && c->items[0].identifier && unnamed_yet(c))
+		rename_to = c->items[0].identifier;
+	if (rename_to && (!c->reason[0] || unnamed_yet(c)))
 		ret = rename_capture(f, c, rename_to, old_paths, err);
 	if (ret == 0 && !c->reason[0])
 		ret = stamp_and_describe(f, c, err);
@@ -350,18 +417,262 @@ static bool awaits_jpeg(const struct capture *c, const journal_station *host,
 	       !strncmp(host->last_stem, base ? base + 1 : c->items[0].path, len);
 }
 
+/* --- which number a press takes (core/press.h) ---------------------------- */
+
+/* Whether batch is of this finisher's server and collection (cached). */
+struct batch_cache {
+	long long in, out;          /* a batch known to be ours, or not */
+};
+
+static bool batch_ours(finisher *f, struct batch_cache *k, long long batch)
+{
+	journal_batch b = { 0 };
+	bool yes;
+
+	if (batch == k->in || batch == k->out)
+		return batch == k->in;
+	yes = journal_batch_get(f->j, batch, &b, NULL) == 0 && b.server && b.collection &&
+	      !strcmp(b.server, f->server) && !strcmp(b.collection, f->collection);
+	journal_batch_clear(&b);
+	*(yes ? &k->in : &k->out) = batch;
+	return yes;
+}
+
+/* The camera's clock at the press, from the capture's JPEG: looked for
+ * once (a capture with no time is noted so). */
+static void read_press_time(struct capture *c)
+{
+	metadata_info info = { 0 };
+	double t = 0, res = 0;
+	bool ok = false;
+
+	if (c->items[0].press.res != 0)
+		return;
+	for (size_t i = 0; i < c->n && !ok; i++)
+		ok = is_jpeg(&c->items[i]) && metadata_read(c->items[i].path, &info, NULL) == 0 &&
+		     press_exif_time(info.date_original, info.subsec_original, &t, &res);
+	metadata_info_clear(&info);
+	for (size_t i = 0; i < c->n; i++) {
+		c->items[i].press.cam = ok ? t : 0;
+		c->items[i].press.res = ok ? res : -1;
+	}
+}
+
+static bool undecided(const struct capture *c)
+{
+	const journal_item *it = &c->items[0];
+
+	return it->press.bind == JB_PENDING && (it->state == JS_CAPTURED || it->state == JS_HELD);
+}
+
+/* What the rule knows of a capture's press. */
+static press_shot shot_of(const struct capture *c)
+{
+	const journal_item *it = &c->items[0];
+	press_shot s = { .lo = it->press.lo, .hi = it->press.hi, .cam = it->press.cam,
+			 .res = it->press.res > 0 ? it->press.res : 0 };
+
+	if (it->press.bind != JB_PENDING) {
+		s.fixed = it->identifier ? it->identifier : "";
+		s.by_time = it->press.bind != JB_TRIGGER;
+	}
+	return s;
+}
+
+/* A moment for people: local time to the hundredth. */
+static void clock_text(double t, char *buf, size_t size)
+{
+	time_t whole = (time_t)floor(t);
+	struct tm tm;
+
+	localtime_r(&whole, &tm);
+	snprintf(buf, size, "%02d:%02d:%02d.%02d", tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (int)((t - floor(t)) * 100));
+}
+
+/* Why a press could not be placed, for the technician. */
+static void press_reason(const struct capture *c, const press_shot *s, char *out,
+			 size_t size)
+{
+	char lo[32], hi[32], numbers[256] = "";
+	const char *why = c->items[0].press.res < 0 ? "; the image carries no capture time" :
+		s->clock_broken ? "; the camera's clock was set meanwhile" :
+		c->items[0].press.res >= 1 ? "; the camera gives whole seconds only" : "";
+
+	for (size_t i = 0; i < s->ncand; i++) {
+		size_t len = strlen(numbers);
+		snprintf(numbers + len, sizeof numbers - len, "%s%s",
+			 i == 0 ? "" : i + 1 == s->ncand ? " or " : ", ",
+			 s->cand[i][0] ? s->cand[i] : "no number");
+	}
+	clock_text(s->plo, lo, sizeof lo);
+	clock_text(s->phi, hi, sizeof hi);
+	if (isinf(s->plo) && isinf(s->phi))
+		snprintf(out, size, "PRESSED AS THE NUMBER CHANGED: copystand cannot tell "
+			 "when this shot was taken%s: it is %s; say which", why, numbers);
+	else if (isinf(s->plo))
+		snprintf(out, size, "PRESSED AS THE NUMBER CHANGED: the shot was taken "
+			 "before %s%s: it is %s; say which", hi, why, numbers);
+	else
+		snprintf(out, size, "PRESSED AS THE NUMBER CHANGED: the shot was taken "
+			 "between %s and %s%s: it is %s; say which", lo, hi, why, numbers);
+}
+
+/* Holds a capture whose press the rule cannot place on one side of a
+ * scan, unless its label names one of the numbers it may be. */
+static void hold_press(finisher *f, struct capture *c, const press_shot *s)
+{
+	char reason[768], cands[PRESS_CANDIDATES_MAX * 130] = "";
+	cs_error err = { 0 };
+
+	c->jpeg = -1;
+	for (size_t i = 0; i < c->n && c->jpeg < 0; i++)
+		if (is_jpeg(&c->items[i]))
+			c->jpeg = (int)i;
+	if (read_label(f, c, s->cand, s->ncand, &err)) {
+		for (size_t i = 0; i < c->n; i++)
+			c->items[i].press.bind = JB_LABEL;
+		finish_capture(f, c, JS_CAPTURED, c->label, false, &err);
+		return;
+	}
+	press_reason(c, s, reason, sizeof reason);
+	if (c->label[0])
+		snprintf(reason + strlen(reason), sizeof reason - strlen(reason),
+			 " (its label reads %s)", c->label);
+	for (size_t i = 0; i < s->ncand; i++)
+		snprintf(cands + strlen(cands), sizeof cands - strlen(cands), "%s%s",
+			 i ? "\n" : "", s->cand[i]);
+	for (size_t i = 0; i < c->n; i++) {
+		c->items[i].state = JS_HELD;
+		set_str(&c->items[i].reason, reason);
+		set_str(&c->items[i].press.candidates, cands);
+	}
+	if (journal_items_update(f->j, c->items, c->n, JS_CAPTURED, &err) == 0)
+		tell(f, c);
+}
+
+/* Gives a capture the number the rule decided ("": none), or holds it. */
+static void settle_press(finisher *f, struct capture *c, const press_shot *s)
+{
+	enum journal_state from = c->items[0].state;
+	cs_error err = { 0 };
+
+	if (!s->identifier) {
+		if (from == JS_CAPTURED)
+			hold_press(f, c, s);
+		return;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		c->items[i].press.bind = JB_TIME;
+		set_str(&c->items[i].press.candidates, NULL);
+		set_str(&c->items[i].reason, NULL);
+		if (!s->identifier[0])
+			set_str(&c->items[i].reason, "shot with no catalog number scanned: rename "
+				"the file to its catalog number and run copystand upload");
+	}
+	finish_capture(f, c, from, s->identifier[0] ? s->identifier : NULL, true, &err);
+}
+
+/* Everything the rule needs of one camera's presses in a batch, and its
+ * decisions for those still open. */
+static void bind_group(finisher *f, long long batch, const char *source,
+		       const journal_station *host, double now)
+{
+	journal_item *items = NULL;
+	journal_scan *js = NULL;
+	journal_clock *jc = NULL;
+	size_t n = 0, nc = 0, nscans = 0, nclocks = 0;
+	struct capture *caps = NULL;
+	press_shot *shots = NULL;
+	press_scan *scans = NULL;
+	press_clock *clocks = NULL;
+
+	if (journal_presses_get(f->j, batch, source, PRESS_HISTORY * 2, &items, &n, NULL) ||
+	    journal_scans_get(f->j, batch, &js, &nscans, NULL) ||
+	    journal_clocks_get(f->j, batch, source, PRESS_HISTORY, &jc, &nclocks, NULL) ||
+	    !(caps = calloc(n + 1, sizeof *caps)) || !(shots = calloc(n + 1, sizeof *shots)) ||
+	    !(scans = calloc(nscans + 1, sizeof *scans)) ||
+	    !(clocks = calloc(nclocks + 1, sizeof *clocks)))
+		goto out;
+	for (size_t i = 0; i < nscans; i++)
+		scans[i] = (press_scan){ js[i].at, js[i].identifier ? js[i].identifier : "" };
+	for (size_t i = 0; i < nclocks; i++)
+		clocks[i] = (press_clock){ jc[i].at, jc[i].lo, jc[i].hi };
+	for (size_t first = 0, end; first < n; first = end) {
+		for (end = first + 1; end < n && same_capture(&items[first], &items[end]); end++)
+			;
+		caps[nc] = (struct capture){ .items = items + first, .n = end - first };
+		if (undecided(&caps[nc]) && caps[nc].items[0].state == JS_CAPTURED &&
+		    !awaits_jpeg(&caps[nc], host, now))
+			read_press_time(&caps[nc]);
+		shots[nc] = shot_of(&caps[nc]);
+		nc++;
+	}
+	press_decide(scans, nscans, clocks, nclocks, shots, nc);
+	for (size_t i = 0; i < nc; i++)
+		if (undecided(&caps[i]) && !awaits_jpeg(&caps[i], host, now))
+			settle_press(f, &caps[i], &shots[i]);
+out:
+	free(caps);
+	free(shots);
+	free(scans);
+	free(clocks);
+	free(jc);
+	journal_scans_free(js, nscans);
+	journal_items_free(items, n);
+}
+
+struct press_groups {
+	struct { long long batch; char *source; } *v;
+	size_t n, cap;
+};
+
+static int add_group(void *ud, long long batch, const char *source)
+{
+	struct press_groups *g = ud;
+
+	if (g->n == g->cap) {
+		size_t cap = g->cap ? 2 * g->cap : 8;
+		void *v = realloc(g->v, cap * sizeof *g->v);
+		if (!v)
+			return 1;
+		g->v = v;
+		g->cap = cap;
+	}
+	if (!(g->v[g->n].source = strdup(source ? source : "")))
+		return 1;
+	g->v[g->n++].batch = batch;
+	return 0;
+}
+
+/* Decides the presses still open of this server and collection (lock held). */
+static void bind_presses(finisher *f, const journal_station *host, double now)
+{
+	struct press_groups g = { 0 };
+	struct batch_cache k = { 0 };
+
+	journal_presses_pending(f->j, add_group, &g, NULL);
+	for (size_t i = 0; i < g.n; i++) {
+		if (batch_ours(f, &k, g.v[i].batch))
+			bind_group(f, g.v[i].batch, g.v[i].source, host, now);
+		free(g.v[i].source);
+	}
+	free(g.v);
+}
+
 /* One pass over the captured files of this server and collection. */
 static void finish_due(finisher *f)
 {
 	journal_item *items = NULL;
 	size_t n = 0;
 	struct timeval tv;
-
 	journal_station host = { 0 };
 
 	gettimeofday(&tv, NULL);
+	double now = (double)tv.tv_sec + tv.tv_usec / 1e6;
 	pthread_mutex_lock(&f->lock);
 	journal_station_current(f->j, &host, NULL);
+	bind_presses(f, &host, now);
 	if (journal_items_due(f->j, f->server, f->collection, 0, JS_CAPTURED,
 			      (double)tv.tv_sec + 1, BATCH, &items, &n, NULL) == 0) {
 		for (size_t first = 0, end; first < n; first = end) {
@@ -369,11 +680,12 @@ static void finish_due(finisher *f)
 				;
 			struct capture c = { .items = items + first, .n = end - first };
 			cs_error err = { 0 };
-			if (awaits_jpeg(&c, &host, (double)tv.tv_sec + tv.tv_usec / 1e6))
+			/* Presses still to be placed in time are bind_presses'. */
+			if (c.items[0].press.bind == JB_PENDING || awaits_jpeg(&c, &host, now))
 				continue;
 			/* A failed step (disk full, file gone) waits for the next
 			 * pass; the capture stays captured and safe. */
-			finish_capture(f, &c, JS_CAPTURED, NULL, &err);
+			finish_capture(f, &c, JS_CAPTURED, NULL, true, &err);
 		}
 	}
 	pthread_mutex_unlock(&f->lock);
@@ -457,29 +769,15 @@ struct newest_held {
 	finisher *f;
 	long long first;
 	journal_item last;          /* its last file's batch and path */
-	long long in, out;          /* a batch known to be ours, or not */
+	struct batch_cache ours;
 };
-
-static bool ours(struct newest_held *w, long long batch)
-{
-	journal_batch b = { 0 };
-	bool yes;
-
-	if (batch == w->in || batch == w->out)
-		return batch == w->in;
-	yes = journal_batch_get(w->f->j, batch, &b, NULL) == 0 && b.server && b.collection &&
-	      !strcmp(b.server, w->f->server) && !strcmp(b.collection, w->f->collection);
-	journal_batch_clear(&b);
-	*(yes ? &w->in : &w->out) = batch;
-	return yes;
-}
 
 static int on_held_newest(void *ud, const journal_item *it)
 {
 	struct newest_held *w = ud;
 	char *path;
 
-	if (!ours(w, it->batch_id))
+	if (!batch_ours(w->f, &w->ours, it->batch_id))
 		return 0;
 	if (!(path = strdup(it->path)))
 		return 1;
@@ -521,11 +819,22 @@ int finish_release(finisher *f, long long item, const char *identifier,
 	ret = load_held(f, item, items, &n, err);
 	if (ret == 0) {
 		struct capture c = { .items = items, .n = n };
+		bool press = items[0].press.candidates != NULL;
 		bool other = !items[0].identifier || strcasecmp(items[0].identifier, identifier);
-		if (other)
-			for (size_t i = 0; i < n; i++)
+		for (size_t i = 0; i < n; i++) {
+			if (other)
 				items[i].record_id = 0;   /* looked up again */
-		ret = finish_capture(f, &c, JS_HELD, other ? identifier : NULL, err);
+			if (press) {
+				/* A person placed the press: its neighbours may follow. */
+				items[i].press.bind = JB_PERSON;
+				set_str(&items[i].press.candidates, NULL);
+				set_str(&items[i].reason, NULL);
+			}
+		}
+		ret = finish_capture(f, &c, JS_HELD, other && identifier[0] ? identifier : NULL,
+				     false, err);
+		f->kicked = true;
+		pthread_cond_signal(&f->wake);
 	}
 	/* The next one still held, if any, is the one c and l decide now. */
 	if (ret == 0)

@@ -34,6 +34,9 @@ enum finish_label { FINISH_LABEL_OFF, FINISH_LABEL_CHECK, FINISH_LABEL_NAME };
 
 #define FINISH_CODES_MAX 8
 
+/* The stem a shot has until its number is decided from its press. */
+#define FINISH_PENDING "pending_"
+
 /* One capture done, or held. */
 typedef struct finish_event {
 	long long first_item;      /* the journal id of its first file */
@@ -43,7 +46,18 @@ typedef struct finish_event {
 	enum journal_state state;  /* of its first file */
 	const char *reason;        /* why held/unmatched, or NULL */
 	const char *label;         /* the label's catalog number, or NULL */
+	enum journal_bind bind;    /* how it got its number */
+	/* Held because its press came as the number changed: the numbers
+	 * it may be, one a line, oldest first ("" line: none); else NULL. */
+	const char *candidates;
 } finish_event;
+
+/* A name for a capture, from whoever keeps the numbering. */
+typedef struct finish_name {
+	char stem[256];            /* "000000123_2" */
+	long long record_id;       /* its record when known already, else 0 */
+	int ordinal_base;          /* see station_shot */
+} finish_name;
 
 typedef struct finish_options {
 	const char *journal_path;
@@ -61,9 +75,10 @@ typedef struct finish_options {
 	int (*read_label)(void *ud, const char *jpeg,
 			  char (*codes)[256], size_t max, size_t *n,
 			  cs_error *err);
-	/* The file stem for a capture named from its label ("000000123_2"):
-	 * takes that number's next index. */
-	int (*name)(void *ud, const char *identifier, char *stem, size_t len);
+	/* The name for a capture named after the fact (from its label, or
+	 * from the time of its press) in folder dir: takes that number's
+	 * next index. */
+	int (*name)(void *ud, const char *identifier, const char *dir, finish_name *out);
 	/* From the finisher's thread; must be quick. */
 	void (*on_done)(void *ud, const finish_event *ev);
 	void *ud;
@@ -75,8 +90,9 @@ int finish_start(const finish_options *o, finisher **out, cs_error *err);
 void finish_kick(finisher *f);
 
 /* A held capture (the one whose first file is item): sent on under
- * identifier, which is its own (the technician confirms the scan) or
- * the label's (the files are renamed). */
+ * identifier, which is its own (the technician confirms the scan), the
+ * label's, or for a press that came as the number changed one of its
+ * candidates ("": none); the files are renamed as needed. */
 int finish_release(finisher *f, long long item, const char *identifier,
 		   cs_error *err);
 

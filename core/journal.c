@@ -1,6 +1,7 @@
 #include "journal.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -10,7 +11,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 struct journal {
 	sqlite3 *db;
@@ -92,6 +93,35 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	"  last_source TEXT,"
 	"  last_stem TEXT,"
 	"  last_at REAL NOT NULL DEFAULT 0);",
+	/* 4: which press a capture comes from, and what places it in time:
+	 * the scans of each station and readings of each camera's clock. */
+	"ALTER TABLE items ADD COLUMN press_source TEXT;"
+	"ALTER TABLE items ADD COLUMN press_lo REAL;"
+	"ALTER TABLE items ADD COLUMN press_hi REAL;"
+	"ALTER TABLE items ADD COLUMN press_cam REAL;"
+	"ALTER TABLE items ADD COLUMN press_res REAL;"
+	"ALTER TABLE items ADD COLUMN press_bind TEXT;"
+	"ALTER TABLE items ADD COLUMN press_candidates TEXT;"
+	"CREATE INDEX items_press ON items(batch_id, press_source, press_bind);"
+	"CREATE TABLE scans ("
+	"  id INTEGER PRIMARY KEY,"
+	"  batch_id INTEGER NOT NULL REFERENCES batches(id),"
+	"  at REAL NOT NULL,"
+	"  identifier TEXT);"
+	"CREATE INDEX scans_batch ON scans(batch_id, at);"
+	"CREATE TABLE clocks ("
+	"  id INTEGER PRIMARY KEY,"
+	"  batch_id INTEGER NOT NULL REFERENCES batches(id),"
+	"  source TEXT NOT NULL,"
+	"  at REAL NOT NULL,"
+	"  lo REAL,"
+	"  hi REAL);"
+	"CREATE INDEX clocks_batch ON clocks(batch_id, source, at);",
+};
+
+static const char *const bind_names[] = {
+	[JB_NONE] = NULL, [JB_TRIGGER] = "trigger", [JB_PENDING] = "pending",
+	[JB_TIME] = "time", [JB_PERSON] = "person", [JB_LABEL] = "label",
 };
 
 const char *journal_state_name(enum journal_state s)
@@ -158,6 +188,20 @@ static void bind_id(sqlite3_stmt *st, int i, long long v)
 		sqlite3_bind_int64(st, i, v);
 	else
 		sqlite3_bind_null(st, i);
+}
+
+/* An unbounded side (an infinity) as NULL. */
+static void bind_bound(sqlite3_stmt *st, int i, double v)
+{
+	if (isinf(v) || isnan(v))
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_double(st, i, v);
+}
+
+static double col_bound(sqlite3_stmt *st, int i, double none)
+{
+	return sqlite3_column_type(st, i) == SQLITE_NULL ? none : sqlite3_column_double(st, i);
 }
 
 static char *col_text(sqlite3_stmt *st, int i)
@@ -417,7 +461,19 @@ int journal_batch_counts(journal *j, long long batch, long long counts[JS_COUNT]
 
 #define ITEM_COLUMNS "id, batch_id, path, name, size, sha256, mimetype, target, " \
 	"identifier, record_table, record_id, ordinal, location, join_id, " \
-	"attachment_id, extra, state, reason, attempts, next_try, lease_host, lease_pid"
+	"attachment_id, extra, state, reason, attempts, next_try, lease_host, lease_pid, " \
+	"press_source, press_lo, press_hi, press_cam, press_res, press_bind, " \
+	"press_candidates"
+/* The column after ITEM_COLUMNS (lease_until where it is asked for). */
+#define ITEM_NCOLUMNS 29
+
+static enum journal_bind bind_parse(const char *name)
+{
+	for (int i = JB_TRIGGER; name && i <= JB_LABEL; i++)
+		if (!strcmp(bind_names[i], name))
+			return (enum journal_bind)i;
+	return JB_NONE;
+}
 
 void journal_item_clear(journal_item *it)
 {
@@ -431,6 +487,8 @@ void journal_item_clear(journal_item *it)
 	free(it->location);
 	free(it->extra);
 	free(it->reason);
+	free(it->press.source);
+	free(it->press.candidates);
 	memset(it, 0, sizeof *it);
 }
 
@@ -456,6 +514,30 @@ static void read_item(sqlite3_stmt *st, journal_item *it)
 	it->reason = col_text(st, 17);
 	it->attempts = sqlite3_column_int(st, 18);
 	it->next_try = sqlite3_column_double(st, 19);
+	it->press = (journal_press){
+		.bind = bind_parse((const char *)sqlite3_column_text(st, 27)) };
+	if (it->press.bind == JB_NONE)
+		return;
+	it->press.source = col_text(st, 22);
+	it->press.lo = col_bound(st, 23, -INFINITY);
+	it->press.hi = col_bound(st, 24, INFINITY);
+	it->press.cam = sqlite3_column_double(st, 25);
+	it->press.res = sqlite3_column_double(st, 26);
+	it->press.candidates = col_text(st, 28);
+}
+
+/* The press columns, bound from the parameter first on. */
+static void bind_press(sqlite3_stmt *st, int first, const journal_press *p)
+{
+	bool none = p->bind == JB_NONE;
+
+	bind_text(st, first, none ? NULL : p->source);
+	bind_bound(st, first + 1, none ? NAN : p->lo);
+	bind_bound(st, first + 2, none ? NAN : p->hi);
+	bind_bound(st, first + 3, none || p->res <= 0 ? NAN : p->cam);
+	bind_bound(st, first + 4, none || p->res == 0 ? NAN : p->res);
+	bind_text(st, first + 5, bind_names[p->bind]);
+	bind_text(st, first + 6, none ? NULL : p->candidates);
 }
 
 static int add_event(journal *j, long long item, int from, enum journal_state to,
@@ -495,9 +577,11 @@ static int insert_item(journal *j, const journal_item *it, long long *id,
 	double now = now_s();
 	int ret = prepare(j, "INSERT INTO items (batch_id, path, name, size, sha256, "
 			  "mimetype, target, identifier, record_table, record_id, ordinal, "
-			  "location, extra, state, reason, created, updated) VALUES "
+			  "location, extra, state, reason, created, updated, press_source, "
+			  "press_lo, press_hi, press_cam, press_res, press_bind, "
+			  "press_candidates) VALUES "
 			  "(?, ?, ?, ?, ?, ?, coalesce(?, 'catalog-number'), ?, ?, ?, ?, ?, "
-			  "?, ?, ?, ?, ?)", &st, err);
+			  "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st, err);
 
 	if (ret)
 		return ret;
@@ -518,6 +602,7 @@ static int insert_item(journal *j, const journal_item *it, long long *id,
 	bind_text(st, 15, it->reason);
 	sqlite3_bind_double(st, 16, now);
 	sqlite3_bind_double(st, 17, now);
+	bind_press(st, 18, &it->press);
 	if ((ret = step_done(j, st, "adding a file to the journal", err)))
 		return ret;
 	*id = sqlite3_last_insert_rowid(j->db);
@@ -593,7 +678,10 @@ static int update_one(journal *j, const journal_item *it, enum journal_state fro
 			   * item without a path leaves the file's fields alone. */
 			  "path = COALESCE(?16, path), name = COALESCE(?17, name), "
 			  "sha256 = COALESCE(?18, sha256), "
-			  "size = CASE WHEN ?16 IS NULL THEN size ELSE ?19 END "
+			  "size = CASE WHEN ?16 IS NULL THEN size ELSE ?19 END, "
+			  "press_source = ?20, press_lo = ?21, press_hi = ?22, "
+			  "press_cam = ?23, press_res = ?24, press_bind = ?25, "
+			  "press_candidates = ?26 "
 			  "WHERE id = ?14 AND state = ?15", &st, err);
 
 	if (ret)
@@ -602,6 +690,7 @@ static int update_one(journal *j, const journal_item *it, enum journal_state fro
 	bind_text(st, 17, it->name);
 	bind_text(st, 18, it->sha256);
 	sqlite3_bind_int64(st, 19, it->size);
+	bind_press(st, 20, &it->press);
 	bind_text(st, 1, it->identifier);
 	bind_text(st, 2, it->record_table);
 	bind_id(st, 3, it->record_id);
@@ -895,7 +984,7 @@ int journal_items_due(journal *j, const char *server, const char *collection,
 	bind_text(st, 4, collection);
 	bind_id(st, 5, collection_id);
 	while (*n < max && sqlite3_step(st) == SQLITE_ROW) {
-		if (lease_is_live(j, st, now, sqlite3_column_double(st, 22)))
+		if (lease_is_live(j, st, now, sqlite3_column_double(st, ITEM_NCOLUMNS)))
 			continue;
 		read_item(st, &v[(*n)++]);
 	}
@@ -925,7 +1014,8 @@ int journal_item_claim(journal *j, long long id, double lease_until,
 	if (ret == 0) {
 		sqlite3_bind_int64(st, 1, id);
 		if (sqlite3_step(st) == SQLITE_ROW) {
-			free_to_take = !lease_is_live(j, st, now, sqlite3_column_double(st, 22));
+			free_to_take = !lease_is_live(j, st, now,
+						      sqlite3_column_double(st, ITEM_NCOLUMNS));
 			*attempts_before = sqlite3_column_int(st, 18);
 		}
 		sqlite3_finalize(st);
@@ -977,4 +1067,162 @@ int journal_record_count(journal *j, const char *table, long long record_id,
 	*count = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	sqlite3_finalize(st);
 	return 0;
+}
+
+/* --- presses, scans and camera clocks ------------------------------------- */
+
+int journal_scan_add(journal *j, long long batch, double at, const char *identifier,
+		     cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "INSERT INTO scans (batch_id, at, identifier) VALUES (?, ?, ?)",
+			  &st, err);
+
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, batch);
+	sqlite3_bind_double(st, 2, at);
+	bind_text(st, 3, identifier && identifier[0] ? identifier : NULL);
+	return step_done(j, st, "noting a scan", err);
+}
+
+/* Grows *v (of *cap elements of size each) to hold one more than n. */
+static int grow(void **v, size_t *cap, size_t n, size_t each, cs_error *err)
+{
+	void *bigger;
+
+	if (n < *cap)
+		return 0;
+	if (!(bigger = realloc(*v, (*cap = *cap ? 2 * *cap : 32) * each)))
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	*v = bigger;
+	return 0;
+}
+
+int journal_scans_get(journal *j, long long batch, journal_scan **out, size_t *n,
+		      cs_error *err)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int ret = prepare(j, "SELECT at, identifier FROM scans WHERE batch_id = ? "
+			  "ORDER BY at, id", &st, err);
+
+	*out = NULL;
+	*n = 0;
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, batch);
+	while (ret == 0 && sqlite3_step(st) == SQLITE_ROW &&
+	       (ret = grow((void **)out, &cap, *n, sizeof **out, err)) == 0) {
+		journal_scan *s = &(*out)[(*n)++];
+		s->at = sqlite3_column_double(st, 0);
+		s->identifier = col_text(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (ret) {
+		journal_scans_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return ret;
+}
+
+void journal_scans_free(journal_scan *scans, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(scans[i].identifier);
+	free(scans);
+}
+
+int journal_clock_add(journal *j, long long batch, const char *source,
+		      const journal_clock *c, cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "INSERT INTO clocks (batch_id, source, at, lo, hi) VALUES "
+			  "(?, ?, ?, ?, ?)", &st, err);
+
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, batch);
+	bind_text(st, 2, source);
+	sqlite3_bind_double(st, 3, c->at);
+	bind_bound(st, 4, c->lo);
+	bind_bound(st, 5, c->hi);
+	return step_done(j, st, "noting the camera's clock", err);
+}
+
+int journal_clocks_get(journal *j, long long batch, const char *source, size_t max,
+		       journal_clock **out, size_t *n, cs_error *err)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int ret = prepare(j, "SELECT at, lo, hi FROM clocks WHERE batch_id = ? AND "
+			  "source = ? ORDER BY at DESC LIMIT ?", &st, err);
+
+	*out = NULL;
+	*n = 0;
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, batch);
+	bind_text(st, 2, source);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+	while (ret == 0 && sqlite3_step(st) == SQLITE_ROW &&
+	       (ret = grow((void **)out, &cap, *n, sizeof **out, err)) == 0)
+		(*out)[(*n)++] = (journal_clock){ sqlite3_column_double(st, 0),
+			col_bound(st, 1, -INFINITY), col_bound(st, 2, INFINITY) };
+	sqlite3_finalize(st);
+	if (ret) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	return ret;
+}
+
+/* Presses whose number is still to be decided. */
+#define UNDECIDED "press_bind = 'pending' AND state IN ('captured', 'held')"
+
+int journal_presses_pending(journal *j, int (*fn)(void *ud, long long batch,
+						   const char *source),
+			    void *ud, cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "SELECT DISTINCT batch_id, press_source FROM items WHERE "
+			  UNDECIDED, &st, err);
+
+	while (ret == 0 && sqlite3_step(st) == SQLITE_ROW)
+		ret = fn(ud, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1));
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int journal_presses_get(journal *j, long long batch, const char *source,
+			size_t history, journal_item **out, size_t *n, cs_error *err)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int ret = prepare(j, "SELECT " ITEM_COLUMNS " FROM items WHERE batch_id = ?1 AND "
+			  "press_source = ?2 AND id >= COALESCE((SELECT id FROM items WHERE "
+			  "batch_id = ?1 AND press_source = ?2 AND id < COALESCE((SELECT "
+			  "MIN(id) FROM items WHERE batch_id = ?1 AND press_source = ?2 AND "
+			  UNDECIDED "), (SELECT MAX(id) + 1 FROM items)) ORDER BY id DESC "
+			  "LIMIT 1 OFFSET ?3), 0) ORDER BY id", &st, err);
+
+	*out = NULL;
+	*n = 0;
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, batch);
+	bind_text(st, 2, source);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)(history ? history - 1 : 0));
+	while (ret == 0 && sqlite3_step(st) == SQLITE_ROW &&
+	       (ret = grow((void **)out, &cap, *n, sizeof **out, err)) == 0)
+		read_item(st, &(*out)[(*n)++]);
+	sqlite3_finalize(st);
+	if (ret) {
+		journal_items_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return ret;
 }

@@ -43,6 +43,31 @@ int journal_state_parse(const char *name);
  * nothing more happens without a person. */
 bool journal_state_is_final(enum journal_state s);
 
+/* How a capture got its number: the one current when its shutter was
+ * pressed (core/press.h). */
+enum journal_bind {
+	JB_NONE,        /* no shutter press (a folder's file), or from before */
+	JB_TRIGGER,     /* fixed when the program asked the camera to fire */
+	JB_PENDING,     /* to be decided from the time of the press */
+	JB_TIME,        /* decided from the time of the press */
+	JB_PERSON,      /* held, then decided by a person */
+	JB_LABEL,       /* held, then decided by the label in the image */
+};
+
+/* What is known of the press that made a capture. */
+typedef struct journal_press {
+	char *source;        /* the camera: its presses come in order */
+	double lo, hi;       /* the press came within (computer clock; -INFINITY,
+			      * INFINITY when not known) */
+	double cam, res;     /* the camera's clock at the press, its resolution
+			      * (res 0: not looked for yet, < 0: the files
+			      * carry none) */
+	enum journal_bind bind;
+	/* Held: the numbers it may be, one a line, oldest first (an empty
+	 * line: no number); else NULL. */
+	char *candidates;
+} journal_press;
+
 /* One row.  Strings are owned by the struct (journal_item_clear). */
 typedef struct journal_item {
 	long long id;
@@ -65,6 +90,7 @@ typedef struct journal_item {
 	char *reason;        /* why failed/unmatched/held, for a person */
 	int attempts;        /* times a worker took it up */
 	double next_try;     /* unix time before which it waits */
+	journal_press press; /* bind JB_NONE: the rest is unused */
 } journal_item;
 
 void journal_item_clear(journal_item *it);
@@ -190,6 +216,45 @@ int journal_station_note(journal *j, long long batch, const char *source,
 /* The newest station still running on this computer, else the newest of
  * all; CS_E_NOT_FOUND when no station ever ran. */
 int journal_station_current(journal *j, journal_station *out, cs_error *err);
+
+/* --- which press a capture comes from (core/press.h) ------------------- */
+
+/* A scan at a station, at time at; identifier NULL when the line was no
+ * catalog number (the current number was cleared). */
+typedef struct journal_scan {
+	double at;
+	char *identifier;
+} journal_scan;
+
+int journal_scan_add(journal *j, long long batch, double at, const char *identifier,
+		     cs_error *err);
+/* The scans of a batch in time order (journal_scans_free). */
+int journal_scans_get(journal *j, long long batch, journal_scan **out, size_t *n,
+		      cs_error *err);
+void journal_scans_free(journal_scan *scans, size_t n);
+
+/* A reading of a camera's clock: its offset (camera − computer) lay
+ * within [lo, hi] at time at. */
+typedef struct journal_clock {
+	double at, lo, hi;
+} journal_clock;
+
+int journal_clock_add(journal *j, long long batch, const char *source,
+		      const journal_clock *c, cs_error *err);
+/* The readings of source's clock in a batch, newest max (malloc'd). */
+int journal_clocks_get(journal *j, long long batch, const char *source, size_t max,
+		       journal_clock **out, size_t *n, cs_error *err);
+
+/* The (batch, source) pairs with presses whose number is still to be
+ * decided (pending, captured or held): fn for each. */
+int journal_presses_pending(journal *j, int (*fn)(void *ud, long long batch,
+						   const char *source),
+			    void *ud, cs_error *err);
+/* The items of source's presses in batch, in id order: from `history`
+ * items before the first one whose number is still to be decided to the
+ * last (journal_items_free). */
+int journal_presses_get(journal *j, long long batch, const char *source,
+			size_t history, journal_item **out, size_t *n, cs_error *err);
 
 /* Items of the journal that hold this record (attached, on the way, or
  * waiting: captured, held, deferred), for numbering further images of it. */

@@ -469,6 +469,8 @@ static int info_fill(metadata_info *out, const unsigned char *p, size_t n, cs_er
 	entry_text(ed->ifd[EXIF_IFD_EXIF], EXIF_TAG_DATE_TIME_ORIGINAL, date, sizeof date);
 	if (date_ok(date))
 		memcpy(out->date_original, date, sizeof out->date_original);
+	entry_text(ed->ifd[EXIF_IFD_EXIF], EXIF_TAG_SUB_SEC_TIME_ORIGINAL, out->subsec_original,
+		   sizeof out->subsec_original);
 	entry_text(ed->ifd[EXIF_IFD_0], EXIF_TAG_MAKE, out->make, sizeof out->make);
 	entry_text(ed->ifd[EXIF_IFD_0], EXIF_TAG_MODEL, out->model, sizeof out->model);
 	entry_text(ed->ifd[EXIF_IFD_0], EXIF_TAG_IMAGE_DESCRIPTION, out->description,

@@ -28,6 +28,7 @@ typedef struct metadata_stamp {
  * struct (metadata_info_clear). */
 typedef struct metadata_info {
 	char date_original[20];  /* DateTimeOriginal, "YYYY:MM:DD HH:MM:SS" */
+	char subsec_original[16]; /* SubSecTimeOriginal, "07" (hundredths) */
 	char make[64];
 	char model[128];
 	char description[512];   /* ImageDescription */

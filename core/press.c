@@ -36,6 +36,11 @@ static bool shot_reading(const press_shot *s, struct reading *r)
 	return true;
 }
 
+static bool is_trigger(const press_shot *s)
+{
+	return s->fixed && !s->by_time;
+}
+
 static int by_time(const void *a, const void *b)
 {
 	const struct reading *x = a, *y = b;
@@ -67,6 +72,13 @@ static struct reading *readings(const press_clock *clocks, size_t nclocks,
 		double aged = PRESS_DRIFT * (r[i].at - at);
 		lo = widen(lo, -aged);
 		hi = widen(hi, aged);
+		/* A software trigger's shot bounds the clock from above only if
+		 * the press announced after it was the one it fired: not so if
+		 * that contradicts the readings before (the camera's own button
+		 * was pressed just before).  Before its announcement it was
+		 * pressed in any case. */
+		if (r[i].shot >= 0 && is_trigger(&shots[r[i].shot]) && r[i].hi < lo)
+			r[i].hi = INFINITY;
 		if (r[i].lo > hi || r[i].hi < lo) {
 			segment++;
 			lo = -INFINITY;

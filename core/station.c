@@ -443,16 +443,44 @@ static bool is_own(const station *s, long long item)
 	return false;
 }
 
+/* The numbers a capture held at its press may be (lock held). */
+static void note_held_press(station_status *st, const char *candidates)
+{
+	const char *last = strrchr(candidates, '\n');
+
+	st->held_press = true;
+	st->held_numbers = 1;
+	for (const char *p = candidates; (p = strchr(p, '\n')); p++)
+		st->held_numbers++;
+	snprintf(st->held_before, sizeof st->held_before, "%.*s",
+		 (int)strcspn(candidates, "\n"), candidates);
+	snprintf(st->held_after, sizeof st->held_after, "%s", last ? last + 1 : candidates);
+}
+
+static void clear_held(station *s)
+{
+	s->held_item = 0;
+	s->st.held_name[0] = s->st.held_label[0] = '\0';
+	s->st.held_before[0] = s->st.held_after[0] = '\0';
+	s->st.held_press = false;
+	s->st.held_numbers = 0;
+}
+
 static void on_finished(void *ud, const finish_event *ev)
 {
 	station *s = ud;
 	station_status *st = &s->st;
 
 	pthread_mutex_lock(&s->lock);
+	if (ev->state != JS_HELD && ev->first_item == s->held_item)
+		clear_held(s);
 	if (ev->state == JS_HELD) {
+		clear_held(s);
 		s->held_item = ev->first_item;
 		snprintf(st->held_name, sizeof st->held_name, "%s", ev->name);
 		snprintf(st->held_label, sizeof st->held_label, "%s", ev->label ? ev->label : "");
+		if (ev->candidates)
+			note_held_press(st, ev->candidates);
 		snprintf(st->last, sizeof st->last, "HELD %s: %s", ev->name, ev->reason);
 		st->alerts++;
 		news(s, STATION_NEWS_PROBLEM, ev->identifier, ev->name, st->last);
@@ -466,6 +494,8 @@ static void on_finished(void *ud, const finish_event *ev)
 	} else if (ev->batch_id == s->batch && !is_own(s, ev->first_item)) {
 		snprintf(st->last, sizeof st->last, "received %s from another program",
 			 ev->name);
+	} else if (ev->bind == JB_TIME || ev->bind == JB_PERSON) {
+		snprintf(st->last, sizeof st->last, "captured %s", ev->name);
 	}
 	pthread_mutex_unlock(&s->lock);
 	pipeline_kick(s->pipe);
@@ -510,22 +540,31 @@ static unsigned next_index_for(journal *j, const char *dir, const char *identifi
 	return w.next;
 }
 
-/* The next name of identifier, for a capture named from its label. */
-static int name_from_label(void *ud, const char *identifier, char *stem, size_t len)
+/* The next name of identifier in dir, for a capture named after the fact
+ * (from its label or the time of its press), with its record when the
+ * check found it. */
+static int name_after(void *ud, const char *identifier, const char *dir,
+		      finish_name *out)
 {
 	station *s = ud;
 	char *built = NULL;
 	unsigned index;
 
+	memset(out, 0, sizeof *out);
 	pthread_mutex_lock(&s->lock);
-	if (strcmp(identifier, s->st.identifier) == 0)
+	if (strcmp(identifier, s->st.identifier) == 0 && strcmp(dir, s->dir) == 0) {
 		index = s->next_index++;
-	else
-		index = next_index_for(s->j, s->dir, identifier);
+		if (s->st.check == STATION_FOUND) {
+			out->record_id = s->st.record_id;
+			out->ordinal_base = s->ordinal_base;
+		}
+	} else {
+		index = next_index_for(s->j, dir, identifier);
+	}
 	pthread_mutex_unlock(&s->lock);
 	int ret = catalog_name_build(identifier, index, NULL, &built, NULL, NULL);
 	if (ret == 0)
-		snprintf(stem, len, "%s", built);
+		snprintf(out->stem, sizeof out->stem, "%s", built);
 	free(built);
 	return ret;
 }
@@ -538,7 +577,7 @@ static int start_finisher(station *s, cs_error *err)
 		.scan = s->o.scan, .station_name = s->o.station_name, .stamp = s->o.stamp,
 		.raw = s->o.raw, .defaults = s->o.defaults, .label = s->o.label,
 		.read_label = s->o.read_label ? read_label : NULL,
-		.name = name_from_label, .on_done = on_finished, .ud = s,
+		.name = name_after, .on_done = on_finished, .ud = s,
 	};
 
 	return finish_start(&fo, &s->fin, err);
@@ -652,8 +691,10 @@ int station_open(const station_options *o, station **out, cs_error *err)
 
 int station_scan(station *s, const char *line, cs_error *err)
 {
+	double at = now_s();
 	char *identifier = NULL;
 	int ret = catalog_scan_parse(s->o.format, line, &s->o.scan, &identifier, err);
+	cs_error jerr;
 
 	pthread_mutex_lock(&s->lock);
 	s->generation++;
@@ -675,6 +716,12 @@ int station_scan(station *s, const char *line, cs_error *err)
 		snprintf(s->st.message, sizeof s->st.message, "%s: checking…", identifier);
 		s->next_index = next_index_in_dir(s->dir, identifier);
 		pthread_cond_signal(&s->wake);
+	}
+	/* Every press is placed against the scans' times (core/press.h). */
+	if (journal_scan_add(s->j, s->batch, at, s->st.identifier, &jerr)) {
+		snprintf(s->st.message, sizeof s->st.message, "SCAN NOT NOTED: %s: shots of "
+			 "the camera's button are held until a person names them", jerr.msg);
+		s->st.alerts++;
 	}
 	publish(s);
 	pthread_mutex_unlock(&s->lock);
@@ -701,14 +748,15 @@ int station_may_shoot(station *s, cs_error *err)
 	return ret;
 }
 
-/* The stem of a shot without a number: found again by date and time. */
-static void unnamed_stem(char *stem, size_t len, unsigned n)
+/* The stem of a shot without a number (yet): found again by date and
+ * time. */
+static void unnamed_stem(char *stem, size_t len, const char *what, unsigned n)
 {
 	time_t t = time(NULL);
 	struct tm tm;
 
 	localtime_r(&t, &tm);
-	snprintf(stem, len, "unnamed_%04d%02d%02d-%02d%02d%02d_%u", tm.tm_year + 1900,
+	snprintf(stem, len, "%s_%04d%02d%02d-%02d%02d%02d_%u", what, tm.tm_year + 1900,
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, n);
 }
 
@@ -717,6 +765,9 @@ void station_shot_prepare(station *s, station_shot *out)
 	char *stem = NULL;
 
 	memset(out, 0, sizeof *out);
+	out->bind = JB_TRIGGER;
+	out->lo = now_s();
+	out->hi = INFINITY;
 	pthread_mutex_lock(&s->lock);
 	if (s->st.check != STATION_NONE &&
 	    catalog_name_build(s->st.identifier, s->next_index, NULL, &stem, NULL, NULL) == 0) {
@@ -728,10 +779,55 @@ void station_shot_prepare(station *s, station_shot *out)
 			out->ordinal_base = s->ordinal_base;
 		}
 	} else {
-		unnamed_stem(out->stem, sizeof out->stem, ++s->unnamed);
+		unnamed_stem(out->stem, sizeof out->stem, "unnamed", ++s->unnamed);
 	}
 	pthread_mutex_unlock(&s->lock);
 	free(stem);
+}
+
+void station_shot_pending(station *s, double announced, station_shot *out)
+{
+	memset(out, 0, sizeof *out);
+	out->bind = JB_PENDING;
+	out->lo = -INFINITY;
+	out->hi = announced;
+	pthread_mutex_lock(&s->lock);
+	unnamed_stem(out->stem, sizeof out->stem, "pending", ++s->unnamed);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void station_shot_rename(station *s, station_shot *shot)
+{
+	finish_name name;
+
+	if (!shot->identifier[0] || name_after(s, shot->identifier, s->dir, &name)) {
+		pthread_mutex_lock(&s->lock);
+		unnamed_stem(shot->stem, sizeof shot->stem,
+			     shot->bind == JB_PENDING ? "pending" : "unnamed", ++s->unnamed);
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	snprintf(shot->stem, sizeof shot->stem, "%s", name.stem);
+}
+
+void station_shot_cancel(station *s, const station_shot *shot)
+{
+	pthread_mutex_lock(&s->lock);
+	if (shot->index && shot->index + 1 == s->next_index &&
+	    strcmp(shot->identifier, s->st.identifier) == 0)
+		s->next_index = shot->index;
+	pthread_mutex_unlock(&s->lock);
+}
+
+int station_clock_note(station *s, const char *source, double at, double lo,
+		       double hi, cs_error *err)
+{
+	journal_clock c = { at, lo, hi };
+
+	pthread_mutex_lock(&s->lock);
+	int ret = journal_clock_add(s->j, s->batch, source, &c, err);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
 }
 
 static void remember(station *s, const station_shot *shot, const long long *ids,
@@ -771,11 +867,14 @@ static int fill_item(journal_item *it, const station_shot *shot,
 	}
 	if (shot->identifier[0])
 		it->identifier = strdup(shot->identifier);
-	else
+	else if (shot->bind != JB_PENDING)
 		it->reason = strdup("shot with no catalog number scanned: rename the "
 				    "file to its catalog number and run copystand upload");
-	return it->path && it->name && it->mimetype && it->target &&
-		(it->identifier || it->reason) && (it->sha256 || !f->sha256) &&
+	it->press = (journal_press){ .source = strdup(shot->source[0] ? shot->source : "camera"),
+				     .lo = shot->lo, .hi = shot->hi, .bind = shot->bind };
+	return it->path && it->name && it->mimetype && it->target && it->press.source &&
+		(it->identifier || it->reason || shot->bind == JB_PENDING) &&
+		(it->sha256 || !f->sha256) &&
 		(it->record_table || !it->record_id) ? 0 : CS_E_NOMEM;
 }
 
@@ -823,9 +922,12 @@ int station_submit(station *s, const station_shot *shot,
 	if (ret == 0) {
 		const char *base = strrchr(files[0].path, '/');
 		remember(s, shot, ids, n);
-		snprintf(s->st.last, sizeof s->st.last, "captured %s%s",
-			 base ? base + 1 : files[0].path, n > 1 ? " (+ pair)" : "");
-		if (!shot->identifier[0])
+		/* A press still to be placed in time says its name once it has
+		 * one (on_finished). */
+		if (shot->bind != JB_PENDING)
+			snprintf(s->st.last, sizeof s->st.last, "captured %s%s",
+				 base ? base + 1 : files[0].path, n > 1 ? " (+ pair)" : "");
+		if (!shot->identifier[0] && shot->bind != JB_PENDING)
 			s->st.alerts++;
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -906,18 +1008,25 @@ static int give_name(char **name, const char *path, cs_error *err)
 	return 0;
 }
 
-int station_submit_copies(station *s, const char *const *paths, size_t n,
-			  char **name, cs_error *err)
+int station_submit_copies(station *s, station_shot *shot, const char *const *paths,
+			  size_t n, char **name, cs_error *err)
 {
 	station_file files[FILES_PER_CAPTURE] = { 0 };
 	char *dsts[FILES_PER_CAPTURE] = { 0 }, shas[FILES_PER_CAPTURE][65];
-	station_shot shot;
+	station_shot button;
 	int ret;
 
-	station_shot_prepare(s, &shot);
-	ret = copy_capture(s->dir, &shot, paths, n, files, dsts, shas, err);
+	/* Handed in now: pressed before. */
+	if (!shot) {
+		station_shot_pending(s, now_s(), &button);
+		snprintf(button.source, sizeof button.source, "%s", STATION_HOST_CAMERA);
+		shot = &button;
+	} else if (isinf(shot->hi)) {
+		shot->hi = now_s();
+	}
+	ret = copy_capture(s->dir, shot, paths, n, files, dsts, shas, err);
 	if (ret == 0)
-		ret = station_submit(s, &shot, files, n, err);
+		ret = station_submit(s, shot, files, n, err);
 	if (ret == 0)
 		ret = give_name(name, dsts[0], err);
 	drop_copies(dsts, n, ret != 0);
@@ -945,9 +1054,12 @@ int station_submit_to_running(const char *journal_path, const char *const *paths
 			      size_t n, char **name, cs_error *err)
 {
 	station_file files[FILES_PER_CAPTURE] = { 0 };
-	char *dsts[FILES_PER_CAPTURE] = { 0 }, shas[FILES_PER_CAPTURE][65], *stem = NULL;
+	char *dsts[FILES_PER_CAPTURE] = { 0 }, shas[FILES_PER_CAPTURE][65];
 	journal_station cur = { 0 };
-	station_shot shot = { 0 };
+	/* Named from the time of its press by the station, which knows its
+	 * scans (a station that ended has cleared its number). */
+	station_shot shot = { .bind = JB_PENDING, .lo = -INFINITY, .hi = now_s(),
+			      .source = STATION_HOST_CAMERA };
 	journal *j = NULL;
 	int ret;
 
@@ -959,29 +1071,14 @@ int station_submit_to_running(const char *journal_path, const char *const *paths
 	if ((ret = journal_open(journal_path, &j, err)) ||
 	    (ret = journal_station_current(j, &cur, err)))
 		goto out;
-	/* A station that no longer runs cannot have scanned what is shot now:
-	 * its last number would name every later shot, wrongly.  The file is
-	 * kept all the same, unnamed, for a person to name. */
-	const char *current = cur.live ? cur.identifier : NULL;
 	/* The other half of a pair (IMG_0004.CR2, then IMG_0004.JPG, each in
 	 * its own hook call) takes the name its first half got; the same
 	 * stem again with a name already taken is another shot. */
 	if (cur.last_source && cur.last_stem && !strcmp(cur.last_source, source) &&
 	    now_s() - cur.last_at < PAIR_S && !taken(cur.dir, cur.last_stem, base)) {
-		snprintf(shot.identifier, sizeof shot.identifier, "%s", current ? current : "");
 		snprintf(shot.stem, sizeof shot.stem, "%s", cur.last_stem);
-		shot.record_id = current ? cur.record_id : 0;
-		shot.ordinal_base = cur.ordinal_base;
-	} else if (current) {
-		snprintf(shot.identifier, sizeof shot.identifier, "%s", current);
-		shot.index = next_index_for(j, cur.dir, current);
-		shot.record_id = cur.record_id;
-		shot.ordinal_base = cur.ordinal_base;
-		if ((ret = catalog_name_build(current, shot.index, NULL, &stem, NULL, err)))
-			goto out;
-		snprintf(shot.stem, sizeof shot.stem, "%s", stem);
 	} else {
-		unnamed_stem(shot.stem, sizeof shot.stem, (unsigned)getpid());
+		unnamed_stem(shot.stem, sizeof shot.stem, "pending", (unsigned)getpid());
 	}
 	if ((ret = copy_capture(cur.dir, &shot, paths, n, files, dsts, shas, err)) == 0 &&
 	    (ret = journal_capture(j, cur.batch_id, &shot, files, n, NULL, err)) == 0 &&
@@ -989,30 +1086,41 @@ int station_submit_to_running(const char *journal_path, const char *const *paths
 		journal_station_note(j, cur.batch_id, source, shot.stem, NULL);
 	drop_copies(dsts, n, ret != 0);
 out:
-	free(stem);
 	journal_station_clear(&cur);
 	journal_close(j);
 	return ret;
 }
 
-int station_resolve_held(station *s, bool take_label, cs_error *err)
+int station_resolve_held(station *s, enum station_choice choice, cs_error *err)
 {
-	char identifier[STATION_ID_MAX];
+	char identifier[STATION_ID_MAX] = "";
+	bool press, label = choice == STATION_KEEP_SCAN || choice == STATION_TAKE_LABEL;
 	long long item;
 	journal_item it = { 0 };
 	int ret;
 
 	pthread_mutex_lock(&s->lock);
 	item = s->held_item;
-	snprintf(identifier, sizeof identifier, "%s", s->st.held_label);
+	press = s->st.held_press;
+	snprintf(identifier, sizeof identifier, "%s", choice == STATION_TAKE_LABEL ?
+		 s->st.held_label : choice == STATION_BEFORE ? s->st.held_before :
+		 choice == STATION_AFTER ? s->st.held_after : "");
 	pthread_mutex_unlock(&s->lock);
 	if (!item)
 		return cs_error_set(err, CS_E_NOT_FOUND, "no capture is held");
-	if (take_label && !identifier[0])
+	if (press && label)
+		return cs_error_set(err, CS_E_INVALID, "the held capture was shot as the "
+				    "number changed: give it the number before (p at the "
+				    "station) or the number after (n)");
+	if (!press && !label)
+		return cs_error_set(err, CS_E_INVALID, "the held capture's label disagrees "
+				    "with the scan: keep the scanned number (c at the station) "
+				    "or take the label's (l)");
+	if (choice == STATION_TAKE_LABEL && !identifier[0])
 		return cs_error_set(err, CS_E_INVALID, "the held capture's label number is "
 				    "not known: keep the scan (c), or rename the files and "
 				    "run copystand upload");
-	if (!take_label) {
+	if (choice == STATION_KEEP_SCAN) {
 		pthread_mutex_lock(&s->lock);
 		ret = journal_item_get(s->j, item, &it, err);
 		pthread_mutex_unlock(&s->lock);
@@ -1024,10 +1132,8 @@ int station_resolve_held(station *s, bool take_label, cs_error *err)
 	if ((ret = finish_release(s->fin, item, identifier, err)))
 		return ret;
 	pthread_mutex_lock(&s->lock);
-	if (s->held_item == item) {
-		s->held_item = 0;
-		s->st.held_name[0] = s->st.held_label[0] = '\0';
-	}
+	if (s->held_item == item)
+		clear_held(s);
 	pthread_mutex_unlock(&s->lock);
 	changed(s);
 	return 0;
@@ -1082,11 +1188,11 @@ int station_undo(station *s, cs_error *err)
 		return cs_error_set(err, CS_E_NOT_FOUND, "nothing to undo");
 	}
 	c = s->undo[--s->nundo];
-	/* Its name is free again for the next shot of that number. */
-	if (c.index && c.index + 1 == s->next_index &&
-	    strcmp(c.identifier, s->st.identifier) == 0)
-		s->next_index = c.index;
 	pthread_mutex_unlock(&s->lock);
+	/* Its name is free again for the next shot of that number. */
+	station_shot freed = { .index = c.index };
+	snprintf(freed.identifier, sizeof freed.identifier, "%s", c.identifier);
+	station_shot_cancel(s, &freed);
 	for (size_t i = 0; i < c.n && ret == 0; i++)
 		ret = pipeline_undo(s->pipe, c.items[i], true, err);
 	return ret;
@@ -1153,6 +1259,9 @@ void station_close(station *s)
 		pthread_join(s->checker, NULL);
 	finish_stop(s->fin);
 	pipeline_stop(s->pipe);
+	/* No number is current once the station has gone: a host's shot
+	 * taken after this has none. */
+	journal_scan_add(s->j, s->batch, now_s(), NULL, NULL);
 	journal_station_ended(s->j, s->batch, NULL);
 	station_free(s);
 }

@@ -85,6 +85,8 @@ typedef struct station_options {
 } station_options;
 
 #define STATION_ID_MAX 128
+/* The camera of the files hosts hand in, as press sources go. */
+#define STATION_HOST_CAMERA "host"
 
 typedef struct station_status {
 	/* The current specimen. */
@@ -103,23 +105,39 @@ typedef struct station_status {
 	char last[512];                  /* the last thing that happened to a file */
 	/* Grows by one with every event that deserves the bell. */
 	unsigned alerts;
-	/* The capture held last because its label disagrees ("" when none
-	 * waits): station_resolve_held() decides it. */
+	/* The capture held last ("" when none waits): station_resolve_held()
+	 * decides it.  Held because its label disagrees with the scan:
+	 * held_label; because its press came as the number changed
+	 * (held_press): the number before and the number after ("" for no
+	 * number), and how many numbers it may be in all. */
 	char held_name[256];
 	char held_label[STATION_ID_MAX];
+	bool held_press;
+	char held_before[STATION_ID_MAX], held_after[STATION_ID_MAX];
+	int held_numbers;
 } station_status;
 
-/* The name a capture gets: taken before the shot downloads, so a number
- * scanned while it downloads names the next one, not this one. */
+/* A shutter press and the name its files get.  A press fired from the
+ * program takes the number current when it was asked for
+ * (station_shot_prepare); one from the camera's own button, or handed
+ * in by a host, gets a provisional name and its number once the time of
+ * the press is known (station_shot_pending; core/press.h). */
 typedef struct station_shot {
-	char identifier[STATION_ID_MAX]; /* "" when nothing valid was scanned */
-	char stem[256];                  /* "000000123", "000000123_2", "unnamed_..." */
+	char identifier[STATION_ID_MAX]; /* "" when no number (yet) */
+	char stem[256];                  /* "000000123", "000000123_2", "unnamed_...",
+					  * "pending_..." */
 	unsigned index;                  /* 1, 2, ... (0 for unnamed) */
 	/* The record the check had found when the shutter fired (0: not
 	 * known yet), so the capture skips the pipeline's lookup; and its
 	 * attachments then less those the journal held for it. */
 	long long record_id;
 	int ordinal_base;
+	/* The press: how its number is bound, which camera's it is (presses
+	 * of one come in order), and the times (computer clock) after and
+	 * before which it came: the trigger sent, the file announced. */
+	enum journal_bind bind;
+	char source[64];
+	double lo, hi;
 } station_shot;
 
 /* One file of a capture, fsynced in the session folder. */
@@ -168,9 +186,28 @@ int station_scan(station *s, const char *line, cs_error *err);
  * shots are always kept. */
 int station_may_shoot(station *s, cs_error *err);
 
-/* The name for a capture whose shutter just fired (the index is taken:
- * the next call gives the next one). */
+/* A press fired from the program, asked for now: it takes the number
+ * current now, and its next name (the index is taken: the next call
+ * gives the next one). */
 void station_shot_prepare(station *s, station_shot *out);
+
+/* A press of the camera's own button, or one a host hands in, announced
+ * at time `announced`: a provisional name; the finisher gives it the
+ * number current at its press, or holds it. */
+void station_shot_pending(station *s, double announced, station_shot *out);
+
+/* Another name for shot, whose name was found taken: the same number's
+ * next one. */
+void station_shot_rename(station *s, station_shot *shot);
+
+/* A shot asked for that never came (the camera refused): its name is free
+ * again for the next one, if no later one took the next. */
+void station_shot_cancel(station *s, const station_shot *shot);
+
+/* A reading of source's clock against ours: at time at, its offset
+ * (camera − computer) lay within [lo, hi]. */
+int station_clock_note(station *s, const char *source, double at, double lo,
+		       double hi, cs_error *err);
 
 /* Journals the files of one capture under shot's number (one
  * transaction) and wakes the pipeline.  Without a number they are kept as
@@ -178,21 +215,31 @@ void station_shot_prepare(station *s, station_shot *out);
 int station_submit(station *s, const station_shot *shot,
 		   const station_file *files, size_t n, cs_error *err);
 
-/* Decides the capture held last: sent on under the scanned number, or
- * under the label's (its files are renamed).  CS_E_NOT_FOUND when none
- * is held. */
-int station_resolve_held(station *s, bool take_label, cs_error *err);
+/* What a person says of the capture held last. */
+enum station_choice {
+	STATION_KEEP_SCAN,    /* label mismatch: the scanned number (c) */
+	STATION_TAKE_LABEL,   /* label mismatch: the label's number (l) */
+	STATION_BEFORE,       /* press as the number changed: the one before (p) */
+	STATION_AFTER,        /* press as the number changed: the one after (n) */
+};
+
+/* Decides the capture held last; its files are renamed as needed.
+ * CS_E_NOT_FOUND when none is held, CS_E_INVALID when the choice is not
+ * one of its. */
+int station_resolve_held(station *s, enum station_choice choice, cs_error *err);
 
 /* Copies files a host captured (one shutter press) into the session
- * folder under the next name of the current number, fsynced, and submits
- * them; *name (may be NULL) gets the first one's new name (malloc'd). */
-int station_submit_copies(station *s, const char *const *paths, size_t n,
-			  char **name, cs_error *err);
+ * folder, fsynced, and submits them: under shot's name (a press the host
+ * fired: station_shot_prepare() when it asked), or NULL for one of the
+ * camera's own button, named from the time of its press.  *name (may be
+ * NULL) gets the first one's new name (malloc'd). */
+int station_submit_copies(station *s, station_shot *shot, const char *const *paths,
+			  size_t n, char **name, cs_error *err);
 
 /* The same for a host that lives for one file, without a station of its
  * own: into the session of the station running on this computer (or of
- * the last one), named from its current number; that station finishes
- * and attaches them. */
+ * the last one), named from the time of its press; that station
+ * finishes and attaches them. */
 int station_submit_to_running(const char *journal_path, const char *const *paths,
 			      size_t n, char **name, cs_error *err);
 

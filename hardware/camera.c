@@ -77,9 +77,10 @@ struct camera {
 	bool broken;            /* out of step or gone: reopen before use */
 	char *want_model;       /* as asked, then as found: reconnects find it again */
 	char *want_port;        /* as asked; NULL: looked for at each connect */
-	void (*name_press)(void *ud, char *stem, size_t size);
+	void (*name_press)(void *ud, const char *taken, char *stem, size_t size);
 	void *name_press_ud;
 	char model[CAMERA_NAME_MAX], port[CAMERA_NAME_MAX];
+	double clock_read_at;   /* the last read of its clock (monotonic) */
 	double retry_at;        /* next reconnect attempt */
 	int backoff_ms;
 	cs_error away;          /* why the last reconnect failed */
@@ -449,6 +450,8 @@ static int session_open(camera *c, cs_error *err)
 	c->broken = false;
 	c->backoff_ms = 0;
 	c->retry_at = 0;
+	/* Opening may have read the properties: libgphoto2 keeps them 2 s. */
+	c->clock_read_at = now();
 	if (note_session(c) < 0)
 		return cs_error_set(err, CS_E_NOMEM, "opening the camera: out of memory");
 	return 0;
@@ -680,7 +683,7 @@ static int shot_add(camera *c, const CameraFilePath *path, cs_error *err)
 	if (c->nshots && !s[-1].press_ended && same_press(&s[-1].path, path))
 		memcpy(s->stem, s[-1].stem, sizeof s->stem);
 	else if (c->name_press)
-		c->name_press(c->name_press_ud, s->stem, sizeof s->stem);
+		c->name_press(c->name_press_ud, NULL, s->stem, sizeof s->stem);
 	c->nshots++;
 	return 0;
 }
@@ -956,7 +959,10 @@ static int fetch_press(camera *c, size_t n, const char *dir, const char *stem,
 		/* A name already taken: the press is named anew for the next
 		 * try, all its files under one stem again. */
 		if (ret == CS_E_CONFLICT && !stem && c->name_press) {
-			c->name_press(c->name_press_ud, c->shots[0].stem, sizeof c->shots[0].stem);
+			char taken[sizeof c->shots[0].stem];
+			memcpy(taken, c->shots[0].stem, sizeof taken);
+			c->name_press(c->name_press_ud, taken, c->shots[0].stem,
+				      sizeof c->shots[0].stem);
 			for (size_t i = 1; i < n; i++)
 				memcpy(c->shots[i].stem, c->shots[0].stem, sizeof c->shots[i].stem);
 		}
@@ -1002,6 +1008,61 @@ int camera_wait_capture(camera *c, int timeout_ms, const char *dir, const char *
 		ret = poll_camera(c, deadline, err);
 		looked = true;
 	}
+	return leave(c, ret);
+}
+
+/* --- the camera's clock -------------------------------------------------- */
+
+static double wall_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A time libgphoto2 made from the camera's date and time with mktime()
+ * (so as local time): those fields again, counted as if UTC. */
+static double camera_wall(time_t t)
+{
+	struct tm tm;
+
+	return localtime_r(&t, &tm) ? (double)timegm(&tm) : 0;
+}
+
+int camera_read_clock(camera *c, double *before, double *after, double *camera_time,
+		      cs_error *err)
+{
+	CameraWidget *w = NULL;
+	CameraWidgetType type;
+	int value = 0, ret;
+
+	if (!c || !before || !after || !camera_time)
+		return cs_error_set(err, CS_E_INVALID, "camera_read_clock: no camera");
+	if ((ret = enter(c, now(), err)) == 0 && now() - c->clock_read_at < CAMERA_CLOCK_SPACING_S)
+		ret = cs_error_set(err, CS_E_TIMEOUT, "the camera's clock was read %.1f s ago: "
+				   "libgphoto2 still holds that value", now() - c->clock_read_at);
+	if (ret == 0) {
+		*before = wall_now();
+		ret = gp_camera_get_single_config(c->gp, "datetime", &w, c->ctx);
+		*after = wall_now();
+		c->clock_read_at = now();
+		/* No such property: an error, or (no properties at all) OK and
+		 * no widget. */
+		if (ret == GP_ERROR_BAD_PARAMETERS || ret == GP_ERROR_NOT_SUPPORTED ||
+		    (ret >= GP_OK && !w))
+			ret = cs_error_set(err, CS_E_INVALID, "the camera has no clock that "
+					   "libgphoto2 can read");
+		else if (ret < GP_OK)
+			ret = fail(c, ret, err, "read the camera's clock");
+		else if (gp_widget_get_type(w, &type) < GP_OK || type != GP_WIDGET_DATE ||
+			 gp_widget_get_value(w, &value) < GP_OK || value <= 0)
+			ret = cs_error_set(err, CS_E_INVALID, "the camera's clock reads as no date");
+		else
+			*camera_time = camera_wall((time_t)value);
+	}
+	if (w)
+		gp_widget_free(w);
 	return leave(c, ret);
 }
 

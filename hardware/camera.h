@@ -58,11 +58,13 @@ typedef struct camera_options {
 	/* "usb:001,004", or "ptpip:192.168.1.20:15740:15740" (give the event
 	 * port too, or events go to 15740); NULL: where the camera is found. */
 	const char *port;
-	/* Names shots as they are announced, i.e. at the moment of the shutter:
-	 * writes the stem (see camera_wait_capture) for the press that just
-	 * began into stem (size bytes).  Called on the camera's thread, within
-	 * its calls.  Used when camera_wait_capture gets no stem. */
-	void (*name_press)(void *ud, char *stem, size_t size);
+	/* Names shots as they are announced: writes the stem (see
+	 * camera_wait_capture) for the press just announced into stem (size
+	 * bytes); taken is NULL then.  When a name turns out to be taken in
+	 * the folder, called again for the same press with taken the stem
+	 * that was.  Called on the camera's thread, within its calls.  Used
+	 * when camera_wait_capture gets no stem. */
+	void (*name_press)(void *ud, const char *taken, char *stem, size_t size);
 	void *name_press_ud;
 } camera_options;
 
@@ -126,6 +128,17 @@ typedef struct camera_capture {
  * download, or reconnecting to a camera that is away, may run past it. */
 int camera_wait_capture(camera *c, int timeout_ms, const char *dir, const char *stem,
 			camera_capture *out, cs_error *err);
+
+/* Reads the camera's clock (the PTP DateTime property): its date and time,
+ * whole seconds counted as if UTC, into *camera_time, read at a moment
+ * between *before and *after on this computer's clock (unix seconds).
+ * libgphoto2 keeps a property's value for 2 s: a read sooner than
+ * CAMERA_CLOCK_SPACING_S after the last one, or after the session
+ * opened, is CS_E_TIMEOUT (ask again later), never a stale value.
+ * CS_E_INVALID: the camera has no clock to read. */
+#define CAMERA_CLOCK_SPACING_S 2.5
+int camera_read_clock(camera *c, double *before, double *after, double *camera_time,
+		      cs_error *err);
 
 /* Deletes the files of a capture from the card, each only if its local
  * copy still has the size downloaded and fsyncs (file and folder) again;

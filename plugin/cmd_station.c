@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -31,6 +32,7 @@
 #include "cli.h"
 #include "commands.h"
 #include "journal.h"
+#include "press.h"
 #include "scanner.h"
 #include "station.h"
 
@@ -39,8 +41,19 @@
 #define CAMERA_POLL_MS 100
 /* After quitting, how long shots fired from here may take to come in. */
 #define QUIT_SHOT_WAIT_S 15.0
-/* Presses announced but not yet downloaded, at most. */
+/* A shot fired from here and not announced within this was lost: the
+ * next press announced is not it. */
+#define FIRED_LOST_S 60.0
+/* Presses announced but not yet downloaded, at most; and presses asked
+ * for but not yet announced. */
 #define NAMED_SHOTS 16
+#define ASKED_SHOTS 16
+/* The camera's clock, as presses of its button are placed with it. */
+#define CAMERA_SOURCE "camera"
+/* Readings of the camera's clock kept for choosing when to read next;
+ * once known to within this, the screen says so. */
+#define CLOCK_READINGS 64
+#define CLOCK_SAID_S 0.1
 
 struct ui {
 	station *st;
@@ -56,7 +69,11 @@ struct ui {
 	pthread_t camera_thread;
 	bool camera_started;
 	bool quitting;               /* no more shots: finish what was fired */
-	int triggers;                /* shutter requests not yet sent */
+	/* Shots asked for (Enter), each with the number current then, oldest
+	 * first: the first nfired sent to the camera and not yet announced,
+	 * the rest not yet sent. */
+	station_shot asked[ASKED_SHOTS];
+	int nasked, nfired;
 	int outstanding;             /* fired from here, not yet come in */
 	bool camera_ok;
 	char notice[512];            /* the latest news of the camera or the keys */
@@ -70,6 +87,12 @@ struct ui {
 	/* Shots named as the camera announced them (camera thread only). */
 	station_shot named[NAMED_SHOTS];
 	unsigned nnamed;
+	/* The camera's clock (camera thread only): its readings, and when
+	 * to read it next (INFINITY: it has none). */
+	press_clock clock[CLOCK_READINGS];
+	size_t nclock;
+	double clock_next;
+	bool clock_said;             /* that it is known well enough */
 };
 
 static volatile sig_atomic_t signalled;
@@ -101,6 +124,8 @@ static double now_s(void)
 	gettimeofday(&tv, NULL);
 	return (double)tv.tv_sec + tv.tv_usec / 1e6;
 }
+
+
 
 /* A notice for the screen; ok (if not NULL) says whether the camera works. */
 static void vnotice(struct ui *u, const bool *ok, bool alert, const char *fmt, va_list ap)
@@ -162,14 +187,55 @@ static void take_capture(struct ui *u, camera *cam, const station_shot *shot,
 			    err.msg);
 }
 
-/* Names a press when the camera announces it: the number current at the
- * shutter, not when the files have come. */
-static void name_press(void *ud, char *stem, size_t size)
+/* Takes shot i out of the shots asked for (lock held). */
+static void drop_asked(struct ui *u, int i, station_shot *shot)
+{
+	if (shot)
+		*shot = u->asked[i];
+	memmove(u->asked + i, u->asked + i + 1, (size_t)(u->nasked - i - 1) * sizeof *u->asked);
+	u->nasked--;
+	if (i < u->nfired)
+		u->nfired--;
+}
+
+/* Takes the oldest shot sent to the camera and not yet announced (lock
+ * held): false when none waits.  One sent long ago was lost. */
+static bool take_fired(struct ui *u, station_shot *shot)
+{
+	while (u->nfired && now_s() - u->asked[0].lo > FIRED_LOST_S)
+		drop_asked(u, 0, NULL);
+	if (!u->nfired)
+		return false;
+	drop_asked(u, 0, shot);
+	return true;
+}
+
+/* Names a press when the camera announces it: a shot fired from here has
+ * the number of its Enter; one of the camera's button a provisional name
+ * until the time of its press places it.  A name found taken: the same
+ * press's next one. */
+static void name_press(void *ud, const char *taken, char *stem, size_t size)
 {
 	struct ui *u = ud;
-	station_shot *shot = &u->named[u->nnamed++ % NAMED_SHOTS];
+	station_shot *shot = NULL;
 
-	station_shot_prepare(u->st, shot);
+	for (unsigned i = 0; taken && i < NAMED_SHOTS && i < u->nnamed; i++)
+		if (strcmp(u->named[i].stem, taken) == 0)
+			shot = &u->named[i];
+	if (shot) {
+		station_shot_rename(u->st, shot);
+	} else {
+		double announced = now_s();
+		shot = &u->named[u->nnamed++ % NAMED_SHOTS];
+		pthread_mutex_lock(&u->lock);
+		bool fired = take_fired(u, shot);
+		pthread_mutex_unlock(&u->lock);
+		if (fired)
+			shot->hi = announced;
+		else
+			station_shot_pending(u->st, announced, shot);
+		snprintf(shot->source, sizeof shot->source, CAMERA_SOURCE);
+	}
 	snprintf(stem, size, "%s", shot->stem);
 }
 
@@ -180,6 +246,55 @@ static const station_shot *named_shot(struct ui *u, const char *stem)
 		if (strcmp(u->named[i].stem, stem) == 0)
 			return &u->named[i];
 	return NULL;
+}
+
+/* Reads the camera's clock when it is due: at the moments that halve what
+ * is known of its offset, then as drift widens it again. */
+static void read_clock(struct ui *u, camera *cam)
+{
+	double before, after, wall, lo, hi;
+	cs_error err = { 0 };
+	int ret;
+
+	if (now_s() < u->clock_next)
+		return;
+	ret = camera_read_clock(cam, &before, &after, &wall, &err);
+	if (ret == CS_E_INVALID) {
+		u->clock_next = INFINITY;
+		camera_news(u, true, false, "camera: %s; shots of its own button are placed "
+			    "by their capture time and the shots fired from here", err.msg);
+		return;
+	}
+	if (ret) {
+		u->clock_next = now_s() + (ret == CS_E_TIMEOUT ? CAMERA_CLOCK_SPACING_S : 10);
+		return;
+	}
+	/* A reading that contradicts the ones before: the clock was set on
+	 * the camera.  Learnt again from here (the finisher sees the same in
+	 * the journal's readings). */
+	press_clock_offset(u->clock, u->nclock, NULL, 0, after, &lo, &hi);
+	if (u->nclock && (wall - after > hi || wall + 1 - before < lo)) {
+		u->nclock = 0;
+		u->clock_said = false;
+		camera_news(u, true, true, "camera: its clock changed (set on the camera?): "
+			    "reading it again; shots of its button meanwhile may be held");
+	}
+	if (u->nclock == CLOCK_READINGS) {
+		memmove(u->clock, u->clock + 1, (CLOCK_READINGS - 1) * sizeof *u->clock);
+		u->nclock--;
+	}
+	u->clock[u->nclock++] = (press_clock){ after, wall - after, wall + 1 - before };
+	if (station_clock_note(u->st, CAMERA_SOURCE, after, wall - after, wall + 1 - before,
+			       &err))
+		camera_news(u, true, true, "the camera's clock was read but not noted: %s", err.msg);
+	press_clock_offset(u->clock, u->nclock, NULL, 0, after, &lo, &hi);
+	u->clock_next = press_clock_next_read(lo, hi, after, after + CAMERA_CLOCK_SPACING_S);
+	if (!u->clock_said && hi - lo < CLOCK_SAID_S) {
+		u->clock_said = true;
+		camera_news(u, true, false, "camera: its clock is %.2f s %s this computer's "
+			    "(±%.2f s): presses of its button are placed by it",
+			    fabs(lo + hi) / 2, lo + hi < 0 ? "behind" : "ahead of", (hi - lo) / 2);
+	}
 }
 
 /* One round: open the camera if need be, fire a requested shot, wait a
@@ -194,11 +309,34 @@ static void camera_pause(struct ui *u, int n)
 
 	for (int i = 0; i < steps; i++) {
 		pthread_mutex_lock(&u->lock);
-		bool hurry = u->quitting || u->triggers > 0;
+		bool hurry = u->quitting || u->nasked > u->nfired;
 		pthread_mutex_unlock(&u->lock);
 		if (hurry)
 			return;
 		nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
+	}
+}
+
+/* Sends the oldest shot asked for to the camera; the press that comes
+ * after it was sent is its own. */
+static void fire_asked(struct ui *u, camera *cam)
+{
+	station_shot shot;
+	cs_error err = { 0 };
+	double sent = now_s();
+	int ret = camera_trigger(cam, &err);
+
+	pthread_mutex_lock(&u->lock);
+	if (ret == 0) {
+		u->asked[u->nfired++].lo = sent;
+		u->outstanding++;
+	} else {
+		drop_asked(u, u->nfired, &shot);
+	}
+	pthread_mutex_unlock(&u->lock);
+	if (ret) {
+		station_shot_cancel(u->st, &shot);
+		camera_news(u, ret != CS_E_UNREACHABLE, true, "SHUTTER FAILED: %s", err.msg);
 	}
 }
 
@@ -210,10 +348,8 @@ static bool camera_round(struct ui *u, camera **cam, double *quiet_since, int *a
 	int ret;
 
 	pthread_mutex_lock(&u->lock);
-	bool quitting = u->quitting, fire = u->triggers > 0;
+	bool quitting = u->quitting, fire = u->nasked > u->nfired;
 	int outstanding = u->outstanding;
-	if (fire)
-		u->triggers--;
 	pthread_mutex_unlock(&u->lock);
 	if (quitting && !fire && (outstanding == 0 || now_s() - *quiet_since > QUIT_SHOT_WAIT_S))
 		return false;
@@ -224,22 +360,19 @@ static bool camera_round(struct ui *u, camera **cam, double *quiet_since, int *a
 			return !quitting;
 		}
 		*away = 0;
+		u->clock_next = now_s();
 		camera_news(u, true, false, "camera: %s ready", camera_model(*cam));
 	}
-	if (fire) {
-		if ((ret = camera_trigger(*cam, &err)) == 0) {
-			pthread_mutex_lock(&u->lock);
-			u->outstanding++;
-			pthread_mutex_unlock(&u->lock);
-		} else {
-			camera_news(u, ret != CS_E_UNREACHABLE, true, "SHUTTER FAILED: %s", err.msg);
-		}
-	}
-	ret = camera_wait_capture(*cam, CAMERA_POLL_MS, u->dir, NULL, &cap, &err);
+	if (fire)
+		fire_asked(u, *cam);
+	read_clock(u, *cam);
+	double wait_ms = (u->clock_next - now_s()) * 1e3;
+	int poll_ms = wait_ms < 0 ? 0 : wait_ms < CAMERA_POLL_MS ? (int)wait_ms : CAMERA_POLL_MS;
+	ret = camera_wait_capture(*cam, poll_ms, u->dir, NULL, &cap, &err);
 	if (ret == 0) {
 		const station_shot *named = named_shot(u, cap.stem);
 		/* Named by the camera itself: kept, unmatched, for a person. */
-		shot = named ? *named : (station_shot){ 0 };
+		shot = named ? *named : (station_shot){ .bind = JB_NONE };
 		pthread_mutex_lock(&u->lock);
 		if (u->outstanding > 0)
 			u->outstanding--;
@@ -285,17 +418,35 @@ static const char *check_mark(const station_status *s)
 	}
 }
 
-/* A line for the record: on a terminal above the status line. */
+/* A line for the record: on a terminal above the status line, a held
+ * capture's in red. */
 static void say(struct ui *u, const char *line)
 {
+	bool loud = u->tty && !strncmp(line, "HELD ", 5);
+
 	if (u->tty)
 		printf("\r\033[K");
-	printf("%s\n", line);
+	printf("%s%s%s\n", loud ? "\033[1;31m" : "", line, loud ? "\033[0m" : "");
+}
+
+/* What the keys do to the capture held, for the status line. */
+static void held_keys(const station_status *s, char *out, size_t size)
+{
+	if (!s->held_name[0])
+		out[0] = '\0';
+	else if (s->held_press)
+		snprintf(out, size, "\033[1;31mHELD %s: p %s, n %s%s\033[0m · ", s->held_name,
+			 s->held_before[0] ? s->held_before : "no number",
+			 s->held_after[0] ? s->held_after : "no number",
+			 s->held_numbers > 2 ? " (or rename it)" : "");
+	else
+		snprintf(out, size, "\033[1;31mHELD %s: c scan, l label %s\033[0m · ",
+			 s->held_name, s->held_label);
 }
 
 static void draw_status(struct ui *u, const station_status *s)
 {
-	char problems[48] = "";
+	char problems[48] = "", held[640];
 
 	pthread_mutex_lock(&u->lock);
 	bool cam = u->camera_ok;
@@ -304,8 +455,10 @@ static void draw_status(struct ui *u, const station_status *s)
 		return;
 	if (s->problems)
 		snprintf(problems, sizeof problems, " · problems %lld", s->problems);
-	printf("\r\033[K[%s %s] queue %lld · attached %lld%s · Specify %s · camera %s"
-	       " — scan, Enter shoots, u undo, q quit: ",
+	held_keys(s, held, sizeof held);
+	/* The number the next press takes: the one current now. */
+	printf("\r\033[K%s[next shot: %s %s] queue %lld · attached %lld%s · Specify %s · "
+	       "camera %s — scan, Enter shoots, u undo, q quit: ", held,
 	       s->identifier[0] ? s->identifier : "no specimen", check_mark(s),
 	       s->queued, s->attached, problems, s->online ? "✓" : "OFFLINE",
 	       u->no_camera ? "none" : cam ? "✓" : "✗");
@@ -358,8 +511,14 @@ static void shoot(struct ui *u)
 		return;
 	}
 	pthread_mutex_lock(&u->lock);
-	u->triggers++;
+	bool full = u->nasked == ASKED_SHOTS;
+	/* The number is the one current now, whatever comes before the shot. */
+	if (!full)
+		station_shot_prepare(u->st, &u->asked[u->nasked++]);
 	pthread_mutex_unlock(&u->lock);
+	if (full)
+		notice(u, true, "NOT SHOOTING: %d shots wait for the camera already",
+		       ASKED_SHOTS);
 }
 
 /* A line from the scanner or the keyboard; false: quit. */
@@ -382,17 +541,28 @@ static bool handle_line(struct ui *u, char *line)
 			notice(u, true, "undo: %s", err.msg);
 		else
 			notice(u, false, "undoing the last capture");
-	} else if (strcasecmp(p, "c") == 0 || strcasecmp(p, "l") == 0) {
-		bool label = strcasecmp(p, "l") == 0;
-		if (station_resolve_held(u->st, label, &err))
-			notice(u, true, "%s", err.msg);
-		else
-			notice(u, false, label ? "held capture renamed to its label's number" :
-			       "held capture sent on under the scanned number");
+	} else if (strlen(p) == 1 && strchr("cClLpPnN", *p)) {
+		static const struct { char key; enum station_choice choice; const char *done; } keys[] = {
+			{ 'c', STATION_KEEP_SCAN, "held capture sent on under the scanned number" },
+			{ 'l', STATION_TAKE_LABEL, "held capture renamed to its label's number" },
+			{ 'p', STATION_BEFORE, "held capture given the number before the scan" },
+			{ 'n', STATION_AFTER, "held capture given the number scanned after" },
+		};
+		for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+			if (keys[i].key != (*p | 0x20))
+				continue;
+			if (station_resolve_held(u->st, keys[i].choice, &err))
+				notice(u, true, "%s", err.msg);
+			else
+				notice(u, false, "%s", keys[i].done);
+		}
 	} else if (strcmp(p, "?") == 0 || strcmp(p, "h") == 0) {
 		say(u, "Scan a label (or type its number and Enter), then shoot with the "
-		    "camera's button or Enter here.  u Enter takes back the last "
-		    "capture, q Enter quits; work not yet attached resumes at the next start.");
+		    "camera's button or Enter here: each shot takes the number current "
+		    "when its shutter was pressed.  u Enter takes back the last capture; "
+		    "a held capture is decided with c or l (its label disagrees) or p or n "
+		    "(pressed as the number changed: the number before or after); q Enter "
+		    "quits; work not yet attached resumes at the next start.");
 	} else {
 		station_scan(u->st, p, &err);
 	}
@@ -544,9 +714,12 @@ static const char station_usage[] =
 	"  --no-camera         leave the camera to another program (gphoto2 with\n"
 	"                      copystand-gphoto2-hook); same as --port none\n"
 	CLI_COMMON_HELP
+	"Each shot takes the number current when its shutter was pressed; a shot\n"
+	"of the camera's own button that came as the number changed is held.\n"
 	"Keys (each followed by Enter): Enter shoots, u undoes the last capture,\n"
-	"c keeps the scanned number of a held capture, l takes its label's,\n"
-	"q quits (work not yet attached resumes at the next start).\n";
+	"c keeps the scanned number of a capture held for its label, l takes the\n"
+	"label's; p gives a capture held at a change of number the number before,\n"
+	"n the one after; q quits (work not yet attached resumes at the next start).\n";
 
 enum { OPT_CAMERA = 0x2000, OPT_PORT, OPT_SCANNER, OPT_DIR, OPT_UNKNOWN, OPT_DELETE,
        OPT_RAW, OPT_LABEL, OPT_NO_STAMP, OPT_NO_CAMERA };

@@ -2,8 +2,8 @@
  * as --hook-script.  gphoto2 runs it with no arguments, ACTION (and
  * ARGUMENT) in the environment, and waits for it; on each download it
  * hands the file to the copystand station running on this computer,
- * which names it from the number scanned last and attaches it
- * (docs/plugins.md).  Only the public API: a copy, an fsync and a journal
+ * which names it from the number current when it was shot and attaches
+ * it (docs/plugins.md).  Only the public API: a copy, an fsync and a journal
  * write, no network, so gphoto2 goes back to the camera at once. */
 #include <errno.h>
 #include <stdio.h>
@@ -18,7 +18,7 @@ static void usage(FILE *out)
 	fputs("usage: gphoto2 --capture-tethered --hook-script=\"$(command -v copystand-gphoto2-hook)\"\n"
 	      "gphoto2 runs this program (by its full path) after each file it downloads;\n"
 	      "the file goes to the copystand station running on this computer, named\n"
-	      "from the catalog number scanned last there.  Start `copystand station\n"
+	      "from the catalog number current there when it was shot.  Start `copystand station\n"
 	      "--no-camera` first (it leaves the camera to gphoto2) and scan labels\n"
 	      "in its terminal.  See docs/plugins.md.\n", out);
 }
@@ -57,13 +57,12 @@ static int download(const char *argument)
 	}
 	ret = copystand_submit_to_running(path, &name, err, sizeof err);
 	base = strrchr(path, '/') + 1;      /* absolute: it has one */
-	/* One line each: gphoto2 passes our stderr through to its own. */
-	if (ret == 0 && !strncmp(name, "unnamed_", 8))
-		fprintf(stderr, "copystand: %s → %s: no catalog number (no station is "
-			"running, or no label was scanned): rename it to its catalog number "
-			"and run copystand upload\n", base, name);
-	else if (ret == 0)
-		fprintf(stderr, "copystand: %s → %s\n", base, name);
+	/* One line each: gphoto2 passes our stderr through to its own.  The
+	 * station names the file from the number current at its press (its
+	 * capture time), and says so on its screen. */
+	if (ret == 0)
+		fprintf(stderr, "copystand: %s → the station (as %s until it is named from "
+			"the number current when it was shot)\n", base, name);
 	else
 		fprintf(stderr, "copystand: %s: not taken, left where gphoto2 saved it: %s\n",
 			path, err);

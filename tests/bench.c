@@ -323,17 +323,21 @@ static void stand_changed(void *ud)
 	pthread_mutex_unlock(&x->lock);
 }
 
-/* camera_options.name_press: the number current at the shutter. */
-static void stand_name_press(void *ud, char *stem, size_t size)
+/* camera_options.name_press: a press of the camera's button, named from
+ * the time of its press once it is in (as the station does). */
+static void stand_name_press(void *ud, const char *taken, char *stem, size_t size)
 {
 	struct stand *x = ud;
 	station_shot *shot = &x->named[x->nnamed++ % NAMED_SHOTS];
+	struct timeval tv;
 
 	if (!x->st) {
 		stem[0] = '\0';
 		return;
 	}
-	station_shot_prepare(x->st, shot);
+	(void)taken;
+	gettimeofday(&tv, NULL);
+	station_shot_pending(x->st, (double)tv.tv_sec + tv.tv_usec / 1e6, shot);
 	snprintf(stem, size, "%s", shot->stem);
 }
 

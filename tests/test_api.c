@@ -1,7 +1,8 @@
 /* The public API for capture hosts (copystand.h) against the stand-in: a
- * host's own station (numbers checked, files copied in, named, attached,
- * events), files without a number, and a one-file host handing its files
- * to the station that runs. */
+ * host's own station (numbers checked, files copied in, named from the
+ * number current at their press, attached, events, held ones decided),
+ * files without a number, and a one-file host handing its files to the
+ * station that runs. */
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -45,6 +46,81 @@ static int attached_to(const char *name, long long record)
 
 	cJSON_Delete(harness_attachment_of(&hs, name, record, &n));
 	return n;
+}
+
+/* An ATTACHED event for a file of identifier. */
+static bool wait_attached(copystand *c, const char *identifier, double timeout_s,
+			  copystand_event *out)
+{
+	double until = harness_now() + timeout_s;
+	copystand_event ev;
+
+	while (wait_event(c, COPYSTAND_EVENT_ATTACHED, NULL, until - harness_now(), &ev))
+		if (!strcmp(ev.identifier, identifier)) {
+			if (out)
+				*out = ev;
+			return true;
+		}
+	return false;
+}
+
+/* The camera's clock is this far ahead of ours. */
+#define CAMERA_AHEAD 37.0
+
+static double wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A real JPEG from mkjpeg, with the camera's EXIF time of its press
+ * (0: none). */
+static bool make_jpeg(const char *mkjpeg, const char *path, double camera_time)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof cmd, "%s 320 240 7 %s", mkjpeg, path);
+	if (camera_time > 0)
+		snprintf(cmd + strlen(cmd), sizeof cmd - strlen(cmd), " %.3f", camera_time);
+	return system(cmd) == 0;
+}
+
+/* A press of the camera's own button at time pressed (our clock), its JPEG
+ * handed in now: the name it ends with, "HELD" or "PROBLEM" (what they
+ * said into said, if not NULL). */
+static const char *button(copystand *c, const char *mkjpeg, const char *file,
+			  double pressed, char *said)
+{
+	static char out[256];
+	char path[700], err[512], *name = NULL;
+	const char *paths[] = { path };
+	copystand_event ev;
+
+	snprintf(path, sizeof path, "%s/%s", harness_home(), file);
+	snprintf(out, sizeof out, "(failed)");
+	if (!make_jpeg(mkjpeg, path, pressed + CAMERA_AHEAD) ||
+	    copystand_submit_files(c, paths, 1, &name, err, sizeof err) != 0)
+		return out;
+	double until = harness_now() + 60;
+	for (bool done = false; !done && harness_now() < until;) {
+		struct pollfd p = { .fd = copystand_event_fd(c), .events = POLLIN };
+		poll(&p, 1, 200);
+		while (!done && copystand_next_event(c, &ev) == 1) {
+			bool held = ev.kind == COPYSTAND_EVENT_PROBLEM && !strcmp(ev.file, name);
+			if (held || (ev.kind == COPYSTAND_EVENT_ATTACHED && ev.identifier[0] &&
+				     strstr(ev.file, ".jpg") && strcmp(ev.file, name))) {
+				snprintf(out, sizeof out, "%s", held ? strncmp(ev.message, "HELD", 4) ?
+					 "PROBLEM" : "HELD" : ev.file);
+				if (said)
+					snprintf(said, 256, "%s", ev.message);
+				done = true;
+			}
+		}
+	}
+	copystand_free(name);
+	return out;
 }
 
 static bool exists(const char *dir, const char *name)
@@ -98,21 +174,28 @@ int main(int argc, char **argv)
 	       !strcmp(ev.identifier, "000000005") && strstr(ev.message, "000000005"),
 	       "CHECKED: %s", ev.message);
 
-	/* A host's RAW+JPEG press: its files stay where they are. */
+	/* A press the host fires: its number is fixed when the host asks the
+	 * camera, and a label scanned before the files come names nothing
+	 * of it.  The files stay where they are. */
 	char *jpeg = NULL, *raw = harness_make_file("IMG_0001.CR2", 40000, 1);
-	char cmd[800];
+	unsigned long press = 0;
 	if (asprintf(&jpeg, "%s/IMG_0001.JPG", harness_home()) < 0)
 		abort();
-	snprintf(cmd, sizeof cmd, "%s 320 240 7 %s", argv[1], jpeg);
-	tap_ok(system(cmd) == 0, "a real JPEG from mkjpeg");
-	const char *press[] = { raw, jpeg };
-	rc = copystand_submit_files(c, press, 2, &name, err, sizeof err);
-	tap_ok(rc == 0 && name, "submit a RAW+JPEG press: %s", name ? name : err);
-	tap_ok(name && !strcmp(name, "000000005.cr2"),
-	       "named from the number (the first file's name comes back): %s",
-	       name ? name : "");
+	tap_ok(make_jpeg(argv[1], jpeg, 0), "a real JPEG from mkjpeg");
+	tap_ok(copystand_press_begin(c, 0, &press, err, sizeof err) == 0 && press,
+	       "the host asks its camera to fire");
+	nanosleep(&(struct timespec){ .tv_sec = 1 }, NULL);
+	double scanned6 = wall();
+	copystand_set_catalog_number(c, "6", err, sizeof err);
+	const char *pair[] = { raw, jpeg };
+	rc = copystand_submit_press(c, press, pair, 2, &name, err, sizeof err);
+	tap_ok(rc == 0 && name && !strcmp(name, "000000005.cr2"),
+	       "its RAW+JPEG, handed in after 6 was scanned, are 5's (the first file's name "
+	       "comes back): %s", name ? name : err);
 	copystand_free(name);
 	name = NULL;
+	tap_is_int(copystand_submit_press(c, press, pair, 2, NULL, err, sizeof err),
+		   COPYSTAND_E_INVALID, "a press is handed in once");
 	tap_ok(exists(harness_home(), "IMG_0001.JPG") && exists(harness_home(), "IMG_0001.CR2"),
 	       "the host's own files are left where they were");
 	tap_ok(wait_event(c, COPYSTAND_EVENT_ATTACHED, "000000005.jpg", 60, NULL),
@@ -124,29 +207,61 @@ int main(int argc, char **argv)
 	tap_ok(exists(dir, "000000005.jpg") && exists(dir, "000000005.cr2") &&
 	       exists(dir, "000000005.xmp"), "the session folder holds the pair and its sidecar");
 
+	/* The camera's own button: its files come with the time of the press
+	 * on the camera's clock, 37 s ahead of ours, read to 10 ms. */
+	double t = wall();
+	tap_ok(copystand_camera_clock(c, t, t + 0.001, t + CAMERA_AHEAD, 0.01, err,
+				      sizeof err) == 0, "the host tells the camera's clock");
+	tap_is_int(copystand_camera_clock(c, t, t - 1, t, 1, err, sizeof err),
+		   COPYSTAND_E_INVALID, "a reading that ends before it began is refused");
+	tap_is_str(button(c, argv[1], "IMG_0002.JPG", scanned6 - 0.4, NULL), "000000005_2.jpg",
+		   "pressed 0.4 s before 6 was scanned, handed in after: 5's");
+	char held[256];
+	tap_is_str(button(c, argv[1], "IMG_0003.JPG", scanned6 + 0.002, held), "HELD",
+		   "pressed 2 ms after the scan, within what the clock can tell: held");
+	tap_ok(strstr(held, "000000005 or 000000006") != NULL, "the message names both numbers: %s",
+	       held);
+	copystand_held_info hi;
+	tap_ok(copystand_held(c, &hi) == 1 && hi.press && !strcmp(hi.before, "000000005") &&
+	       !strcmp(hi.after, "000000006") && !strncmp(hi.file, "pending_", 8),
+	       "copystand_held: %s, the number before or after", hi.file);
+	tap_ok(copystand_resolve_held(c, COPYSTAND_KEEP_SCAN, err, sizeof err) ==
+	       COPYSTAND_E_INVALID, "keeping the scan is no answer to a press at a change: %s",
+	       err);
+	tap_is_int(copystand_resolve_held(c, COPYSTAND_NUMBER_AFTER, err, sizeof err), 0,
+		   "a person says: the number after");
+	tap_ok(wait_attached(c, "000000006", 60, NULL), "it is attached to 6");
+	tap_is_int(copystand_resolve_held(c, COPYSTAND_NUMBER_AFTER, err, sizeof err),
+		   COPYSTAND_E_NOT_FOUND, "nothing more is held");
+	tap_is_int(copystand_held(c, &hi), 0, "copystand_held says so too");
+	tap_is_str(button(c, argv[1], "IMG_0004.JPG", wall() - 0.1, NULL), "000000006_2.jpg",
+		   "pressed well after the scan: 6's");
+
 	/* A one-file host (a gphoto2 hook) hands its file to the running
-	 * station: this process's, published in the journal. */
-	rc = copystand_submit_to_running(jpeg, &name, err, sizeof err);
-	tap_ok(rc == 0 && name && !strcmp(name, "000000005_2.jpg"),
-	       "submit_to_running names it %s", name ? name : err);
+	 * station, this process's, published in the journal: it is placed by
+	 * the same clock. */
+	char *hooked = NULL;
+	if (asprintf(&hooked, "%s/IMG_0005.JPG", harness_home()) < 0)
+		abort();
+	make_jpeg(argv[1], hooked, wall() - 0.1 + CAMERA_AHEAD);
+	rc = copystand_submit_to_running(hooked, &name, err, sizeof err);
+	tap_ok(rc == 0 && name && !strncmp(name, "pending_", 8),
+	       "submit_to_running keeps it under a provisional name: %s", name ? name : err);
 	copystand_free(name);
 	name = NULL;
-	tap_ok(wait_event(c, COPYSTAND_EVENT_ATTACHED, "000000005_2.jpg", 60, NULL),
-	       "the running station attaches it");
+	tap_ok(wait_attached(c, "000000006", 60, &ev) && !strcmp(ev.file, "000000006_3.jpg"),
+	       "the running station names it from its press and attaches it: %s", ev.file);
 	tap_ok(copystand_submit_to_running("/nonexistent/x.jpg", NULL, err, sizeof err) ==
 	       COPYSTAND_E_IO && strstr(err, "/nonexistent/x.jpg"),
 	       "a missing file is COPYSTAND_E_IO: %s", err);
 
-	/* No valid number: kept unmatched, said so. */
+	/* No valid number at the press: kept unmatched, said so. */
 	copystand_set_catalog_number(c, "!!", err, sizeof err);
-	const char *lone[] = { jpeg };
-	rc = copystand_submit_files(c, lone, 1, &name, err, sizeof err);
-	tap_ok(rc == 0 && name && !strncmp(name, "unnamed_", 8), "without a number: %s",
-	       name ? name : err);
-	tap_ok(name && wait_event(c, COPYSTAND_EVENT_PROBLEM, name, 20, &ev),
-	       "PROBLEM: %s", ev.message);
-	copystand_free(name);
-	name = NULL;
+	nanosleep(&(struct timespec){ .tv_nsec = 300000000 }, NULL);
+	char lone[256];
+	tap_is_str(button(c, argv[1], "IMG_0006.JPG", wall(), lone), "PROBLEM",
+		   "pressed after a line that was no number");
+	tap_ok(strstr(lone, "no catalog number") != NULL, "PROBLEM: %s", lone);
 
 	/* A one-file host hands in a RAW, then its JPEG, in two calls; with
 	 * raw = local the pair is finished as one capture: the JPEG sent, the
@@ -166,31 +281,43 @@ int main(int argc, char **argv)
 		goto out;
 	copystand_set_catalog_number(c, "6", err, sizeof err);
 	tap_ok(wait_event(c, COPYSTAND_EVENT_CHECKED, NULL, 20, NULL), "6 is checked");
+	t = wall();
+	copystand_camera_clock(c, t, t + 0.001, t + CAMERA_AHEAD, 0.01, err, sizeof err);
 	char *raw_name = NULL;
+	nanosleep(&(struct timespec){ .tv_nsec = 300000000 }, NULL);
+	make_jpeg(argv[1], jpeg, wall() - 0.1 + CAMERA_AHEAD);
 	rc = copystand_submit_to_running(raw, &raw_name, err, sizeof err);
 	/* The JPEG comes after a finisher sweep or two (a large download). */
 	nanosleep(&(struct timespec){ .tv_sec = 1, .tv_nsec = 600000000 }, NULL);
 	rc = rc ? rc : copystand_submit_to_running(jpeg, &name, err, sizeof err);
-	tap_ok(rc == 0 && raw_name && name && !strcmp(raw_name, "000000006.cr2") &&
-	       !strcmp(name, "000000006.jpg"), "two calls, one stem: %s, %s",
-	       raw_name ? raw_name : err, name ? name : "");
-	tap_ok(wait_event(c, COPYSTAND_EVENT_ATTACHED, "000000006.jpg", 60, NULL),
-	       "the JPEG is attached");
-	tap_is_int(attached_to("000000006.cr2", 6), 0, "the RAW is not sent (raw = local)");
+	tap_ok(rc == 0 && raw_name && name && !strncmp(raw_name, name, strlen(name) - 4),
+	       "two calls, one stem: %s, %s", raw_name ? raw_name : err, name ? name : "");
+	tap_ok(wait_event(c, COPYSTAND_EVENT_ATTACHED, "000000006_4.jpg", 60, NULL),
+	       "the JPEG is attached, named from its press");
+	tap_is_int(attached_to("000000006_4.cr2", 6), 0, "the RAW is not sent (raw = local)");
+	tap_ok(exists(dir, "000000006_4.cr2"), "the RAW is kept here, under the pair's name");
 	copystand_free(raw_name);
 	copystand_free(name);
 	name = NULL;
 
-	/* With no station running, its last number (6) names nothing more:
-	 * the file is kept, unnamed, in that station's folder. */
+	/* With no station running its last number (6) names nothing more: a
+	 * file handed in now is kept in that station's folder, and the next
+	 * station finds it has no number. */
 	copystand_close(c);
 	c = NULL;
+	nanosleep(&(struct timespec){ .tv_nsec = 300000000 }, NULL);
+	make_jpeg(argv[1], jpeg, wall() + CAMERA_AHEAD);
 	rc = copystand_submit_to_running(jpeg, &name, err, sizeof err);
-	tap_ok(rc == 0 && name && !strncmp(name, "unnamed_", 8),
-	       "no station running: taken, but unnamed: %s", name ? name : err);
-	tap_ok(name && exists(dir, name), "in the last station's folder");
+	tap_ok(rc == 0 && name && !strncmp(name, "pending_", 8) && exists(dir, name),
+	       "no station running: taken into the last station's folder: %s",
+	       name ? name : err);
+	rc = copystand_open(&o, &c, err, sizeof err);
+	tap_ok(rc == 0 && name && wait_event(c, COPYSTAND_EVENT_PROBLEM, name, 30, &ev) &&
+	       strstr(ev.message, "no catalog number"),
+	       "the next station: it was shot with no number current: %s", ev.message);
 	copystand_free(name);
 	name = NULL;
+	free(hooked);
 	free(jpeg);
 	free(raw);
 out:

@@ -655,11 +655,13 @@ out:
 struct namer {
 	const char *const *stems; /* the names given, one per call */
 	int calls;
+	char taken[64];           /* the last name said to be taken */
 };
 
-static void name_now(void *ud, char *stem, size_t size)
+static void name_now(void *ud, const char *taken, char *stem, size_t size)
 {
 	struct namer *n = ud;
+	snprintf(n->taken, sizeof n->taken, "%s", taken ? taken : "");
 	snprintf(stem, size, "%s", n->stems[n->calls++]);
 }
 
@@ -705,6 +707,7 @@ static void test_named_at_shutter(void)
 	tap_is_int(camera_wait_capture(r.c, 5000, r.dir, NULL, &cap, &err), 0,
 		   "the next try");
 	tap_is_str(cap.stem, "000000006_2", "uses the name asked for anew");
+	tap_is_str(n.taken, "000000006", "asked anew for the same press, told which was taken");
 	tap_is_int(n.calls, 3, "asked once per press and once per conflict");
 	tap_ok(harness_dir_is(r.dir, "000000005.cr2 000000005.jpg 000000006.jpg "
 			      "000000006_2.cr2 000000006_2.jpg"), "both files of the press under it");

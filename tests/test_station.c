@@ -563,6 +563,76 @@ static char *history_of(const char *path)
 	return out;
 }
 
+/* --- which specimen a shot belongs to (issue 13) ---------------------------- */
+
+/* Images Specify holds of collection object record. */
+static int record_images(long long record)
+{
+	cJSON *st = standin_state(hs.standin), *a;
+	int n = 0;
+
+	cJSON_ArrayForEach(a, cJSON_GetObjectItem(st, "attachments")) {
+		const char *table = cJSON_GetStringValue(cJSON_GetObjectItem(a, "join_table"));
+		n += table && !strcmp(table, "collectionobjectattachment") &&
+		     (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "record_id")) == record;
+	}
+	cJSON_Delete(st);
+	return n;
+}
+
+static void nap(double s)
+{
+	nanosleep(&(struct timespec){ (time_t)s, (long)((s - (double)(time_t)s) * 1e9) }, NULL);
+}
+
+/* The next shot's outcome after the mark: the number it was captured
+ * under, or (offer not NULL) "HELD" with the numbers offered ("p A, n B")
+ * in *offer. */
+static const char *outcome(struct station_run *r, char offer[2][16])
+{
+	static char number[16];
+	double end = harness_now() + T_SHORT;
+
+	for (;;) {
+		char *cap = r->out ? strstr(r->out + r->mark, "captured 0") : NULL;
+		char *held = r->out && offer ? strstr(r->out + r->mark, "HELD pending_") : NULL;
+		char *keys = held ? strstr(held, ": p ") : NULL;
+		if (cap && (!held || cap < held)) {
+			snprintf(number, sizeof number, "%.9s", cap + 9);
+			r->mark = (size_t)(cap - r->out) + 18;
+			return number;
+		}
+		if (keys && strstr(keys, "m · ")) {
+			sscanf(keys, ": p %15[^,], n %15[^\033]", offer[0], offer[1]);
+			r->mark = (size_t)(keys - r->out) + 4;
+			return "HELD";
+		}
+		if (harness_now() >= end || (!pump(r, 200) && r->eof)) {
+			show_tail(r, "outcome");
+			return "(nothing)";
+		}
+	}
+}
+
+/* A press of the camera's button well after number was scanned: captured
+ * under it, or, while the station has not read the camera's clock well
+ * yet, held offering it, and then captured under it once answered. */
+static bool button_shot(struct station_run *r, const char *number)
+{
+	char offer[2][16] = { "", "" };
+	const char *got;
+
+	nap(0.5);
+	if (!cam_ok(r, "press jpeg"))
+		return false;
+	got = outcome(r, offer);
+	if (!strcmp(got, "HELD") && (!strcmp(offer[0], number) || !strcmp(offer[1], number))) {
+		send_line(r, strcmp(offer[0], number) ? "n" : "p");
+		got = outcome(r, NULL);
+	}
+	return !strcmp(got, number);
+}
+
 /* --- the cases ------------------------------------------------------------- */
 
 /* 1. Scan, Enter: the shot is 000000001.jpg, attached to its record with
@@ -601,8 +671,7 @@ static void test_camera_button(void)
 	tap_diag("the camera's own shutter button");
 	if (station_start(&r, "button", true, NULL)) {
 		tap_ok(scan_found(&r, "000000008"), "the scan is found");
-		tap_ok(cam_ok(&r, "press jpeg"), "the button is pressed");
-		tap_ok(expect(&r, "captured 000000008.jpg", T_SHORT), "captured");
+		tap_ok(button_shot(&r, "000000008"), "the button is pressed: captured as 000000008");
 		tap_ok(attached_once(&r, "000000008.jpg", 8, T_LONG),
 		       "attached once to collection object 8, same bytes");
 		tap_ok(harness_dir_is(r.dir, "000000008.jpg"), "the session folder holds 000000008.jpg");
@@ -1346,6 +1415,97 @@ static void test_scan_prefix(void)
 	station_end(&r);
 }
 
+/* A fast technician at a body that takes delay seconds from press to
+ * file, its clock 37 s ahead: the next label is scanned from 1 s before
+ * to 2 s after each press (Enter, or the camera's button).  Each shot
+ * must end on the number current when it was pressed (Enter: when it
+ * was asked for): captured under it, or held offering it, and then
+ * attached to it once the technician answers. */
+static void race(bool enter, double delay)
+{
+	static const double offsets[] = { -1.0, -0.3, -0.05, 0.05, 0.1, 0.3, 1.0, 2.0 };
+	static const char *const numbers[] = { "000000010", "000000011", "000000012" };
+	int images[3] = { record_images(10), record_images(11), record_images(12) };
+	int wrong = 0, held = 0, cur = 0;
+	struct station_run r;
+	char name[64], cmd[32];
+
+	snprintf(name, sizeof name, "race-%s-%g", enter ? "enter" : "button", delay);
+	tap_diag("%s: scans from -1 s to +2 s around presses, %g s to the file", name, delay);
+	if (!station_start(&r, name, true, NULL))
+		goto out;
+	snprintf(cmd, sizeof cmd, "delay %g", delay);
+	if (!tap_ok(cam_ok(&r, cmd) && cam_ok(&r, "clock 37"), "%s: the body: %s, clock 37 s "
+		    "ahead", name, cmd) || !tap_ok(scan_found(&r, numbers[0]), "%s: first scan", name))
+		goto out;
+	/* The station reads the camera's clock a few times over its first
+	 * seconds; shots before that are held more often, never misnamed. */
+	if (!tap_ok(expect(&r, "camera: its clock is 3", T_LONG), "%s: the station learns "
+		    "the camera's clock", name))
+		for (char *l = strstr(r.out, "camera: "); l; l = strstr(l + 1, "camera: "))
+			tap_diag("  | %.*s", (int)strcspn(l, "\r\n"), l);
+	for (size_t i = 0; i < sizeof offsets / sizeof *offsets; i++) {
+		int next = (cur + 1) % 3, truth = offsets[i] < 0 ? next : cur;
+		char offer[2][16] = { "", "" };
+
+		if (offsets[i] < 0) {
+			send_line(&r, numbers[next]);
+			nap(-offsets[i]);
+		}
+		if (enter)
+			send_line(&r, "");
+		else
+			cam_ok(&r, "press jpeg");
+		if (offsets[i] > 0) {
+			nap(offsets[i]);
+			send_line(&r, numbers[next]);
+		}
+		cur = next;
+		const char *got = outcome(&r, offer);
+		if (!strcmp(got, "HELD")) {
+			held++;
+			bool before = !strcmp(offer[0], numbers[truth]);
+			if (!before && strcmp(offer[1], numbers[truth])) {
+				wrong++;
+				tap_diag("%s: a shot of %s held as %s or %s", name, numbers[truth],
+					 offer[0], offer[1]);
+				continue;
+			}
+			send_line(&r, before ? "p" : "n");
+			got = outcome(&r, NULL);
+		}
+		if (strcmp(got, numbers[truth])) {
+			wrong++;
+			tap_diag("%s: a shot pressed %+.2f s from the scan of %s went to %s", name,
+				 offsets[i], numbers[next], got);
+		}
+		images[truth]++;
+	}
+	tap_is_int(wrong, 0, "no shot for the wrong number");
+	tap_diag("%s: %d of %zu shots held, each answered", name, held,
+		 sizeof offsets / sizeof *offsets);
+	if (enter)
+		tap_is_int(held, 0, "a shot fired with Enter is never held: its number is that of "
+			   "the moment Enter was pressed");
+	for (int k = 0; k < 3; k++) {
+		double end = harness_now() + T_LONG;
+		while (record_images(10 + k) < images[k] && harness_now() < end)
+			pump(&r, 200);
+		int got = record_images(10 + k);
+		tap_ok(got == images[k], "Specify holds each shot of record %d once, on it (%d, "
+		       "want %d)", 10 + k, got, images[k]);
+	}
+out:
+	station_end(&r);
+}
+
+static void test_races(void)
+{
+	race(true, 2.0);
+	race(false, 0.1);
+	race(false, 2.0);
+}
+
 int main(void)
 {
 	static char pw[] = "COPYSTAND_PASSWORD=";
@@ -1378,6 +1538,7 @@ int main(void)
 	test_scan_prefix();
 	test_disk_full();
 	test_unjournaled();
+	test_races();
 
 	harness_server_stop(&hs);
 	harness_cleanup();

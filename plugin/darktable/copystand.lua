@@ -1,13 +1,13 @@
 --[[
 copystand for darktable: hands each tethered capture to the copystand
 station running on this computer, which names it from the catalog number
-scanned last and attaches it to its record in Specify 7.
+current when it was shot and attaches it to its record in Specify 7.
 
 darktable raises "post-import-image" for every image it imports; in the
 tethering view that is each shot it has just downloaded.  The file is
 given to copystand-gphoto2-hook, which copies it into the station's
-session folder under its new name, journals it and returns at once (no
-network), so darktable does not wait.  darktable's own copy stays where
+session folder, journals it and returns at once (no network), so
+darktable does not wait; the station names it.  darktable's own copy stays where
 it is.
 
 Install (docs/plugins.md):
@@ -46,7 +46,7 @@ local function hand_over(event, image)
   local ok = pipe and pipe:close()
   said = said:gsub("%s+$", "")
   if ok then
-    dt.print(said)           -- "copystand: IMG_0001.CR2 → 000000123.cr2"
+    dt.print(said)           -- "copystand: IMG_0001.CR2 → the station (as ...)"
   else
     dt.print_error(said ~= "" and said or ("copystand: cannot run " .. hook))
     dt.print("NOT given to copystand: " .. image.filename .. " (see the log)")
