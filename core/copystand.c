@@ -194,14 +194,20 @@ int copystand_open(const copystand_options *o, copystand **out, char *err,
 	return 0;
 }
 
-int copystand_set_catalog_number(copystand *c, const char *text, char *err,
-				 size_t errlen)
+int copystand_set_catalog_number_at(copystand *c, const char *text, double scanned_at,
+				    char *err, size_t errlen)
 {
 	cs_error e = { 0 };
-	int ret = c && text ? station_scan(c->st, text, &e) :
+	int ret = c && text ? station_scan_at(c->st, text, scanned_at, &e) :
 		cs_error_set(&e, CS_E_INVALID, "no station or no text");
 
 	return ret ? fail(ret, &e, err, errlen) : 0;
+}
+
+int copystand_set_catalog_number(copystand *c, const char *text, char *err,
+				 size_t errlen)
+{
+	return copystand_set_catalog_number_at(c, text, 0, err, errlen);
 }
 
 int copystand_press_begin(copystand *c, double asked_at, unsigned long *press, char *err,

@@ -86,6 +86,12 @@ int copystand_open(const copystand_options *o, copystand **out,
 int copystand_set_catalog_number(copystand *c, const char *text,
 				 char *err, size_t errlen);
 
+/* The same for a scan that came at scanned_at (unix seconds), before the
+ * call: shots are placed against the times of scans, so a host that
+ * hands a scan on later (from another thread) gives its time. */
+int copystand_set_catalog_number_at(copystand *c, const char *text, double scanned_at,
+				    char *err, size_t errlen);
+
 /* A shot belongs to the number that was current when its shutter was
  * pressed, not when its files came.
  *

@@ -691,11 +691,18 @@ int station_open(const station_options *o, station **out, cs_error *err)
 
 int station_scan(station *s, const char *line, cs_error *err)
 {
-	double at = now_s();
+	return station_scan_at(s, line, 0, err);
+}
+
+int station_scan_at(station *s, const char *line, double at, cs_error *err)
+{
 	char *identifier = NULL;
 	int ret = catalog_scan_parse(s->o.format, line, &s->o.scan, &identifier, err);
 	cs_error jerr;
 
+	/* Never later than now: a scan cannot come after it is handed on. */
+	if (!(at > 0) || at > now_s())
+		at = now_s();
 	pthread_mutex_lock(&s->lock);
 	s->generation++;
 	s->nattached_here = 0;

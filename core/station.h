@@ -180,6 +180,10 @@ int station_open(const station_options *o, station **out, cs_error *err);
  * before by mistake. */
 int station_scan(station *s, const char *line, cs_error *err);
 
+/* The same for a scan read at time at (unix seconds; 0: now), before the
+ * call: presses are placed against it. */
+int station_scan_at(station *s, const char *line, double at, cs_error *err);
+
 /* Whether the shutter may fire from the program now: CS_E_INVALID with
  * the reason when no number is current (unless captures are named from
  * their labels), or Specify said it has none (and keep_unknown is off).  The camera's own button cannot be refused: such

@@ -123,6 +123,64 @@ static const char *button(copystand *c, const char *mkjpeg, const char *file,
 	return out;
 }
 
+/* A fast technician at a body that takes delay seconds from press to
+ * file: the next label is scanned from 1 s before to 2 s after each press
+ * of the camera's button (the camera's clock as read above).  Each shot
+ * must end on the number current when it was pressed: named so, or held
+ * offering it, and named so once a person answers. */
+static void race(copystand *c, const char *mkjpeg, double delay)
+{
+	static const double offsets[] = { -1.0, -0.3, -0.05, 0.05, 0.3, 1.0, 2.0 };
+	static const char *const numbers[] = { "000000007", "000000008" };
+	char err[512], said[256], file[32];
+	int wrong = 0, held = 0, cur = 0;
+	double last;
+
+	copystand_set_catalog_number(c, numbers[cur], err, sizeof err);
+	last = wall();
+	for (size_t i = 0; i < sizeof offsets / sizeof *offsets; i++) {
+		int next = 1 - cur, truth = offsets[i] < 0 ? next : cur;
+		/* The press offsets[i] before the scan, after the last scan and
+		 * press (a camera's presses come in order); its file comes delay
+		 * after the press, or after the scan if that is later. */
+		double earliest = last + (offsets[i] > 0 ? offsets[i] : 0) + 0.3;
+		while (wall() < earliest)
+			nanosleep(&(struct timespec){ .tv_nsec = 20000000 }, NULL);
+		double scanned = wall();
+		copystand_set_catalog_number(c, numbers[next], err, sizeof err);
+		double pressed = scanned - offsets[i], ready = pressed + delay;
+		if (ready > wall())
+			nanosleep(&(struct timespec){ (time_t)(ready - wall()),
+				(long)((ready - wall() - (double)(time_t)(ready - wall())) * 1e9) },
+				NULL);
+		snprintf(file, sizeof file, "RACE_%zu_%g.JPG", i, delay);
+		const char *got = button(c, mkjpeg, file, pressed, said);
+		if (!strcmp(got, "HELD")) {
+			copystand_held_info hi = { 0 };
+			held++;
+			copystand_held(c, &hi);
+			bool before = !strcmp(hi.before, numbers[truth]);
+			if ((before || !strcmp(hi.after, numbers[truth])) &&
+			    copystand_resolve_held(c, before ? COPYSTAND_NUMBER_BEFORE :
+						   COPYSTAND_NUMBER_AFTER, err, sizeof err) == 0) {
+				copystand_event ev;
+				got = wait_attached(c, numbers[truth], 60, &ev) ? numbers[truth] :
+					"(not attached)";
+			}
+		}
+		if (strncmp(got, numbers[truth], 9)) {
+			wrong++;
+			tap_diag("pressed %+.2f s from the scan of %s, %.1f s to the file: went to %s",
+				 -offsets[i], numbers[next], delay, got);
+		}
+		cur = next;
+		last = scanned > pressed ? scanned : pressed;
+	}
+	tap_ok(wrong == 0, "%.1f s to the file, scans from -1 s to +2 s around presses: no "
+	       "shot for the wrong number (%d of %zu held, answered)", delay, held,
+	       sizeof offsets / sizeof *offsets);
+}
+
 static bool exists(const char *dir, const char *name)
 {
 	char path[700];
@@ -236,6 +294,10 @@ int main(int argc, char **argv)
 	tap_is_int(copystand_held(c, &hi), 0, "copystand_held says so too");
 	tap_is_str(button(c, argv[1], "IMG_0004.JPG", wall() - 0.1, NULL), "000000006_2.jpg",
 		   "pressed well after the scan: 6's");
+	race(c, argv[1], 0.1);
+	race(c, argv[1], 2.0);
+	copystand_set_catalog_number(c, "6", err, sizeof err);
+	nanosleep(&(struct timespec){ .tv_sec = 1 }, NULL);
 
 	/* A one-file host (a gphoto2 hook) hands its file to the running
 	 * station, this process's, published in the journal: it is placed by

@@ -2,8 +2,11 @@
  * signal names as in Entangle 3.0's introspection data (Entangle-0.1.gir
  * of Debian's gir1.2-entangle-0.1); the plugin engine is set up as
  * entangle_application_init does it (src/frontend/entangle-application.c),
- * and files are announced as entangle_camera_download_file does
- * (src/backend/entangle-camera.c): from an idle callback, bytes in memory. */
+ * files are announced as entangle_camera_capture_image and
+ * entangle_camera_download_file do (src/backend/entangle-camera.c): from an
+ * idle callback, bytes in memory, and captures run as
+ * entangle_camera_automata_capture_async runs them
+ * (src/backend/entangle-camera-automata.c). */
 #include "host.h"
 
 /* --- EntangleCameraFile: a file on the camera, and its bytes once
@@ -79,7 +82,7 @@ static void entangle_camera_file_init(EntangleCameraFile *f G_GNUC_UNUSED)
 {
 }
 
-/* --- EntangleCamera: announces each file it downloaded --------------------- */
+/* --- EntangleCamera: announces each file it shot and downloaded ----------- */
 
 G_DECLARE_FINAL_TYPE(EntangleCamera, entangle_camera, ENTANGLE, CAMERA, GObject)
 
@@ -91,9 +94,12 @@ G_DEFINE_TYPE(EntangleCamera, entangle_camera, G_TYPE_OBJECT)
 
 static void entangle_camera_class_init(EntangleCameraClass *klass)
 {
-	g_signal_new("camera-file-downloaded", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_FIRST,
-		     0, NULL, NULL, g_cclosure_marshal_VOID__OBJECT, G_TYPE_NONE, 1,
-		     entangle_camera_file_get_type());
+	static const char *const signals[] = { "camera-file-captured", "camera-file-downloaded" };
+
+	for (size_t i = 0; i < G_N_ELEMENTS(signals); i++)
+		g_signal_new(signals[i], G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_FIRST, 0, NULL,
+			     NULL, g_cclosure_marshal_VOID__OBJECT, G_TYPE_NONE, 1,
+			     entangle_camera_file_get_type());
 }
 
 static void entangle_camera_init(EntangleCamera *c G_GNUC_UNUSED)
@@ -107,26 +113,148 @@ GObject *host_camera_new(void)
 
 typedef struct deferred {
 	GObject *camera, *file;
+	const char *signal;
 } deferred;
 
-static gboolean emit_downloaded(gpointer p)
+static gboolean emit_deferred(gpointer p)
 {
 	deferred *d = p;
 
-	g_signal_emit_by_name(d->camera, "camera-file-downloaded", d->file);
+	g_signal_emit_by_name(d->camera, d->signal, d->file);
 	g_object_unref(d->camera);
 	g_object_unref(d->file);
 	g_free(d);
 	return G_SOURCE_REMOVE;
 }
 
-void host_camera_download(GObject *camera, const char *name, GByteArray *data)
+/* As entangle_camera_emit_deferred, which the camera's thread calls: the
+ * signal comes from an idle callback on the main loop. */
+static void defer(GObject *camera, const char *signal, GObject *file)
 {
 	deferred *d = g_new0(deferred, 1);
 
 	d->camera = g_object_ref(camera);
-	d->file = g_object_new(entangle_camera_file_get_type(), "name", name, "data", data, NULL);
-	g_idle_add(emit_downloaded, d);
+	d->file = g_object_ref(file);
+	d->signal = signal;
+	g_idle_add(emit_deferred, d);
+}
+
+void host_camera_download(GObject *camera, const char *name, GByteArray *data)
+{
+	GObject *file = g_object_new(entangle_camera_file_get_type(), "name", name, "data", data,
+				     NULL);
+
+	defer(camera, "camera-file-downloaded", file);
+	g_object_unref(file);
+}
+
+/* --- EntangleCameraAutomata: runs the captures of a camera window (its
+ * camera is a property in Entangle's, and it has a session) ------------- */
+
+G_DECLARE_FINAL_TYPE(EntangleCameraAutomata, entangle_camera_automata, ENTANGLE,
+		     CAMERA_AUTOMATA, GObject)
+
+struct _EntangleCameraAutomata {
+	GObject parent;
+	GObject *camera;
+};
+
+G_DEFINE_TYPE(EntangleCameraAutomata, entangle_camera_automata, G_TYPE_OBJECT)
+
+static void automata_dispose(GObject *o)
+{
+	g_clear_object(&ENTANGLE_CAMERA_AUTOMATA(o)->camera);
+	G_OBJECT_CLASS(entangle_camera_automata_parent_class)->dispose(o);
+}
+
+static void entangle_camera_automata_class_init(EntangleCameraAutomataClass *klass)
+{
+	static const char *const signals[] = { "camera-capture-begin", "camera-capture-end" };
+
+	G_OBJECT_CLASS(klass)->dispose = automata_dispose;
+	for (size_t i = 0; i < G_N_ELEMENTS(signals); i++)
+		g_signal_new(signals[i], G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_FIRST, 0, NULL,
+			     NULL, g_cclosure_marshal_VOID__VOID, G_TYPE_NONE, 0);
+}
+
+static void entangle_camera_automata_init(EntangleCameraAutomata *a G_GNUC_UNUSED)
+{
+}
+
+GObject *host_automata_new(GObject *camera)
+{
+	EntangleCameraAutomata *a = g_object_new(entangle_camera_automata_get_type(), NULL);
+
+	a->camera = g_object_ref(camera);
+	return G_OBJECT(a);
+}
+
+typedef struct capture_job {
+	EntangleCameraAutomata *automata;
+	GObject *file;          /* NULL: the camera fails */
+	GByteArray *data;
+	guint transfer_ms;
+} capture_job;
+
+static void capture_free(capture_job *c)
+{
+	g_object_unref(c->automata);
+	g_clear_object(&c->file);
+	g_clear_pointer(&c->data, g_byte_array_unref);
+	g_free(c);
+}
+
+/* The download of the captured file is done. */
+static gboolean capture_downloaded(gpointer p)
+{
+	capture_job *c = p;
+
+	g_object_set(c->file, "data", c->data, NULL);
+	defer(c->automata->camera, "camera-file-downloaded", c->file);
+	capture_free(c);
+	return G_SOURCE_REMOVE;
+}
+
+/* The automaton's completion callback: the capture ends, its file is
+ * downloaded. */
+static gboolean capture_end(gpointer p)
+{
+	capture_job *c = p;
+
+	g_signal_emit_by_name(c->automata, "camera-capture-end");
+	if (c->file)
+		g_timeout_add(c->transfer_ms, capture_downloaded, c);
+	else
+		capture_free(c);
+	return G_SOURCE_REMOVE;
+}
+
+/* gp_camera_capture returned in the camera's thread, which defers
+ * "camera-file-captured" and then completes the task, whose callback
+ * runs at default priority: before the idle callback. */
+static gboolean capture_shot(gpointer p)
+{
+	capture_job *c = p;
+
+	if (c->file)
+		defer(c->automata->camera, "camera-file-captured", c->file);
+	g_idle_add_full(G_PRIORITY_DEFAULT, capture_end, c, NULL);
+	return G_SOURCE_REMOVE;
+}
+
+void host_capture(GObject *automata, const char *name, GByteArray *data, double shutter_s,
+		  double transfer_s)
+{
+	capture_job *c = g_new0(capture_job, 1);
+
+	c->automata = ENTANGLE_CAMERA_AUTOMATA(g_object_ref(automata));
+	if (name) {
+		c->file = g_object_new(entangle_camera_file_get_type(), "name", name, NULL);
+		c->data = g_byte_array_ref(data);
+	}
+	c->transfer_ms = (guint)(transfer_s * 1000);
+	g_signal_emit_by_name(automata, "camera-capture-begin");
+	g_timeout_add((guint)(shutter_s * 1000), capture_shot, c);
 }
 
 /* --- EntangleCameraManager: a camera window -------------------------------- */

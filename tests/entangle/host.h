@@ -1,8 +1,8 @@
 /* A stand-in for Entangle 3.0 as its plugins see it: the GObject types the
  * copystand plugin reaches by name (EntangleApplication,
- * EntangleCameraManager, EntangleCamera, EntangleCameraFile) with the
- * names, properties and signals it uses as Entangle 3.0 has them, and
- * Entangle's libpeas set-up. */
+ * EntangleCameraManager, EntangleCamera, EntangleCameraAutomata,
+ * EntangleCameraFile) with the names, properties and signals it uses as
+ * Entangle 3.0 has them, and Entangle's libpeas set-up. */
 #ifndef COPYSTAND_TEST_ENTANGLE_HOST_H
 #define COPYSTAND_TEST_ENTANGLE_HOST_H
 
@@ -30,6 +30,17 @@ GObject *host_camera_new(void);
  * "camera-file-downloaded" from an idle callback on the main loop, with an
  * EntangleCameraFile holding the bytes. */
 void host_camera_download(GObject *camera, const char *name, GByteArray *data);
+
+/* The automaton that runs a camera window's captures. */
+GObject *host_automata_new(GObject *camera);
+
+/* A capture as Entangle runs one (Capture, Space): "camera-capture-begin"
+ * now; after shutter_s the camera has shot: "camera-file-captured" (from
+ * an idle callback) and "camera-capture-end" (at default priority, so
+ * usually before it); then after transfer_s "camera-file-downloaded" with
+ * data.  name NULL (data too): the camera fails, and only the end comes. */
+void host_capture(GObject *automata, const char *name, GByteArray *data, double shutter_s,
+		  double transfer_s);
 
 /* A camera window: a title bar with Entangle's buttons, and the action
  * win.capture (keys s and space) that counts. */

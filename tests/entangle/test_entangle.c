@@ -1,8 +1,9 @@
 /* The Entangle plugin in a host that behaves as Entangle 3.0 does
  * (host.c): installed as a user installs it, loaded by libpeas, fed the
- * downloads Entangle announces, with catalog numbers set through the
- * plugin's action and, on a display (Xvfb), typed into its field in the
- * title bar; checked against what the stand-in Specify holds.
+ * captures Entangle runs and the downloads it announces, with catalog
+ * numbers set through the plugin's action and, on a display (Xvfb), typed
+ * into its field in the title bar; checked against what the stand-in
+ * Specify holds.
  *
  * usage: test-entangle MODULE.so PLUGIN-FILE INSTALL-SCRIPT MKJPEG */
 #include <signal.h>
@@ -22,8 +23,16 @@
 #define MODULE "copystand-entangle"
 #define ACTION "copystand-catalog-number"
 
+/* Entangle's capture: the camera fires this long after it is asked; its
+ * file then takes TRANSFER_S to download, or RAW_TRANSFER_S (a large RAW
+ * over USB: long after the next label is scanned). */
+#define SHUTTER_S 0.2
+#define TRANSFER_S 0.1
+#define RAW_TRANSFER_S 2.0
+
 static harness_server hs;
 static GPtrArray *notes;         /* what the plugin said, in order */
+static unsigned downloads;       /* files Entangle announced as downloaded */
 static const char *mkjpeg;
 static pid_t xvfb = -1;
 
@@ -105,12 +114,39 @@ static GByteArray *image(const char *name, unsigned seed)
 	return a ? a : g_byte_array_new();
 }
 
+/* A shot of the camera's own button, as Entangle downloads it. */
 static void download(GObject *camera, const char *name, unsigned seed)
 {
 	GByteArray *data = image(name, seed);
 
 	host_camera_download(camera, name, data);
 	g_byte_array_unref(data);
+}
+
+/* A shot of Entangle's Capture (button, Space), its file downloaded
+ * transfer_s after the camera fired. */
+static void capture(GObject *automata, const char *name, unsigned seed, double transfer_s)
+{
+	GByteArray *data = image(name, seed);
+
+	host_capture(automata, name, data, SHUTTER_S, transfer_s);
+	g_byte_array_unref(data);
+}
+
+static void on_downloaded(GObject *camera G_GNUC_UNUSED, GObject *file G_GNUC_UNUSED,
+			  gpointer p G_GNUC_UNUSED)
+{
+	downloads++;
+}
+
+/* Runs the main loop until Entangle announced n downloads in all. */
+static bool wait_downloads(unsigned n)
+{
+	double until = harness_now() + 30;
+
+	while (downloads < n && harness_now() < until)
+		g_main_context_iteration(NULL, TRUE);
+	return downloads >= n;
 }
 
 /* The plugin's action, as the field or `gapplication action` activates
@@ -123,6 +159,18 @@ static GAction *number_action(GtkApplication *app)
 static void set_number(GtkApplication *app, const char *text)
 {
 	g_action_activate(number_action(app), g_variant_new_string(text));
+}
+
+/* Scans number and waits for Specify's answer: "NUMBER  taxon ...". */
+static bool scan(GtkApplication *app, int number)
+{
+	char text[16], answer[32];
+	guint mark = notes->len;
+
+	g_snprintf(text, sizeof text, "%d", number);
+	g_snprintf(answer, sizeof answer, "%09d  ", number);
+	set_number(app, text);
+	return wait_note(mark, answer, 30) >= 0;
 }
 
 /* What copystand_open(NULL) reads: the user's config file. */
@@ -210,22 +258,64 @@ static void stop_display(void)
 	}
 }
 
-static GtkWidget *field_of(GtkWidget *window)
+/* The plugin's widgets in the window's title bar: the children of the
+ * box that holds its field (g_list_free them), or NULL. */
+static GList *field_widgets(GtkWidget *window)
 {
-	GtkWidget *bar = gtk_window_get_titlebar(GTK_WINDOW(window)), *entry = NULL;
-	GList *children = gtk_container_get_children(GTK_CONTAINER(bar));
+	GtkWidget *bar = gtk_window_get_titlebar(GTK_WINDOW(window));
+	GList *children = gtk_container_get_children(GTK_CONTAINER(bar)), *found = NULL;
 
-	for (GList *l = children; l && !entry; l = l->next) {
+	for (GList *l = children; l && !found; l = l->next) {
 		if (!GTK_IS_BOX(l->data))
 			continue;
 		GList *inner = gtk_container_get_children(GTK_CONTAINER(l->data));
-		for (GList *k = inner; k && !entry; k = k->next)
+		for (GList *k = inner; k && !found; k = k->next)
 			if (GTK_IS_ENTRY(k->data))
-				entry = k->data;
-		g_list_free(inner);
+				found = inner;
+		if (!found)
+			g_list_free(inner);
 	}
 	g_list_free(children);
-	return entry;
+	return found;
+}
+
+/* The plugin's nth widget of a type there: the field (an entry), the
+ * status line (a label), the choices for a held capture (buttons). */
+static GtkWidget *field_part(GtkWidget *window, GType type, int nth)
+{
+	GList *widgets = field_widgets(window);
+	GtkWidget *part = NULL;
+
+	for (GList *l = widgets; l && !part; l = l->next)
+		if (G_TYPE_CHECK_INSTANCE_TYPE(l->data, type) && nth-- == 0)
+			part = l->data;
+	g_list_free(widgets);
+	return part;
+}
+
+static GtkWidget *field_of(GtkWidget *window)
+{
+	return field_part(window, GTK_TYPE_ENTRY, 0);
+}
+
+static bool label_holds(GtkWidget *w, const char *what)
+{
+	return strstr(gtk_label_get_text(GTK_LABEL(w)), what) != NULL;
+}
+
+static bool is_shown(GtkWidget *w, const char *what G_GNUC_UNUSED)
+{
+	return gtk_widget_get_visible(w);
+}
+
+/* Runs the main loop until ok(w, what), up to 30 s. */
+static bool wait_widget(GtkWidget *w, bool (*ok)(GtkWidget *, const char *), const char *what)
+{
+	double until = harness_now() + 30;
+
+	while (w && !ok(w, what) && harness_now() < until)
+		g_main_context_iteration(NULL, TRUE);
+	return w && ok(w, what);
 }
 
 /* A key as the X server would deliver it to Entangle's window. */
@@ -261,7 +351,7 @@ static void type(GtkWidget *window, const char *text)
 
 /* The technician at the window: scans into the field, Entangle's own keys
  * still work elsewhere, the field takes the focus back after each shot. */
-static void test_window(GtkWidget *window, GObject *camera)
+static void test_window(GtkWidget *window, GObject *automata)
 {
 	GtkWidget *entry = field_of(window);
 	guint mark;
@@ -276,6 +366,9 @@ static void test_window(GtkWidget *window, GObject *camera)
 	press(window, GDK_KEY_Return);
 	tap_is_str(gtk_entry_get_text(GTK_ENTRY(entry)), "7", "a scan types into the field");
 	tap_ok(wait_note(mark, "000000007", 20) >= 0, "Enter sets it: Specify's answer is shown");
+	tap_ok(wait_widget(field_part(window, GTK_TYPE_LABEL, 0), label_holds,
+			   "next: 000000007 ✓"),
+	       "the status line says which number the next shot takes");
 
 	unsigned captures = host_window_captures(window);
 	press(window, GDK_KEY_space);
@@ -294,12 +387,105 @@ static void test_window(GtkWidget *window, GObject *camera)
 		   "elsewhere in the window, s still captures");
 
 	mark = notes->len;
-	download(camera, "IMG_0004.JPG", 4);
+	capture(automata, "IMG_0004.JPG", 4, TRANSFER_S);
 	tap_ok(wait_note(mark, "IMG_0004.JPG → 000000007.jpg", 20) >= 0,
 	       "the next shot is named from the typed number");
 	tap_ok(gtk_window_get_focus(GTK_WINDOW(window)) == entry,
 	       "after the shot the field has the focus again, for the next scan");
 	tap_ok(wait_attached("000000007.jpg", 7), "and Specify holds it on record 7");
+}
+
+/* Entangle's capture with the next label scanned near it: number a, then
+ * b scanned `after` s after the capture began (before it, if negative),
+ * its file downloaded after both.  The shot is the number's that was
+ * current when capture was pressed: a's, or b's when b came first. */
+static void test_race(GtkApplication *app, GObject *automata, const char *file, int a, int b,
+		      double after)
+{
+	int owner = after < 0 ? b : a;
+	char number[16], named[64], attached[32];
+	guint mark;
+
+	g_snprintf(number, sizeof number, "%d", b);
+	g_snprintf(named, sizeof named, "%s → %09d.jpg", file, owner);
+	g_snprintf(attached, sizeof attached, "%09d.jpg", owner);
+	tap_ok(scan(app, a), "scan %d", a);
+	mark = notes->len;
+	if (after < 0) {
+		set_number(app, number);
+		spin(-after);
+	}
+	capture(automata, file, (unsigned)a, RAW_TRANSFER_S);
+	if (after >= 0) {
+		spin(after);
+		set_number(app, number);
+	}
+	tap_ok(wait_note(mark, named, 30) >= 0, "%d scanned %g s %s Capture: the shot is %d's",
+	       b, after < 0 ? -after : after, after < 0 ? "before" : "after", owner);
+	tap_ok(wait_attached(attached, owner), "Specify holds it on record %d", owner);
+}
+
+/* A capture the camera fails ends without a file: its number goes to no
+ * later shot. */
+static void test_failed_capture(GtkApplication *app, GObject *automata)
+{
+	guint mark;
+
+	tap_ok(scan(app, 12), "scan 12");
+	host_capture(automata, NULL, NULL, SHUTTER_S, 0);
+	tap_ok(scan(app, 123), "the camera fails to shoot; scan 123");
+	mark = notes->len;
+	capture(automata, "IMG_0030.JPG", 30, TRANSFER_S);
+	tap_ok(wait_note(mark, "IMG_0030.JPG → 000000123.jpg", 30) >= 0,
+	       "the next capture is 123's, not the failed one's 12");
+	tap_ok(wait_attached("000000123.jpg", 13), "Specify holds it on 123's record");
+}
+
+/* The camera's own button after a new scan, its image without the
+ * camera's clock: copystand cannot tell which number's it is, holds it,
+ * and the technician decides with the two buttons beside the status. */
+static void test_held(GtkApplication *app, GObject *automata, GObject *camera,
+		      GtkWidget *window)
+{
+	GtkWidget *status, *before, *after;
+	guint mark;
+
+	tap_ok(scan(app, 3), "scan 3");
+	mark = notes->len;
+	capture(automata, "IMG_0020.JPG", 20, TRANSFER_S);
+	tap_ok(wait_note(mark, "IMG_0020.JPG → 000000003.jpg", 30) >= 0,
+	       "Entangle's capture under 3 is 3's");
+	tap_ok(scan(app, 4), "scan 4");
+	mark = notes->len;
+	download(camera, "IMG_0021.JPG", 21);
+	tap_ok(wait_note(mark, "IMG_0021.JPG → pending_", 30) >= 0,
+	       "a shot of the camera's button goes in under a provisional name");
+	tap_ok(wait_note(mark, "HELD pending_", 60) >= 0,
+	       "shot after a new scan, with no time in its image: held");
+	if (!window) {
+		tap_ok(1, "the choice beside the status line # SKIP no display");
+		return;
+	}
+	status = field_part(window, GTK_TYPE_LABEL, 0);
+	before = field_part(window, GTK_TYPE_BUTTON, 0);
+	after = field_part(window, GTK_TYPE_BUTTON, 1);
+	tap_ok(wait_widget(before, is_shown, NULL) && wait_widget(after, is_shown, NULL),
+	       "two buttons appear beside the status line");
+	tap_is_str(gtk_button_get_label(GTK_BUTTON(before)), "000000003",
+		   "one names the number before the scan");
+	tap_is_str(gtk_button_get_label(GTK_BUTTON(after)), "000000004",
+		   "the other the number after it");
+	tap_ok(strstr(gtk_label_get_label(GTK_LABEL(status)),
+		      "foreground=\"#c01c28\" weight=\"bold\">next: 000000004 ✓") != NULL,
+	       "the status line says so in bold red: %s", gtk_label_get_label(GTK_LABEL(status)));
+	gtk_button_clicked(GTK_BUTTON(after));
+	tap_ok(wait_attached("000000004.jpg", 4), "clicking 000000004 attaches it to record 4");
+	tap_ok(!gtk_widget_get_visible(before) && !gtk_widget_get_visible(after),
+	       "and the buttons are gone");
+
+	download(camera, "IMG_0022.JPG", 22);
+	tap_ok(wait_attached("000000004_2.jpg", 4),
+	       "the camera's button with no scan since the last shot: the current number");
 }
 
 static gboolean tick(gpointer p G_GNUC_UNUSED)
@@ -312,7 +498,7 @@ int main(int argc, char **argv)
 	static const char *const plugins[] = { MODULE, NULL };
 	GtkApplication *app = NULL;
 	GtkWidget *window = NULL;
-	GObject *camera = NULL;
+	GObject *camera = NULL, *automata = NULL;
 	GError *e = NULL;
 	guint log_handler, ticker, mark;
 	bool gui;
@@ -343,6 +529,8 @@ int main(int argc, char **argv)
 	       "the plugin adds the action " ACTION " to Entangle's application");
 	tap_ok(wait_note(0, "copystand is ready", 30) >= 0, "copystand opens its station");
 	camera = host_camera_new();
+	automata = host_automata_new(camera);
+	g_signal_connect(camera, "camera-file-downloaded", G_CALLBACK(on_downloaded), NULL);
 	if (gui) {
 		if (!tap_ok(host_app_start(app, &e), "Entangle's application registers%s%s",
 			    e ? ": " : "", e ? e->message : ""))
@@ -352,24 +540,24 @@ int main(int argc, char **argv)
 
 	/* A JPEG-only shot. */
 	mark = notes->len;
-	set_number(app, "5");
-	tap_ok(wait_note(mark, "000000005", 20) >= 0, "scan 5: Specify's answer is shown");
-	download(camera, "IMG_0001.JPG", 1);
+	tap_ok(scan(app, 5), "scan 5: Specify's answer is shown");
+	capture(automata, "IMG_0001.JPG", 1, TRANSFER_S);
 	tap_ok(wait_note(mark, "IMG_0001.JPG → 000000005.jpg", 20) >= 0,
-	       "a downloaded JPEG is named from the current number");
+	       "Entangle's capture is named from the current number");
 	tap_ok(wait_attached("000000005.jpg", 5), "Specify holds it on record 5");
 	tap_ok(wait_note(mark, "attached ✓ 000000005", 60) >= 0, "and the plugin says so");
 
-	/* A RAW+JPEG press, the next label scanned between its two downloads:
-	 * both files are one press, named from the number they were shot at. */
+	/* A RAW+JPEG press, the next label scanned between its two downloads
+	 * (the RAW comes as a file the camera added): both files are one
+	 * press, named from the number current when capture was pressed. */
 	mark = notes->len;
-	download(camera, "IMG_0002.JPG", 2);
-	spin(0.3);   /* Entangle announces it from an idle callback */
+	capture(automata, "IMG_0002.JPG", 2, TRANSFER_S);
+	tap_ok(wait_downloads(downloads + 1), "its JPEG is downloaded");
 	set_number(app, "6");
 	download(camera, "IMG_0002.CR2", 3);
 	tap_ok(wait_note(mark, "IMG_0002.JPG + IMG_0002.CR2 → 000000005_2.jpg", 20) >= 0,
 	       "the pair goes to copystand as one press, named from 5");
-	download(camera, "IMG_0003.JPG", 5);
+	capture(automata, "IMG_0003.JPG", 5, TRANSFER_S);
 	tap_ok(wait_note(mark, "IMG_0003.JPG → 000000006.jpg", 20) >= 0,
 	       "the shot after the scan is named from 6");
 	tap_ok(wait_attached("000000005_2.jpg", 5) && wait_attached("000000005_2.cr2", 5),
@@ -378,13 +566,20 @@ int main(int argc, char **argv)
 
 	mark = notes->len;
 	set_number(app, "no such thing!");
-	tap_ok(wait_note(mark, "no such thing!:", 20) >= 0,
+	tap_ok(wait_note(mark, "no such thing! refused: scan not used", 20) >= 0,
 	       "text that is no catalog number is refused, and said so");
 
+	/* The next label scanned while a capture is on its way. */
+	test_race(app, automata, "IMG_0010.JPG", 8, 9, 0.05);
+	test_race(app, automata, "IMG_0011.JPG", 10, 11, 0.5);
+	test_race(app, automata, "IMG_0012.JPG", 1, 2, -1);
+	test_failed_capture(app, automata);
+
 	if (gui)
-		test_window(window, camera);
+		test_window(window, automata);
 	else
 		tap_ok(1, "the title-bar field # SKIP no display");
+	test_held(app, automata, camera, window);
 
 	/* Disabled in Preferences → Plugins, then enabled again. */
 	tap_ok(host_plugin_set(MODULE, FALSE), "the plugin is disabled");
@@ -402,6 +597,7 @@ int main(int argc, char **argv)
 out:
 	if (window)
 		gtk_widget_destroy(window);
+	g_clear_object(&automata);
 	g_clear_object(&camera);
 	g_clear_object(&app);
 	g_clear_error(&e);
