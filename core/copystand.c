@@ -269,8 +269,8 @@ int copystand_camera_clock(copystand *c, double before, double after,
 	int ret = !c || !(before <= after) || !(res > 0) || !(camera_time > 0) ?
 		cs_error_set(&e, CS_E_INVALID, "a clock reading needs before <= after, a "
 			     "camera time and a resolution") :
-		station_clock_note(c->st, STATION_HOST_CAMERA, after, camera_time - after,
-				   camera_time + res - before, &e);
+		station_clock_read(c->st, STATION_HOST_CAMERA, before, after, camera_time, res,
+				   NULL, &e);
 
 	return ret ? fail(ret, &e, err, errlen) : 0;
 }
@@ -288,6 +288,16 @@ int copystand_resolve_held(copystand *c, enum copystand_choice choice,
 	int ret = !c || (unsigned)choice > COPYSTAND_NUMBER_AFTER ?
 		cs_error_set(&e, CS_E_INVALID, "no station, or no such choice") :
 		station_resolve_held(c->st, choices[choice], &e);
+
+	return ret ? fail(ret, &e, err, errlen) : 0;
+}
+
+int copystand_resolve_held_number(copystand *c, const char *number, char *err,
+				  size_t errlen)
+{
+	cs_error e = { 0 };
+	int ret = c && number ? station_resolve_held_number(c->st, number, &e) :
+		cs_error_set(&e, CS_E_INVALID, "no station or no number");
 
 	return ret ? fail(ret, &e, err, errlen) : 0;
 }

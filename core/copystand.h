@@ -150,6 +150,11 @@ enum copystand_choice {
 int copystand_resolve_held(copystand *c, enum copystand_choice choice,
 			   char *err, size_t errlen);
 
+/* The same with the number itself (a held shot may be one of more than
+ * two numbers, when labels were scanned in quick succession). */
+int copystand_resolve_held_number(copystand *c, const char *number, char *err,
+				  size_t errlen);
+
 /* The capture held last, for a host that offers the choices. */
 typedef struct copystand_held_info {
 	char file[256];            /* its first file's name */

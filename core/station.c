@@ -20,6 +20,7 @@
 #include "journal.h"
 #include "metadata.h"
 #include "pipeline.h"
+#include "press.h"
 
 /* Captures remembered for undo, newest last. */
 #define UNDO_DEPTH 32
@@ -30,6 +31,8 @@
 #define RECHECK_S 5.0
 /* The second file of a pair comes within this many seconds of the first. */
 #define PAIR_S 60.0
+/* Readings of the camera's clock kept (the journal has them all). */
+#define CLOCK_READINGS 64
 
 struct capture {
 	long long items[FILES_PER_CAPTURE];
@@ -68,6 +71,11 @@ struct station {
 	long long held_item;         /* the first file of the capture held last */
 
 	specify_session *session;    /* the checker's own */
+
+	/* The camera's clock, as read (under lock). */
+	char clock_source[64];
+	press_clock clock[CLOCK_READINGS];
+	size_t nclock;
 };
 
 static double now_s(void)
@@ -826,13 +834,35 @@ void station_shot_cancel(station *s, const station_shot *shot)
 	pthread_mutex_unlock(&s->lock);
 }
 
-int station_clock_note(station *s, const char *source, double at, double lo,
-		       double hi, cs_error *err)
+int station_clock_read(station *s, const char *source, double before, double after,
+		       double camera_time, double res, station_clock *out, cs_error *err)
 {
-	journal_clock c = { at, lo, hi };
+	press_clock r = { after, camera_time - after, camera_time + res - before };
+	double lo, hi;
+	bool changed;
 
 	pthread_mutex_lock(&s->lock);
+	if (strcmp(source, s->clock_source) != 0) {
+		snprintf(s->clock_source, sizeof s->clock_source, "%s", source);
+		s->nclock = 0;
+	}
+	/* One that contradicts those before: the clock was set on the camera
+	 * (press_decide sees the same in the journal's readings). */
+	press_clock_offset(s->clock, s->nclock, NULL, 0, after, &lo, &hi);
+	changed = s->nclock && (r.lo > hi || r.hi < lo);
+	if (changed)
+		s->nclock = 0;
+	if (s->nclock == CLOCK_READINGS) {
+		memmove(s->clock, s->clock + 1, (CLOCK_READINGS - 1) * sizeof *s->clock);
+		s->nclock--;
+	}
+	s->clock[s->nclock++] = r;
+	journal_clock c = { r.at, r.lo, r.hi };
 	int ret = journal_clock_add(s->j, s->batch, source, &c, err);
+	if (out) {
+		out->changed = changed;
+		press_clock_offset(s->clock, s->nclock, NULL, 0, after, &out->lo, &out->hi);
+	}
 	pthread_mutex_unlock(&s->lock);
 	return ret;
 }
@@ -1098,6 +1128,21 @@ out:
 	return ret;
 }
 
+/* Sends the held capture item on under identifier. */
+static int release_held(station *s, long long item, const char *identifier, cs_error *err)
+{
+	int ret = finish_release(s->fin, item, identifier, err);
+
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&s->lock);
+	if (s->held_item == item)
+		clear_held(s);
+	pthread_mutex_unlock(&s->lock);
+	changed(s);
+	return 0;
+}
+
 int station_resolve_held(station *s, enum station_choice choice, cs_error *err)
 {
 	char identifier[STATION_ID_MAX] = "";
@@ -1136,14 +1181,47 @@ int station_resolve_held(station *s, enum station_choice choice, cs_error *err)
 		snprintf(identifier, sizeof identifier, "%s", it.identifier ? it.identifier : "");
 		journal_item_clear(&it);
 	}
-	if ((ret = finish_release(s->fin, item, identifier, err)))
-		return ret;
+	return release_held(s, item, identifier, err);
+}
+
+/* Whether identifier is one of the held capture's numbers (lock held). */
+static bool held_may_be(station *s, const char *identifier, cs_error *err)
+{
+	journal_item it = { 0 };
+	bool may = false;
+
+	if (journal_item_get(s->j, s->held_item, &it, err) == 0) {
+		const char *c = it.press.candidates;
+		size_t len = strlen(identifier);
+		if (c)
+			for (const char *p = c; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+				may |= !strncmp(p, identifier, len) && (p[len] == '\n' || !p[len]);
+		else
+			may = (it.identifier && !strcasecmp(it.identifier, identifier)) ||
+			      !strcasecmp(s->st.held_label, identifier);
+	}
+	journal_item_clear(&it);
+	return may;
+}
+
+int station_resolve_held_number(station *s, const char *text, cs_error *err)
+{
+	char *identifier = NULL;
+	long long item;
+	int ret = catalog_scan_parse(s->o.format, text, &s->o.scan, &identifier, err);
+
 	pthread_mutex_lock(&s->lock);
-	if (s->held_item == item)
-		clear_held(s);
+	item = s->held_item;
+	if (ret == 0 && !item)
+		ret = cs_error_set(err, CS_E_NOT_FOUND, "no capture is held");
+	else if (ret == 0 && !held_may_be(s, identifier, err))
+		ret = cs_error_set(err, CS_E_INVALID, "%s is not one of the numbers the held "
+				   "capture may be", identifier);
 	pthread_mutex_unlock(&s->lock);
-	changed(s);
-	return 0;
+	if (ret == 0)
+		ret = release_held(s, item, identifier, err);
+	free(identifier);
+	return ret;
 }
 
 int station_unjournaled(station *s, size_t *count, char *first, size_t size,

@@ -208,10 +208,21 @@ void station_shot_rename(station *s, station_shot *shot);
  * again for the next one, if no later one took the next. */
 void station_shot_cancel(station *s, const station_shot *shot);
 
-/* A reading of source's clock against ours: at time at, its offset
- * (camera − computer) lay within [lo, hi]. */
-int station_clock_note(station *s, const char *source, double at, double lo,
-		       double hi, cs_error *err);
+/* What a station knows of a camera's clock after a reading. */
+typedef struct station_clock {
+	double lo, hi;      /* its offset (camera − computer) now, as known */
+	bool changed;       /* the reading contradicted those before: the
+			     * clock was set on the camera, and is learnt anew */
+} station_clock;
+
+/* A reading of source's clock: at a moment between before and after (the
+ * computer's clock, unix seconds) it said camera_time (its date and time
+ * counted as if UTC), to resolution res.  Journaled for placing presses;
+ * *out (may be NULL) says what is known now (press_clock_next_read()
+ * tells when to read again).  A station keeps one camera's readings: one
+ * of another source starts afresh. */
+int station_clock_read(station *s, const char *source, double before, double after,
+		       double camera_time, double res, station_clock *out, cs_error *err);
 
 /* Journals the files of one capture under shot's number (one
  * transaction) and wakes the pipeline.  Without a number they are kept as
@@ -231,6 +242,11 @@ enum station_choice {
  * CS_E_NOT_FOUND when none is held, CS_E_INVALID when the choice is not
  * one of its. */
 int station_resolve_held(station *s, enum station_choice choice, cs_error *err);
+
+/* The same with the number itself, as typed or scanned: for a shot held
+ * as the number changed, any of the numbers it may be (there may be more
+ * than two); for a label mismatch, the scanned or the label's. */
+int station_resolve_held_number(station *s, const char *text, cs_error *err);
 
 /* Copies files a host captured (one shutter press) into the session
  * folder, fsynced, and submits them: under shot's name (a press the host

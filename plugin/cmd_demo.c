@@ -2,6 +2,7 @@
  * Specify stand-in and the emulated PTP/IP camera on loopback, runs the
  * real `copystand station` on a pseudo-terminal and plays a technician:
  * scans, Enter, the camera's own button, a RAW+JPEG pair, a second view,
+ * a label scanned right after the shutter (the shot held, then decided),
  * an unknown number, an undo.  Then prints a table of the records and
  * what Specify holds for them.  Everything lives in a throw-away folder
  * (HOME, journal, session folder), so the demo never touches the user's
@@ -63,6 +64,7 @@ struct demo {
 	char line[4096];          /* the output line being assembled */
 	size_t nline;
 	char typed[64];           /* the terminal echoes it: not shown twice */
+	bool clock_read;          /* the station has read the camera's clock */
 };
 
 /* Shows a line of the station's screen, without its status-line redraws. */
@@ -76,6 +78,7 @@ static void show_line(struct demo *d)
 	if (!*p || strstr(p, "] queue ") || strstr(p, "finishing ") ||
 	    strcmp(p, d->typed) == 0)
 		return;
+	d->clock_read |= strstr(p, "camera: its clock is") != NULL;
 	printf("  station │ %s\n", p);
 }
 
@@ -124,6 +127,34 @@ static int type(struct demo *d, const char *text, cs_error *err)
 	snprintf(d->typed, sizeof d->typed, "%s", text);
 	if (dprintf(d->pty, "%s\n", text) < 0)
 		return cs_error_set(err, CS_E_IO, "cannot type into the station");
+	return 0;
+}
+
+/* The camera's own settings, for a step of the story. */
+static int camera_set(struct demo *d, const char *setting, cs_error *err)
+{
+	char *reply = ptpip_cam_control(d->cam, "%s", setting);
+	bool ok = reply && !strncmp(reply, "OK", 2);
+
+	free(reply);
+	return ok ? 0 : cs_error_set(err, CS_E_IO, "the emulated camera refused %s", setting);
+}
+
+static void note(const char *text)
+{
+	printf("  note    │ %s\n", text);
+}
+
+/* Waits until the station has read the camera's clock: presses of its
+ * button are placed by it. */
+static int clock_known(struct demo *d, cs_error *err)
+{
+	time_t until = time(NULL) + EXPECT_TIMEOUT_S;
+
+	while (!d->clock_read)
+		if (time(NULL) > until || !pump(d, 200))
+			return cs_error_set(err, CS_E_TIMEOUT, "the station never read the "
+					    "camera's clock");
 	return 0;
 }
 
@@ -183,13 +214,28 @@ static int play(struct demo *d, cs_error *err)
 	STEP(expect(d, "attached ✓ 000000001.jpg", err));
 	STEP(type(d, "", err));
 	STEP(expect(d, "attached ✓ 000000001_2.jpg", err));
+	STEP(clock_known(d, err));
 	STEP(type(d, "2", err));
 	STEP(expect(d, "(0 images)", err));
+	/* The specimen goes on the stand. */
+	nanosleep(&(struct timespec){ .tv_sec = 1 }, NULL);
 	STEP(press(d, "raw+jpeg", err));
 	STEP(expect(d, "attached ✓ 000000002.", err));
 	STEP(expect(d, "attached ✓ 000000002.", err));
+	note("the camera now takes a second from the shutter to the file and writes no "
+	     "capture time; the next label is scanned 0.2 s after the shutter");
+	STEP(camera_set(d, "exif none", err));
+	STEP(camera_set(d, "delay 1", err));
+	STEP(press(d, "jpeg", err));
+	nanosleep(&(struct timespec){ .tv_nsec = 200000000 }, NULL);
 	STEP(type(d, "000000123", err));
-	STEP(expect(d, "(0 images)", err));
+	STEP(expect(d, "HELD", err));
+	note("copystand cannot tell which specimen the shot shows: it holds it and asks; "
+	     "it was 000000002's (the number before the scan): p");
+	STEP(type(d, "p", err));
+	STEP(expect(d, "attached ✓ 000000002_2.jpg", err));
+	STEP(camera_set(d, "exif subsec", err));
+	STEP(camera_set(d, "delay 0", err));
 	STEP(type(d, "", err));
 	STEP(expect(d, "attached ✓ 000000123.jpg", err));
 	STEP(type(d, "u", err));

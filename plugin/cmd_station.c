@@ -50,9 +50,7 @@
 #define ASKED_SHOTS 16
 /* The camera's clock, as presses of its button are placed with it. */
 #define CAMERA_SOURCE "camera"
-/* Readings of the camera's clock kept for choosing when to read next;
- * once known to within this, the screen says so. */
-#define CLOCK_READINGS 64
+/* Once the camera's clock is known to within this, the screen says so. */
 #define CLOCK_SAID_S 0.1
 
 struct ui {
@@ -87,10 +85,8 @@ struct ui {
 	/* Shots named as the camera announced them (camera thread only). */
 	station_shot named[NAMED_SHOTS];
 	unsigned nnamed;
-	/* The camera's clock (camera thread only): its readings, and when
-	 * to read it next (INFINITY: it has none). */
-	press_clock clock[CLOCK_READINGS];
-	size_t nclock;
+	/* The camera's clock (camera thread only): when to read it next
+	 * (INFINITY: it has none). */
 	double clock_next;
 	bool clock_said;             /* that it is known well enough */
 };
@@ -252,7 +248,8 @@ static const station_shot *named_shot(struct ui *u, const char *stem)
  * is known of its offset, then as drift widens it again. */
 static void read_clock(struct ui *u, camera *cam)
 {
-	double before, after, wall, lo, hi;
+	double before, after, wall;
+	station_clock known;
 	cs_error err = { 0 };
 	int ret;
 
@@ -269,31 +266,25 @@ static void read_clock(struct ui *u, camera *cam)
 		u->clock_next = now_s() + (ret == CS_E_TIMEOUT ? CAMERA_CLOCK_SPACING_S : 10);
 		return;
 	}
-	/* A reading that contradicts the ones before: the clock was set on
-	 * the camera.  Learnt again from here (the finisher sees the same in
-	 * the journal's readings). */
-	press_clock_offset(u->clock, u->nclock, NULL, 0, after, &lo, &hi);
-	if (u->nclock && (wall - after > hi || wall + 1 - before < lo)) {
-		u->nclock = 0;
+	if (station_clock_read(u->st, CAMERA_SOURCE, before, after, wall, 1, &known, &err)) {
+		camera_news(u, true, true, "the camera's clock was read but not noted: %s", err.msg);
+		u->clock_next = after + CAMERA_CLOCK_SPACING_S;
+		return;
+	}
+	if (known.changed) {
 		u->clock_said = false;
 		camera_news(u, true, true, "camera: its clock changed (set on the camera?): "
 			    "reading it again; shots of its button meanwhile may be held");
 	}
-	if (u->nclock == CLOCK_READINGS) {
-		memmove(u->clock, u->clock + 1, (CLOCK_READINGS - 1) * sizeof *u->clock);
-		u->nclock--;
-	}
-	u->clock[u->nclock++] = (press_clock){ after, wall - after, wall + 1 - before };
-	if (station_clock_note(u->st, CAMERA_SOURCE, after, wall - after, wall + 1 - before,
-			       &err))
-		camera_news(u, true, true, "the camera's clock was read but not noted: %s", err.msg);
-	press_clock_offset(u->clock, u->nclock, NULL, 0, after, &lo, &hi);
-	u->clock_next = press_clock_next_read(lo, hi, after, after + CAMERA_CLOCK_SPACING_S);
-	if (!u->clock_said && hi - lo < CLOCK_SAID_S) {
+	u->clock_next = press_clock_next_read(known.lo, known.hi, after,
+					      after + CAMERA_CLOCK_SPACING_S);
+	if (!u->clock_said && known.hi - known.lo < CLOCK_SAID_S) {
 		u->clock_said = true;
 		camera_news(u, true, false, "camera: its clock is %.2f s %s this computer's "
 			    "(±%.2f s): presses of its button are placed by it",
-			    fabs(lo + hi) / 2, lo + hi < 0 ? "behind" : "ahead of", (hi - lo) / 2);
+			    fabs(known.lo + known.hi) / 2,
+			    known.lo + known.hi < 0 ? "behind" : "ahead of",
+			    (known.hi - known.lo) / 2);
 	}
 }
 
@@ -438,7 +429,7 @@ static void held_keys(const station_status *s, char *out, size_t size)
 		snprintf(out, size, "\033[1;31mHELD %s: p %s, n %s%s\033[0m · ", s->held_name,
 			 s->held_before[0] ? s->held_before : "no number",
 			 s->held_after[0] ? s->held_after : "no number",
-			 s->held_numbers > 2 ? " (or rename it)" : "");
+			 s->held_numbers > 2 ? ", or = NUMBER" : "");
 	else
 		snprintf(out, size, "\033[1;31mHELD %s: c scan, l label %s\033[0m · ",
 			 s->held_name, s->held_label);
@@ -556,12 +547,18 @@ static bool handle_line(struct ui *u, char *line)
 			else
 				notice(u, false, "%s", keys[i].done);
 		}
+	} else if (*p == '=') {
+		if (station_resolve_held_number(u->st, p + 1 + strspn(p + 1, " "), &err))
+			notice(u, true, "%s", err.msg);
+		else
+			notice(u, false, "held capture given %s", p + 1 + strspn(p + 1, " "));
 	} else if (strcmp(p, "?") == 0 || strcmp(p, "h") == 0) {
 		say(u, "Scan a label (or type its number and Enter), then shoot with the "
 		    "camera's button or Enter here: each shot takes the number current "
 		    "when its shutter was pressed.  u Enter takes back the last capture; "
 		    "a held capture is decided with c or l (its label disagrees) or p or n "
-		    "(pressed as the number changed: the number before or after); q Enter "
+		    "(pressed as the number changed: the number before or after; = NUMBER "
+		    "for any of them); q Enter "
 		    "quits; work not yet attached resumes at the next start.");
 	} else {
 		station_scan(u->st, p, &err);
@@ -719,7 +716,8 @@ static const char station_usage[] =
 	"Keys (each followed by Enter): Enter shoots, u undoes the last capture,\n"
 	"c keeps the scanned number of a capture held for its label, l takes the\n"
 	"label's; p gives a capture held at a change of number the number before,\n"
-	"n the one after; q quits (work not yet attached resumes at the next start).\n";
+	"n the one after, = NUMBER any of its numbers; q quits (work not yet\n"
+	"attached resumes at the next start).\n";
 
 enum { OPT_CAMERA = 0x2000, OPT_PORT, OPT_SCANNER, OPT_DIR, OPT_UNKNOWN, OPT_DELETE,
        OPT_RAW, OPT_LABEL, OPT_NO_STAMP, OPT_NO_CAMERA };

@@ -29,6 +29,7 @@
 #include "harness.h"
 #include "journal.h"
 #include "pipeline.h"
+#include "press.h"
 #include "ptpip-client.h"
 #include "station.h"
 
@@ -311,6 +312,11 @@ struct stand {
 	int captured;                /* captures journaled */
 	double downloaded_at[SHOTS_MAX];  /* camera_wait_capture returned */
 	double captured_at[SHOTS_MAX];    /* station_submit returned */
+	double clock_next;           /* camera thread only: when to read its clock */
+	double clock_lo, clock_hi;   /* what it knows of the offset (under lock) */
+	ptpip_cam *pc;
+	struct catalog_format *fmt;
+	char *jpath;
 };
 
 static void stand_changed(void *ud)
@@ -341,6 +347,29 @@ static void stand_name_press(void *ud, const char *taken, char *stem, size_t siz
 	snprintf(stem, size, "%s", shot->stem);
 }
 
+/* Reads the camera's clock when due, as the station's camera thread
+ * does: shots of the camera's button are placed by it. */
+static void stand_read_clock(struct stand *x)
+{
+	double before, after, wall;
+	station_clock known;
+	cs_error err = { 0 };
+
+	if (now_s() < x->clock_next)
+		return;
+	if (camera_read_clock(x->cam, &before, &after, &wall, &err) ||
+	    station_clock_read(x->st, "camera", before, after, wall, 1, &known, &err)) {
+		x->clock_next = now_s() + CAMERA_CLOCK_SPACING_S;
+		return;
+	}
+	x->clock_next = press_clock_next_read(known.lo, known.hi, after,
+					      after + CAMERA_CLOCK_SPACING_S);
+	pthread_mutex_lock(&x->lock);
+	x->clock_lo = known.lo;
+	x->clock_hi = known.hi;
+	pthread_mutex_unlock(&x->lock);
+}
+
 static void *stand_camera(void *arg)
 {
 	struct stand *x = arg;
@@ -356,6 +385,7 @@ static void *stand_camera(void *arg)
 		pthread_mutex_unlock(&x->lock);
 		if (stop)
 			return NULL;
+		stand_read_clock(x);
 		int ret = camera_wait_capture(x->cam, 100, x->dir, NULL, &cap, &err);
 		double downloaded = now_s();
 		if (ret == CS_E_CONFLICT || ret == CS_E_TIMEOUT)
@@ -434,6 +464,21 @@ static double stand_wait_attached(struct stand *x, long long n, double timeout_s
 			stand_sleep(x, fmin(until, t + 1.0));
 		pthread_mutex_unlock(&x->lock);
 	}
+}
+
+/* Starts the stand's camera thread and waits until it has read the
+ * camera's clock once: until then a press after a scan is held. */
+static bool stand_start(struct stand *x)
+{
+	if (pthread_create(&x->thread, NULL, stand_camera, x) != 0)
+		return false;
+	x->thread_started = true;
+	double until = now_s() + 30;
+	pthread_mutex_lock(&x->lock);
+	while (!(x->clock_hi - x->clock_lo < 2) && now_s() < until)
+		stand_sleep(x, fmin(until, now_s() + 0.2));
+	pthread_mutex_unlock(&x->lock);
+	return true;
 }
 
 /* The camera's own shutter button; returns when it was pressed. */
@@ -575,71 +620,113 @@ static void cadence(struct stand *x, ptpip_cam *pc, harness_server *hs, int late
 		       done - pressed[n - 1], (double)used / n);
 }
 
-static void station_bench(harness_server *hs, specify_session *s, bool quick)
+/* A stand in HOME/name on a camera emulator started with cam_args: the
+ * camera opened (with the station's naming), a station on the journal
+ * HOME/name.sqlite; its thread not yet started.  False (said) on failure;
+ * stand_close() either way. */
+static bool stand_open(struct stand *x, harness_server *hs, const char *fmtname,
+		       const char *name, const char *const *cam_args)
 {
-	int nlat = quick ? 5 : 20, ncad = quick ? 5 : 10, npure = quick ? 3 : 10;
-	const char *fmtname = specify_session_info(s)->catalog_format;
-	struct catalog_format *fmt = NULL;
-	struct stand x = { 0 };
-	char rawdir[512], *jpath = NULL, *sample = NULL, *reply;
-	double lat[SHOTS_MAX], dl[SHOTS_MAX], jr[SHOTS_MAX], at[SHOTS_MAX];
 	cs_error err = { 0 };
-	ptpip_cam *pc;
 
-	pthread_mutex_init(&x.lock, NULL);
-	pthread_cond_init(&x.cond, NULL);
-	snprintf(rawdir, sizeof rawdir, "%s/station-raw", harness_home());
-	snprintf(x.dir, sizeof x.dir, "%s/station", harness_home());
-	mkdir(rawdir, 0700);
-	mkdir(x.dir, 0700);
-	if (!(pc = ptpip_cam_start(PTPIP_CAMERA_EXE, NULL))) {
-		fprintf(stderr, "bench: station: no camera emulator (%s)\n", PTPIP_CAMERA_EXE);
-		return;
+	memset(x, 0, sizeof *x);
+	x->clock_lo = -INFINITY;
+	x->clock_hi = INFINITY;
+	pthread_mutex_init(&x->lock, NULL);
+	pthread_cond_init(&x->cond, NULL);
+	snprintf(x->dir, sizeof x->dir, "%s/%s", harness_home(), name);
+	mkdir(x->dir, 0700);
+	if (!(x->pc = ptpip_cam_start(PTPIP_CAMERA_EXE, cam_args))) {
+		fprintf(stderr, "bench: %s: no camera emulator (%s)\n", name, PTPIP_CAMERA_EXE);
+		return false;
 	}
-	reply = ptpip_cam_control(pc, "payload jpeg %d", SHOT_SIZE);
-	free(reply);
-	camera_options co = { .port = ptpip_cam_port_path(pc),
-			      .name_press = stand_name_press, .name_press_ud = &x };
-	if (camera_open(&co, &x.cam, &err) ||
-	    catalog_format_new_builtin(&fmt, fmtname ? fmtname : "CatalogNumberNumeric", &err) ||
-	    asprintf(&jpath, "%s/station.sqlite", harness_home()) < 0) {
-		fprintf(stderr, "bench: station: %s\n", err.msg);
-		goto out;
+	camera_options co = { .port = ptpip_cam_port_path(x->pc),
+			      .name_press = stand_name_press, .name_press_ud = x };
+	if (camera_open(&co, &x->cam, &err) ||
+	    catalog_format_new_builtin(&x->fmt, fmtname ? fmtname : "CatalogNumberNumeric",
+				       &err) ||
+	    asprintf(&x->jpath, "%s/%s.sqlite", harness_home(), name) < 0) {
+		fprintf(stderr, "bench: %s: %s\n", name, err.msg);
+		return false;
 	}
-
-	/* What the transfer alone takes: the camera's download, then the upload. */
-	double down = pure_download(pc, x.cam, rawdir, npure, &sample);
-	double up = sample ? pure_upload(s, sample, npure) : NAN;
-
 	station_options so = {
-		.journal_path = jpath, .format = fmt, .dir = x.dir,
+		.journal_path = x->jpath, .format = x->fmt, .dir = x->dir,
 		.login = { .server = hs->url, .user = hs->user, .password = hs->password,
 			   .collection = hs->collection },
 		/* As `copystand station` shoots by default: the catalog number
 		 * written into each JPEG before it is sent. */
 		.stamp = true,
-		.on_change = stand_changed, .ud = &x,
+		.on_change = stand_changed, .ud = x,
 	};
-	if (station_open(&so, &x.st, &err) || station_scan(x.st, "000000001", &err)) {
-		fprintf(stderr, "bench: station: %s\n", err.msg);
-		goto out;
+	if (station_open(&so, &x->st, &err)) {
+		fprintf(stderr, "bench: %s: %s\n", name, err.msg);
+		return false;
+	}
+	return true;
+}
+
+static void stand_close(struct stand *x)
+{
+	if (x->thread_started) {
+		pthread_mutex_lock(&x->lock);
+		x->stop = true;
+		pthread_mutex_unlock(&x->lock);
+		pthread_join(x->thread, NULL);
+	}
+	station_close(x->st);
+	camera_free(x->cam);
+	ptpip_cam_stop(x->pc);
+	catalog_format_free(x->fmt);
+	pthread_mutex_destroy(&x->lock);
+	pthread_cond_destroy(&x->cond);
+	free(x->jpath);
+}
+
+/* Scans number and waits for Specify's answer. */
+static bool stand_scan(struct stand *x, const char *number)
+{
+	cs_error err = { 0 };
+
+	if (station_scan(x->st, number, &err)) {
+		fprintf(stderr, "bench: scan %s: %s\n", number, err.msg);
+		return false;
 	}
 	for (int i = 0; i < 500; i++) {
 		station_status st;
-		station_get_status(x.st, &st);
+		station_get_status(x->st, &st);
 		if (st.check != STATION_CHECKING)
 			break;
 		nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
 	}
-	if (pthread_create(&x.thread, NULL, stand_camera, &x) != 0)
+	return true;
+}
+
+static void station_bench(harness_server *hs, specify_session *s, bool quick)
+{
+	int nlat = quick ? 5 : 20, ncad = quick ? 5 : 10, npure = quick ? 3 : 10;
+	struct stand x;
+	char rawdir[512], *sample = NULL, *reply;
+	double lat[SHOTS_MAX], dl[SHOTS_MAX], jr[SHOTS_MAX], at[SHOTS_MAX];
+
+	snprintf(rawdir, sizeof rawdir, "%s/station-raw", harness_home());
+	mkdir(rawdir, 0700);
+	if (!stand_open(&x, hs, specify_session_info(s)->catalog_format, "station", NULL))
 		goto out;
-	x.thread_started = true;
+	reply = ptpip_cam_control(x.pc, "payload jpeg %d", SHOT_SIZE);
+	free(reply);
+
+	/* What the transfer alone takes: the camera's download, then the upload. */
+	double down = pure_download(x.pc, x.cam, rawdir, npure, &sample);
+	double up = sample ? pure_upload(s, sample, npure) : NAN;
+
+	if (!stand_scan(&x, "000000001") || !stand_start(&x))
+		goto out;
 
 	/* One at a time: the next shot once the last is attached.  The first
 	 * (the pipeline's first upload) is not counted. */
 	int got = 0;
 	for (int i = -1; i < nlat; i++) {
-		double t0 = press(pc);
+		double t0 = press(x.pc);
 		if (!stand_wait_captured(&x, i + 2, 30))
 			break;
 		double t = stand_wait_attached(&x, i + 2, 60);
@@ -673,25 +760,203 @@ static void station_bench(harness_server *hs, specify_session *s, bool quick)
 		printf("  cadence: needs the stand-in (its latency switch)\n");
 	} else {
 		printf("station cadence, %d shots 1 s apart with the camera's button:\n", ncad);
-		cadence(&x, pc, hs, 0, ncad, 1.0);
-		cadence(&x, pc, hs, 2000, ncad, 1.0);
+		cadence(&x, x.pc, hs, 0, ncad, 1.0);
+		cadence(&x, x.pc, hs, 2000, ncad, 1.0);
 	}
-
 out:
-	if (x.thread_started) {
-		pthread_mutex_lock(&x.lock);
-		x.stop = true;
-		pthread_mutex_unlock(&x.lock);
-		pthread_join(x.thread, NULL);
-	}
-	station_close(x.st);
-	camera_free(x.cam);
-	ptpip_cam_stop(pc);
-	catalog_format_free(fmt);
-	pthread_mutex_destroy(&x.lock);
-	pthread_cond_destroy(&x.cond);
+	stand_close(&x);
 	free(sample);
-	free(jpath);
+}
+
+/* --- which specimen a shot belongs to: a long run (issue 13) ---------------- */
+
+#define RACE_NUMBERS 10
+
+struct race_press {
+	double at, cam;              /* on the computer's clock, on the camera's */
+	int truth;                   /* the number current then, or -1 */
+	int got;                     /* the number it ended with, -1 none, -2 not final */
+};
+
+struct race {
+	struct race_press *p;
+	int n;
+	double scans[1024];
+	int nscans;
+	int held;
+};
+
+static const char *race_number(int k)
+{
+	static char numbers[RACE_NUMBERS][16];
+
+	snprintf(numbers[k], sizeof numbers[k], "%09d", k + 1);
+	return numbers[k];
+}
+
+/* The press whose camera time is cam (to the EXIF's hundredth). */
+static struct race_press *race_find(struct race *r, double cam)
+{
+	for (int i = 0; i < r->n; i++)
+		if (fabs(r->p[i].cam - cam) < 0.011)
+			return &r->p[i];
+	return NULL;
+}
+
+struct race_item {
+	struct race *r;
+	const char *name;            /* the held file, or NULL: every final one */
+	double cam;
+};
+
+static int race_item(void *ud, const journal_item *it)
+{
+	struct race_item *w = ud;
+	struct race_press *p = it->press.res > 0 ? race_find(w->r, it->press.cam) : NULL;
+
+	if (w->name) {
+		if (!strcmp(it->name, w->name))
+			w->cam = it->press.res > 0 ? it->press.cam : 0;
+		return 0;
+	}
+	if (!p)
+		return 0;
+	if (!journal_state_is_final(it->state) || it->press.bind == JB_PENDING) {
+		p->got = -2;
+		if (getenv("BENCH_DEBUG"))
+			fprintf(stderr, "bench: %s %s bind %d: %s [%s]\n", it->name,
+				journal_state_name(it->state), it->press.bind,
+				it->reason ? it->reason : "", it->press.candidates ?
+				it->press.candidates : "");
+	}
+	else
+		p->got = it->identifier ? atoi(it->identifier) - 1 : -1;
+	return 0;
+}
+
+/* Answers the capture held, if any, with the number its press had. */
+static void race_answer(struct race *r, struct stand *x)
+{
+	station_status st;
+	journal *j = NULL;
+	cs_error err = { 0 };
+
+	station_get_status(x->st, &st);
+	if (!st.held_press || journal_open(x->jpath, &j, &err))
+		return;
+	struct race_item w = { r, st.held_name, 0 };
+	journal_items_each(j, st.batch, JS_HELD, race_item, &w, &err);
+	journal_close(j);
+	struct race_press *p = race_find(r, w.cam);
+	if (p && station_resolve_held_number(x->st, race_number(p->truth), &err) == 0)
+		r->held++;
+}
+
+static double race_rand(unsigned *seed, double a, double b)
+{
+	*seed = *seed * 1103515245u + 12345u;
+	return a + (b - a) * (double)(*seed >> 8 & 0xffffff) / 16777216.0;
+}
+
+/* n presses of the camera's button, 0.5 to 1.5 s apart, by a body that
+ * takes delay seconds from press to file, its clock 37 s ahead; after
+ * half of them the next label is scanned anywhere from 1 s before to 2 s
+ * after the press.  Held captures are answered with the truth (as the
+ * technician would, looking at the shot).  Every press must end on the
+ * number current at it. */
+static void race_run(harness_server *hs, const char *fmtname, int n, double delay)
+{
+	char d[32];
+	const char *cam_args[] = { "--clock-offset", "37", "--delay", d, NULL };
+	struct race r = { .p = calloc((size_t)n, sizeof *r.p), .n = n };
+	struct stand x;
+	unsigned seed = 13;
+	int cur = 0, wrong = 0, open = 0, near = 0;
+	cs_error err = { 0 };
+
+	snprintf(d, sizeof d, "%g", delay);
+	if (!r.p || !stand_open(&x, hs, fmtname, delay < 1 ? "race-fast" : "race-slow", cam_args) ||
+	    !stand_scan(&x, race_number(cur)) || !stand_start(&x))
+		goto out;
+	/* The station reads the camera's clock a few times at the start. */
+	nanosleep(&(struct timespec){ .tv_sec = 15 }, NULL);
+	double t = now_s();
+	for (int i = 0; i < n; i++) {
+		t += race_rand(&seed, 0.5, 1.5);
+		bool scan = race_rand(&seed, 0, 1) < 0.5 && r.nscans < 1024;
+		double offset = race_rand(&seed, -1, 2);
+		double scan_at = scan ? fmax(t + offset, i ? r.p[i - 1].at + 0.05 : t) : INFINITY;
+		for (int step = 0; step < 2; step++) {
+			bool scan_first = scan_at < t;
+			double when = (step == 0) == scan_first ? scan_at : t;
+			if (isinf(when))
+				continue;
+			while (now_s() < when) {
+				race_answer(&r, &x);
+				nanosleep(&(struct timespec){ .tv_nsec = 10000000 }, NULL);
+			}
+			if (when == scan_at) {
+				cur = (cur + 1) % RACE_NUMBERS;
+				r.scans[r.nscans++] = now_s();
+				station_scan_at(x.st, race_number(cur), r.scans[r.nscans - 1], &err);
+			} else {
+				char *reply = ptpip_cam_control(x.pc, "press jpeg"), *at = NULL;
+				int handle = reply && !strncmp(reply, "OK ", 3) ? atoi(reply + 3) : 0;
+				free(reply);
+				if (handle && (at = ptpip_cam_control(x.pc, "pressed %d", handle)))
+					sscanf(at, "OK %lf %lf", &r.p[i].cam, &r.p[i].at);
+				free(at);
+				r.p[i].truth = cur;
+				r.p[i].cam = floor(r.p[i].cam * 100) / 100;
+			}
+		}
+	}
+	/* Every capture final: answered when held. */
+	double until = now_s() + 120;
+	journal *j = NULL;
+	do {
+		race_answer(&r, &x);
+		nanosleep(&(struct timespec){ .tv_nsec = 100000000 }, NULL);
+		station_status st;
+		station_get_status(x.st, &st);
+		struct race_item w = { &r, NULL, 0 };
+		for (int i = 0; i < n; i++)
+			r.p[i].got = -2;
+		if (journal_open(x.jpath, &j, &err) == 0) {
+			journal_items_each(j, st.batch, -1, race_item, &w, &err);
+			journal_close(j);
+		}
+		open = 0;
+		for (int i = 0; i < n; i++)
+			open += r.p[i].got == -2;
+	} while (open && now_s() < until);
+	double window = (x.clock_hi - x.clock_lo) / 2 + 0.01;
+	for (int i = 0; i < n; i++) {
+		bool close = false;
+		if (r.p[i].got == -2)
+			fprintf(stderr, "bench: press %d (camera %.2f, %s) is not final\n", i,
+				r.p[i].cam, race_number(r.p[i].truth));
+		wrong += r.p[i].got != -2 && r.p[i].got != r.p[i].truth;
+		for (int k = 0; k < r.nscans; k++)
+			close |= fabs(r.scans[k] - r.p[i].at) < window;
+		near += close;
+	}
+	printf("  %3d presses, %.1f s to the file: %d for a wrong number, %d held and "
+	       "answered (%.1f %%), %d not final; %d presses (%.1f %%) had a scan within the "
+	       "clock's uncertainty (±%.3f s) + 10 ms of EXIF\n", n, delay, wrong, r.held,
+	       100.0 * r.held / n, open, near, 100.0 * near / n, (x.clock_hi - x.clock_lo) / 2);
+out:
+	stand_close(&x);
+	free(r.p);
+}
+
+static void race_bench(harness_server *hs, specify_session *s, bool quick)
+{
+	const char *fmtname = specify_session_info(s)->catalog_format;
+
+	printf("which specimen: the camera's button, scans from -1 s to +2 s around presses:\n");
+	race_run(hs, fmtname, quick ? 40 : 500, 0.1);
+	race_run(hs, fmtname, quick ? 20 : 100, 2.0);
 }
 
 static double thread_cpu_s(void)
@@ -771,8 +1036,8 @@ static void label_bench(bool quick)
 int main(int argc, char **argv)
 {
 	static const char *const sections[] = { "throughput", "importer", "memory", "station",
-						 "label" };
-	bool quick = false, run[5] = { false }, some = false;
+						 "label", "race" };
+	bool quick = false, run[6] = { false }, some = false;
 	harness_server hs;
 	specify_session *s;
 	cs_error err;
@@ -780,9 +1045,9 @@ int main(int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		int k = 0;
-		while (k < 5 && strcmp(argv[i], sections[k]) != 0)
+		while (k < 6 && strcmp(argv[i], sections[k]) != 0)
 			k++;
-		if (k < 5)
+		if (k < 6)
 			run[k] = some = true;
 		else if (strcmp(argv[i], "--quick") == 0)
 			quick = true;
@@ -790,11 +1055,11 @@ int main(int argc, char **argv)
 			inflight = atoi(argv[++i]);
 		else {
 			fputs("usage: bench [--quick] [--inflight N] "
-			      "[throughput] [importer] [memory] [station] [label]\n", stderr);
+			      "[throughput] [importer] [memory] [station] [label] [race]\n", stderr);
 			return 2;
 		}
 	}
-	for (int k = 0; k < 5 && !some; k++)
+	for (int k = 0; k < 6 && !some; k++)
 		run[k] = true;
 	if (harness_server_start(&hs, NULL) || harness_login(&hs, &s, &err)) {
 		fprintf(stderr, "bench: cannot start: %s\n", err.msg);
@@ -825,6 +1090,8 @@ int main(int argc, char **argv)
 		station_bench(&hs, s, quick);
 	if (run[4])
 		label_bench(quick);
+	if (run[5])
+		race_bench(&hs, s, quick);
 	specify_session_free(s);
 	harness_server_stop(&hs);
 	free(jpath);
