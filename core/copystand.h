@@ -45,6 +45,7 @@ enum {
 	COPYSTAND_E_UNREACHABLE = -10, /* Specify cannot be reached */
 	COPYSTAND_E_AUTH = -20,       /* wrong user name or password */
 	COPYSTAND_E_NOT_FOUND = -27,  /* e.g. no station is running */
+	COPYSTAND_E_CONFLICT = -28,   /* e.g. the held capture changed just now */
 	/* Other negative codes are failures too; the message says which. */
 };
 
@@ -146,7 +147,9 @@ enum copystand_choice {
 };
 
 /* COPYSTAND_E_NOT_FOUND when nothing is held; COPYSTAND_E_INVALID when
- * the choice is not one of the held capture's. */
+ * the choice is not one of the held capture's; COPYSTAND_E_CONFLICT
+ * within a second of another capture becoming the one held (the choice
+ * may have been meant for the one shown before): show it, ask again. */
 int copystand_resolve_held(copystand *c, enum copystand_choice choice,
 			   char *err, size_t errlen);
 

@@ -25,6 +25,9 @@
 /* Captures remembered for undo, newest last. */
 #define UNDO_DEPTH 32
 #define FILES_PER_CAPTURE 8
+/* A decision is for the capture held this long at least: one that came
+ * just before the key was meant for the one shown before it. */
+#define HELD_SETTLE_S 1.0
 /* How often an idle station asks whether Specify is still there. */
 #define PROBE_S 10.0
 /* How soon a check that found Specify away is tried again. */
@@ -69,6 +72,7 @@ struct station {
 	struct capture undo[UNDO_DEPTH];
 	int nundo;
 	long long held_item;         /* the first file of the capture held last */
+	double held_since;           /* when it became the one a decision is for */
 
 	specify_session *session;    /* the checker's own */
 
@@ -484,6 +488,8 @@ static void on_finished(void *ud, const finish_event *ev)
 		clear_held(s);
 	if (ev->state == JS_HELD) {
 		clear_held(s);
+		if (s->held_item != ev->first_item)
+			s->held_since = now_s();
 		s->held_item = ev->first_item;
 		snprintf(st->held_name, sizeof st->held_name, "%s", ev->name);
 		snprintf(st->held_label, sizeof st->held_label, "%s", ev->label ? ev->label : "");
@@ -1128,9 +1134,19 @@ out:
 	return ret;
 }
 
-/* Sends the held capture item on under identifier. */
+/* Sends the held capture item on under identifier, unless another was
+ * held instead a moment ago. */
 static int release_held(station *s, long long item, const char *identifier, cs_error *err)
 {
+	char name[sizeof s->st.held_name];
+
+	pthread_mutex_lock(&s->lock);
+	double held_for = now_s() - s->held_since;
+	snprintf(name, sizeof name, "%s", s->st.held_name);
+	pthread_mutex_unlock(&s->lock);
+	if (held_for < HELD_SETTLE_S)
+		return cs_error_set(err, CS_E_CONFLICT, "%s was held a moment ago: check that "
+				    "it is the one you decide, then decide again", name);
 	int ret = finish_release(s->fin, item, identifier, err);
 
 	if (ret)

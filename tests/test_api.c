@@ -160,6 +160,7 @@ static void race(copystand *c, const char *mkjpeg, double delay)
 			held++;
 			copystand_held(c, &hi);
 			bool before = !strcmp(hi.before, numbers[truth]);
+			nanosleep(&(struct timespec){ .tv_sec = 1, .tv_nsec = 200000000 }, NULL);
 			if ((before || !strcmp(hi.after, numbers[truth])) &&
 			    copystand_resolve_held(c, before ? COPYSTAND_NUMBER_BEFORE :
 						   COPYSTAND_NUMBER_AFTER, err, sizeof err) == 0) {
@@ -286,8 +287,12 @@ int main(int argc, char **argv)
 	tap_ok(copystand_resolve_held(c, COPYSTAND_KEEP_SCAN, err, sizeof err) ==
 	       COPYSTAND_E_INVALID, "keeping the scan is no answer to a press at a change: %s",
 	       err);
+	tap_is_int(copystand_resolve_held(c, COPYSTAND_NUMBER_AFTER, err, sizeof err),
+		   COPYSTAND_E_CONFLICT, "the moment it is held, no decision is taken (it "
+		   "may be meant for the one held before)");
+	nanosleep(&(struct timespec){ .tv_sec = 1, .tv_nsec = 200000000 }, NULL);
 	tap_is_int(copystand_resolve_held(c, COPYSTAND_NUMBER_AFTER, err, sizeof err), 0,
-		   "a person says: the number after");
+		   "a person says, a moment later: the number after");
 	tap_ok(wait_attached(c, "000000006", 60, NULL), "it is attached to 6");
 	tap_is_int(copystand_resolve_held(c, COPYSTAND_NUMBER_AFTER, err, sizeof err),
 		   COPYSTAND_E_NOT_FOUND, "nothing more is held");
@@ -309,6 +314,7 @@ int main(int argc, char **argv)
 	       held);
 	tap_is_int(copystand_resolve_held_number(c, "9", err, sizeof err), COPYSTAND_E_INVALID,
 		   "a number it cannot be is refused");
+	nanosleep(&(struct timespec){ .tv_sec = 1, .tv_nsec = 200000000 }, NULL);
 	tap_ok(copystand_resolve_held_number(c, "6", err, sizeof err) == 0 &&
 	       wait_attached(c, "000000006", 60, NULL), "the middle one, by its number: attached "
 	       "to 6");

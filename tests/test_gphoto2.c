@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,12 +144,22 @@ static bool station_says(const char *want, double timeout_s)
 	return true;
 }
 
+/* A person's answer to a held capture: after reading it (the station
+ * refuses one the moment a capture is held). */
+static bool answer(const char *key);
+
 static bool station_type(const char *line)
 {
 	char buf[128];
 	int n = snprintf(buf, sizeof buf, "%s\n", line);
 
 	return st.pty >= 0 && write(st.pty, buf, (size_t)n) == n;
+}
+
+static bool answer(const char *key)
+{
+	nap_ms(1200);
+	return station_type(key);
 }
 
 static bool station_start(const char *dir)
@@ -359,6 +370,21 @@ static bool logged(const char *log, const char *line)
 	}
 	free(text);
 	return found;
+}
+
+__attribute__((format(printf, 2, 3)))
+static bool camera_set(ptpip_cam *cam, const char *fmt, ...)
+{
+	char cmd[128], *reply;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	reply = ptpip_cam_control(cam, "%s", cmd);
+	bool ok = reply && !strncmp(reply, "OK", 2);
+	free(reply);
+	return ok;
 }
 
 static bool press(ptpip_cam *cam, const char *what)
@@ -576,7 +602,7 @@ static void test_tethered(void)
 	tap_ok(station_says("HELD pending_", T_SHORT) &&
 	       station_says("it is no number or 000000123; say which", T_SHORT),
 	       "the first press after the scan: held, no number or 000000123");
-	tap_ok(station_type("n") && station_says("received 000000123.jpg", T_SHORT),
+	tap_ok(answer("n") && station_says("received 000000123.jpg", T_SHORT),
 	       "n: it is 000000123's");
 	tap_ok(press(cam, "raw+jpeg") && logged(log, "copystand: IMG_0002.JPG → "),
 	       "a RAW+JPEG press: two downloads, two hook calls");
@@ -589,7 +615,7 @@ static void test_tethered(void)
 	tap_ok(press(cam, "jpeg") && logged(log, "copystand: IMG_0003.JPG → "),
 	       "and a press after it");
 	tap_ok(station_says("it is 000000123 or 000012345; say which", T_SHORT) &&
-	       station_type("n") && station_says("received 000012345.jpg", T_SHORT),
+	       answer("n") && station_says("received 000012345.jpg", T_SHORT),
 	       "held between the two numbers; n: 000012345's");
 	tap_is_int(finish(gp, T_SHORT), 0, "gphoto2 ends after its 4 files, status 0");
 	gp = -1;
@@ -701,7 +727,7 @@ static void test_darktable(void)
 	 * (test_tethered) carries no time: shot before that station ended,
 	 * or after? Held, and shown at this start. */
 	tap_ok(station_says("HELD pending_", T_SHORT) &&
-	       station_says("p 000012345, n no number", T_SHORT) && station_type("n") &&
+	       station_says("p 000012345, n no number", T_SHORT) && answer("n") &&
 	       station_says("no catalog number", T_SHORT),
 	       "the last session's held file is shown at the start; n: it has no number");
 	tap_ok(station_scan("000000123"), "000000123 is scanned");
@@ -735,13 +761,126 @@ static void test_darktable(void)
 	char held[2][96];
 	for (int i = 0; i < 2; i++)
 		snprintf(held[i], sizeof held[i], "HELD %s: p no number, n 000000123", name[1 - i]);
-	tap_ok(station_says(held[0], T_LONG) && station_type("n") &&
-	       station_says(held[1], T_LONG) && station_type("n"),
+	tap_ok(station_says(held[0], T_LONG) && answer("n") &&
+	       station_says(held[1], T_LONG) && answer("n"),
 	       "both held: the station cannot tell when they were shot; n, n");
 	tap_ok(station_says("attached ✓ 000000123", T_LONG) &&
 	       station_says("attached ✓ 000000123", T_LONG), "and the station attaches them");
 out:
 	tap_is_int(station_quit(), 0, "the station quits, status 0 (no leaks)");
+}
+
+/* Images the stand-in holds on collection object record. */
+static int record_images(long long record)
+{
+	int n = 0;
+
+	cJSON_Delete(harness_attachment_of(&hs, NULL, record, &n));
+	return n;
+}
+
+/* Answers the capture the station shows held now (the last one it
+ * printed), if any, with the number its press had: the hook's log tells
+ * which camera file each provisional name is, truth[k] the number of
+ * IMG_000k+1.  One answered is not answered again while the station has
+ * not taken the answer (5 s).  True if it answered. */
+static bool answer_held(const char *log, const char *const *truth, int n)
+{
+	static char last[96];
+	static double last_at;
+	char *held = NULL, name[96], *text, line[160];
+
+	for (char *p = st.out; p && (p = strstr(p, "HELD pending_")); p++)
+		held = p;
+	if (!held || sscanf(held + 5, "%95[^:]", name) != 1 ||
+	    (!strcmp(name, last) && harness_now() - last_at < 5) || !(text = text_of(log)))
+		return false;
+	for (int k = 0; k < n; k++) {
+		snprintf(line, sizeof line, "IMG_%04d.JPG → the station (as %s ", k + 1, name);
+		if (strstr(text, line)) {
+			char number[32];
+			snprintf(number, sizeof number, "= %s", truth[k]);
+			snprintf(last, sizeof last, "%s", name);
+			last_at = harness_now();
+			answer(number);
+			free(text);
+			return true;
+		}
+	}
+	free(text);
+	return false;
+}
+
+/* gphoto2 and the hook, a body that takes delay seconds from press to
+ * file, its clock 37 s ahead, the next label scanned from 1 s before to
+ * 2 s after each press of its button.  The station cannot read the
+ * camera's clock (gphoto2 holds it), so shots around scans are held; each
+ * held one is answered with the number current at its press (= NUMBER),
+ * which must be among those it offers, and every shot must end on its
+ * record. */
+static void race(double delay)
+{
+	static const double offsets[] = { -1.0, -0.3, -0.05, 0.05, 0.3, 2.0 };
+	static const char *const numbers[] = { "000000010", "000000011", "000000012" };
+	const char *truth[sizeof offsets / sizeof *offsets];
+	char dir[600], dl[600], log[600];
+	int want[3], answered = 0, cur = 0, n = (int)(sizeof offsets / sizeof *offsets);
+	ptpip_cam *cam = NULL;
+	pid_t gp = -1;
+
+	tap_diag("gphoto2 race: %.1f s from press to file", delay);
+	snprintf(dir, sizeof dir, "%s/race-%g", harness_home(), delay);
+	snprintf(dl, sizeof dl, "%s/race-dl-%g", harness_home(), delay);
+	snprintf(log, sizeof log, "%s/race-%g.log", harness_home(), delay);
+	mkdir(dl, 0700);
+	for (int k = 0; k < 3; k++)
+		want[k] = record_images(10 + k);
+	if (!station_start(dir) || !station_scan(numbers[0]) ||
+	    !(cam = ptpip_cam_start(PTPIP_CAMERA_EXE, NULL)) ||
+	    !camera_set(cam, "delay %g", delay) || !camera_set(cam, "clock %d", 37) ||
+	    (gp = gphoto2_start(cam, dl, NULL, n, log)) < 0) {
+		tap_ok(0, "the station, the camera and gphoto2 start");
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		int next = (cur + 1) % 3;
+		if (offsets[i] < 0) {
+			station_type(numbers[next]);
+			nap_ms((long)(-offsets[i] * 1000));
+		}
+		press(cam, "jpeg");
+		truth[i] = numbers[offsets[i] < 0 ? next : cur];
+		want[offsets[i] < 0 ? next : cur]++;
+		if (offsets[i] > 0) {
+			nap_ms((long)(offsets[i] * 1000));
+			station_type(numbers[next]);
+		}
+		cur = next;
+		/* Its file in before the next press: a camera's come in order. */
+		nap_ms((long)(delay * 1000) + 700);
+	}
+	tap_is_int(finish(gp, T_SHORT), 0, "gphoto2 ends after its files, status 0");
+	gp = -1;
+	double until = harness_now() + T_LONG;
+	bool done = false;
+	while (!done && harness_now() < until) {
+		answered += answer_held(log, truth, n);
+		station_read(200);
+		done = record_images(10) == want[0] && record_images(11) == want[1] &&
+		       record_images(12) == want[2];
+	}
+	tap_ok(done, "%.1f s to the file, scans -1 s..+2 s around presses: every shot on the "
+	       "record current at its press (%d held, answered with their number)", delay,
+	       answered);
+	if (!done)
+		for (int k = 0; k < 3; k++)
+			tap_diag("record %d: %d images, want %d", 10 + k, record_images(10 + k),
+				 want[k]);
+out:
+	finish(gp, 0);
+	tap_is_int(station_quit(), 0, "the station quits, status 0 (no leaks)");
+	if (cam)
+		ptpip_cam_stop(cam);
 }
 
 int main(void)
@@ -766,6 +905,8 @@ int main(void)
 	test_no_station();
 	test_tethered();
 	test_darktable();
+	race(0.1);
+	race(2.0);
 
 	harness_server_stop(&hs);
 	harness_cleanup();

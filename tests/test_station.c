@@ -565,18 +565,12 @@ static char *history_of(const char *path)
 
 /* --- which specimen a shot belongs to (issue 13) ---------------------------- */
 
-/* Images Specify holds of collection object record. */
+/* Images the stand-in holds on collection object record. */
 static int record_images(long long record)
 {
-	cJSON *st = standin_state(hs.standin), *a;
 	int n = 0;
 
-	cJSON_ArrayForEach(a, cJSON_GetObjectItem(st, "attachments")) {
-		const char *table = cJSON_GetStringValue(cJSON_GetObjectItem(a, "join_table"));
-		n += table && !strcmp(table, "collectionobjectattachment") &&
-		     (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "record_id")) == record;
-	}
-	cJSON_Delete(st);
+	cJSON_Delete(harness_attachment_of(&hs, NULL, record, &n));
 	return n;
 }
 
@@ -603,7 +597,7 @@ static const char *outcome(struct station_run *r, char offer[2][16])
 			return number;
 		}
 		if (keys && strstr(keys, "m · ")) {
-			sscanf(keys, ": p %15[^,], n %15[^\033]", offer[0], offer[1]);
+			sscanf(keys, ": p %15[^,], n %15[^,\033]", offer[0], offer[1]);
 			r->mark = (size_t)(keys - r->out) + 4;
 			return "HELD";
 		}
@@ -627,6 +621,7 @@ static bool button_shot(struct station_run *r, const char *number)
 		return false;
 	got = outcome(r, offer);
 	if (!strcmp(got, "HELD") && (!strcmp(offer[0], number) || !strcmp(offer[1], number))) {
+		nap(1.2);
 		send_line(r, strcmp(offer[0], number) ? "n" : "p");
 		got = outcome(r, NULL);
 	}
@@ -1253,6 +1248,11 @@ static void test_label_check(void)
 		tap_is_int(journal_state_of(local(&r, "000000011_2.jpg")), JS_HELD,
 			   "the journal holds it");
 		send_line(&r, "l");
+		tap_ok(expect(&r, "was held a moment ago: check that it is the one you decide",
+			      T_SHORT), "a key the moment a capture is held is not taken: it may "
+		       "have been meant for another");
+		nap(1.2);
+		send_line(&r, "l");
 		tap_ok(attached_once(&r, "000012345_2.jpg", 14, T_LONG),
 		       "l: renamed to the label's number and attached to its record");
 		tap_ok(!exists(local(&r, "000000011_2.jpg")), "the old name is gone");
@@ -1261,6 +1261,7 @@ static void test_label_check(void)
 		tap_ok(scan_found(&r, "000000011"), "scan 11 again");
 		send_line(&r, "");
 		tap_ok(expect(&r, "LABEL MISMATCH", T_SHORT), "held again");
+		nap(1.2);
 		send_line(&r, "c");
 		tap_ok(attached_once(&r, "000000011_2.jpg", 11, T_LONG),
 		       "c: the scanned number stands, attached to 11");
@@ -1285,6 +1286,7 @@ static void test_label_check(void)
 			sscanf(held + 5, "%63[^:]", name);
 		tap_ok(!strncmp(name, "000000011_", 10) && since(&r, 0, "the label reads 000012345"),
 		       "the next start shows the capture held before: %s", name);
+		nap(1.2);
 		send_line(&r, "l");
 		tap_ok(expect(&r, "held capture renamed to its label's number", T_SHORT),
 		       "l decides it");
@@ -1471,6 +1473,7 @@ static void race(bool enter, double delay)
 					 offer[0], offer[1]);
 				continue;
 			}
+			nap(1.2);
 			send_line(&r, before ? "p" : "n");
 			got = outcome(&r, NULL);
 		}

@@ -478,6 +478,9 @@ static void test_held(GtkApplication *app, GObject *automata, GObject *camera,
 	tap_ok(strstr(gtk_label_get_label(GTK_LABEL(status)),
 		      "foreground=\"#c01c28\" weight=\"bold\">next: 000000004 ✓") != NULL,
 	       "the status line says so in bold red: %s", gtk_label_get_label(GTK_LABEL(status)));
+	/* A person reads it first (copystand refuses a decision the moment a
+	 * capture is held: it may have been meant for the one shown before). */
+	spin(1.2);
 	gtk_button_clicked(GTK_BUTTON(after));
 	tap_ok(wait_attached("000000004.jpg", 4), "clicking 000000004 attaches it to record 4");
 	tap_ok(!gtk_widget_get_visible(before) && !gtk_widget_get_visible(after),

@@ -120,7 +120,7 @@ cJSON *harness_attachment_of(const harness_server *hs, const char *name,
 		const char *table = cJSON_GetStringValue(cJSON_GetObjectItem(a, "join_table"));
 		long long rec = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "record_id"));
 
-		if (!orig || strcmp(orig, name) || !table ||
+		if ((name && (!orig || strcmp(orig, name))) || !table ||
 		    strcmp(table, "collectionobjectattachment") || rec != record)
 			continue;
 		if (!n++)

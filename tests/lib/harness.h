@@ -39,8 +39,8 @@ void harness_server_stop(harness_server *hs);
 const char *harness_standin_start(harness_server *hs);
 
 /* The stand-in's attachment of collection object record whose file is
- * name (a copy to cJSON_Delete, or NULL); *count (may be NULL) gets how
- * many there are. */
+ * name (NULL: any) (a copy to cJSON_Delete, or NULL); *count (may be NULL)
+ * gets how many there are. */
 cJSON *harness_attachment_of(const harness_server *hs, const char *name,
 			     long long record, int *count);
 
