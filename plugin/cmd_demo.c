@@ -232,6 +232,8 @@ static int play(struct demo *d, cs_error *err)
 	STEP(expect(d, "HELD", err));
 	note("copystand cannot tell which specimen the shot shows: it holds it and asks; "
 	     "it was 000000002's (the number before the scan): p");
+	/* A person reads the line first; a key at once is refused. */
+	nanosleep(&(struct timespec){ .tv_sec = 1, .tv_nsec = 500000000 }, NULL);
 	STEP(type(d, "p", err));
 	STEP(expect(d, "attached ✓ 000000002_2.jpg", err));
 	STEP(camera_set(d, "exif subsec", err));

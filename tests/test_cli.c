@@ -144,8 +144,13 @@ int main(void)
 	       strstr(out, "station │ taken back: 000000123.jpg") &&
 	       strstr(out, "station │ NOT SHOOTING: 000099999"),
 	       "the real station ran the technician's session");
+	const char *held = out ? strstr(out, "HELD pending_") : NULL;
+	tap_ok(held && strstr(held, "it is 000000002 or 000000123; say which") &&
+	       strstr(held, "you     │ p\n") && strstr(held, "station │ captured 000000002_2.jpg"),
+	       "a shot with the next label scanned right after it is held, then decided");
 	tap_ok(out && strstr(out, "000000001    1       Esox lucius          000000001.jpg, 000000001_2.jpg\n") &&
-	       strstr(out, "000000002    2       Perca fluviatilis    000000002.jpg, 000000002.cr2\n") &&
+	       strstr(out, "000000002    2       Perca fluviatilis    000000002.jpg, 000000002.cr2, "
+		      "000000002_2.jpg\n") &&
 	       strstr(out, "000000123    13      Esox lucius          000000123.jpg\n") &&
 	       strstr(out, "000099999    -       -                    (no such record"),
 	       "and the table shows what Specify holds for each record");

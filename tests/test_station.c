@@ -1504,6 +1504,7 @@ out:
 
 static void test_races(void)
 {
+	race(true, 0.1);
 	race(true, 2.0);
 	race(false, 0.1);
 	race(false, 2.0);
