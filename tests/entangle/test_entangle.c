@@ -397,32 +397,36 @@ static void test_window(GtkWidget *window, GObject *automata)
 
 /* Entangle's capture with the next label scanned near it: number a, then
  * b scanned `after` s after the capture began (before it, if negative),
- * its file downloaded after both.  The shot is the number's that was
- * current when capture was pressed: a's, or b's when b came first. */
+ * its file downloaded transfer_s after the shutter, after both.  The shot
+ * is the number's that was current when capture was pressed: a's, or b's
+ * when b came first (whatever view of that record it becomes). */
 static void test_race(GtkApplication *app, GObject *automata, const char *file, int a, int b,
-		      double after)
+		      double after, double transfer_s)
 {
-	int owner = after < 0 ? b : a;
-	char number[16], named[64], attached[32];
+	int owner = after < 0 ? b : a, k;
+	char number[16], named[64], attached[64] = "";
 	guint mark;
 
 	g_snprintf(number, sizeof number, "%d", b);
-	g_snprintf(named, sizeof named, "%s → %09d.jpg", file, owner);
-	g_snprintf(attached, sizeof attached, "%09d.jpg", owner);
+	g_snprintf(named, sizeof named, "%s → %09d", file, owner);
 	tap_ok(scan(app, a), "scan %d", a);
 	mark = notes->len;
 	if (after < 0) {
 		set_number(app, number);
 		spin(-after);
 	}
-	capture(automata, file, (unsigned)a, RAW_TRANSFER_S);
+	capture(automata, file, (unsigned)a, transfer_s);
 	if (after >= 0) {
 		spin(after);
 		set_number(app, number);
 	}
-	tap_ok(wait_note(mark, named, 30) >= 0, "%d scanned %g s %s Capture: the shot is %d's",
-	       b, after < 0 ? -after : after, after < 0 ? "before" : "after", owner);
-	tap_ok(wait_attached(attached, owner), "Specify holds it on record %d", owner);
+	k = wait_note(mark, named, 30);
+	if (k >= 0)
+		sscanf(strstr(notes->pdata[k], "→ ") + strlen("→ "), "%63s", attached);
+	tap_ok(k >= 0, "%d scanned %g s %s Capture, %g s to the file: the shot is %d's", b,
+	       after < 0 ? -after : after, after < 0 ? "before" : "after", transfer_s, owner);
+	tap_ok(attached[0] && wait_attached(attached, owner), "Specify holds it on record %d (%s)",
+	       owner, attached);
 }
 
 /* A capture the camera fails ends without a file: its number goes to no
@@ -573,9 +577,16 @@ int main(int argc, char **argv)
 	       "text that is no catalog number is refused, and said so");
 
 	/* The next label scanned while a capture is on its way. */
-	test_race(app, automata, "IMG_0010.JPG", 8, 9, 0.05);
-	test_race(app, automata, "IMG_0011.JPG", 10, 11, 0.5);
-	test_race(app, automata, "IMG_0012.JPG", 1, 2, -1);
+	/* The next label from 1 s before to 2 s after Capture, with 0.1 s
+	 * and 2 s from the shutter to the file. */
+	static const double offsets[] = { -1.0, -0.3, -0.05, 0.05, 0.3, 1.0, 2.0 };
+	for (size_t i = 0; i < 2 * sizeof offsets / sizeof *offsets; i++) {
+		char file[32];
+		int a = 8 + (int)(i % 4), b = 8 + (int)((i + 1) % 4);
+		g_snprintf(file, sizeof file, "IMG_%04zu.JPG", 40 + i);
+		test_race(app, automata, file, a, b, offsets[i % 7],
+			  i < 7 ? TRANSFER_S : RAW_TRANSFER_S);
+	}
 	test_failed_capture(app, automata);
 
 	if (gui)
