@@ -25,7 +25,6 @@
 /* Presses begun and not yet handed in; the oldest is forgotten. */
 #define PRESSES_MAX 16
 
-
 struct copystand {
 	cs_config *cfg;
 	struct catalog_format *fmt;

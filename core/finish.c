@@ -49,6 +49,15 @@ static bool is_jpeg(const journal_item *it)
 	return metadata_is_jpeg(it->mimetype, it->name);
 }
 
+/* Which of the capture's files is its JPEG (c->jpeg, -1 for none). */
+static void find_jpeg(struct capture *c)
+{
+	c->jpeg = -1;
+	for (size_t i = 0; i < c->n && c->jpeg < 0; i++)
+		if (is_jpeg(&c->items[i]))
+			c->jpeg = (int)i;
+}
+
 /* The file name without its extension: the files of one shutter press
  * share it. */
 static size_t stem_len(const char *path)
@@ -364,10 +373,7 @@ static int finish_capture(finisher *f, struct capture *c, enum journal_state fro
 
 	if (c->n > sizeof old_paths / sizeof *old_paths)
 		return cs_error_set(err, CS_E_INVALID, "too many files in one capture");
-	c->jpeg = -1;
-	for (size_t i = 0; i < c->n && c->jpeg < 0; i++)
-		if (is_jpeg(&c->items[i]))
-			c->jpeg = (int)i;
+	find_jpeg(c);
 	for (size_t i = 0; rename_to && i < c->n; i++)
 		set_str(&c->items[i].identifier, rename_to);
 	if (label)
@@ -525,10 +531,7 @@ static void hold_press(finisher *f, struct capture *c, const press_shot *s)
 	char reason[768], cands[PRESS_CANDIDATES_MAX * 130] = "";
 	cs_error err = { 0 };
 
-	c->jpeg = -1;
-	for (size_t i = 0; i < c->n && c->jpeg < 0; i++)
-		if (is_jpeg(&c->items[i]))
-			c->jpeg = (int)i;
+	find_jpeg(c);
 	if (read_label(f, c, s->cand, s->ncand, &err)) {
 		for (size_t i = 0; i < c->n; i++)
 			c->items[i].press.bind = JB_LABEL;

@@ -102,7 +102,8 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	"ALTER TABLE items ADD COLUMN press_res REAL;"
 	"ALTER TABLE items ADD COLUMN press_bind TEXT;"
 	"ALTER TABLE items ADD COLUMN press_candidates TEXT;"
-	"CREATE INDEX items_press ON items(batch_id, press_source, press_bind);"
+	/* The finisher asks each pass for the presses still to be decided. */
+	"CREATE INDEX items_press ON items(press_bind, batch_id, press_source);"
 	"CREATE TABLE scans ("
 	"  id INTEGER PRIMARY KEY,"
 	"  batch_id INTEGER NOT NULL REFERENCES batches(id),"
@@ -779,6 +780,19 @@ int journal_items_of_identifier(journal *j, const char *identifier,
 	return each_row(st, fn, ud);
 }
 
+/* Grows *v (of *cap elements of size each) to hold one more than n. */
+static int grow(void **v, size_t *cap, size_t n, size_t each, cs_error *err)
+{
+	void *bigger;
+
+	if (n < *cap)
+		return 0;
+	if (!(bigger = realloc(*v, (*cap = *cap ? 2 * *cap : 32) * each)))
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	*v = bigger;
+	return 0;
+}
+
 static int cmp_path(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -805,15 +819,8 @@ int journal_paths_in(journal *j, const char *dir, char ***paths, size_t *n,
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)len + 1);
 	bind_text(st, 2, prefix);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)len + 1);
-	while (ret == 0 && sqlite3_step(st) == SQLITE_ROW) {
-		if (*n == cap) {
-			char **v = realloc(*paths, (cap = cap ? 2 * cap : 64) * sizeof *v);
-			if (!v) {
-				ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
-				break;
-			}
-			*paths = v;
-		}
+	while (ret == 0 && sqlite3_step(st) == SQLITE_ROW &&
+	       (ret = grow((void **)paths, &cap, *n, sizeof **paths, err)) == 0) {
 		if (!((*paths)[*n] = col_text(st, 0)))
 			ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
 		else
@@ -1086,18 +1093,6 @@ int journal_scan_add(journal *j, long long batch, double at, const char *identif
 	return step_done(j, st, "noting a scan", err);
 }
 
-/* Grows *v (of *cap elements of size each) to hold one more than n. */
-static int grow(void **v, size_t *cap, size_t n, size_t each, cs_error *err)
-{
-	void *bigger;
-
-	if (n < *cap)
-		return 0;
-	if (!(bigger = realloc(*v, (*cap = *cap ? 2 * *cap : 32) * each)))
-		return cs_error_set(err, CS_E_NOMEM, "out of memory");
-	*v = bigger;
-	return 0;
-}
 
 int journal_scans_get(journal *j, long long batch, journal_scan **out, size_t *n,
 		      cs_error *err)

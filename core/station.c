@@ -487,9 +487,9 @@ static void on_finished(void *ud, const finish_event *ev)
 	if (ev->state != JS_HELD && ev->first_item == s->held_item)
 		clear_held(s);
 	if (ev->state == JS_HELD) {
-		clear_held(s);
 		if (s->held_item != ev->first_item)
 			s->held_since = now_s();
+		clear_held(s);
 		s->held_item = ev->first_item;
 		snprintf(st->held_name, sizeof st->held_name, "%s", ev->name);
 		snprintf(st->held_label, sizeof st->held_label, "%s", ev->label ? ev->label : "");
@@ -831,12 +831,18 @@ void station_shot_rename(station *s, station_shot *shot)
 	snprintf(shot->stem, sizeof shot->stem, "%s", name.stem);
 }
 
+/* A name of identifier is free again for the next shot of that number,
+ * if no later one took the next (lock held). */
+static void give_back_index(station *s, const char *identifier, unsigned index)
+{
+	if (index && index + 1 == s->next_index && strcmp(identifier, s->st.identifier) == 0)
+		s->next_index = index;
+}
+
 void station_shot_cancel(station *s, const station_shot *shot)
 {
 	pthread_mutex_lock(&s->lock);
-	if (shot->index && shot->index + 1 == s->next_index &&
-	    strcmp(shot->identifier, s->st.identifier) == 0)
-		s->next_index = shot->index;
+	give_back_index(s, shot->identifier, shot->index);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -1289,11 +1295,8 @@ int station_undo(station *s, cs_error *err)
 		return cs_error_set(err, CS_E_NOT_FOUND, "nothing to undo");
 	}
 	c = s->undo[--s->nundo];
+	give_back_index(s, c.identifier, c.index);
 	pthread_mutex_unlock(&s->lock);
-	/* Its name is free again for the next shot of that number. */
-	station_shot freed = { .index = c.index };
-	snprintf(freed.identifier, sizeof freed.identifier, "%s", c.identifier);
-	station_shot_cancel(s, &freed);
 	for (size_t i = 0; i < c.n && ret == 0; i++)
 		ret = pipeline_undo(s->pipe, c.items[i], true, err);
 	return ret;

@@ -121,8 +121,6 @@ static double now_s(void)
 	return (double)tv.tv_sec + tv.tv_usec / 1e6;
 }
 
-
-
 /* A notice for the screen; ok (if not NULL) says whether the camera works. */
 static void vnotice(struct ui *u, const bool *ok, bool alert, const char *fmt, va_list ap)
 {
@@ -206,6 +204,15 @@ static bool take_fired(struct ui *u, station_shot *shot)
 	return true;
 }
 
+/* The shot a capture was named for. */
+static station_shot *named_shot(struct ui *u, const char *stem)
+{
+	for (unsigned i = 0; i < NAMED_SHOTS && i < u->nnamed; i++)
+		if (strcmp(u->named[i].stem, stem) == 0)
+			return &u->named[i];
+	return NULL;
+}
+
 /* Names a press when the camera announces it: a shot fired from here has
  * the number of its Enter; one of the camera's button a provisional name
  * until the time of its press places it.  A name found taken: the same
@@ -213,11 +220,8 @@ static bool take_fired(struct ui *u, station_shot *shot)
 static void name_press(void *ud, const char *taken, char *stem, size_t size)
 {
 	struct ui *u = ud;
-	station_shot *shot = NULL;
+	station_shot *shot = taken ? named_shot(u, taken) : NULL;
 
-	for (unsigned i = 0; taken && i < NAMED_SHOTS && i < u->nnamed; i++)
-		if (strcmp(u->named[i].stem, taken) == 0)
-			shot = &u->named[i];
 	if (shot) {
 		station_shot_rename(u->st, shot);
 	} else {
@@ -235,14 +239,6 @@ static void name_press(void *ud, const char *taken, char *stem, size_t size)
 	snprintf(stem, size, "%s", shot->stem);
 }
 
-/* The shot a capture was named for. */
-static const station_shot *named_shot(struct ui *u, const char *stem)
-{
-	for (unsigned i = 0; i < NAMED_SHOTS && i < u->nnamed; i++)
-		if (strcmp(u->named[i].stem, stem) == 0)
-			return &u->named[i];
-	return NULL;
-}
 
 /* Reads the camera's clock when it is due: at the moments that halve what
  * is known of its offset, then as drift widens it again. */
