@@ -84,6 +84,7 @@ struct camera {
 	double retry_at;        /* next reconnect attempt */
 	int backoff_ms;
 	cs_error away;          /* why the last reconnect failed */
+	unsigned sessions;      /* opened so far: callers see reconnects */
 	struct shot *shots;
 	size_t nshots, shots_cap;
 	char said[256];         /* libgphoto2's last error message */
@@ -163,6 +164,25 @@ static void on_gp_error(GPContext *ctx, const char *text, void *data)
 	snprintf(c->said, sizeof c->said, "%s", text);
 }
 
+/* Over PTP/IP libgphoto2 answers GeneralError for a connection that
+ * ended as for the camera's own error response; only its error log
+ * tells the first apart.  Per thread: a camera belongs to one. */
+static _Thread_local bool stream_ended;
+
+static void on_gp_log(GPLogLevel level, const char *domain, const char *str, void *data)
+{
+	(void)level;
+	(void)domain;
+	(void)data;
+	if (strstr(str, "End of stream") || strstr(str, "read PTPIP data"))
+		stream_ended = true;
+}
+
+static void watch_gp_log(void)
+{
+	gp_log_add_func(GP_LOG_ERROR, on_gp_log, NULL);
+}
+
 static int card_full(cs_error *err, const char *what)
 {
 	return cs_error_set(err, CS_E_IO,
@@ -181,6 +201,18 @@ static int refine(int gp, const char *said)
 	if (!strcmp(said, dgettext(GPHOTO_DOMAIN, "PTP Invalid Object Handle")))
 		return GP_ERROR_FILE_NOT_FOUND;
 	return gp;
+}
+
+static int session_open(camera *c, cs_error *err);
+static void session_close(camera *c);
+
+/* Whether the camera takes a new session at once. */
+static bool still_there(camera *c)
+{
+	cs_error ignored = { 0 };
+
+	session_close(c);
+	return session_open(c, &ignored) == 0;
 }
 
 /* A failed libgphoto2 call (gp, its result) as the technician needs it.
@@ -226,6 +258,18 @@ static int fail(camera *c, int gp, cs_error *err, const char *fmt, ...)
 	case GP_ERROR_NOT_SUPPORTED:
 		return cs_error_set(err, CS_E_INVALID,
 				    "%s: this camera cannot do that from the computer (%s)", what, said);
+	case GP_ERROR:
+		/* A PTP error response, or over PTP/IP a connection that
+		 * ended (libgphoto2 says GeneralError for both): a new session
+		 * tells them apart, and clears whatever the camera was in. */
+		if (stream_ended || !c->gp || !still_there(c))
+			break;
+		return cs_error_set(err, CS_E_PROTOCOL,
+				    "%s: the camera answered \"%s\": check it can shoot now "
+				    "(autofocus on something it can see, or focus set to manual; "
+				    "no menu or playback open; mode dial on a photo mode; a card in) "
+				    "and try again; if it repeats, switch the camera off and on",
+				    what, said);
 	}
 	c->broken = true;
 	return cs_error_set(err, CS_E_UNREACHABLE,
@@ -473,8 +517,10 @@ static int session_ready(camera *c, double deadline, cs_error *err)
 		session_close(c);
 	while (!c->gp) {
 		if (now() >= c->retry_at) {
-			if (session_open(c, &c->away) == 0)
+			if (session_open(c, &c->away) == 0) {
+				c->sessions++;
 				return 0;
+			}
 			c->backoff_ms = c->backoff_ms ? 2 * c->backoff_ms : RECONNECT_FIRST_MS;
 			if (c->backoff_ms > RECONNECT_MAX_MS)
 				c->backoff_ms = RECONNECT_MAX_MS;
@@ -495,6 +541,7 @@ static int session_ready(camera *c, double deadline, cs_error *err)
 static int enter(camera *c, double deadline, cs_error *err)
 {
 	c->said[0] = '\0';
+	stream_ended = false;
 	signals_hold(&c->hold);
 	return session_ready(c, deadline, err);
 }
@@ -546,6 +593,8 @@ int camera_open(const camera_options *o, camera **out, cs_error *err)
 		return cs_error_set(err, CS_E_NOMEM, "opening the camera: out of memory");
 	}
 	gp_context_set_error_func(c->ctx, on_gp_error, c);
+	static pthread_once_t log_watched = PTHREAD_ONCE_INIT;
+	pthread_once(&log_watched, watch_gp_log);
 	if (o) {
 		c->name_press = o->name_press;
 		c->name_press_ud = o->name_press_ud;
@@ -570,6 +619,7 @@ int camera_open(const camera_options *o, camera **out, cs_error *err)
 		camera_free(c);
 		return ret;
 	}
+	c->sessions = 1;
 	*out = c;
 	return 0;
 }
@@ -582,6 +632,11 @@ const char *camera_model(const camera *c)
 const char *camera_port(const camera *c)
 {
 	return c ? c->port : "";
+}
+
+unsigned camera_sessions(const camera *c)
+{
+	return c ? c->sessions : 0;
 }
 
 void camera_free(camera *c)

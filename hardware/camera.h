@@ -16,6 +16,9 @@
  *                     delete a file (locked card)
  *   CS_E_IO           the card is full, or the local disk failed
  *   CS_E_CONFLICT     a file of the name asked for is already in the folder
+ *   CS_E_PROTOCOL     the camera answered with an error (PTP General
+ *                     Error: it cannot shoot now); the next call opens a
+ *                     new session
  *   CS_E_CONFIG       several cameras and none chosen
  *   CS_E_NOT_FOUND    a camera model libgphoto2 does not know; a shot
  *                     erased on the camera before it came
@@ -77,6 +80,10 @@ int camera_open(const camera_options *o, camera **out, cs_error *err);
 /* The model and port of the session, as libgphoto2 names them. */
 const char *camera_model(const camera *c);
 const char *camera_port(const camera *c);
+
+/* How many sessions have opened: grows at each reconnect, which any call
+ * may make by itself, so a caller can say the camera is back. */
+unsigned camera_sessions(const camera *c);
 
 /* Fires the shutter and returns; the shot comes through
  * camera_wait_capture().  A busy camera is tried again for a few seconds. */

@@ -74,6 +74,7 @@ struct ui {
 	int nasked, nfired;
 	int outstanding;             /* fired from here, not yet come in */
 	bool camera_ok;
+	unsigned camera_sessions;    /* seen (camera thread only) */
 	char notice[512];            /* the latest news of the camera or the keys */
 	unsigned notice_alerts;
 
@@ -304,6 +305,12 @@ static void camera_pause(struct ui *u, int n)
 	}
 }
 
+/* Whether the camera is still there after a call failed with ret. */
+static bool camera_works(int ret)
+{
+	return ret != CS_E_UNREACHABLE && ret != CS_E_NETWORK && ret != CS_E_ACCESS;
+}
+
 /* Sends the oldest shot asked for to the camera; the press that comes
  * after it was sent is its own. */
 static void fire_asked(struct ui *u, camera *cam)
@@ -323,8 +330,18 @@ static void fire_asked(struct ui *u, camera *cam)
 	pthread_mutex_unlock(&u->lock);
 	if (ret) {
 		station_shot_cancel(u->st, &shot);
-		camera_news(u, ret != CS_E_UNREACHABLE, true, "SHUTTER FAILED: %s", err.msg);
+		camera_news(u, camera_works(ret), true, "SHUTTER FAILED: %s", err.msg);
 	}
+}
+
+/* Says the camera is ready whenever a session opened, the first one or a
+ * reconnect a call made by itself. */
+static void camera_say_ready(struct ui *u, camera *cam)
+{
+	if (camera_sessions(cam) == u->camera_sessions)
+		return;
+	u->camera_sessions = camera_sessions(cam);
+	camera_news(u, true, false, "camera: %s ready", camera_model(cam));
 }
 
 static bool camera_round(struct ui *u, camera **cam, double *quiet_since, int *away)
@@ -348,14 +365,18 @@ static bool camera_round(struct ui *u, camera **cam, double *quiet_since, int *a
 		}
 		*away = 0;
 		u->clock_next = now_s();
-		camera_news(u, true, false, "camera: %s ready", camera_model(*cam));
+		u->camera_sessions = 0;
+		camera_say_ready(u, *cam);
 	}
-	if (fire)
+	if (fire) {
 		fire_asked(u, *cam);
+		camera_say_ready(u, *cam);
+	}
 	read_clock(u, *cam);
 	double wait_ms = (u->clock_next - now_s()) * 1e3;
 	int poll_ms = wait_ms < 0 ? 0 : wait_ms < CAMERA_POLL_MS ? (int)wait_ms : CAMERA_POLL_MS;
 	ret = camera_wait_capture(*cam, poll_ms, u->dir, NULL, &cap, &err);
+	camera_say_ready(u, *cam);
 	if (ret == 0) {
 		const station_shot *named = named_shot(u, cap.stem);
 		/* Named by the camera itself: kept, unmatched, for a person. */
@@ -370,7 +391,7 @@ static bool camera_round(struct ui *u, camera **cam, double *quiet_since, int *a
 	} else if (ret == CS_E_CONFLICT) {
 		camera_news(u, true, false, "camera: %s (named anew)", err.msg);
 	} else if (ret != CS_E_TIMEOUT) {
-		camera_news(u, false, ret != CS_E_UNREACHABLE, "camera: %s", err.msg);
+		camera_news(u, camera_works(ret), ret != CS_E_UNREACHABLE, "camera: %s", err.msg);
 		/* A camera that is away: look again in a moment, not at once. */
 		nanosleep(&(struct timespec){ .tv_nsec = 500000000 }, NULL);
 	}

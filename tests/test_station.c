@@ -839,6 +839,50 @@ static void test_disconnect(void)
 	station_end(&r);
 }
 
+/* 7b. The cable goes between shots: the station reopens the camera and
+ * says so at once (camera ✓), not only at the next capture. */
+static void test_reconnect(void)
+{
+	struct station_run r;
+
+	tap_diag("camera reconnect between shots");
+	if (station_start(&r, "reconnect", true, NULL)) {
+		tap_ok(cam_ok(&r, "fault off 3"), "the camera is off for 3 s, nothing in flight");
+		tap_ok(expect(&r, "camera disconnected", T_SHORT), "the station says it is gone");
+		tap_ok(expect(&r, "camera ✗", T_SHORT), "the status line shows camera ✗");
+		tap_ok(expect(&r, "camera: PTP/IP Camera ready", T_SHORT),
+		       "the reopen says camera … ready");
+		tap_ok(expect(&r, "camera ✓", T_SHORT), "and the status line camera ✓");
+		tap_ok(scan_found(&r, "000000012"), "the scan is found");
+		send_line(&r, "");
+		tap_ok(expect(&r, "captured 000000012", T_SHORT), "Enter shoots again");
+	}
+	station_end(&r);
+}
+
+/* 7c. The camera refuses a shot (PTP GeneralError): it is not called a
+ * lost connection; the camera stays ✓ and the next Enter shoots. */
+static void test_camera_refuses(void)
+{
+	struct station_run r;
+
+	tap_diag("camera answers GeneralError");
+	if (station_start(&r, "refuses", true, NULL)) {
+		tap_ok(scan_found(&r, "000000011"), "the scan is found");
+		tap_ok(cam_ok(&r, "fault general-error"), "the next capture is refused");
+		size_t from = r.mark;
+		send_line(&r, "");
+		tap_ok(expect(&r, "SHUTTER FAILED", T_SHORT), "the shutter failed");
+		tap_ok(expect(&r, "General Error", T_SHORT), "says what the camera answered");
+		tap_ok(!since(&r, from, "disconnected") && !since(&r, from, "check the cable"),
+		       "not called a lost connection");
+		tap_ok(expect(&r, "camera ✓", T_SHORT), "the camera stays ✓");
+		send_line(&r, "");
+		tap_ok(expect(&r, "captured 000000011", T_SHORT), "the next Enter shoots");
+	}
+	station_end(&r);
+}
+
 /* 8. A serial scanner on a second pty: its scan is the current number;
  * the terminal still takes keys. */
 static void test_serial_scanner(void)
@@ -1543,6 +1587,9 @@ int main(void)
 	test_disk_full();
 	test_unjournaled();
 	test_races();
+	/* Last: their shots take names (000000012.jpg) the cases above expect free. */
+	test_reconnect();
+	test_camera_refuses();
 
 	harness_server_stop(&hs);
 	harness_cleanup();

@@ -59,6 +59,7 @@ enum {
 enum {
 	RC_PENDING = 0,         /* ours: the response follows a streamed data phase */
 	RC_OK = 0x2001,
+	RC_GENERAL_ERROR = 0x2002,
 	RC_SESSION_NOT_OPEN = 0x2003,
 	RC_OPERATION_NOT_SUPPORTED = 0x2005,
 	RC_INVALID_STORAGE_ID = 0x2008,
@@ -363,6 +364,8 @@ struct faults {
 	uint64_t cut;           /* next GetObject: bytes before hanging up */
 	bool frozen;
 	bool card_full;
+	bool general_error;     /* next InitiateCapture: GeneralError */
+	int64_t off_until_us;   /* switched off: connections closed (MONOTONIC) */
 };
 
 struct camera;
@@ -684,6 +687,12 @@ static uint16_t op_initiate_capture(struct camera *cam, const struct request *rq
 		cam->faults.card_full = false;
 		queue_event(cam, EV_STORE_FULL, rq->tid, CARD_STORAGE_ID);
 		return RC_STORE_FULL;
+	}
+	/* What cameras answer when they cannot shoot (autofocus found
+	 * nothing, mode dial on video): no shot, no event. */
+	if (cam->faults.general_error) {
+		cam->faults.general_error = false;
+		return RC_GENERAL_ERROR;
 	}
 	/* An error: gp_camera_trigger_capture() reports it;
 	 * gp_camera_capture() waits for ever, as it would for any response.
@@ -1018,6 +1027,10 @@ static void accept_ptpip(struct camera *cam)
 
 	if (fd < 0)
 		return;
+	if (clock_us(CLOCK_MONOTONIC) < cam->faults.off_until_us) {
+		close(fd);
+		return;
+	}
 	/* Without it each small response waits for a delayed ACK: ~40 ms per
 	 * transaction (ptpip.md quirk 4). */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -1102,6 +1115,8 @@ static const char *cmd_payload(struct camera *cam, char *args, struct buf *reply
 	return err;
 }
 
+static bool parse_decimal(const char *s, double lo, double hi, double *v);
+
 static const char *cmd_fault(struct camera *cam, char *args, struct buf *reply)
 {
 	char *save = NULL, *what = strtok_r(args, " ", &save), *arg = strtok_r(NULL, " ", &save);
@@ -1123,6 +1138,17 @@ static const char *cmd_fault(struct camera *cam, char *args, struct buf *reply)
 		cam->faults.frozen = false;
 	} else if (!strcmp(what, "card-full")) {
 		cam->faults.card_full = true;
+	} else if (!strcmp(what, "general-error")) {
+		cam->faults.general_error = true;
+	} else if (!strcmp(what, "off")) {
+		/* Switched off (or the cable pulled) while nothing moves: the
+		 * host notices at its next read of either socket. */
+		double seconds;
+		if (!arg || !parse_decimal(arg, 0, MAX_DELAY, &seconds))
+			return "expected SECONDS from 0 to 3600";
+		cam->faults.off_until_us = clock_us(CLOCK_MONOTONIC) + to_us(seconds);
+		if (cam->s.cmd.fd >= 0)
+			session_end(cam);
 	} else if (!strcmp(what, "clear")) {
 		cam->faults = (struct faults){ .cut = UINT64_MAX };
 	} else {
