@@ -36,6 +36,9 @@ struct finisher {
 #define MISMATCH_READS "LABEL MISMATCH: the label reads "
 #define MISMATCH_BUT " but "
 
+/* Files of one capture this finisher takes at most. */
+#define CAPTURE_FILES_MAX 16
+
 struct capture {
 	journal_item *items;
 	size_t n;
@@ -336,8 +339,14 @@ static void decide(finisher *f, struct capture *c)
 static void tell(finisher *f, const struct capture *c)
 {
 	const journal_item *it = &c->items[0];
+	long long ids[CAPTURE_FILES_MAX];
+	size_t n = c->n < CAPTURE_FILES_MAX ? c->n : CAPTURE_FILES_MAX;
+
+	for (size_t i = 0; i < n; i++)
+		ids[i] = c->items[i].id;
 	finish_event ev = {
-		.first_item = it->id, .batch_id = it->batch_id, .name = it->name,
+		.first_item = it->id, .items = ids, .nitems = n,
+		.batch_id = it->batch_id, .name = it->name,
 		.identifier = it->identifier ? it->identifier : "",
 		.state = it->state, .reason = it->reason,
 		.label = c->label[0] ? c->label : NULL,
@@ -368,7 +377,7 @@ static void drop_taken_back(finisher *f, const struct capture *c)
 static int finish_capture(finisher *f, struct capture *c, enum journal_state from,
 			  const char *rename_to, bool label, cs_error *err)
 {
-	char *old_paths[FINISH_CODES_MAX * 2] = { 0 };
+	char *old_paths[CAPTURE_FILES_MAX] = { 0 };
 	int ret = 0;
 
 	if (c->n > sizeof old_paths / sizeof *old_paths)

@@ -40,6 +40,8 @@ enum finish_label { FINISH_LABEL_OFF, FINISH_LABEL_CHECK, FINISH_LABEL_NAME };
 /* One capture done, or held. */
 typedef struct finish_event {
 	long long first_item;      /* the journal id of its first file */
+	const long long *items;    /* of all its files, first_item first */
+	size_t nitems;
 	long long batch_id;
 	const char *name;          /* its first file's name */
 	const char *identifier;    /* "" when it has none */

@@ -42,6 +42,7 @@ struct capture {
 	size_t n;
 	char identifier[STATION_ID_MAX];
 	unsigned index;
+	bool received;               /* from another program (a hook) */
 };
 
 struct station {
@@ -444,15 +445,25 @@ static void on_event(void *ud, const pipeline_event *ev)
 
 /* --- what the finisher reports ------------------------------------------------ */
 
-/* Whether item came from this station's own camera (lock held): the
- * captures it can undo are its own. */
-static bool is_own(const station *s, long long item)
+/* The capture on the undo stack whose first file item is (lock held). */
+static const struct capture *undo_entry(const station *s, long long item)
 {
 	for (int i = 0; i < s->nundo; i++)
-		for (size_t k = 0; k < s->undo[i].n; k++)
-			if (s->undo[i].items[k] == item)
-				return true;
-	return false;
+		if (s->undo[i].items[0] == item)
+			return &s->undo[i];
+	return NULL;
+}
+
+/* The index of identifier's name that name is (0: none of its). */
+static unsigned index_in_name(const char *identifier, const char *name)
+{
+	char *stem = NULL;
+	unsigned index = 0;
+
+	if (identifier[0] && catalog_name_build(identifier, 1, NULL, &stem, NULL, NULL) == 0)
+		index = index_of(name, stem);
+	free(stem);
+	return index;
 }
 
 /* The numbers a capture held at its press may be (lock held). */
@@ -478,12 +489,22 @@ static void clear_held(station *s)
 	s->st.held_numbers = 0;
 }
 
+static void remember(station *s, const char *identifier, unsigned index, bool received,
+		     const long long *ids, size_t n);
+
 static void on_finished(void *ud, const finish_event *ev)
 {
 	station *s = ud;
 	station_status *st = &s->st;
 
 	pthread_mutex_lock(&s->lock);
+	/* Another program's capture (a gphoto2 hook's), seen first now:
+	 * undone like one of the station's own. */
+	const struct capture *known = undo_entry(s, ev->first_item);
+	bool received = known ? known->received : ev->batch_id == s->batch;
+	if (!known && received)
+		remember(s, ev->identifier, index_in_name(ev->identifier, ev->name), true,
+			 ev->items, ev->nitems);
 	if (ev->state != JS_HELD && ev->first_item == s->held_item)
 		clear_held(s);
 	if (ev->state == JS_HELD) {
@@ -505,7 +526,7 @@ static void on_finished(void *ud, const finish_event *ev)
 		news(s, STATION_NEWS_PROBLEM, ev->identifier, ev->name, st->last);
 	} else if (ev->label && ev->identifier[0]) {
 		snprintf(st->last, sizeof st->last, "named from the label: %s", ev->name);
-	} else if (ev->batch_id == s->batch && !is_own(s, ev->first_item)) {
+	} else if (received) {
 		snprintf(st->last, sizeof st->last, "received %s from another program",
 			 ev->name);
 	} else if (ev->bind == JB_TIME || ev->bind == JB_PERSON) {
@@ -879,18 +900,32 @@ int station_clock_read(station *s, const char *source, double before, double aft
 	return ret;
 }
 
-static void remember(station *s, const station_shot *shot, const long long *ids,
-		     size_t n)
+/* Puts a capture on the undo stack (lock held), in the order the journal
+ * took them: another program's come in when they are finished, which may
+ * be after a later capture of the station's own. */
+static void remember(station *s, const char *identifier, unsigned index, bool received,
+		     const long long *ids, size_t n)
 {
+	int at = s->nundo;
+
+	if (n > FILES_PER_CAPTURE)
+		n = FILES_PER_CAPTURE;
+	while (at > 0 && s->undo[at - 1].items[0] > ids[0])
+		at--;
 	if (s->nundo == UNDO_DEPTH) {
-		memmove(s->undo, s->undo + 1, (UNDO_DEPTH - 1) * sizeof *s->undo);
+		if (at == 0)
+			return;         /* older than all it keeps */
+		memmove(s->undo, s->undo + 1, (size_t)--at * sizeof *s->undo);
 		s->nundo--;
 	}
-	struct capture *c = &s->undo[s->nundo++];
+	memmove(s->undo + at + 1, s->undo + at, (size_t)(s->nundo - at) * sizeof *s->undo);
+	s->nundo++;
+	struct capture *c = &s->undo[at];
 	memcpy(c->items, ids, n * sizeof *ids);
 	c->n = n;
-	snprintf(c->identifier, sizeof c->identifier, "%s", shot->identifier);
-	c->index = shot->index;
+	snprintf(c->identifier, sizeof c->identifier, "%s", identifier);
+	c->index = index;
+	c->received = received;
 }
 
 /* One file of a capture as the journal takes it: named, or matched when
@@ -970,7 +1005,7 @@ int station_submit(station *s, const station_shot *shot,
 	ret = journal_capture(s->j, s->batch, shot, files, n, ids, err);
 	if (ret == 0) {
 		const char *base = strrchr(files[0].path, '/');
-		remember(s, shot, ids, n);
+		remember(s, shot->identifier, shot->index, false, ids, n);
 		/* A press still to be placed in time says its name once it has
 		 * one (on_finished). */
 		if (shot->bind != JB_PENDING)

@@ -680,6 +680,15 @@ static void test_tethered(void)
 	tap_ok(harness_dir_is(dir, "000000123.jpg 000000123_2.cr2 000000123_2.jpg "
 			      "000000123_2.xmp 000012345.jpg 000012345_2.jpg"),
 	       "the session folder holds them (and the RAW's XMP sidecar)");
+	/* u takes back the last capture, whatever brought it in. */
+	tap_ok(station_type("u") && station_says("taken back: 000012345_2.jpg", T_LONG),
+	       "u takes back the hook's last file");
+	tap_ok(station_type("u") && station_says("taken back: 000012345.jpg", T_LONG),
+	       "u again: the one before");
+	tap_ok(specify_holds(dir, "000000123.jpg@13 000000123_2.cr2@13 000000123_2.jpg@13",
+			     T_LONG), "Specify holds neither any more");
+	tap_ok(harness_dir_is(dir, "000000123.jpg 000000123_2.cr2 000000123_2.jpg "
+			      "000000123_2.xmp"), "nor does the session folder");
 out:
 	finish(gp, 0);
 	tap_is_int(station_quit(), 0, "the station quits, status 0 (no leaks)");
