@@ -17,6 +17,8 @@ struct entry {
 	batch_file f;
 	char *cands[8];            /* identifiers to try, longest first */
 	int ncands;
+	bool named;                /* its record has an attachment of its name */
+	bool adopted;              /* journaled in the resumed batch */
 };
 
 struct batch_plan {
@@ -27,7 +29,7 @@ struct batch_plan {
 
 static const char *const status_names[BATCH_STATUS_COUNT] = {
 	"matched", "not-found", "ambiguous", "bad-name", "not-in-mapping",
-	"already-attached", "duplicate", "unreadable",
+	"already-attached", "name-taken", "duplicate", "unreadable",
 };
 
 const char *batch_status_name(enum batch_status s)
@@ -309,46 +311,145 @@ static void decide(batch_plan *p, struct entry *e, const lookup *l)
 	rec = rec ? rec : hits[0];
 	e->f.record_id = rec->id;
 	e->f.ordinal = rec->nattachments;
-	for (int k = 0; k < rec->nattachments; k++)
-		if (strcmp(rec->attachment_names[k], e->f.name) == 0) {
-			set_status(e, BATCH_ALREADY, "%s %lld already has an attachment "
-				   "named %s", t->table, rec->id, e->f.name);
-			return;
-		}
+	for (int k = 0; k < rec->nattachments && !e->named; k++)
+		e->named = strcmp(rec->attachment_names[k], e->f.name) == 0;
 	set_status(e, BATCH_MATCHED, NULL);
 }
 
+/* Settles a file that may go to record_id by what this journal attached
+ * there (outside the resumed batch): the same content is already
+ * attached; a name the record has, with content not known to be the same,
+ * is taken. */
+static int check_journal(batch_plan *p, struct entry *e, long long record_id,
+			 journal *j, long long resumed, cs_error *err)
+{
+	const char *table = p->o.target->table;
+	long long batch;
+	bool same;
+	int ret = journal_find_attached(j, table, record_id, e->f.sha256, e->f.name,
+					resumed, &batch, &same, err);
+
+	if (ret || (!same && !e->named))
+		return ret;
+	if (same) {
+		e->f.record_id = record_id;
+		e->f.ncandidates = 0;
+		set_status(e, BATCH_ALREADY, "the same content was attached to %s %lld "
+			   "in batch %lld", table, record_id, batch);
+	} else if (batch) {
+		set_status(e, BATCH_NAME_TAKEN, "%s %lld has an attachment named %s "
+			   "with other content (batch %lld): rename the file to attach it "
+			   "as a further image, or delete that attachment in Specify and "
+			   "run again", table, record_id, e->f.name, batch);
+	} else {
+		set_status(e, BATCH_NAME_TAKEN, "%s %lld has an attachment named %s "
+			   "that this journal did not attach, so its content cannot be "
+			   "compared: rename the file to attach it as a further image, or "
+			   "leave the file out if it is that image", table, record_id,
+			   e->f.name);
+	}
+	return 0;
+}
+
+static void check_duplicate(batch_plan *p, size_t i)
+{
+	struct entry *e = &p->v[i];
+
+	for (size_t k = 0; k < i; k++) {
+		const batch_file *o = &p->v[k].f;
+		if ((o->status == BATCH_MATCHED || o->status == BATCH_ALREADY) &&
+		    strcmp(o->sha256, e->f.sha256) == 0) {
+			set_status(e, BATCH_DUPLICATE, "same content as %s", o->path);
+			return;
+		}
+	}
+}
+
+/* Settles file i: its record, then what the journal says of it. */
+static int settle(batch_plan *p, size_t i, const lookup *l, journal *j,
+		  long long resumed, cs_error *err)
+{
+	struct entry *e = &p->v[i];
+	int ret = 0;
+
+	if (e->adopted || e->f.status == BATCH_UNREADABLE ||
+	    e->f.status == BATCH_BAD_NAME || e->f.status == BATCH_NOT_IN_MAPPING)
+		return 0;
+	decide(p, e, l);
+	if (e->f.status == BATCH_MATCHED)
+		ret = check_journal(p, e, e->f.record_id, j, resumed, err);
+	/* A person chose its record in an earlier run. */
+	for (int k = 0; ret == 0 && e->f.status == BATCH_AMBIGUOUS && k < e->f.ncandidates; k++)
+		ret = check_journal(p, e, e->f.candidates[k], j, resumed, err);
+	if (ret == 0 && (e->f.status == BATCH_MATCHED || e->f.status == BATCH_ALREADY))
+		check_duplicate(p, i);
+	return ret;
+}
+
+static int by_content(const void *a, const void *b)
+{
+	const struct entry *x = *(struct entry *const *)a, *y = *(struct entry *const *)b;
+	int c = strcmp(x->f.sha256, y->f.sha256);
+
+	return c ? c : strcmp(x->f.name, y->f.name);
+}
+
+struct adoption {
+	struct entry **by;         /* the files by content and name */
+	size_t n;
+};
+
+/* The file of an item of the resumed batch keeps its journaled record. */
+static int adopt(void *ud, const journal_item *it)
+{
+	struct adoption *a = ud;
+	struct entry key = { .f.name = it->name }, *kp = &key, **hit;
+
+	if (!it->sha256 || !it->name || strlen(it->sha256) >= sizeof key.f.sha256)
+		return 0;
+	strcpy(key.f.sha256, it->sha256);
+	hit = bsearch(&kp, a->by, a->n, sizeof *a->by, by_content);
+	if (!hit || (*hit)->adopted)
+		return 0;
+	free((*hit)->f.identifier);
+	(*hit)->f.identifier = it->identifier ? strdup(it->identifier) : NULL;
+	(*hit)->f.record_id = it->record_id;
+	(*hit)->f.ordinal = it->ordinal;
+	(*hit)->f.ncandidates = 0;
+	(*hit)->adopted = true;
+	set_status(*hit, BATCH_MATCHED, NULL);
+	return 0;
+}
+
+static int adopt_resumed(batch_plan *p, journal *j, long long resumed, cs_error *err)
+{
+	struct adoption a = { .by = calloc(p->n + 1, sizeof *a.by) };
+	int ret;
+
+	if (!a.by)
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < p->n; i++)
+		if (p->v[i].f.sha256[0])
+			a.by[a.n++] = &p->v[i];
+	qsort(a.by, a.n, sizeof *a.by, by_content);
+	ret = journal_items_each(j, resumed, -1, adopt, &a, err);
+	free(a.by);
+	return ret;
+}
+
 int batch_plan_validate(batch_plan *p, specify_session *s, journal *j,
-			cs_error *err)
+			long long resumed, cs_error *err)
 {
 	lookup *l = NULL;
 	int ret = lookup_all(p, s, &l, err);
 
-	for (size_t i = 0; ret == 0 && i < p->n; i++) {
-		struct entry *e = &p->v[i];
-		long long batch = 0;
-
-		if (e->f.status == BATCH_UNREADABLE || e->f.status == BATCH_BAD_NAME ||
-		    e->f.status == BATCH_NOT_IN_MAPPING)
-			continue;
-		decide(p, e, l);
-		if (e->f.status != BATCH_MATCHED)
-			continue;
-		ret = journal_find_attached(j, e->f.sha256, p->o.target->table,
-					    e->f.record_id, &batch, err);
-		if (ret == 0 && batch)
-			set_status(e, BATCH_ALREADY, "the same content was attached to "
-				   "%s %lld in batch %lld", p->o.target->table,
-				   e->f.record_id, batch);
-		for (size_t k = 0; ret == 0 && e->f.status == BATCH_MATCHED && k < i; k++)
-			if (p->v[k].f.status == BATCH_MATCHED &&
-			    strcmp(p->v[k].f.sha256, e->f.sha256) == 0)
-				set_status(e, BATCH_DUPLICATE, "same content as %s",
-					   p->v[k].f.path);
-	}
+	if (ret == 0 && resumed)
+		ret = adopt_resumed(p, j, resumed, err);
+	for (size_t i = 0; ret == 0 && i < p->n; i++)
+		ret = settle(p, i, l, j, resumed, err);
 	/* Further images of one record follow each other. */
 	for (size_t i = 0; ret == 0 && i < p->n; i++)
-		for (size_t k = 0; k < i; k++)
+		for (size_t k = 0; k < i && !p->v[i].adopted; k++)
 			if (p->v[i].f.status == BATCH_MATCHED && p->v[k].f.status == BATCH_MATCHED &&
 			    p->v[k].f.record_id == p->v[i].f.record_id)
 				p->v[i].f.ordinal++;
@@ -405,11 +506,11 @@ int batch_plan_journal(const batch_plan *p, journal *j, const char *server,
 
 	if (!items)
 		return cs_error_set(err, CS_E_NOMEM, "out of memory");
-	ret = journal_batch_new(j, "upload", server, collection, collection_id,
-				label, batch_id, err);
+	ret = *batch_id ? 0 : journal_batch_new(j, "upload", server, collection,
+						 collection_id, label, batch_id, err);
 	for (size_t i = 0; ret == 0 && i < p->n; i++) {
 		const batch_file *f = &p->v[i].f;
-		if (f->status != BATCH_MATCHED)
+		if (f->status != BATCH_MATCHED || p->v[i].adopted)
 			continue;
 		items[n] = (journal_item){
 			.batch_id = *batch_id, .path = f->path, .name = (char *)f->name,

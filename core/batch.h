@@ -4,10 +4,11 @@
  * (RAW+JPEG pairs), hashes each file and finds its identifier from its
  * name (or a mapping file).  Validation looks every identifier up in
  * batched requests and decides, per file: matched, not found, ambiguous,
- * badly formatted, not in the mapping file, already attached (same
- * content attached to that record before, or the same original name
- * already on it), or a duplicate of another file in the batch.  Nothing
- * is uploaded here: the matched files are journaled as one batch for the
+ * badly formatted, not in the mapping file, already attached (this
+ * journal attached the same content to that record before), name taken
+ * (the record has an attachment of that name whose bytes are not known to
+ * be the same), or a duplicate of another file in the batch.  Nothing is
+ * uploaded here: the matched files are journaled as one batch for the
  * pipeline.
  */
 #ifndef COPYSTAND_BATCH_H
@@ -29,6 +30,7 @@ enum batch_status {
 	BATCH_BAD_NAME,        /* the name gives no identifier */
 	BATCH_NOT_IN_MAPPING,
 	BATCH_ALREADY,         /* already attached to that record */
+	BATCH_NAME_TAKEN,      /* its name is on that record, its bytes not known to be */
 	BATCH_DUPLICATE,       /* same content as another file of the batch */
 	BATCH_UNREADABLE,      /* cannot be read */
 	BATCH_STATUS_COUNT
@@ -77,9 +79,12 @@ int batch_plan_new(const batch_options *o, char *const *inputs, size_t n,
 void batch_plan_free(batch_plan *plan);
 
 /* Looks the identifiers up (batched), checks what the records and the
- * journal already hold, and settles every file's status. */
+ * journal already hold, and settles every file's status.  resumed (0:
+ * none) is an unfinished batch of the same files: its files keep the
+ * record they were journaled with and count as matched, as when the batch
+ * began. */
 int batch_plan_validate(batch_plan *plan, specify_session *s, journal *j,
-			cs_error *err);
+			long long resumed, cs_error *err);
 
 size_t batch_plan_count(const batch_plan *plan);
 const batch_file *batch_plan_file(const batch_plan *plan, size_t i);
@@ -90,7 +95,9 @@ void batch_plan_counts(const batch_plan *plan, size_t counts[BATCH_STATUS_COUNT]
 int batch_plan_choose(batch_plan *plan, size_t i, long long record_id,
 		      cs_error *err);
 
-/* Journals the matched files as a new batch (one transaction). */
+/* Journals the matched files (one transaction): as a new batch when
+ * *batch_id is 0, else into batch *batch_id, leaving out the files that
+ * batch holds already (the resumed batch of batch_plan_validate). */
 int batch_plan_journal(const batch_plan *plan, journal *j, const char *server,
 		       const char *collection, long long collection_id,
 		       const char *label, long long *batch_id, cs_error *err);

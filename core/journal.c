@@ -630,22 +630,29 @@ int journal_item_add(journal *j, const journal_item *it, long long *id,
 	return journal_items_add(j, it, 1, id, err);
 }
 
-int journal_find_attached(journal *j, const char *sha256, const char *table,
-			  long long record_id, long long *batch, cs_error *err)
+int journal_find_attached(journal *j, const char *table, long long record_id,
+			  const char *sha256, const char *name, long long except,
+			  long long *batch, bool *same_content, cs_error *err)
 {
 	sqlite3_stmt *st;
-	int ret = prepare(j, "SELECT batch_id FROM items WHERE sha256 = ? AND "
-			  "record_table = ? AND record_id = ? AND state = 'attached' "
-			  "LIMIT 1", &st, err);
+	int ret = prepare(j, "SELECT batch_id, sha256 IS ?1 FROM items WHERE "
+			  "record_table = ?2 AND record_id = ?3 AND state = 'attached' "
+			  "AND batch_id IS NOT ?4 AND (sha256 = ?1 OR name = ?5) "
+			  "ORDER BY sha256 IS ?1 DESC, id LIMIT 1", &st, err);
 
 	*batch = 0;
+	*same_content = false;
 	if (ret)
 		return ret;
 	bind_text(st, 1, sha256);
 	bind_text(st, 2, table);
 	sqlite3_bind_int64(st, 3, record_id);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	sqlite3_bind_int64(st, 4, except);
+	bind_text(st, 5, name);
+	if (sqlite3_step(st) == SQLITE_ROW) {
 		*batch = sqlite3_column_int64(st, 0);
+		*same_content = sqlite3_column_int(st, 1) != 0;
+	}
 	sqlite3_finalize(st);
 	return 0;
 }

@@ -127,7 +127,17 @@ static void print_report(const batch_plan *plan)
 			printf("%s%zu %s", sep, counts[s], batch_status_name((enum batch_status)s));
 			sep = ", ";
 		}
-	printf("\n");
+	printf("%s\n", counts[BATCH_ALREADY] == batch_plan_count(plan) ?
+	       (counts[BATCH_ALREADY] ? ", nothing to do" : " nothing to do") : "");
+}
+
+/* Every file is attached, or about to be: any other status needs a person. */
+static bool plan_succeeds(const batch_plan *plan)
+{
+	size_t counts[BATCH_STATUS_COUNT];
+
+	batch_plan_counts(plan, counts);
+	return counts[BATCH_MATCHED] + counts[BATCH_ALREADY] == batch_plan_count(plan);
 }
 
 static cJSON *report_json(const batch_plan *plan, long long batch, bool dry_run)
@@ -219,7 +229,8 @@ static const char upload_usage[] =
 	"                        [--dry-run] [--json] [--pick first|newest] DIR|FILE...\n"
 	"Matches each file to a record by its name (or a mapping file), shows a\n"
 	"validation report, then uploads and attaches the matched files.  Running\n"
-	"the same command again resumes an interrupted batch.\n"
+	"the same command again resumes an interrupted batch; it exits 0 when\n"
+	"every file is attached, now or before (\"nothing to do\").\n"
 	"  --match TARGET    what names identify (default catalog-number; see\n"
 	"                    copystand names --help for the list)\n"
 	"  --mapping FILE    CSV/TSV file of file names and identifiers\n"
@@ -358,7 +369,8 @@ static int open_everything(struct upload *u, cs_error *err)
 	return make_label(u, err);
 }
 
-static int make_plan(struct upload *u, batch_plan **out, cs_error *err)
+static int make_plan(struct upload *u, long long resumed, batch_plan **out,
+		     cs_error *err)
 {
 	int ret = 0;
 
@@ -374,7 +386,7 @@ static int make_plan(struct upload *u, batch_plan **out, cs_error *err)
 	if (ret == 0)
 		ret = batch_plan_new(&u->bo, u->inputs, (size_t)u->ninputs, out, err);
 	if (ret == 0)
-		ret = batch_plan_validate(*out, u->s, u->j, err);
+		ret = batch_plan_validate(*out, u->s, u->j, resumed, err);
 	return ret;
 }
 
@@ -486,32 +498,31 @@ int cmd_upload(int argc, char **argv)
 		batch = r.found;
 		if (!u.json)
 			printf("resuming batch %lld\n", batch);
-	} else {
-		if ((ret = make_plan(&u, &plan, &err))) {
-			status = cli_fail(&err);
-			goto out;
-		}
-		if (!u.json && !u.dry_run && u.bo.pick == BATCH_PICK_NONE &&
-		    isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
-			choose_ambiguous(plan);
-		batch_plan_counts(plan, counts);
-		if (u.json)
-			json = report_json(plan, 0, u.dry_run);
-		else
-			print_report(plan);
-		if (u.dry_run || counts[BATCH_MATCHED] == 0) {
-			status = counts[BATCH_MATCHED] == batch_plan_count(plan) ? 0 : 1;
-			goto out;
-		}
-		if ((ret = batch_plan_journal(plan, u.j, u.server, specify_session_info(u.s)->collection,
-					      specify_session_info(u.s)->collection_id,
-					      u.label, &batch, &err))) {
-			status = cli_fail(&err);
-			goto out;
-		}
-		if (json)
-			cJSON_ReplaceItemInObject(json, "batch", cJSON_CreateNumber((double)batch));
 	}
+	if ((ret = make_plan(&u, batch, &plan, &err))) {
+		status = cli_fail(&err);
+		goto out;
+	}
+	if (!u.json && !u.dry_run && u.bo.pick == BATCH_PICK_NONE &&
+	    isatty(STDIN_FILENO) && isatty(STDOUT_FILENO))
+		choose_ambiguous(plan);
+	batch_plan_counts(plan, counts);
+	if (u.json)
+		json = report_json(plan, batch, u.dry_run);
+	else
+		print_report(plan);
+	if (u.dry_run || (counts[BATCH_MATCHED] == 0 && !batch)) {
+		status = plan_succeeds(plan) ? 0 : 1;
+		goto out;
+	}
+	if ((ret = batch_plan_journal(plan, u.j, u.server, specify_session_info(u.s)->collection,
+				      specify_session_info(u.s)->collection_id,
+				      u.label, &batch, &err))) {
+		status = cli_fail(&err);
+		goto out;
+	}
+	if (json)
+		cJSON_ReplaceItemInObject(json, "batch", cJSON_CreateNumber((double)batch));
 	pr.tty = isatty(STDOUT_FILENO);
 	pr.quiet = u.json;
 	journal_items_each(u.j, batch, -1, total_of, &pr, &err);
@@ -519,9 +530,7 @@ int cmd_upload(int argc, char **argv)
 		status = cli_fail(&err);
 		goto out;
 	}
-	status = summarise(&u, batch, json);
-	if (plan && counts[BATCH_MATCHED] != batch_plan_count(plan))
-		status = 1;
+	status = summarise(&u, batch, json) || !plan_succeeds(plan) ? 1 : 0;
 out:
 	if (json) {
 		char *text = cJSON_Print(json);

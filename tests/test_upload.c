@@ -114,8 +114,10 @@ static void test_report_and_upload(void)
 	cJSON *j = out ? cJSON_Parse(out) : NULL;
 	tap_ok(j != NULL, "--json prints one JSON document");
 	const cJSON *counts = cJSON_GetObjectItem(j, "counts");
-	tap_is_int((long long)cJSON_GetNumberValue(cJSON_GetObjectItem(counts, "already-attached")), 5,
-		   "a second run finds everything already attached (content or name)");
+	tap_ok(cJSON_GetNumberValue(cJSON_GetObjectItem(counts, "already-attached")) == 4 &&
+	       cJSON_GetNumberValue(cJSON_GetObjectItem(counts, "duplicate")) == 1,
+	       "a second run finds the four already attached, and the copy still a duplicate");
+	tap_is_int(rc, 1, "so it exits 1 again, as the first run did");
 	tap_ok(cJSON_IsNull(cJSON_GetObjectItem(j, "batch")) &&
 	       cJSON_IsFalse(cJSON_GetObjectItem(j, "dry_run")) &&
 	       cJSON_GetArraySize(cJSON_GetObjectItem(j, "files")) == 7,
@@ -160,6 +162,10 @@ static void test_ambiguous_and_pick(void)
 	tap_ok(has(out, "1/1 files") && has(out, "MB/s") && has(out, "ETA"),
 	       "a terminal gets the progress line (files, bytes, rate, ETA)");
 	free(out);
+	prc = run(&out, "--match", "alt-catalog-number", sub2, NULL, NULL);
+	tap_ok(prc == 0 && has(out, "nothing to do"),
+	       "run again without a terminal, the choice holds: already attached");
+	free(out);
 	free(sub2);
 	free(sub);
 }
@@ -196,19 +202,13 @@ static void test_mapping(void)
 	free(csv);
 }
 
-/* Kill an upload mid-batch; the same command finishes it. */
-static void test_resume(void)
+/* Starts uploading sub and kills the upload (SIGKILL) once a few files
+ * are attached; the number attached by then. */
+static int upload_killed(const char *sub)
 {
-	char *sub = in_dir("big"), *out = NULL;
 	cs_error err;
+	int before = attachments(), status;
 
-	mkdir(sub, 0700);
-	for (int i = 0; i < 24; i++) {
-		char name[32];
-		snprintf(name, sizeof name, "%09d_%d.jpg", 7 + i % 5, i);
-		put(sub, name, 40000, 500u + (unsigned)i);
-	}
-	int before = attachments();
 	standin_faults(hs.standin, "{\"latency_ms\": 60}", &err);
 	const char *argv[] = { "upload", "--server", hs.url, "--user", hs.user,
 			       "--collection", hs.collection, sub, NULL };
@@ -217,15 +217,184 @@ static void test_resume(void)
 	for (int waited = 0; waited < 200 && attachments() - before < 3; waited++)
 		usleep(50000);
 	kill(pid, SIGKILL);
-	int status;
 	waitpid(pid, &status, 0);
-	int partial = attachments() - before;
-	tap_ok(partial > 0 && partial < 24, "killed mid-batch with %d of 24 attached", partial);
 	standin_control(hs.standin, "POST", "faults/reset", "{}", NULL, NULL);
+	return attachments() - before;
+}
+
+/* n files of records 7 to 11 in a new folder name (and one that matches
+ * nothing, when stray). */
+static char *folder_of(const char *name, int n, unsigned seed, bool stray)
+{
+	char *sub = in_dir(name);
+
+	mkdir(sub, 0700);
+	for (int i = 0; i < n; i++) {
+		char file[32];
+		snprintf(file, sizeof file, "%09d_%s%d.jpg", 7 + i % 5, name, i);
+		put(sub, file, 40000, seed + (unsigned)i);
+	}
+	if (stray)
+		put(sub, "000099998.jpg", 1000, seed + 99);
+	return sub;
+}
+
+/* Kill an upload mid-batch; the same command finishes it, and ends the
+ * way the run would have ended uninterrupted. */
+static void test_resume(void)
+{
+	char *sub = folder_of("big", 24, 500, true), *out = NULL;
+	int before = attachments();
+	int partial = upload_killed(sub);
+
+	tap_ok(partial > 0 && partial < 24, "killed mid-batch with %d of 24 attached", partial);
 	int rc = run(&out, sub, NULL, NULL, NULL, NULL);
-	tap_is_int(rc, 0, "the same command finishes the batch");
+	tap_is_int(rc, 1, "the same command finishes the batch, exit 1 for the stray file");
 	tap_ok(has(out, "resuming batch"), "saying it resumes");
+	tap_ok(has(out, "25 files: 24 matched, 1 not-found") && has(out, ": 24 attached\n"),
+	       "with the report and outcome of an uninterrupted run");
 	tap_is_int(attachments() - before, 24, "every file attached exactly once");
+	if (rc != 1)
+		tap_diag("%s", out);
+	free(out);
+	free(sub);
+
+	sub = folder_of("bigjson", 12, 600, false);
+	before = attachments();
+	partial = upload_killed(sub);
+	rc = run(&out, "--json", sub, NULL, NULL, NULL);
+	cJSON *j = out ? cJSON_Parse(out) : NULL;
+	const cJSON *counts = cJSON_GetObjectItem(j, "counts"), *f;
+	int attached = 0;
+	cJSON_ArrayForEach(f, cJSON_GetObjectItem(j, "files"))
+		attached += has(cJSON_GetStringValue(cJSON_GetObjectItem(f, "state")), "attached");
+	tap_ok(rc == 0 && j && partial < 12, "a resumed --json run exits 0 and prints its JSON");
+	tap_ok(cJSON_GetNumberValue(cJSON_GetObjectItem(counts, "matched")) == 12 &&
+	       cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "result"),
+							"attached")) == 12 &&
+	       cJSON_IsNumber(cJSON_GetObjectItem(j, "batch")) && attached == 12,
+	       "the same JSON as an uninterrupted run: 12 matched, 12 attached");
+	tap_is_int(attachments() - before, 12, "each attached once");
+	cJSON_Delete(j);
+	free(out);
+	free(sub);
+}
+
+/* Running the same command again is how people resume and how cron and
+ * watch folders use it: files attached before are not a failure. */
+static void test_rerun(void)
+{
+	char *sub = in_dir("again"), *out = NULL;
+
+	mkdir(sub, 0700);
+	put(sub, "000000012_a.jpg", 7000, 700);
+	put(sub, "000000012_b.jpg", 7100, 701);
+	int rc = run(&out, sub, NULL, NULL, NULL, NULL);
+	tap_is_int(rc, 0, "a folder whose files all match: exit 0");
+	free(out);
+	int before = attachments();
+	rc = run(&out, sub, NULL, NULL, NULL, NULL);
+	tap_is_int(rc, 0, "the same command again: exit 0");
+	tap_ok(has(out, "2 files: 2 already-attached, nothing to do"), "saying there is nothing to do");
+	tap_is_int(attachments(), before, "and uploading nothing");
+	if (rc != 0)
+		tap_diag("%s", out);
+	free(out);
+	rc = run(&out, "--dry-run", sub, NULL, NULL, NULL);
+	tap_ok(rc == 0 && has(out, "nothing to do"), "a dry run of it too: exit 0, nothing to do");
+	free(out);
+
+	put(sub, "000000012_c.jpg", 7200, 702);
+	rc = run(&out, sub, NULL, NULL, NULL, NULL);
+	tap_is_int(rc, 0, "a new file among attached ones: exit 0");
+	tap_ok(has(out, "3 files: 1 matched, 2 already-attached") && has(out, ": 1 attached\n"),
+	       "the new one is attached, the others left alone");
+	tap_is_int(attachments(), before + 1, "one more attachment");
+	free(out);
+	rc = run(&out, "--json", sub, NULL, NULL, NULL);
+	cJSON *j = out ? cJSON_Parse(out) : NULL;
+	tap_ok(rc == 0 && cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "counts"),
+								    "already-attached")) == 3,
+	       "--json: exit 0, 3 already-attached");
+	cJSON_Delete(j);
+	free(out);
+
+	/* Other bytes under a name already attached: not the same image. */
+	put(sub, "000000012_a.jpg", 7000, 799);
+	rc = run(&out, sub, NULL, NULL, NULL, NULL);
+	tap_is_int(rc, 1, "changed bytes under an attached name: exit 1");
+	tap_ok(has(out, "name-taken") && has(out, "000000012_a.jpg: ") && has(out, "rename"),
+	       "reported as name-taken, saying what to do");
+	tap_ok(has(out, "3 files: 2 already-attached, 1 name-taken"), "and counted");
+	tap_is_int(attachments(), before + 1, "it is not uploaded");
+	free(out);
+
+	/* Files that match nothing still make the run fail. */
+	put(sub, "000099997.jpg", 1000, 703);
+	rc = run(&out, sub, NULL, NULL, NULL, NULL);
+	tap_ok(rc == 1 && has(out, "not-found"), "a file that matches nothing: exit 1");
+	free(out);
+	free(sub);
+}
+
+/* A name on the record that this journal did not put there (Specify's
+ * own importer, another computer): the bytes cannot be known equal. */
+static void test_name_of_another(void)
+{
+	char *sub = in_dir("other"), *out = NULL;
+	cJSON *reply = NULL;
+	cs_error err;
+
+	mkdir(sub, 0700);
+	put(sub, "000000123.jpg", 5000, 710);
+	standin_control(hs.standin, "POST", "records", "{\"table\": \"attachment\", \"fields\": "
+			"{\"origfilename\": \"000000123.jpg\", \"attachmentlocation\": \"x.jpg\", "
+			"\"mimetype\": \"image/jpeg\"}}", &reply, &err);
+	char body[160];
+	snprintf(body, sizeof body, "{\"table\": \"collectionobjectattachment\", \"fields\": "
+		 "{\"attachment\": %d, \"collectionobject\": 13, \"ordinal\": 0}}",
+		 (int)cJSON_GetNumberValue(cJSON_GetObjectItem(reply, "id")));
+	cJSON_Delete(reply);
+	standin_control(hs.standin, "POST", "records", body, NULL, &err);
+	int before = attachments();
+	int rc = run(&out, sub, NULL, NULL, NULL, NULL);
+	tap_is_int(rc, 1, "a name attached outside this journal: exit 1");
+	tap_ok(has(out, "name-taken") && has(out, "1 files: 1 name-taken"),
+	       "name-taken: the bytes cannot be known to be the same");
+	tap_is_int(attachments(), before, "nothing uploaded");
+	free(out);
+	free(sub);
+}
+
+/* Ambiguous names and failed uploads among attached files: exit 1. */
+static void test_rerun_failures(void)
+{
+	char *sub = in_dir("alt3"), *out = NULL;
+	cs_error err;
+
+	mkdir(sub, 0700);
+	put(sub, "ALT-2_x.jpg", 6000, 720);
+	int rc = run(&out, "--match", "alt-catalog-number", sub, NULL, NULL);
+	free(out);
+	rc = run(&out, "--match", "alt-catalog-number", sub, NULL, NULL);
+	tap_ok(rc == 0 && has(out, "nothing to do"), "attached by alternative number: again exit 0");
+	free(out);
+	put(sub, "ALT-1_z.jpg", 6100, 721);
+	rc = run(&out, "--match", "alt-catalog-number", sub, NULL, NULL);
+	tap_ok(rc == 1 && has(out, "1 ambiguous"), "an ambiguous file among them: exit 1");
+	free(out);
+	free(sub);
+
+	sub = in_dir("toobig");
+	mkdir(sub, 0700);
+	put(sub, "000000005_s.jpg", 2000, 730);
+	run(&out, sub, NULL, NULL, NULL, NULL);
+	free(out);
+	put(sub, "000000005_t.jpg", 90000, 731);
+	standin_faults(hs.standin, "{\"max_upload_bytes\": 50000}", &err);
+	rc = run(&out, sub, NULL, NULL, NULL, NULL);
+	standin_control(hs.standin, "POST", "faults/reset", "{}", NULL, NULL);
+	tap_ok(rc == 1 && has(out, "1 failed"), "a file that fails for good among attached ones: exit 1");
 	free(out);
 	free(sub);
 }
@@ -298,6 +467,9 @@ int main(void)
 	test_ambiguous_and_pick();
 	test_mapping();
 	test_resume();
+	test_rerun();
+	test_name_of_another();
+	test_rerun_failures();
 	test_many_names();
 	test_batches_and_rollback();
 	harness_server_stop(&hs);

@@ -145,7 +145,7 @@ int standin_control(standin *st, const char *method, const char *path,
 	if (reply)
 		*reply = NULL;
 	if ((ret = http_client_perform(st->http, &req, &r, err)) == 0) {
-		if (r.status != 200)
+		if (r.status / 100 != 2)
 			ret = cs_error_set(err, CS_E_PROTOCOL, "stand-in %s %s: HTTP %ld %s",
 					   method, path, r.status, r.body ? r.body : "");
 		else if (reply && r.body)
