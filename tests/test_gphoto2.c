@@ -717,7 +717,7 @@ static void test_darktable(void)
 
 	tap_diag("darktable's Lua script");
 	if (finish(run((const char *[]){ lua, "-v", NULL }, "/", NULL, NULL, NULL), T_SHORT)) {
-		tap_ok(1, "# SKIP no lua5.4 (scripts/deps.sh installs it)");
+		tap_ok(1, "# SKIP no lua5.4 (scripts/deps.sh test installs it)");
 		return;
 	}
 	snprintf(dir, sizeof dir, "%s/darktable-session", harness_home());
@@ -902,7 +902,7 @@ int main(void)
 	if (finish(run((const char *[]){ "gphoto2", "--version", NULL }, "/", NULL, NULL, NULL),
 		   T_SHORT) != 0) {
 		harness_cleanup();
-		return tap_skip_all("the gphoto2 program does not run (scripts/deps.sh installs it)");
+		return tap_skip_all("the gphoto2 program does not run (scripts/deps.sh test installs it)");
 	}
 	const char *why = harness_standin_start(&hs);
 	if (why)

@@ -107,7 +107,7 @@ static void exiftool_is(const char *opt, const char *tag, const char *path,
 	char *got = exiftool(opt, tag, path);
 
 	if (!got)
-		printf("ok %d # SKIP no exiftool (scripts/deps.sh installs it): %s\n",
+		printf("ok %d # SKIP no exiftool (scripts/deps.sh test installs it): %s\n",
 		       ++tap_count, what);
 	else
 		tap_is_str(got, want, what);

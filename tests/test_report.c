@@ -758,7 +758,7 @@ static void test_screenshots(void)
 	cJSON *probe;
 
 	if (run_quiet((const char *const[]){ "chromium", "--version", NULL }) != 0) {
-		printf("ok %d # SKIP chromium is not installed (scripts/deps.sh installs it)\n",
+		printf("ok %d # SKIP chromium is not installed (scripts/deps.sh test installs it)\n",
 		       ++tap_count);
 		return;
 	}

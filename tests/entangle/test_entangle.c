@@ -525,7 +525,7 @@ int main(int argc, char **argv)
 	test_install(argv[1], argv[2], argv[3]);
 	gui = start_display();
 	if (!gui)
-		tap_diag("the title-bar field is not tested (scripts/deps.sh installs Xvfb)");
+		tap_diag("the title-bar field is not tested (scripts/deps.sh test installs Xvfb)");
 
 	/* Entangle starts: the plugin is enabled in its settings. */
 	app = host_app_new(plugins);
