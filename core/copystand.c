@@ -66,6 +66,7 @@ static void on_news(void *ud, const station_news *n)
 		[STATION_NEWS_PROBLEM] = COPYSTAND_EVENT_PROBLEM,
 		[STATION_NEWS_ONLINE] = COPYSTAND_EVENT_ONLINE,
 		[STATION_NEWS_OFFLINE] = COPYSTAND_EVENT_OFFLINE,
+		[STATION_NEWS_EARLIER] = COPYSTAND_EVENT_EARLIER,
 	};
 	copystand *c = ud;
 
@@ -317,6 +318,25 @@ int copystand_held(copystand *c, copystand_held_info *out)
 	snprintf(out->after, sizeof out->after, "%s", st.held_after);
 	snprintf(out->label, sizeof out->label, "%s", st.held_label);
 	return 1;
+}
+
+int copystand_earlier(copystand *c, copystand_earlier_info *out, char *err, size_t errlen)
+{
+	station_earlier e;
+	cs_error ce = { 0 };
+	int ret = c && out ? station_earlier_files(c->st, &e, &ce) :
+		cs_error_set(&ce, CS_E_INVALID, "no station or nowhere to put the answer");
+
+	if (ret)
+		return fail(ret, &ce, err, errlen);
+	memset(out, 0, sizeof *out);
+	out->count = e.count;
+	out->ndirs = e.ndirs;
+	_Static_assert(sizeof out->dirs == sizeof e.dirs, "the folders' sizes agree");
+	memcpy(out->dirs, e.dirs, sizeof out->dirs);
+	out->more_dirs = e.more_dirs;
+	station_earlier_say(&e, out->message, sizeof out->message);
+	return 0;
 }
 
 int copystand_event_fd(copystand *c)

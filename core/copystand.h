@@ -178,6 +178,9 @@ enum copystand_event_kind {
 	COPYSTAND_EVENT_PROBLEM,   /* a file is not attached: message says why */
 	COPYSTAND_EVENT_ONLINE,    /* Specify answers again */
 	COPYSTAND_EVENT_OFFLINE,   /* Specify cannot be reached: work waits */
+	COPYSTAND_EVENT_EARLIER,   /* files earlier sessions left wait for a person:
+				    * message says how many and what to run
+				    * (copystand_earlier) */
 };
 
 typedef struct copystand_event {
@@ -194,6 +197,25 @@ int copystand_event_fd(copystand *c);
 /* Takes the oldest waiting event: 1, or 0 when none waits.  The 256
  * newest are kept: a host that never reads loses the oldest. */
 int copystand_next_event(copystand *c, copystand_event *ev);
+
+/* Files that earlier sessions of this server and collection left not
+ * attached (no catalog number, no such record, several, failed) and that
+ * are still where they were left.  They are not this session's news: the
+ * station does not tell them one by one as COPYSTAND_EVENT_PROBLEM, but
+ * counts them (COPYSTAND_EVENT_EARLIER at open and whenever one more is
+ * found), for a host to show beside its status, e.g. "2 earlier files
+ * need a decision: copystand upload DIR". */
+typedef struct copystand_earlier_info {
+	size_t count;
+	size_t ndirs;              /* their folders: the first four */
+	char dirs[4][512];
+	int more_dirs;             /* 1: they are in more folders than these */
+	char message[1024];        /* the sentence above ("" when count is 0) */
+	void *reserved[4];
+} copystand_earlier_info;
+
+/* Fills out; 0, or a negative code (the journal cannot be read). */
+int copystand_earlier(copystand *c, copystand_earlier_info *out, char *err, size_t errlen);
 
 /* Stops the background work and frees c; what is not attached yet stays
  * in the journal and is resumed by the next station. */

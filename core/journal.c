@@ -773,6 +773,26 @@ int journal_items_each(journal *j, long long batch, int state,
 	return each_row(st, fn, ud);
 }
 
+int journal_left_over(journal *j, const char *server, const char *collection,
+		      long long except, int (*fn)(void *ud, const journal_item *it),
+		      void *ud, cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "SELECT " ITEM_COLUMNS " FROM items WHERE "
+			  "state IN ('unmatched', 'ambiguous', 'failed') AND batch_id <> ?1 "
+			  "AND batch_id IN (SELECT id FROM batches WHERE server = ?2 AND "
+			  "collection = ?3) AND NOT EXISTS (SELECT 1 FROM items AS later "
+			  "WHERE later.path = items.path AND later.id > items.id) "
+			  "ORDER BY id", &st, err);
+
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, except);
+	bind_text(st, 2, server);
+	bind_text(st, 3, collection);
+	return each_row(st, fn, ud);
+}
+
 int journal_items_of_identifier(journal *j, const char *identifier,
 				int (*fn)(void *ud, const journal_item *it),
 				void *ud, cs_error *err)

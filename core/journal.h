@@ -160,6 +160,15 @@ int journal_items_each(journal *j, long long batch, int state,
 		       int (*fn)(void *ud, const journal_item *it), void *ud,
 		       cs_error *err);
 
+/* Calls fn, in id order, for the files of batches of this server and
+ * collection other than `except` that wait for a person (unmatched,
+ * ambiguous, failed) and that no later item took up again from the same
+ * path (copystand upload of their folder); fn returning non-zero stops the
+ * walk and is returned. */
+int journal_left_over(journal *j, const char *server, const char *collection,
+		      long long except, int (*fn)(void *ud, const journal_item *it),
+		      void *ud, cs_error *err);
+
 /* Calls fn for the items of identifier (of any batch and state) in id
  * order; fn returning non-zero stops the walk and is returned. */
 int journal_items_of_identifier(journal *j, const char *identifier,

@@ -393,8 +393,12 @@ static void decide(pipeline *p, journal_item *it, const struct match_target *t,
 	char why[512];
 
 	if (hits == 0) {
-		snprintf(why, sizeof why, "no %s has %s '%s' in collection '%s'",
-			 t->table, t->caption, it->identifier, p->o.login.collection);
+		const char *slash = strrchr(it->path, '/');
+		snprintf(why, sizeof why, "no %s has %s '%s' in collection '%s': check the "
+			 "number; if it is right, catalogue the specimen in Specify, then run "
+			 "copystand upload %.*s", t->table, t->caption, it->identifier,
+			 p->o.login.collection, slash ? (int)(slash - it->path) : 1,
+			 slash ? it->path : ".");
 		it->state = JS_UNMATCHED;
 		set_reason(it, why);
 		return;

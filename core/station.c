@@ -388,6 +388,77 @@ static void *checker_main(void *arg)
 	return NULL;
 }
 
+/* --- what earlier sessions left ---------------------------------------------- */
+
+static int on_left_over(void *ud, const journal_item *it)
+{
+	station_earlier *e = ud;
+	const char *slash = strrchr(it->path, '/');
+	char dir[sizeof e->dirs[0]];
+	struct stat sb;
+
+	/* Moved, renamed or deleted: a person dealt with it. */
+	if (stat(it->path, &sb) != 0)
+		return 0;
+	e->count++;
+	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - it->path) + (slash == it->path) : 1,
+		 slash ? it->path : ".");
+	for (size_t i = 0; i < e->ndirs; i++)
+		if (!strcmp(e->dirs[i], dir))
+			return 0;
+	if (e->ndirs < STATION_EARLIER_DIRS)
+		snprintf(e->dirs[e->ndirs++], sizeof e->dirs[0], "%s", dir);
+	else
+		e->more_dirs = true;
+	return 0;
+}
+
+/* (lock held) */
+static int earlier_locked(station *s, station_earlier *out, cs_error *err)
+{
+	memset(out, 0, sizeof *out);
+	return journal_left_over(s->j, s->o.login.server, s->o.login.collection, s->batch,
+				 on_left_over, out, err);
+}
+
+int station_earlier_files(station *s, station_earlier *out, cs_error *err)
+{
+	pthread_mutex_lock(&s->lock);
+	int ret = earlier_locked(s, out, err);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+void station_earlier_say(const station_earlier *e, char *out, size_t size)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	if (!e->count)
+		return;
+	len += (size_t)snprintf(out, size, "%zu earlier file%s need%s a decision: "
+				"copystand upload", e->count, e->count == 1 ? "" : "s",
+				e->count == 1 ? "s" : "");
+	for (size_t i = 0; i < e->ndirs && len < size; i++)
+		len += (size_t)snprintf(out + len, size - len, " %s", e->dirs[i]);
+	if (e->more_dirs && len < size)
+		snprintf(out + len, size - len, " …");
+}
+
+/* A file an earlier session left ended without being attached: it goes
+ * into the count of those waiting for a person, not into this session's
+ * news one by one (lock held). */
+static void tell_earlier(station *s)
+{
+	station_earlier e;
+	cs_error err = { 0 };
+
+	if (earlier_locked(s, &e, &err) != 0 || !e.count)
+		return;
+	station_earlier_say(&e, s->st.last, sizeof s->st.last);
+	news(s, STATION_NEWS_EARLIER, "", "", s->st.last);
+}
+
 /* --- what the pipeline reports ------------------------------------------------ */
 
 static void on_event(void *ud, const pipeline_event *ev)
@@ -416,6 +487,10 @@ static void on_event(void *ud, const pipeline_event *ev)
 	case JS_AMBIGUOUS:
 	case JS_FAILED:
 	case JS_HELD:
+		if (ev->batch_id != s->batch) {
+			tell_earlier(s);
+			break;
+		}
 		snprintf(st->last, sizeof st->last, "NOT ATTACHED %s: %s", ev->name,
 			 ev->reason ? ev->reason : journal_state_name(ev->state));
 		st->alerts++;
@@ -505,6 +580,8 @@ static void on_finished(void *ud, const finish_event *ev)
 	if (!known && received)
 		remember(s, ev->identifier, index_in_name(ev->identifier, ev->name), true,
 			 ev->items, ev->nitems);
+	/* An earlier session's capture, unless a person here decided it. */
+	bool earlier = ev->batch_id != s->batch && ev->first_item != s->held_item;
 	if (ev->state != JS_HELD && ev->first_item == s->held_item)
 		clear_held(s);
 	if (ev->state == JS_HELD) {
@@ -519,6 +596,8 @@ static void on_finished(void *ud, const finish_event *ev)
 		snprintf(st->last, sizeof st->last, "HELD %s: %s", ev->name, ev->reason);
 		st->alerts++;
 		news(s, STATION_NEWS_PROBLEM, ev->identifier, ev->name, st->last);
+	} else if (ev->state == JS_UNMATCHED && earlier) {
+		tell_earlier(s);
 	} else if (ev->state == JS_UNMATCHED) {
 		snprintf(st->last, sizeof st->last, "NOT ATTACHED %s: %s", ev->name,
 			 ev->reason ? ev->reason : "no catalog number");
@@ -720,6 +799,9 @@ int station_open(const station_options *o, station **out, cs_error *err)
 		return cs_error_set(err, CS_E_NOMEM, "cannot start the station's thread");
 	}
 	s->checker_started = true;
+	pthread_mutex_lock(&s->lock);
+	tell_earlier(s);
+	pthread_mutex_unlock(&s->lock);
 	*out = s;
 	return 0;
 }

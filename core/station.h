@@ -30,6 +30,8 @@ enum station_news_kind {
 	STATION_NEWS_PROBLEM,    /* a file is not attached (held, unmatched, failed) */
 	STATION_NEWS_ONLINE,
 	STATION_NEWS_OFFLINE,
+	STATION_NEWS_EARLIER,    /* how many files of earlier sessions wait for a
+				  * person (station_earlier), and where */
 };
 
 typedef struct station_news {
@@ -274,6 +276,24 @@ int station_undo(station *s, cs_error *err);
  * and the first one's name (first may be NULL). */
 int station_unjournaled(station *s, size_t *count, char *first, size_t size,
 			cs_error *err);
+
+/* The files earlier sessions of this server and collection left for a
+ * person (not attached: no number, no such record, several, failed),
+ * still where they were left and not handed on since (as `copystand
+ * upload` of their folder does): they are counted, not told one by one
+ * as news of this session. */
+#define STATION_EARLIER_DIRS 4
+typedef struct station_earlier {
+	size_t count;
+	size_t ndirs;                    /* their folders, the first ones */
+	char dirs[STATION_EARLIER_DIRS][512];
+	bool more_dirs;                  /* in more folders than these */
+} station_earlier;
+
+int station_earlier_files(station *s, station_earlier *out, cs_error *err);
+
+/* "2 earlier files need a decision: copystand upload DIR" ("" for none). */
+void station_earlier_say(const station_earlier *e, char *out, size_t size);
 
 void station_get_status(station *s, station_status *out);
 

@@ -38,6 +38,9 @@
  * kept them, the download failed) is forgotten. */
 #define BEGUN_KEEP_US (60 * G_USEC_PER_SEC)
 
+/* Said once the station is open, whole in the status line. */
+#define READY "copystand is ready: scan a label, then shoot"
+
 /* --- the worker: our thread, owner of the copystand station ------------- */
 
 enum cmd_kind { CMD_NUMBER, CMD_BEGIN, CMD_CAPTURED, CMD_END, CMD_FILE, CMD_RESOLVE, CMD_QUIT };
@@ -86,6 +89,8 @@ enum note_kind {
 	NOTE_NEWS,           /* something happened: text whole, brief for the status line */
 	NOTE_NEXT,           /* text: the number the next press takes, and its check */
 	NOTE_HELD,           /* held: the capture held last (file "": none) */
+	NOTE_EARLIER,        /* count files of earlier sessions wait for a person;
+			      * text says so, and what to run */
 };
 
 typedef struct note {
@@ -94,6 +99,7 @@ typedef struct note {
 	gboolean problem;
 	char *text, *brief;
 	copystand_held_info held;
+	size_t count;
 } note;
 
 static cmd *cmd_new(enum cmd_kind kind)
@@ -158,13 +164,29 @@ static char *brief_of(const char *text, const char *skip)
 	return colon ? g_strndup(text, (gsize)(colon - text)) : g_strdup(text);
 }
 
-static void post_news(worker *w, gboolean problem, char *text, const char *skip)
+/* The status line's form of news about a file: what happened, the file
+ * and its catalog number ("NOT ATTACHED 000099999.jpg — 000099999"). */
+static char *brief_of_file(const copystand_event *ev)
+{
+	const char *at = ev->file[0] ? strstr(ev->message, ev->file) : NULL;
+	GString *b;
+
+	if (!at)
+		return brief_of(ev->message, "");
+	b = g_string_new_len(ev->message, at - ev->message + (gssize)strlen(ev->file));
+	if (ev->identifier[0])
+		g_string_append_printf(b, " — %s", ev->identifier);
+	return g_string_free(b, FALSE);
+}
+
+/* text whole for the tooltip and the log, brief for the status line. */
+static void post_news(worker *w, gboolean problem, char *text, char *brief)
 {
 	note *n = g_new0(note, 1);
 
 	n->problem = problem;
 	n->text = text;
-	n->brief = brief_of(text, skip);
+	n->brief = brief;
 	send_note(w, NOTE_NEWS, n);
 }
 
@@ -173,10 +195,12 @@ G_GNUC_PRINTF(3, 4)
 static void post(worker *w, gboolean problem, const char *fmt, ...)
 {
 	va_list ap;
+	char *text;
 
 	va_start(ap, fmt);
-	post_news(w, problem, g_strdup_vprintf(fmt, ap), "");
+	text = g_strdup_vprintf(fmt, ap);
 	va_end(ap);
+	post_news(w, problem, text, brief_of(text, ""));
 }
 
 static void post_next(worker *w, const char *number, const char *mark)
@@ -213,7 +237,24 @@ static void tell_checked(worker *w, const copystand_event *ev)
 	const char *mark = !named ? "✗" : ev->message[n] == ':' ? "?" : "✓";
 
 	post_next(w, n ? ev->identifier : "no number", mark);
-	post_news(w, !named, g_strdup(ev->message), ev->identifier);
+	post_news(w, !named, g_strdup(ev->message), brief_of(ev->message, ev->identifier));
+}
+
+/* Files earlier sessions left: a count beside the status line, not news. */
+static void tell_earlier(worker *w)
+{
+	copystand_earlier_info e;
+	char err[512] = "";
+	note *n;
+
+	if (copystand_earlier(w->cs, &e, err, sizeof err) != 0) {
+		post(w, TRUE, "files earlier sessions left are not counted: %s", err);
+		return;
+	}
+	n = g_new0(note, 1);
+	n->count = e.count;
+	n->text = g_strdup(e.message);
+	send_note(w, NOTE_EARLIER, n);
 }
 
 static void drain_events(worker *w)
@@ -223,9 +264,12 @@ static void drain_events(worker *w)
 	while (copystand_next_event(w->cs, &ev) == 1) {
 		if (ev.kind == COPYSTAND_EVENT_CHECKED)
 			tell_checked(w, &ev);
+		else if (ev.kind == COPYSTAND_EVENT_EARLIER)
+			tell_earlier(w);
 		else
-			post(w, ev.kind == COPYSTAND_EVENT_PROBLEM || ev.kind == COPYSTAND_EVENT_OFFLINE,
-			     "%s", ev.message);
+			post_news(w, ev.kind == COPYSTAND_EVENT_PROBLEM ||
+				  ev.kind == COPYSTAND_EVENT_OFFLINE,
+				  g_strdup(ev.message), brief_of_file(&ev));
 	}
 	post_held(w, FALSE);
 }
@@ -253,7 +297,7 @@ static int ensure_open(worker *w, char *err, size_t errlen)
 	w->events = g_unix_fd_source_new(copystand_event_fd(w->cs), G_IO_IN);
 	g_source_set_callback(w->events, G_SOURCE_FUNC(on_events), w, NULL);
 	g_source_attach(w->events, w->ctx);
-	post(w, FALSE, "copystand is ready — scan a label, then shoot");
+	post_news(w, FALSE, g_strdup(READY), g_strdup(READY));
 	post_held(w, FALSE);
 	return 0;
 }
@@ -638,12 +682,21 @@ static void worker_stop(worker *w)
 #define CS_TYPE_ENTANGLE_PLUGIN (cs_entangle_plugin_get_type())
 G_DECLARE_FINAL_TYPE(CsEntanglePlugin, cs_entangle_plugin, CS, ENTANGLE_PLUGIN, GObject)
 
-/* Our field, status line and the two choices for a held capture in one of
- * Entangle's camera windows. */
+/* Our field, status line, the two choices for a held capture, the count
+ * of files earlier sessions left (its popover says what to run) and the
+ * log (newest first) in one of Entangle's camera windows. */
 typedef struct field {
 	GtkWidget *window, *box, *entry, *status, *choice[2];
+	GtkWidget *earlier, *earlier_text, *log, *log_list;
 	gulong on_key;
 } field;
+
+/* What the log keeps, and the status line's width (Entangle's window is
+ * 1000 pixels wide by default; its own buttons and our field need the
+ * rest). */
+#define LOG_MAX 200
+#define ENTRY_CHARS 10
+#define STATUS_CHARS 50
 
 /* Entangle's signals we hook by name, for every instance of their type. */
 enum { HOOK_DOWNLOADED, HOOK_CAPTURED, HOOK_BEGIN, HOOK_END, N_HOOKS };
@@ -668,6 +721,10 @@ struct _CsEntanglePlugin {
 	char *next, *news, *brief;
 	gboolean problem;
 	copystand_held_info held;
+	/* Files earlier sessions left for a person, and what to run. */
+	size_t earlier;
+	char *earlier_text;
+	GQueue log;            /* "HH:MM:SS news", newest first */
 };
 
 enum { PROP_0, PROP_OBJECT };
@@ -710,12 +767,15 @@ static char *choice_tip(const copystand_held_info *h, int second)
 			       h->file);
 }
 
-/* The status line: short, for Entangle's window (the whole message is in
- * its tooltip); red and bold while something is wrong or held. */
+/* The status line, two short lines for Entangle's title bar: the number
+ * the next press takes, and the latest news in brief (the whole message is
+ * in its tooltip and the log); red and bold while something is wrong or
+ * held.  Beside it the count of files earlier sessions left. */
 static void field_show(CsEntanglePlugin *self, field *f)
 {
 	gboolean held = self->held.file[0] != '\0';
-	char *line = g_strdup_printf("next: %s  %s", self->next, self->brief);
+	char *line = g_strdup_printf("next: %s\n%s", self->next, self->brief);
+	char *count = g_strdup_printf("%zu earlier", self->earlier);
 	char *markup = held || self->problem ?
 		g_markup_printf_escaped("<span foreground=\"#c01c28\" weight=\"bold\">%s</span>",
 					line) : g_markup_escape_text(line, -1);
@@ -730,8 +790,51 @@ static void field_show(CsEntanglePlugin *self, field *f)
 		gtk_widget_set_visible(f->choice[i], held);
 		g_free(tip);
 	}
+	gtk_button_set_label(GTK_BUTTON(f->earlier), count);
+	gtk_widget_set_tooltip_text(f->earlier, self->earlier_text);
+	gtk_label_set_text(GTK_LABEL(f->earlier_text), self->earlier_text ? self->earlier_text : "");
+	gtk_widget_set_visible(f->earlier, self->earlier > 0);
+	g_free(count);
 	g_free(markup);
 	g_free(line);
+}
+
+static GtkWidget *log_line(const char *text)
+{
+	GtkWidget *label = gtk_label_new(text);
+
+	gtk_label_set_xalign(GTK_LABEL(label), 0);
+	gtk_label_set_line_wrap(GTK_LABEL(label), TRUE);
+	gtk_label_set_max_width_chars(GTK_LABEL(label), 80);
+	gtk_label_set_selectable(GTK_LABEL(label), TRUE);
+	gtk_widget_show(label);
+	return label;
+}
+
+/* A line on top of a field's log; the oldest beyond LOG_MAX go. */
+static void field_log(field *f, const char *text)
+{
+	GtkListBoxRow *oldest;
+
+	gtk_list_box_insert(GTK_LIST_BOX(f->log_list), log_line(text), 0);
+	if ((oldest = gtk_list_box_get_row_at_index(GTK_LIST_BOX(f->log_list), LOG_MAX)))
+		gtk_widget_destroy(GTK_WIDGET(oldest));
+}
+
+/* Keeps text, with the time, in every window's log. */
+static void log_add(CsEntanglePlugin *self, const char *text)
+{
+	GDateTime *now = g_date_time_new_now_local();
+	char *time = g_date_time_format(now, "%H:%M:%S");
+	char *line = g_strdup_printf("%s %s", time, text);
+
+	g_queue_push_head(&self->log, line);
+	if (self->log.length > LOG_MAX)
+		g_free(g_queue_pop_tail(&self->log));
+	for (GList *l = self->fields; l; l = l->next)
+		field_log(l->data, line);
+	g_free(time);
+	g_date_time_unref(now);
 }
 
 static void fields_show(CsEntanglePlugin *self)
@@ -752,6 +855,7 @@ static gboolean note_show(gpointer p)
 			g_warning("%s", n->text);
 		else
 			g_message("%s", n->text);
+		log_add(self, n->text);
 		replace(&self->news, g_steal_pointer(&n->text));
 		replace(&self->brief, g_steal_pointer(&n->brief));
 		self->problem = n->problem;
@@ -762,6 +866,12 @@ static gboolean note_show(gpointer p)
 	case NOTE_HELD:
 		newly_held = n->held.file[0] && strcmp(n->held.file, self->held.file) != 0;
 		self->held = n->held;
+		break;
+	case NOTE_EARLIER:
+		g_message("%s", n->text);
+		log_add(self, n->text);
+		self->earlier = n->count;
+		replace(&self->earlier_text, g_steal_pointer(&n->text));
 		break;
 	}
 	fields_show(self);
@@ -861,6 +971,54 @@ static gboolean on_key(GtkWidget *window, GdkEventKey *ev, gpointer p)
 	return gtk_window_propagate_key_event(GTK_WINDOW(window), ev);
 }
 
+/* A button in the field's box that opens a popover holding child. */
+static GtkWidget *popover_button(field *f, const char *name, const char *label,
+				 GtkWidget *child)
+{
+	GtkWidget *button = gtk_menu_button_new(), *pop = gtk_popover_new(button);
+
+	gtk_widget_set_name(button, name);
+	gtk_button_set_label(GTK_BUTTON(button), label);
+	gtk_widget_set_focus_on_click(button, FALSE);
+	gtk_container_set_border_width(GTK_CONTAINER(pop), 6);
+	gtk_container_add(GTK_CONTAINER(pop), child);
+	gtk_widget_show_all(child);
+	gtk_menu_button_set_popover(GTK_MENU_BUTTON(button), pop);
+	gtk_box_pack_start(GTK_BOX(f->box), button, FALSE, FALSE, 0);
+	return button;
+}
+
+/* "2 earlier": shown while files earlier sessions left wait for a person;
+ * its tooltip and popover say what to run (selectable, to copy). */
+static void field_add_earlier(field *f)
+{
+	f->earlier_text = gtk_label_new(NULL);
+	gtk_label_set_line_wrap(GTK_LABEL(f->earlier_text), TRUE);
+	gtk_label_set_max_width_chars(GTK_LABEL(f->earlier_text), 60);
+	gtk_label_set_selectable(GTK_LABEL(f->earlier_text), TRUE);
+	f->earlier = popover_button(f, "copystand-earlier", NULL, f->earlier_text);
+	gtk_widget_set_no_show_all(f->earlier, TRUE);
+}
+
+/* The log: every message whole, newest first. */
+static void field_add_log(CsEntanglePlugin *self, field *f)
+{
+	GtkWidget *scroll = gtk_scrolled_window_new(NULL, NULL);
+
+	f->log_list = gtk_list_box_new();
+	gtk_list_box_set_selection_mode(GTK_LIST_BOX(f->log_list), GTK_SELECTION_NONE);
+	gtk_scrolled_window_set_policy(GTK_SCROLLED_WINDOW(scroll), GTK_POLICY_NEVER,
+				       GTK_POLICY_AUTOMATIC);
+	gtk_scrolled_window_set_min_content_height(GTK_SCROLLED_WINDOW(scroll), 300);
+	gtk_container_add(GTK_CONTAINER(scroll), f->log_list);
+	for (GList *l = self->log.tail; l; l = l->prev)
+		field_log(f, l->data);
+	f->log = popover_button(f, "copystand-log", NULL, scroll);
+	gtk_button_set_image(GTK_BUTTON(f->log),
+			     gtk_image_new_from_icon_name("view-list-symbolic", GTK_ICON_SIZE_BUTTON));
+	gtk_widget_set_tooltip_text(f->log, "copystand: everything it said, newest first");
+}
+
 static gboolean is_camera_window(gpointer window)
 {
 	GType t = g_type_from_name("EntangleCameraManager");
@@ -885,15 +1043,16 @@ static void on_window_added(GtkApplication *app G_GNUC_UNUSED, GtkWindow *window
 	}
 	f = g_new0(field, 1);
 	f->window = GTK_WIDGET(window);
-	f->box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
+	f->box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 2);
 	f->entry = gtk_entry_new();
-	gtk_entry_set_placeholder_text(GTK_ENTRY(f->entry), "scan a label");
-	gtk_entry_set_width_chars(GTK_ENTRY(f->entry), 16);
+	gtk_entry_set_placeholder_text(GTK_ENTRY(f->entry), "scan label");
+	gtk_entry_set_width_chars(GTK_ENTRY(f->entry), ENTRY_CHARS);
 	gtk_widget_set_tooltip_text(f->entry, "copystand: the catalog number that names "
 				    "the next shots (scan a label or type it, then Enter)");
 	f->status = gtk_label_new(NULL);
 	gtk_label_set_ellipsize(GTK_LABEL(f->status), PANGO_ELLIPSIZE_END);
-	gtk_label_set_max_width_chars(GTK_LABEL(f->status), 48);
+	gtk_label_set_max_width_chars(GTK_LABEL(f->status), STATUS_CHARS);
+	gtk_label_set_xalign(GTK_LABEL(f->status), 0);
 	gtk_box_pack_start(GTK_BOX(f->box), f->entry, FALSE, FALSE, 0);
 	gtk_box_pack_start(GTK_BOX(f->box), f->status, FALSE, FALSE, 0);
 	for (int i = 0; i < 2; i++) {
@@ -906,6 +1065,8 @@ static void on_window_added(GtkApplication *app G_GNUC_UNUSED, GtkWindow *window
 		g_signal_connect(f->choice[i], "clicked", G_CALLBACK(on_choice), self);
 		gtk_box_pack_start(GTK_BOX(f->box), f->choice[i], FALSE, FALSE, 0);
 	}
+	field_add_earlier(f);
+	field_add_log(self, f);
 	gtk_header_bar_pack_end(GTK_HEADER_BAR(bar), f->box);
 	gtk_widget_show_all(f->box);
 	field_show(self, f);
@@ -1138,6 +1299,8 @@ static void cs_entangle_plugin_activate(PeasActivatable *activatable)
 	if (!(self->worker = worker_start(G_OBJECT(self))))
 		return;
 	replace(&self->next, g_strdup("no number"));
+	self->earlier = 0;
+	g_clear_pointer(&self->earlier_text, g_free);
 	replace(&self->news, g_strdup("copystand is starting…"));
 	replace(&self->brief, g_strdup(self->news));
 	self->problem = FALSE;
@@ -1213,6 +1376,8 @@ static void cs_entangle_plugin_finalize(GObject *o)
 	g_free(self->next);
 	g_free(self->news);
 	g_free(self->brief);
+	g_free(self->earlier_text);
+	g_queue_clear_full(&self->log, g_free);
 	G_OBJECT_CLASS(cs_entangle_plugin_parent_class)->finalize(o);
 }
 

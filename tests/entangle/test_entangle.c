@@ -3,9 +3,11 @@
  * captures Entangle runs and the downloads it announces, with catalog
  * numbers set through the plugin's action and, on a display (Xvfb), typed
  * into its field in the title bar; checked against what the stand-in
- * Specify holds.
+ * Specify holds.  With "status" last, only what the title bar shows: its
+ * two status lines at Entangle's default window width, the whole message
+ * in their tooltip and the log, and what earlier sessions left as a count.
  *
- * usage: test-entangle MODULE.so PLUGIN-FILE INSTALL-SCRIPT MKJPEG */
+ * usage: test-entangle MODULE.so PLUGIN-FILE INSTALL-SCRIPT MKJPEG [status] */
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,6 +17,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <copystand.h>
 
 #include "harness.h"
 #include "host.h"
@@ -29,6 +33,10 @@
 #define SHUTTER_S 0.2
 #define TRANSFER_S 0.1
 #define RAW_TRANSFER_S 2.0
+
+/* Entangle's camera window, as its .ui file makes it. */
+#define WINDOW_WIDTH 1000
+#define READY "copystand is ready: scan a label, then shoot"
 
 static harness_server hs;
 static GPtrArray *notes;         /* what the plugin said, in order */
@@ -495,6 +503,170 @@ static void test_held(GtkApplication *app, GObject *automata, GObject *camera,
 	       "the camera's button with no scan since the last shot: the current number");
 }
 
+static GtkWidget *named_part(GtkWidget *window, const char *name)
+{
+	GList *widgets = field_widgets(window);
+	GtkWidget *part = NULL;
+
+	for (GList *l = widgets; l && !part; l = l->next)
+		if (!strcmp(gtk_widget_get_name(l->data), name))
+			part = l->data;
+	g_list_free(widgets);
+	return part;
+}
+
+static bool label_is(GtkWidget *w, const char *what)
+{
+	return !strcmp(gtk_label_get_text(GTK_LABEL(w)), what);
+}
+
+static bool button_is(GtkWidget *w, const char *what)
+{
+	return gtk_widget_get_visible(w) && !g_strcmp0(gtk_button_get_label(GTK_BUTTON(w)), what);
+}
+
+/* Runs the main loop until the status lines read want, and says so. */
+static void tap_status(GtkWidget *status, const char *want, const char *what)
+{
+	bool ok = wait_widget(status, label_is, want);
+	char *now = g_strdup(status ? gtk_label_get_text(GTK_LABEL(status)) : "(no status)");
+
+	tap_ok(ok, "%s: %s", what, now);
+	g_free(now);
+}
+
+/* The status lines fit Entangle's window as it opens: the title bar
+ * needs no more than its width, and neither line is cut short. */
+static void test_fits(GtkWidget *window, const char *when)
+{
+	GtkWidget *bar = gtk_window_get_titlebar(GTK_WINDOW(window));
+	GtkWidget *status = field_part(window, GTK_TYPE_LABEL, 0);
+	int natural = 0, label = 0;
+
+	spin(0.3);    /* laid out */
+	gtk_widget_get_preferred_width(bar, NULL, &natural);
+	gtk_widget_get_preferred_width(status, NULL, &label);
+	tap_diag("status: %d pixels wanted, %d given; window %d", label,
+		 gtk_widget_get_allocated_width(status), gtk_widget_get_allocated_width(window));
+	tap_ok(natural <= WINDOW_WIDTH, "%s: the title bar needs %d of the window's %d pixels",
+	       when, natural, WINDOW_WIDTH);
+	tap_ok(!pango_layout_is_ellipsized(gtk_label_get_layout(GTK_LABEL(status))),
+	       "and the status lines are whole: %s", gtk_label_get_text(GTK_LABEL(status)));
+}
+
+/* The text of the log's nth line (newest first), or "". */
+static const char *log_line(GtkWidget *window, int nth)
+{
+	GtkWidget *log = named_part(window, "copystand-log");
+	GtkWidget *pop = log ? GTK_WIDGET(gtk_menu_button_get_popover(GTK_MENU_BUTTON(log))) : NULL;
+	GtkWidget *scroll = pop ? gtk_bin_get_child(GTK_BIN(pop)) : NULL;
+	GtkWidget *view = scroll ? gtk_bin_get_child(GTK_BIN(scroll)) : NULL;
+	GtkWidget *list = GTK_IS_VIEWPORT(view) ? gtk_bin_get_child(GTK_BIN(view)) : view;
+	GtkListBoxRow *row = GTK_IS_LIST_BOX(list) ?
+		gtk_list_box_get_row_at_index(GTK_LIST_BOX(list), nth) : NULL;
+	GtkWidget *label = row ? gtk_bin_get_child(GTK_BIN(row)) : NULL;
+
+	return GTK_IS_LABEL(label) ? gtk_label_get_text(GTK_LABEL(label)) : "";
+}
+
+/* An earlier gphoto2 session: a station without a camera (whose clock it
+ * read) ran and ended, then its hook handed in a file shot after that, with
+ * no number: it waits in that station's folder for the next one. */
+static bool gphoto2_session(const char *name)
+{
+	char *path = g_build_filename(harness_home(), name, NULL), *cmd = NULL, *given = NULL;
+	char err[512] = "";
+	copystand *c = NULL;
+	int rc = copystand_open(NULL, &c, err, sizeof err);
+	double t = (double)g_get_real_time() / G_USEC_PER_SEC;
+
+	if (rc == 0)
+		rc = copystand_camera_clock(c, t, t + 0.001, t, 0.01, err, sizeof err);
+	copystand_close(c);
+	spin(0.3);
+	if (rc == 0) {
+		cmd = g_strdup_printf("%s 320 240 9 %s %.3f", mkjpeg, path,
+				      (double)g_get_real_time() / G_USEC_PER_SEC);
+		rc = system(cmd) == 0 ? copystand_submit_to_running(path, &given, err, sizeof err)
+				      : -1;
+	}
+	tap_diag("handed in with no station running: %s", rc ? err : given);
+	copystand_free(given);
+	g_free(cmd);
+	g_free(path);
+	return rc == 0;
+}
+
+/* What the title bar shows (issue 14): at the start "ready", not what an
+ * earlier session left; a file's news short in the bar, whole in the
+ * tooltip and the log; what earlier sessions left as a count. */
+static void test_status(GtkApplication *app, GtkWidget *window, GObject *automata)
+{
+	char *session = g_build_filename(harness_home(), "session", NULL), *want;
+	GtkWidget *status = field_part(window, GTK_TYPE_LABEL, 0);
+	GtkWidget *earlier = named_part(window, "copystand-earlier");
+	char *tip;
+	guint mark;
+
+	tap_status(status, "next: no number\n" READY, "at the start the status says it is ready");
+	tap_ok(earlier && !gtk_widget_get_visible(earlier), "no earlier files: no count");
+	test_fits(window, "ready");
+
+	mark = notes->len;
+	set_number(app, "99999");
+	tap_ok(wait_note(mark, "000099999", 30) >= 0, "scan 99999, a number Specify does not have");
+	capture(automata, "IMG_0001.JPG", 1, TRANSFER_S);
+	tap_ok(wait_note(mark, "NOT ATTACHED 000099999.jpg", 60) >= 0, "its shot is not attached");
+	tap_status(status, "next: 000099999 ✗\nNOT ATTACHED 000099999.jpg — 000099999",
+		   "the status is short: what happened, the file, the number");
+	test_fits(window, "a file not attached");
+	want = g_strdup_printf("catalogue the specimen in Specify, then run copystand upload %s",
+			       session);
+	tip = gtk_widget_get_tooltip_text(status);
+	tap_ok(tip && g_str_has_prefix(tip, "NOT ATTACHED 000099999.jpg: no collectionobject "
+				       "has Catalog Number '000099999'") && strstr(tip, want),
+	       "its tooltip has the whole message, which says what to do: %s", tip);
+	g_free(tip);
+	tap_ok(strstr(log_line(window, 0), "NOT ATTACHED 000099999.jpg: no collectionobject") &&
+	       strstr(log_line(window, 0), want), "the log has it whole, on top: %s",
+	       log_line(window, 0));
+	tap_ok(strstr(log_line(window, 1), "IMG_0001.JPG → 000099999.jpg") != NULL,
+	       "what came before, below it: %s", log_line(window, 1));
+	g_free(want);
+
+	/* Entangle quits; a gphoto2 session hands in a file with no station
+	 * running; Entangle starts again. */
+	tap_ok(host_plugin_set(MODULE, FALSE), "the plugin is disabled (Entangle quits)");
+	spin(0.5);
+	tap_ok(gphoto2_session("IMG_0100.JPG"), "a gphoto2 session meanwhile leaves a file with "
+	       "no number");
+	mark = notes->len;
+	tap_ok(host_plugin_set(MODULE, TRUE), "enabled again (Entangle starts)");
+	status = field_part(window, GTK_TYPE_LABEL, 0);
+	earlier = named_part(window, "copystand-earlier");
+	want = g_strdup_printf("2 earlier files need a decision: copystand upload %s", session);
+	tap_ok(wait_widget(earlier, button_is, "2 earlier"),
+	       "what earlier sessions left is a count beside the status");
+	tip = earlier ? gtk_widget_get_tooltip_text(earlier) : NULL;
+	tap_is_str(tip ? tip : "", want, "its tooltip says what to run");
+	g_free(tip);
+	spin(2);      /* anything more the start would say */
+	tap_ok(status && label_is(status, "next: no number\n" READY),
+	       "the status still says it is ready: %s",
+	       status ? gtk_label_get_text(GTK_LABEL(status)) : "(no status)");
+	tap_ok(wait_note(mark, "NOT ATTACHED", 0) < 0 && wait_note(mark, "pending_", 0) < 0,
+	       "and the left-overs are not news of this session");
+	test_fits(window, "ready, with the count");
+	mark = notes->len;
+	set_number(app, "99999");
+	capture(automata, "IMG_0002.JPG", 2, TRANSFER_S);
+	tap_status(status, "next: 000099999 ✗\nNOT ATTACHED 000099999_2.jpg — 000099999",
+		   "another not attached");
+	test_fits(window, "a file not attached, with the count");
+	g_free(want);
+	g_free(session);
+}
+
 static gboolean tick(gpointer p G_GNUC_UNUSED)
 {
 	return G_SOURCE_CONTINUE;
@@ -508,10 +680,11 @@ int main(int argc, char **argv)
 	GObject *camera = NULL, *automata = NULL;
 	GError *e = NULL;
 	guint log_handler, ticker, mark;
-	bool gui;
+	bool gui, status_only = argc > 5 && !strcmp(argv[5], "status");
 
 	if (argc < 5)
-		return tap_skip_all("usage: test-entangle MODULE.so PLUGIN-FILE INSTALL-SCRIPT MKJPEG");
+		return tap_skip_all("usage: test-entangle MODULE.so PLUGIN-FILE INSTALL-SCRIPT MKJPEG "
+				    "[status]");
 	mkjpeg = argv[4];
 	const char *why = harness_standin_start(&hs);
 	if (why)
@@ -526,6 +699,10 @@ int main(int argc, char **argv)
 	gui = start_display();
 	if (!gui)
 		tap_diag("the title-bar field is not tested (scripts/deps.sh test installs Xvfb)");
+	if (!gui && status_only) {
+		tap_ok(1, "the title bar # SKIP no display");
+		goto out;
+	}
 
 	/* Entangle starts: the plugin is enabled in its settings. */
 	app = host_app_new(plugins);
@@ -543,6 +720,10 @@ int main(int argc, char **argv)
 			    e ? ": " : "", e ? e->message : ""))
 			goto out;
 		window = host_window_new(app);
+	}
+	if (status_only) {
+		test_status(app, window, automata);
+		goto quit;
 	}
 
 	/* A JPEG-only shot. */
@@ -607,6 +788,7 @@ int main(int argc, char **argv)
 	tap_ok(wait_note(mark, "copystand is ready", 30) >= 0, "it opens its station again");
 	if (gui)
 		tap_ok(field_of(window) != NULL, "its field is back in the open window");
+quit:
 	tap_ok(host_plugin_set(MODULE, FALSE), "disabled before Entangle quits");
 out:
 	if (window)
