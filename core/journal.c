@@ -11,7 +11,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 struct journal {
 	sqlite3 *db;
@@ -118,6 +118,18 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	"  lo REAL,"
 	"  hi REAL);"
 	"CREATE INDEX clocks_batch ON clocks(batch_id, source, at);",
+	/* 5: the files a camera announced, until one is journaled with
+	 * that card path (items.card): a shot the download missed is on
+	 * record until it is brought in. */
+	"ALTER TABLE items ADD COLUMN card TEXT;"
+	"CREATE TABLE card ("
+	"  id INTEGER PRIMARY KEY,"
+	"  batch_id INTEGER NOT NULL REFERENCES batches(id),"
+	"  source TEXT NOT NULL,"
+	"  path TEXT NOT NULL,"
+	"  identifier TEXT,"
+	"  announced REAL NOT NULL);"
+	"CREATE INDEX card_path ON card(path);",
 };
 
 static const char *const bind_names[] = {
@@ -464,9 +476,9 @@ int journal_batch_counts(journal *j, long long batch, long long counts[JS_COUNT]
 	"identifier, record_table, record_id, ordinal, location, join_id, " \
 	"attachment_id, extra, state, reason, attempts, next_try, lease_host, lease_pid, " \
 	"press_source, press_lo, press_hi, press_cam, press_res, press_bind, " \
-	"press_candidates"
+	"press_candidates, card"
 /* The column after ITEM_COLUMNS (lease_until where it is asked for). */
-#define ITEM_NCOLUMNS 29
+#define ITEM_NCOLUMNS 30
 
 static enum journal_bind bind_parse(const char *name)
 {
@@ -490,6 +502,7 @@ void journal_item_clear(journal_item *it)
 	free(it->reason);
 	free(it->press.source);
 	free(it->press.candidates);
+	free(it->card);
 	memset(it, 0, sizeof *it);
 }
 
@@ -515,6 +528,7 @@ static void read_item(sqlite3_stmt *st, journal_item *it)
 	it->reason = col_text(st, 17);
 	it->attempts = sqlite3_column_int(st, 18);
 	it->next_try = sqlite3_column_double(st, 19);
+	it->card = col_text(st, 29);
 	it->press = (journal_press){
 		.bind = bind_parse((const char *)sqlite3_column_text(st, 27)) };
 	if (it->press.bind == JB_NONE)
@@ -571,6 +585,17 @@ static int finish(journal *j, int ret, cs_error *err)
 	return ret;
 }
 
+int journal_card_drop(journal *j, const char *path, cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "DELETE FROM card WHERE path = ?", &st, err);
+
+	if (ret)
+		return ret;
+	bind_text(st, 1, path);
+	return step_done(j, st, "noting a shot brought in from the card", err);
+}
+
 static int insert_item(journal *j, const journal_item *it, long long *id,
 		       cs_error *err)
 {
@@ -580,9 +605,9 @@ static int insert_item(journal *j, const journal_item *it, long long *id,
 			  "mimetype, target, identifier, record_table, record_id, ordinal, "
 			  "location, extra, state, reason, created, updated, press_source, "
 			  "press_lo, press_hi, press_cam, press_res, press_bind, "
-			  "press_candidates) VALUES "
+			  "press_candidates, card) VALUES "
 			  "(?, ?, ?, ?, ?, ?, coalesce(?, 'catalog-number'), ?, ?, ?, ?, ?, "
-			  "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st, err);
+			  "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st, err);
 
 	if (ret)
 		return ret;
@@ -604,10 +629,13 @@ static int insert_item(journal *j, const journal_item *it, long long *id,
 	sqlite3_bind_double(st, 16, now);
 	sqlite3_bind_double(st, 17, now);
 	bind_press(st, 18, &it->press);
+	bind_text(st, 25, it->card);
 	if ((ret = step_done(j, st, "adding a file to the journal", err)))
 		return ret;
 	*id = sqlite3_last_insert_rowid(j->db);
-	return add_event(j, *id, -1, it->state, it->reason, err);
+	if ((ret = add_event(j, *id, -1, it->state, it->reason, err)) == 0 && it->card)
+		ret = journal_card_drop(j, it->card, err);  /* settled */
+	return ret;
 }
 
 int journal_items_add(journal *j, const journal_item *items, size_t n,
@@ -1247,4 +1275,62 @@ int journal_presses_get(journal *j, long long batch, const char *source,
 		*n = 0;
 	}
 	return ret;
+}
+
+int journal_card_add(journal *j, const journal_card *c, cs_error *err)
+{
+	sqlite3_stmt *st;
+	/* A file announced again (a reconnect lists the card anew) is noted
+	 * once. */
+	int ret = prepare(j, "INSERT INTO card (batch_id, source, path, identifier, announced) "
+			  "SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS "
+			  "(SELECT 1 FROM card WHERE path = ?3 AND source = ?2)", &st, err);
+
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, c->batch_id);
+	bind_text(st, 2, c->source);
+	bind_text(st, 3, c->path);
+	bind_text(st, 4, c->identifier && c->identifier[0] ? c->identifier : NULL);
+	sqlite3_bind_double(st, 5, c->announced);
+	return step_done(j, st, "noting a shot on the camera's card", err);
+}
+
+int journal_cards_get(journal *j, journal_card **out, size_t *n, cs_error *err)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int ret = prepare(j, "SELECT batch_id, source, path, identifier, announced FROM card "
+			  "ORDER BY announced, id", &st, err);
+
+	*out = NULL;
+	*n = 0;
+	if (ret)
+		return ret;
+	while (ret == 0 && sqlite3_step(st) == SQLITE_ROW &&
+	       (ret = grow((void **)out, &cap, *n, sizeof **out, err)) == 0) {
+		journal_card *c = &(*out)[(*n)++];
+		c->batch_id = sqlite3_column_int64(st, 0);
+		c->source = col_text(st, 1);
+		c->path = col_text(st, 2);
+		c->identifier = col_text(st, 3);
+		c->announced = sqlite3_column_double(st, 4);
+	}
+	sqlite3_finalize(st);
+	if (ret) {
+		journal_cards_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return ret;
+}
+
+void journal_cards_free(journal_card *cards, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(cards[i].source);
+		free(cards[i].path);
+		free(cards[i].identifier);
+	}
+	free(cards);
 }

@@ -91,6 +91,8 @@ typedef struct journal_item {
 	int attempts;        /* times a worker took it up */
 	double next_try;     /* unix time before which it waits */
 	journal_press press; /* bind JB_NONE: the rest is unused */
+	char *card;          /* the camera's file it is ("/DCIM/100CANON/IMG_0001.JPG"),
+			      * or NULL; adding it settles that file's card entry */
 } journal_item;
 
 void journal_item_clear(journal_item *it);
@@ -268,6 +270,28 @@ int journal_presses_pending(journal *j, int (*fn)(void *ud, long long batch,
  * last (journal_items_free). */
 int journal_presses_get(journal *j, long long batch, const char *source,
 			size_t history, journal_item **out, size_t *n, cs_error *err);
+
+/* --- shots a camera announced and nobody has yet ----------------------- */
+
+/* A file on a camera's card, listed from its announcement until an item
+ * with that card path is journaled: what a download missed (the camera
+ * went away, the station quit or crashed) is still known at the next
+ * start. */
+typedef struct journal_card {
+	long long batch_id;  /* the session it was shot in */
+	char *source;        /* the camera's model */
+	char *path;          /* on its card */
+	char *identifier;    /* the number it was fired for, or NULL */
+	double announced;    /* unix time */
+} journal_card;
+
+/* Lists c (once: the same source and path again is no new entry). */
+int journal_card_add(journal *j, const journal_card *c, cs_error *err);
+/* Takes path off the list: it can no longer come (erased on the camera). */
+int journal_card_drop(journal *j, const char *path, cs_error *err);
+/* Every file listed, oldest first (journal_cards_free). */
+int journal_cards_get(journal *j, journal_card **out, size_t *n, cs_error *err);
+void journal_cards_free(journal_card *cards, size_t n);
 
 /* Items of the journal that hold this record (attached, on the way, or
  * waiting: captured, held, deferred), for numbering further images of it. */

@@ -52,6 +52,7 @@ struct station {
 	finisher *fin;
 	journal *j;                  /* under lock */
 	long long batch;
+	long long lost;              /* shots erased on the camera before they came */
 
 	pthread_mutex_t lock;
 	pthread_cond_t wake;         /* the checker: a new number, stop */
@@ -1031,6 +1032,8 @@ static int fill_item(journal_item *it, const station_shot *shot,
 		it->record_id = shot->record_id;
 		it->ordinal = ordinal < 0 ? 0 : ordinal;
 	}
+	if (f->card && !(it->card = strdup(f->card)))
+		return CS_E_NOMEM;
 	if (shot->identifier[0])
 		it->identifier = strdup(shot->identifier);
 	else if (shot->bind != JB_PENDING)
@@ -1363,6 +1366,84 @@ int station_resolve_held_number(station *s, const char *text, cs_error *err)
 	return ret;
 }
 
+/* --- shots the camera announced ------------------------------------------- */
+
+int station_card_announced(station *s, const char *camera, const char *path,
+			   const char *identifier, cs_error *err)
+{
+	journal_card c = { .batch_id = s->batch, .source = (char *)camera,
+			   .path = (char *)path, .identifier = (char *)identifier,
+			   .announced = now_s() };
+
+	pthread_mutex_lock(&s->lock);
+	int ret = journal_card_add(s->j, &c, err);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+static const char *card_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? slash + 1 : path;
+}
+
+void station_card_lost(station *s, const char *path, const char *identifier)
+{
+	station_status *st = &s->st;
+	cs_error err = { 0 };
+	int len;
+
+	pthread_mutex_lock(&s->lock);
+	len = snprintf(st->last, sizeof st->last, "LOST %s%s%s%s: it is no longer on the "
+		       "camera's card (erased there before it was downloaded): shoot %s again",
+		       card_name(path), identifier[0] ? " (fired for " : "", identifier,
+		       identifier[0] ? ")" : "", identifier[0] ? "it" : "that specimen");
+	if (journal_card_drop(s->j, path, &err) && len > 0 && (size_t)len < sizeof st->last)
+		snprintf(st->last + len, sizeof st->last - (size_t)len, " (%s)", err.msg);
+	st->alerts++;
+	s->lost++;
+	news(s, STATION_NEWS_PROBLEM, identifier, card_name(path), st->last);
+	pthread_mutex_unlock(&s->lock);
+	changed(s);
+}
+
+int station_cards(station *s, bool mine, journal_card **out, size_t *n, cs_error *err)
+{
+	size_t kept = 0;
+
+	pthread_mutex_lock(&s->lock);
+	int ret = journal_cards_get(s->j, out, n, err);
+	pthread_mutex_unlock(&s->lock);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < *n; i++) {
+		journal_card *c = &(*out)[i];
+		if ((c->batch_id == s->batch) == mine) {
+			(*out)[kept++] = *c;
+			continue;
+		}
+		free(c->source);
+		free(c->path);
+		free(c->identifier);
+	}
+	*n = kept;
+	return 0;
+}
+
+void station_cards_say(const journal_card *c, size_t n, char *out, size_t size)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < n && len < size; i++)
+		len += (size_t)snprintf(out + len, size - len, "%s%s%s%s%s", i ? ", " : "",
+					card_name(c[i].path),
+					c[i].identifier ? " (fired for " : "",
+					c[i].identifier ? c[i].identifier : "",
+					c[i].identifier ? ")" : "");
+}
+
 int station_unjournaled(station *s, size_t *count, char *first, size_t size,
 			cs_error *err)
 {
@@ -1437,7 +1518,7 @@ void station_get_status(station *s, station_status *out)
 			out->queued += counts[i];
 	out->attached = counts[JS_ATTACHED];
 	out->problems = counts[JS_UNMATCHED] + counts[JS_AMBIGUOUS] + counts[JS_FAILED] +
-		counts[JS_HELD];
+		counts[JS_HELD] + s->lost;
 	pthread_mutex_unlock(&s->lock);
 }
 

@@ -102,7 +102,7 @@ typedef struct station_status {
 	long long batch;
 	long long queued;                /* captured files not yet attached */
 	long long attached;
-	long long problems;              /* unmatched, ambiguous, failed */
+	long long problems;              /* unmatched, ambiguous, failed, held, lost */
 	bool online;                     /* Specify answered the last request */
 	char last[512];                  /* the last thing that happened to a file */
 	/* Grows by one with every event that deserves the bell. */
@@ -148,6 +148,7 @@ typedef struct station_file {
 	long long size;
 	const char *sha256;              /* hex */
 	const char *mimetype;
+	const char *card;                /* the camera's file it is, or NULL */
 } station_file;
 
 /* What Specify holds for a catalog number of the session's collection. */
@@ -264,6 +265,27 @@ int station_submit_copies(station *s, station_shot *shot, const char *const *pat
  * finishes and attaches them. */
 int station_submit_to_running(const char *journal_path, const char *const *paths,
 			      size_t n, char **name, cs_error *err);
+
+/* --- shots the camera announced and that are not here yet --------------- */
+
+/* A file camera (its model) announced at path on its card, for the number
+ * identifier ("": none known yet): on record until a capture with that
+ * card path is journaled (station_file.card), so a shot whose download
+ * never happens (the camera went away, the station quit or crashed) is
+ * known at the next start. */
+int station_card_announced(station *s, const char *camera, const char *path,
+			   const char *identifier, cs_error *err);
+
+/* One that can no longer come (erased on the camera first): off the
+ * record, and told as a problem. */
+void station_card_lost(station *s, const char *path, const char *identifier);
+
+/* The files still on a card: of this session (mine) or of earlier ones,
+ * oldest first (journal_cards_free). */
+int station_cards(station *s, bool mine, journal_card **out, size_t *n, cs_error *err);
+
+/* "IMG_0001.JPG (fired for 000000009), IMG_0002.JPG" into out. */
+void station_cards_say(const journal_card *c, size_t n, char *out, size_t size);
 
 /* Takes back the last capture not yet taken back: its files go no
  * further, are deleted locally, and from Specify if they got there.

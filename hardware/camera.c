@@ -79,6 +79,8 @@ struct camera {
 	char *want_port;        /* as asked; NULL: looked for at each connect */
 	void (*name_press)(void *ud, const char *taken, char *stem, size_t size);
 	void *name_press_ud;
+	void (*on_card)(void *ud, const char *path, const char *stem, bool lost);
+	void *on_card_ud;
 	char model[CAMERA_NAME_MAX], port[CAMERA_NAME_MAX];
 	double clock_read_at;   /* the last read of its clock (monotonic) */
 	double retry_at;        /* next reconnect attempt */
@@ -598,6 +600,8 @@ int camera_open(const camera_options *o, camera **out, cs_error *err)
 	if (o) {
 		c->name_press = o->name_press;
 		c->name_press_ud = o->name_press_ud;
+		c->on_card = o->on_card;
+		c->on_card_ud = o->on_card_ud;
 	}
 	/* libgphoto2 calls perror() between a timeout and reading errno.  On a
 	 * stream with no orientation yet glibc's perror() dup()s and fdopen()s
@@ -717,7 +721,20 @@ static bool same_press(const CameraFilePath *a, const CameraFilePath *b)
 	       !strncmp(a->name, b->name, n);
 }
 
-static int shot_add(camera *c, const CameraFilePath *path, cs_error *err)
+/* Tells on_card of shot s: announced, or lost. */
+static void card_news(const camera *c, const struct shot *s, bool lost)
+{
+	char path[sizeof s->path.folder + sizeof s->path.name + 1];
+
+	if (!c->on_card)
+		return;
+	snprintf(path, sizeof path, "%s/%s", s->path.folder, s->path.name);
+	c->on_card(c->on_card_ud, path, s->stem, lost);
+}
+
+/* Queues a file of the card; fetched: asked for by camera_fetch(), a press
+ * of its own, not announced now. */
+static int shot_add(camera *c, const CameraFilePath *path, bool fetched, cs_error *err)
 {
 	for (size_t i = 0; i < c->nshots; i++)
 		if (!strcmp(c->shots[i].path.folder, path->folder) &&
@@ -732,15 +749,32 @@ static int shot_add(camera *c, const CameraFilePath *path, cs_error *err)
 		c->shots_cap = cap;
 	}
 	struct shot *s = &c->shots[c->nshots];
-	*s = (struct shot){ *path, now(), false, "" };
+	*s = (struct shot){ *path, now(), fetched, "" };
+	c->nshots++;
+	if (fetched)
+		return 0;
 	/* The number current at the shutter names the press, not the one
 	 * current when it has downloaded. */
-	if (c->nshots && !s[-1].press_ended && same_press(&s[-1].path, path))
+	if (c->nshots > 1 && !s[-1].press_ended && same_press(&s[-1].path, path))
 		memcpy(s->stem, s[-1].stem, sizeof s->stem);
 	else if (c->name_press)
 		c->name_press(c->name_press_ud, NULL, s->stem, sizeof s->stem);
-	c->nshots++;
+	card_news(c, s, false);
 	return 0;
+}
+
+int camera_fetch(camera *c, const char *path, cs_error *err)
+{
+	const char *slash = path ? strrchr(path, '/') : NULL;
+	CameraFilePath fp = { 0 };
+
+	if (!c || !slash || slash == path || !slash[1] ||
+	    (size_t)(slash - path) >= sizeof fp.folder || strlen(slash + 1) >= sizeof fp.name)
+		return cs_error_set(err, CS_E_INVALID, "\"%s\" is no path of a file on the card",
+				    path ? path : "");
+	memcpy(fp.folder, path, (size_t)(slash - path));
+	snprintf(fp.name, sizeof fp.name, "%s", slash + 1);
+	return shot_add(c, &fp, true, err);
 }
 
 static void shots_remove(camera *c, size_t from, size_t n)
@@ -774,7 +808,7 @@ static int take_event(camera *c, CameraEventType type, void *data, cs_error *err
 {
 	switch (type) {
 	case GP_EVENT_FILE_ADDED:
-		return data ? shot_add(c, data, err) : 0;
+		return data ? shot_add(c, data, false, err) : 0;
 	case GP_EVENT_CAPTURE_COMPLETE:
 		if (c->nshots)
 			c->shots[c->nshots - 1].press_ended = true;
@@ -1023,8 +1057,10 @@ static int fetch_press(camera *c, size_t n, const char *dir, const char *stem,
 		}
 		/* Erased on the camera before it came: the rest of the press
 		 * comes with the next call. */
-		if (ret == CS_E_NOT_FOUND)
+		if (ret == CS_E_NOT_FOUND) {
+			card_news(c, &c->shots[done], true);
 			shots_remove(c, done, 1);
+		}
 	} else {
 		out->nfiles = n;
 		snprintf(out->stem, sizeof out->stem, "%s", use ? use : "");

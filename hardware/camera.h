@@ -35,6 +35,7 @@
 #define COPYSTAND_CAMERA_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "error.h"
@@ -69,6 +70,13 @@ typedef struct camera_options {
 	 * when camera_wait_capture gets no stem. */
 	void (*name_press)(void *ud, const char *taken, char *stem, size_t size);
 	void *name_press_ud;
+	/* Told of every file the camera announces (path on its card,
+	 * "/store_00010001/DCIM/100CANON/IMG_0001.JPG", and the stem its
+	 * press got), and again with lost true of one that can no longer
+	 * come (erased on the camera before it was downloaded): a shot can
+	 * be on record before its download.  Camera's thread. */
+	void (*on_card)(void *ud, const char *path, const char *stem, bool lost);
+	void *on_card_ud;
 } camera_options;
 
 /* Opens the camera o names (o may be NULL): the one at o->port, else the
@@ -135,6 +143,12 @@ typedef struct camera_capture {
  * download, or reconnecting to a camera that is away, may run past it. */
 int camera_wait_capture(camera *c, int timeout_ms, const char *dir, const char *stem,
 			camera_capture *out, cs_error *err);
+
+/* Queues a file already on the card (path as on_card gave it, from an
+ * earlier session) as a press of its own: camera_wait_capture() brings it
+ * with the card's name (IMG_0001.JPG) when given no stem, or reports it
+ * lost (on_card) if the card no longer has it. */
+int camera_fetch(camera *c, const char *path, cs_error *err);
 
 /* Reads the camera's clock (the PTP DateTime property): its date and time,
  * whole seconds counted as if UTC, into *camera_time, read at a moment

@@ -75,6 +75,7 @@ struct ui {
 	int outstanding;             /* fired from here, not yet come in */
 	bool camera_ok;
 	unsigned camera_sessions;    /* seen (camera thread only) */
+	char model[CAMERA_NAME_MAX]; /* the camera's (camera thread only) */
 	char notice[512];            /* the latest news of the camera or the keys */
 	unsigned notice_alerts;
 
@@ -171,6 +172,7 @@ static void take_capture(struct ui *u, camera *cam, const station_shot *shot,
 		files[i] = (station_file){
 			.path = cap->files[i].path, .size = cap->files[i].size,
 			.sha256 = cap->files[i].sha256, .mimetype = cap->files[i].mimetype,
+			.card = cap->files[i].camera_path,
 		};
 	if (station_submit(u->st, shot, files, cap->nfiles, &err)) {
 		camera_news(u, true, true, "CAPTURE NOT JOURNALED: %s (the file is in %s; "
@@ -240,6 +242,58 @@ static void name_press(void *ud, const char *taken, char *stem, size_t size)
 	snprintf(stem, size, "%s", shot->stem);
 }
 
+
+/* Each file the camera announces is on record until it is journaled, and
+ * one it lost is told: no press goes unaccounted for. */
+static void on_card(void *ud, const char *path, const char *stem, bool lost)
+{
+	struct ui *u = ud;
+	const station_shot *shot = stem[0] ? named_shot(u, stem) : NULL;
+	const char *identifier = shot ? shot->identifier : "";
+	cs_error err = { 0 };
+
+	if (lost)
+		station_card_lost(u->st, path, identifier);
+	else if (station_card_announced(u->st, u->model, path, identifier, &err))
+		camera_news(u, true, true, "the journal cannot note %s on the card: %s: if the "
+			    "download fails, copy it off the card and run copystand upload",
+			    path, err.msg);
+}
+
+/* Shots earlier sessions left on this camera's card: brought in under
+ * the card's names, for a person to check (the numbers current then are
+ * not this session's to give). */
+static void bring_in_earlier(struct ui *u, camera *cam, char *said, size_t size)
+{
+	journal_card *cards = NULL;
+	size_t n = 0, k = 0;
+	cs_error err = { 0 };
+
+	if (station_cards(u->st, false, &cards, &n, &err)) {
+		camera_news(u, true, true, "shots left on the card: %s", err.msg);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(cards[i].source, u->model))
+			continue;       /* another camera's card */
+		if (camera_fetch(cam, cards[i].path, &err)) {
+			camera_news(u, true, true, "camera: %s", err.msg);
+			continue;
+		}
+		journal_card fetched = cards[i];     /* the ones fetched first */
+		cards[i] = cards[k];
+		cards[k++] = fetched;
+	}
+	said[0] = '\0';
+	if (k) {
+		char names[400];
+		station_cards_say(cards, k, names, sizeof names);
+		snprintf(said, size, "; bringing in %zu shot%s an earlier session left on the "
+			 "card: %s: kept under the card's name%s for you to check", k,
+			 k > 1 ? "s" : "", names, k > 1 ? "s" : "");
+	}
+	journal_cards_free(cards, n);
+}
 
 /* Reads the camera's clock when it is due: at the moments that halve what
  * is known of its offset, then as drift widens it again. */
@@ -365,8 +419,11 @@ static bool camera_round(struct ui *u, camera **cam, double *quiet_since, int *a
 		}
 		*away = 0;
 		u->clock_next = now_s();
-		u->camera_sessions = 0;
-		camera_say_ready(u, *cam);
+		char more[600];
+		u->camera_sessions = camera_sessions(*cam);
+		snprintf(u->model, sizeof u->model, "%s", camera_model(*cam));
+		bring_in_earlier(u, *cam, more, sizeof more);
+		camera_news(u, true, false, "camera: %s ready%s", u->model, more);
 	}
 	if (fire) {
 		fire_asked(u, *cam);
@@ -378,11 +435,12 @@ static bool camera_round(struct ui *u, camera **cam, double *quiet_since, int *a
 	ret = camera_wait_capture(*cam, poll_ms, u->dir, NULL, &cap, &err);
 	camera_say_ready(u, *cam);
 	if (ret == 0) {
-		const station_shot *named = named_shot(u, cap.stem);
-		/* Named by the camera itself: kept, unmatched, for a person. */
+		const station_shot *named = cap.stem[0] ? named_shot(u, cap.stem) : NULL;
+		/* Named by the camera itself (or an earlier session's, brought
+		 * in): kept, unmatched, for a person. */
 		shot = named ? *named : (station_shot){ .bind = JB_NONE };
 		pthread_mutex_lock(&u->lock);
-		if (u->outstanding > 0)
+		if (named && u->outstanding > 0)
 			u->outstanding--;
 		pthread_mutex_unlock(&u->lock);
 		*quiet_since = now_s();
@@ -407,6 +465,8 @@ static void *camera_main(void *arg)
 
 	u->camopts.name_press = name_press;
 	u->camopts.name_press_ud = u;
+	u->camopts.on_card = on_card;
+	u->camopts.on_card_ud = u;
 	while (camera_round(u, &cam, &quiet_since, &away))
 		;
 	camera_free(cam);
@@ -664,6 +724,36 @@ static bool quit_typed(struct inputs *ins, int timeout_ms)
 	return false;
 }
 
+/* The shots still on the camera's card: this session's at the end, the
+ * earlier sessions' at the start. */
+static void say_cards(struct ui *u, bool mine)
+{
+	journal_card *cards = NULL;
+	size_t n = 0;
+	cs_error err = { 0 };
+	char names[400], line[1024];
+
+	if (station_cards(u->st, mine, &cards, &n, &err)) {
+		snprintf(line, sizeof line, "cannot list the shots left on the camera's card: %s",
+			 err.msg);
+		say(u, line);
+		return;
+	}
+	if (n) {
+		station_cards_say(cards, n, names, sizeof names);
+		snprintf(line, sizeof line, "%s%zu shot%s %s never downloaded and %s still on the "
+			 "card of the camera (%s): %s: %s", mine ? "" : "NOTE: ", n,
+			 n > 1 ? "s" : "", mine ? "of this session" : "of an earlier session",
+			 n > 1 ? "are" : "is", cards[0].source, names,
+			 mine ? "the next station start with this camera brings them in, or copy "
+				"them off the card and run copystand upload"
+			      : "the station brings them in when it opens that camera, under the "
+				"card's names, for you to check");
+		say(u, line);
+	}
+	journal_cards_free(cards, n);
+}
+
 /* Lets shots fired from here come in, then waits for the pipeline while
  * Specify answers; q (or Ctrl-C) again leaves the rest for the next start. */
 static void finish(struct ui *u, struct inputs *ins)
@@ -677,6 +767,7 @@ static void finish(struct ui *u, struct inputs *ins)
 	if (u->camera_started)
 		pthread_join(u->camera_thread, NULL);
 	u->camera_started = false;
+	say_cards(u, true);
 	sig_atomic_t seen = signalled;
 	for (;;) {
 		station_get_status(u->st, &s);
@@ -908,6 +999,7 @@ static int start(struct setup *x, cs_error *err)
 	if ((ret = station_open(&so, &x->u.st, err)))
 		return ret;
 	note_unjournaled(x);
+	say_cards(&x->u, false);
 	/* Another program holds the camera (gphoto2 with the copystand hook):
 	 * the station must not claim it. */
 	if (x->u.camopts.port && !strcmp(x->u.camopts.port, "none")) {

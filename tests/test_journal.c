@@ -193,6 +193,49 @@ static void test_no_secrets(const char *path)
 	tap_ok(clean, "the schema has no place for passwords, tokens or cookies");
 }
 
+/* A file a camera announced stays listed until an item with its card
+ * path is journaled (in the same transaction), or it is dropped. */
+static void test_card(const char *path)
+{
+	journal *j = NULL;
+	journal_card *cards = NULL;
+	size_t n = 0;
+	cs_error err = { 0 };
+	long long batch = 0, id = 0;
+	journal_card a = { .source = (char *)"Canon EOS R5", .path = (char *)"/DCIM/IMG_0001.JPG",
+			   .identifier = (char *)"000000009", .announced = 100 };
+	journal_card b = { .source = (char *)"Canon EOS R5", .path = (char *)"/DCIM/IMG_0002.JPG",
+			   .announced = 101 };
+
+	if (!tap_ok(journal_open(path, &j, &err) == 0, "card: open: %s", err.msg))
+		return;
+	journal_batch_new(j, "station", "http://x", "Fish", 4, "test", &batch, &err);
+	a.batch_id = b.batch_id = batch;
+	tap_ok(journal_card_add(j, &a, &err) == 0 && journal_card_add(j, &b, &err) == 0 &&
+	       journal_card_add(j, &a, &err) == 0, "two files announced, one twice");
+	tap_ok(journal_cards_get(j, &cards, &n, &err) == 0 && n == 2 &&
+	       !strcmp(cards[0].path, a.path) && !strcmp(cards[0].identifier, "000000009") &&
+	       !cards[1].identifier && cards[0].batch_id == batch,
+	       "listed once each, oldest first, with the number fired for");
+	journal_cards_free(cards, n);
+
+	journal_item it = { .batch_id = batch, .path = (char *)"/tmp/IMG_0001.JPG",
+			    .name = (char *)"IMG_0001.JPG", .state = JS_CAPTURED,
+			    .card = (char *)a.path };
+	tap_ok(journal_item_add(j, &it, &id, &err) == 0, "the file is journaled");
+	journal_item got = { 0 };
+	tap_ok(journal_item_get(j, id, &got, &err) == 0 && got.card && !strcmp(got.card, a.path),
+	       "the item keeps its card path");
+	journal_item_clear(&got);
+	tap_ok(journal_cards_get(j, &cards, &n, &err) == 0 && n == 1 &&
+	       !strcmp(cards[0].path, b.path), "which settles its card entry");
+	journal_cards_free(cards, n);
+	tap_ok(journal_card_drop(j, b.path, &err) == 0 &&
+	       journal_cards_get(j, &cards, &n, &err) == 0 && n == 0, "a lost one is dropped");
+	journal_cards_free(cards, n);
+	journal_close(j);
+}
+
 int main(void)
 {
 	char *p1 = path_in_home("j1.sqlite"), *p2 = path_in_home("j2.sqlite");
@@ -201,6 +244,7 @@ int main(void)
 	test_no_secrets(p1);
 	test_dead_lease(p1);
 	test_newer_schema(p2);
+	test_card(p1);
 	free(p1);
 	free(p2);
 	harness_cleanup();

@@ -194,8 +194,10 @@ static bool wait_until(struct station_run *r, bool (*cond)(void *), void *ud,
  * extra: more station options, NULL-terminated (may be NULL).  with_camera
  * false: no emulator, no --port (the station looks for a camera and finds
  * none, which it only reports). */
-static bool station_start(struct station_run *r, const char *name, bool with_camera,
-			  const char *const *extra)
+/* Starts a station on the emulated camera cam (NULL: none), which it then
+ * owns. */
+static bool station_start_on(struct station_run *r, const char *name, ptpip_cam *cam,
+			     const char *const *extra)
 {
 	const char *args[40];
 	size_t n = 0;
@@ -203,12 +205,9 @@ static bool station_start(struct station_run *r, const char *name, bool with_cam
 	memset(r, 0, sizeof *r);
 	r->master = -1;
 	r->pid = -1;
+	r->cam = cam;
 	snprintf(r->name, sizeof r->name, "%s", name);
 	snprintf(r->dir, sizeof r->dir, "%s/%s", harness_home(), name);
-	if (with_camera && !(r->cam = ptpip_cam_start(PTPIP_CAMERA_EXE, NULL))) {
-		tap_ok(0, "%s: the camera emulator starts", name);
-		return false;
-	}
 	args[n++] = COPYSTAND_BINARY;
 	args[n++] = "station";
 	args[n++] = "--server";
@@ -248,6 +247,20 @@ static bool station_start(struct station_run *r, const char *name, bool with_cam
 			      "%s: it finds the camera", name))
 		return false;
 	return true;
+}
+
+static bool station_start(struct station_run *r, const char *name, bool with_camera,
+			  const char *const *extra)
+{
+	ptpip_cam *cam = NULL;
+
+	if (with_camera && !(cam = ptpip_cam_start(PTPIP_CAMERA_EXE, NULL))) {
+		memset(r, 0, sizeof *r);
+		r->master = -1;
+		tap_ok(0, "%s: the camera emulator starts", name);
+		return false;
+	}
+	return station_start_on(r, name, cam, extra);
 }
 
 /* Reaps the station if it has exited, waiting up to timeout_s. */
@@ -856,6 +869,94 @@ static void test_reconnect(void)
 		tap_ok(scan_found(&r, "000000012"), "the scan is found");
 		send_line(&r, "");
 		tap_ok(expect(&r, "captured 000000012", T_SHORT), "Enter shoots again");
+	}
+	station_end(&r);
+}
+
+/* 7d. A shot the camera announced and never delivered (the cable went
+ * mid-download and stayed out): q says it is on the card, with its name
+ * and number; the next start says so first and brings it in under the
+ * card's name for a person, never guessed onto a record; then it is
+ * settled and no later start mentions it. */
+static void test_card_left(void)
+{
+	struct station_run r, again;
+	const char *const unstamped[] = { "--no-stamp", NULL };
+
+	tap_diag("a shot left on the camera's card");
+	if (!station_start(&r, "card-left", true, unstamped)) {
+		station_end(&r);
+		return;
+	}
+	tap_ok(cam_ok(&r, "payload jpeg 300000"), "shots of 300000 bytes");
+	tap_ok(scan_found(&r, "000000009"), "the scan is found");
+	tap_ok(cam_ok(&r, "fault disconnect-after 100000 off 600"),
+	       "the camera will go away mid-download, for 10 minutes");
+	send_line(&r, "");
+	tap_ok(expect(&r, "camera disconnected", T_SHORT), "the station says it is gone");
+	size_t from = r.mark;
+	int rc = station_quit(&r, T_LONG);
+	tap_ok(since(&r, from, "1 shot of this session never downloaded and is still on the "
+		     "card of the camera (PTP/IP Camera): IMG_0001.JPG (fired for 000000009)"),
+	       "q says the shot stays on the card: its name and its number");
+	tap_is_int(rc, 0, "the station exits 0 (no leaks)");
+	tap_ok(harness_dir_is(r.dir, ""), "nothing of it in the session folder");
+	ptpip_cam *cam = r.cam;
+	char *reply = ptpip_cam_control(cam, "fault clear");
+	tap_ok(reply && !strncmp(reply, "OK", 2), "the camera is back");
+	free(reply);
+	close(r.master);
+	free(r.out);
+
+	if (station_start_on(&again, "card-left", cam, unstamped)) {
+		tap_ok(since(&again, 0, "NOTE: 1 shot of an earlier session never downloaded") &&
+		       since(&again, 0, "IMG_0001.JPG (fired for 000000009)"),
+		       "the next start says so first");
+		tap_ok(expect(&again, "bringing in 1 shot an earlier session left on the card: "
+			      "IMG_0001.JPG", T_SHORT), "and brings it in");
+		tap_ok(expect(&again, "NOT ATTACHED IMG_0001.JPG", T_LONG),
+		       "under the card's name, a problem for a person to check");
+		struct stat sb;
+		tap_ok(stat(local(&again, "IMG_0001.JPG"), &sb) == 0 && sb.st_size == 300000,
+		       "all 300000 bytes are here");
+		tap_is_int(journal_state_of(local(&again, "IMG_0001.JPG")), JS_UNMATCHED,
+			   "journaled, unmatched");
+		tap_ok(nothing_of("IMG_0001.JPG") && !printed(&again, "captured 000000009"),
+		       "nothing guessed onto a record");
+	}
+	station_end(&again);
+
+	if (station_start(&r, "card-left", false, NULL))
+		tap_ok(!since(&r, 0, "never downloaded"), "settled: the next start is quiet");
+	station_end(&r);
+}
+
+/* 7e. A shot erased on the camera before it came: a problem that says so,
+ * at once. */
+static void test_card_erased(void)
+{
+	struct station_run r;
+	unsigned handle = 0;
+
+	tap_diag("a shot erased on the camera before it came");
+	if (station_start(&r, "card-erased", true, NULL)) {
+		tap_ok(cam_ok(&r, "payload jpeg 300000"), "shots of 300000 bytes");
+		tap_ok(scan_found(&r, "000000010"), "the scan is found");
+		tap_ok(cam_ok(&r, "fault disconnect-after 100000 off 3"),
+		       "the camera will go away mid-download, for 3 s");
+		send_line(&r, "");
+		tap_ok(expect(&r, "camera disconnected", T_SHORT), "the station says it is gone");
+		char *list = cam(&r, "list"), cmd[64];
+		tap_ok(list && sscanf(list, "OK %u:", &handle) == 1, "the card lists the shot");
+		free(list);
+		snprintf(cmd, sizeof cmd, "erase %u", handle);
+		tap_ok(cam_ok(&r, cmd), "someone erases it on the camera meanwhile");
+		tap_ok(expect(&r, "LOST IMG_0001.JPG (fired for 000000010): it is no longer on "
+			      "the camera's card", T_LONG), "the station says it is lost, and which");
+		tap_ok(expect(&r, "problems 1", T_SHORT), "it counts as a problem");
+		size_t from = r.mark;
+		station_quit(&r, T_LONG);
+		tap_ok(!since(&r, from, "never downloaded"), "and is not said to be on the card");
 	}
 	station_end(&r);
 }
@@ -1590,6 +1691,8 @@ int main(void)
 	/* Last: their shots take names (000000012.jpg) the cases above expect free. */
 	test_reconnect();
 	test_camera_refuses();
+	test_card_left();
+	test_card_erased();
 
 	harness_server_stop(&hs);
 	harness_cleanup();

@@ -362,6 +362,7 @@ struct session {
 struct faults {
 	unsigned long busy;     /* this many operations answer DeviceBusy */
 	uint64_t cut;           /* next GetObject: bytes before hanging up */
+	int64_t cut_off_us;     /* and then switched off for this long */
 	bool frozen;
 	bool card_full;
 	bool general_error;     /* next InitiateCapture: GeneralError */
@@ -916,6 +917,11 @@ static int stream_refill(struct camera *cam)
 			out->len -= (size_t)(get->sent + n - get->cut);
 			get->active = false;
 			cam->s.hangup = true;
+			if (cam->faults.cut_off_us) {
+				cam->faults.off_until_us = clock_us(CLOCK_MONOTONIC) +
+							   cam->faults.cut_off_us;
+				cam->faults.cut_off_us = 0;
+			}
 			break;
 		}
 		get->sent += n;
@@ -1130,8 +1136,16 @@ static const char *cmd_fault(struct camera *cam, char *args, struct buf *reply)
 		if (!(err = parse_number(arg, &v)))
 			cam->faults.busy = (unsigned long)v;
 	} else if (!strcmp(what, "disconnect-after")) {
-		if (!(err = parse_number(arg, &v)))
-			cam->faults.cut = v;
+		/* [off SECONDS]: the cable stays out after the cut. */
+		char *off = strtok_r(NULL, " ", &save), *secs = strtok_r(NULL, " ", &save);
+		double seconds = 0;
+		if ((err = parse_number(arg, &v)))
+			return err;
+		if (off && (strcmp(off, "off") || !secs ||
+			    !parse_decimal(secs, 0, MAX_DELAY, &seconds)))
+			return "expected BYTES [off SECONDS]";
+		cam->faults.cut = v;
+		cam->faults.cut_off_us = to_us(seconds);
 	} else if (!strcmp(what, "freeze")) {
 		cam->faults.frozen = true;
 	} else if (!strcmp(what, "thaw")) {
