@@ -1267,9 +1267,9 @@ class Body:
         self.done = not self.chunked and self.length == 0
         self.rate = None                         # bytes/s at most (a timing profile), from pace()
 
-    def pace(self, rate):
-        """Reads no faster than rate bytes/s from now on."""
-        self.rate, self.paced_from = rate, time.monotonic()
+    def pace(self, rate, start):
+        """Reads no faster than rate bytes/s from the monotonic time start on."""
+        self.rate, self.paced_from = rate, start
 
     def read(self, n=CHUNK):
         if self.done:
@@ -1437,10 +1437,11 @@ class Base(http.server.BaseHTTPRequestHandler):
             return self.serve(control, limit)
         turn = self.app.asset_turn if self.server.kind == 'asset' else self.app.specify_slots
         with turn:                               # the sleep holds a slot, not the data model's lock
-            if self.server.kind == 'asset':
+            if self.server.kind == 'asset' and self.rpath == '/fileupload':
+                # its asset_ms and its bytes at the rate, the stand-in's own time included
+                self.body.pace(prof['asset_upload_bytes_s'], time.monotonic() + prof['asset_ms'] / 1000.0)
+            elif self.server.kind == 'asset':
                 time.sleep(prof['asset_ms'] / 1000.0)
-                if self.rpath == '/fileupload':
-                    self.body.pace(prof['asset_upload_bytes_s'])
             else:
                 time.sleep(profile_ms(prof, self.command, self.rpath) / 1000.0)
             return self.serve(control, limit)
