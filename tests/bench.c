@@ -1273,12 +1273,14 @@ out:
 	return now_s() - t0;
 }
 
-/* `copystand upload DIR`, the whole command: seconds; *attached from its summary. */
-static double copystand_upload(harness_server *hs, const char *dir, int *attached)
+/* `copystand upload [--dry-run] DIR`, the whole command: seconds;
+ * *attached from its summary. */
+static double copystand_upload(harness_server *hs, const char *dir, bool dry, int *attached)
 {
 	char *pw, *out = NULL, path[512];
 	const char *argv[] = { "upload", "--server", hs->url, "--user", hs->user,
-			       "--collection", hs->collection, path, NULL };
+			       "--collection", hs->collection, dry ? "--dry-run" : path,
+			       dry ? path : NULL, NULL };
 
 	snprintf(path, sizeof path, "%s/%s", harness_home(), dir);
 	if (asprintf(&pw, "COPYSTAND_PASSWORD=%s", hs->password) < 0)
@@ -1294,7 +1296,7 @@ static double copystand_upload(harness_server *hs, const char *dir, int *attache
 			at--;
 		*attached = atoi(at);
 	}
-	if (rc != 0)
+	if (rc != 0 && !dry)
 		fprintf(stderr, "bench: copystand upload exited %d:\n%s\n", rc, out ? out : "");
 	free(out);
 	free(pw);
@@ -1335,13 +1337,27 @@ static void real_set(harness_server *hs, specify_session *s, struct set *set, lo
 		fprintf(stderr, "bench: the browser model cannot log in\n");
 	}
 	int req0 = all_requests(hs);
-	ours = copystand_upload(hs, dir_ours, &attached);
+	cJSON *st0 = standin_state(hs->standin);
+	ours = copystand_upload(hs, dir_ours, false, &attached);
 	int req_ours = all_requests(hs) - req0;
+	if (getenv("BENCH_DEBUG")) {   /* what copystand asked, by kind */
+		cJSON *st1 = standin_state(hs->standin), *r;
+		cJSON_ArrayForEach(r, cJSON_GetObjectItem(st1, "requests")) {
+			int n = (int)cJSON_GetNumberValue(r) - standin_requests(st0, r->string);
+			if (n)
+				fprintf(stderr, "bench: copystand upload: %4d %s\n", n, r->string);
+		}
+		cJSON_Delete(st1);
+	}
+	cJSON_Delete(st0);
+	/* Its planning alone (log in, look up, hash): the same again, dry. */
+	int again;
+	double plan = copystand_upload(hs, dir_ours, true, &again);
 	bytes = raw_curl(hs, s, &floor_set);
 
 	printf("%-22s uploader pattern %6.2f s (%d requests, %d not attached)   copystand upload %5.2f s "
-	       "(%d requests, %d of %d attached)   bytes alone %5.2f s\n", set->label, theirs, b.requests,
-	       failed, ours, req_ours, attached, mine.n, bytes);
+	       "(%d requests, %d of %d attached; a dry run after it %.2f s)   bytes alone %5.2f s\n",
+	       set->label, theirs, b.requests, failed, ours, req_ours, attached, mine.n, plan, bytes);
 	printf("%-22s copystand %.1fx the uploader pattern (target >= %.0fx: %s)   %.2fx the bytes "
 	       "alone%s   uploader %.1fx the bytes alone\n", "", theirs / ours, target_importer,
 	       theirs / ours >= target_importer ? "met" : "NOT met", ours / bytes,
