@@ -7,8 +7,11 @@
  * shutter to attached < 100 ms more than the pure transfer of a 20 MB
  * file, and capture cadence unchanged when the server takes 2 s a request.
  *
+ * Issue 15: on a real Specify 7.12's timing (the stand-in's --profile),
+ * copystand against Specify's own uploader and against the bytes alone.
+ *
  * Sections (all by default, or those named on the command line):
- * throughput, importer, memory, station, label. */
+ * throughput, importer, memory, station, label, race, real. */
 #include <curl/curl.h>
 #include <math.h>
 #include <pthread.h>
@@ -27,6 +30,7 @@
 #include "camera.h"
 #include "catalog.h"
 #include "harness.h"
+#include "http.h"
 #include "journal.h"
 #include "pipeline.h"
 #include "press.h"
@@ -1041,11 +1045,368 @@ static void label_bench(bool quick)
 	barcode_reader_free(r);
 }
 
+/* --- on a real Specify's timing (issue 15) ----------------------------------- */
+
+/* The stand-in's --profile specify-7.12 (specify-api.md, appendix D): each
+ * Specify request takes what it took on a real Specify 7.12 (Django's own
+ * server, MariaDB, 2 cores), two at most served at once; the asset server
+ * one request at a time, uploads at 150 MB/s.  On it, the same files three
+ * ways: Specify's own Batch Attachment Uploader as its browser client
+ * sends it, `copystand upload` of the folder (the whole command), and the
+ * bytes alone.  The figures measured against the real servers, to compare
+ * the profile with: */
+struct real_figures {
+	double uploader, copystand, bytes;   /* seconds */
+};
+
+/* A browser's view of Specify and its asset server, the Batch Attachment
+ * Uploader's requests one at a time (Upload.tsx, PerformAttachmentTask.ts),
+ * on kept-alive connections: copystand's own transport (core/http.h), so
+ * that both sides of the comparison speak HTTP alike. */
+struct browser {
+	http_client *http;
+	const char *base;            /* Specify's URL */
+	char *csrf;                  /* the csrftoken cookie (rotated at login) */
+	http_response r;             /* the last answer */
+	int requests;
+};
+
+/* One request to Specify (path under its URL), JSON body or none, as the
+ * frontend's ajax() sends it; the status, 0 when none came. */
+static long br_api(struct browser *b, const char *method, const char *path, const char *json)
+{
+	char url[1024], csrf[200];
+	const char *headers[] = { "Accept: application/json", csrf, NULL };
+	cs_error err = { 0 };
+
+	snprintf(url, sizeof url, "%s%s", b->base, path);
+	snprintf(csrf, sizeof csrf, "X-CSRFToken: %s", b->csrf ? b->csrf : "");
+	if (strcmp(method, "GET") == 0)
+		headers[1] = NULL;
+	http_response_clear(&b->r);
+	b->requests++;
+	if (http_client_perform(b->http, &(http_request){
+			.method = method, .url = url, .headers = headers,
+			.content_type = json ? "application/json" : NULL, .body = json,
+			.body_len = json ? strlen(json) : 0 }, &b->r, &err))
+		return 0;
+	return b->r.status;
+}
+
+static void br_csrf(struct browser *b)
+{
+	free(b->csrf);
+	b->csrf = http_client_cookie(b->http, "csrftoken");
+}
+
+static bool br_open(struct browser *b, const harness_server *hs, long long collection)
+{
+	char login[512];
+	cs_error err = { 0 };
+
+	memset(b, 0, sizeof *b);
+	b->base = hs->url;
+	if (!(b->http = http_client_new(&(http_options){ 0 }, &err)))
+		return false;
+	snprintf(login, sizeof login, "{\"username\": \"%s\", \"password\": \"%s\", \"collection\": %lld}",
+		 hs->user, hs->password, collection);
+	if (br_api(b, "GET", "/context/login/", NULL) != 200)
+		return false;
+	br_csrf(b);
+	if (br_api(b, "PUT", "/context/login/", login) != 204)
+		return false;
+	br_csrf(b);
+	return true;
+}
+
+static void br_close(struct browser *b)
+{
+	http_response_clear(&b->r);
+	http_client_free(b->http);
+	free(b->csrf);
+}
+
+/* The files of a set named by catalog number: first, first + 1, ... */
+static void make_numbered(struct set *s, const char *dir, long first)
+{
+	char sub[512];
+
+	snprintf(sub, sizeof sub, "%s/%s", harness_home(), dir);
+	mkdir(sub, 0700);
+	s->paths = calloc((size_t)s->n, sizeof *s->paths);
+	for (int i = 0; i < s->n; i++) {
+		char name[64];
+		snprintf(name, sizeof name, "%s/%09ld.jpg", dir, first + i);
+		s->paths[i] = harness_make_file(name, s->size, (unsigned)(first + i));
+	}
+}
+
+/* Adds the collection objects first .. first + n - 1 to the stand-in. */
+static bool seed_records(harness_server *hs, long long collection, long first, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char json[160];
+		cJSON *reply = NULL;
+		cs_error err = { 0 };
+		snprintf(json, sizeof json, "{\"table\": \"collectionobject\", \"fields\": "
+			 "{\"catalognumber\": \"%09ld\", \"collection\": %lld}}", first + i, collection);
+		if (standin_control(hs->standin, "POST", "records", json, &reply, &err)) {
+			fprintf(stderr, "bench: cannot add record %09ld: %s\n", first + i, err.msg);
+			return false;
+		}
+		cJSON_Delete(reply);
+	}
+	return true;
+}
+
+/* Specify's Batch Attachment Uploader on the set (files named by catalog
+ * number), from the upload click to the last file (specify-api.md 2.5, 3.4,
+ * 4.3, 5.4): validation with one ephemeral query for every name; one
+ * get_upload_params for all; then strictly one file at a time: get_token,
+ * the upload, GET the record, PUT it back whole with one more element in
+ * its attachments array.  (The dataset saves before and after the loop are
+ * left out: the stand-in has no attachment datasets.)  Seconds; *failed
+ * counts the files that did not end attached. */
+static double uploader(struct browser *b, const specify_assets *a, const struct set *set,
+		       long first, int *failed)
+{
+	size_t cap = (size_t)set->n * 16 + 64;
+	char *numbers = calloc(1, cap), *names = calloc(1, cap + (size_t)set->n * 8), *q;
+	long long *ids = calloc((size_t)set->n, sizeof *ids);
+	cJSON *locs = NULL, *res, *row;
+	double t0 = now_s();
+
+	*failed = set->n;
+	for (int i = 0; i < set->n; i++) {
+		size_t l = strlen(numbers), m = strlen(names);
+		snprintf(numbers + l, cap - l, "%s%09ld", i ? "," : "", first + i);
+		snprintf(names + m, cap + (size_t)set->n * 8 - m, "%s\"%09ld.jpg\"", i ? "," : "", first + i);
+	}
+	if (asprintf(&q, "{\"name\": \"Batch Attachment Upload\", \"contextname\": \"CollectionObject\", "
+		     "\"contexttableid\": 1, \"selectdistinct\": false, \"countonly\": false, "
+		     "\"limit\": 0, \"fields\": [{\"position\": 0, \"stringid\": "
+		     "\"1.collectionobject.catalogNumber\", \"isrelfld\": false, \"isdisplay\": true, "
+		     "\"isnot\": false, \"operstart\": 10, \"startvalue\": \"%s\", \"sorttype\": 0}]}",
+		     numbers) < 0 || br_api(b, "POST", "/stored_query/ephemeral/", q) != 200)
+		goto out;
+	res = cJSON_Parse(b->r.body);
+	cJSON_ArrayForEach(row, cJSON_GetObjectItem(res, "results")) {
+		/* displayed without the zeros: formatted again to compare */
+		long n = atol(cJSON_GetStringValue(cJSON_GetArrayItem(row, 1)) ?: "0");
+		if (n >= first && n < first + set->n)
+			ids[n - first] = (long long)cJSON_GetNumberValue(cJSON_GetArrayItem(row, 0));
+	}
+	cJSON_Delete(res);
+	free(q);
+	if (asprintf(&q, "{\"filenames\": [%s]}", names) < 0 ||
+	    br_api(b, "POST", "/attachment_gw/get_upload_params/", q) != 200 ||
+	    !(locs = cJSON_Parse(b->r.body)))
+		goto out;
+	for (int i = 0; i < set->n; i++) {
+		const char *loc = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(locs, i),
+									     "attachmentLocation"));
+		const char *name = strrchr(set->paths[i], '/') + 1;
+		char path[256], token[160];
+		cs_error err = { 0 };
+		long status;
+
+		if (!loc || !ids[i])
+			continue;
+		snprintf(path, sizeof path, "/attachment_gw/get_token/?filename=%s", loc);
+		if (br_api(b, "GET", path, NULL) != 200)
+			continue;
+		snprintf(token, sizeof token, "%s", b->r.body ? b->r.body : "");
+
+		/* The browser's FormData: the file first, then the fields. */
+		const char *form[] = { "token", token, "store", loc, "type", "O",
+				       "coll", a->collection, NULL };
+		http_response_clear(&b->r);
+		b->requests++;
+		if (http_client_perform(b->http, &(http_request){
+				.method = "POST", .url = a->write_url, .form = form,
+				.form_file = &(http_form_file){ "file", set->paths[i], name,
+								"image/jpeg" } }, &b->r, &err) ||
+		    b->r.status != 200)
+			continue;
+
+		snprintf(path, sizeof path, "/api/specify/collectionobject/%lld/", ids[i]);
+		if (br_api(b, "GET", path, NULL) != 200)
+			continue;
+		cJSON *rec = cJSON_Parse(b->r.body);
+		cJSON *list = cJSON_GetObjectItem(rec, "collectionobjectattachments");
+		cJSON *join = cJSON_CreateObject(), *att;
+		int ordinal = cJSON_GetArraySize(list);
+		cJSON_AddNumberToObject(join, "ordinal", ordinal);
+		att = cJSON_AddObjectToObject(join, "attachment");
+		cJSON_AddStringToObject(att, "attachmentlocation", loc);
+		cJSON_AddStringToObject(att, "mimetype", "image/jpeg");
+		cJSON_AddStringToObject(att, "origfilename", name);
+		cJSON_AddStringToObject(att, "title", name);
+		cJSON_AddBoolToObject(att, "ispublic", false);
+		cJSON_AddNumberToObject(att, "tableid", 1);
+		cJSON_AddItemToArray(list, join);
+		char *put = cJSON_PrintUnformatted(rec);
+		cJSON_Delete(rec);
+		status = put ? br_api(b, "PUT", path, put) : 0;
+		free(put);
+		if (status != 200)
+			continue;
+		/* The new join row: by location and ordinal (its id goes to the dataset). */
+		rec = cJSON_Parse(b->r.body);
+		cJSON_ArrayForEach(join, cJSON_GetObjectItem(rec, "collectionobjectattachments")) {
+			const char *l = cJSON_GetStringValue(cJSON_GetObjectItem(
+				cJSON_GetObjectItem(join, "attachment"), "attachmentlocation"));
+			if (l && strcmp(l, loc) == 0 &&
+			    cJSON_GetNumberValue(cJSON_GetObjectItem(join, "ordinal")) == ordinal) {
+				(*failed)--;
+				break;
+			}
+		}
+		cJSON_Delete(rec);
+	}
+out:
+	cJSON_Delete(locs);
+	free(q);
+	free(numbers);
+	free(names);
+	free(ids);
+	return now_s() - t0;
+}
+
+/* `copystand upload [--dry-run] DIR`, the whole command: seconds;
+ * *attached from its summary. */
+static double copystand_upload(harness_server *hs, const char *dir, bool dry, int *attached)
+{
+	char *pw, *out = NULL, path[512];
+	const char *argv[] = { "upload", "--server", hs->url, "--user", hs->user,
+			       "--collection", hs->collection, dry ? "--dry-run" : path,
+			       dry ? path : NULL, NULL };
+
+	snprintf(path, sizeof path, "%s/%s", harness_home(), dir);
+	if (asprintf(&pw, "COPYSTAND_PASSWORD=%s", hs->password) < 0)
+		return NAN;
+	const char *env[] = { pw, NULL };
+	double t0 = now_s();
+	int rc = harness_run(argv, env, &out);
+	double t = now_s() - t0;
+	const char *at = out ? strstr(out, " attached") : NULL;
+	*attached = 0;
+	if (at) {
+		while (at > out && at[-1] >= '0' && at[-1] <= '9')
+			at--;
+		*attached = atoi(at);
+	}
+	if (rc != 0 && !dry)
+		fprintf(stderr, "bench: copystand upload exited %d:\n%s\n", rc, out ? out : "");
+	free(out);
+	free(pw);
+	return t;
+}
+
+static void real_set(harness_server *hs, specify_session *s, struct set *set, long base,
+		     const struct real_figures *real, double target_importer, double target_floor)
+{
+	const specify_info *info = specify_session_info(s);
+	const specify_assets *a;
+	struct set mine = *set, floor_set = *set;
+	struct browser b;
+	char dir_theirs[64], dir_ours[64], dir_floor[64];
+	int failed = set->n, attached = 0;
+	cs_error err = { 0 };
+	double theirs = NAN, ours, bytes;
+
+	snprintf(dir_theirs, sizeof dir_theirs, "real-%ld-uploader", base);
+	snprintf(dir_ours, sizeof dir_ours, "real-%ld-copystand", base);
+	snprintf(dir_floor, sizeof dir_floor, "real-%ld-bytes", base);
+	/* Records of their own for each way, so that none finds another's
+	 * attachments; files of the same size, not the same bytes. */
+	if (!seed_records(hs, info->collection_id, base, set->n) ||
+	    !seed_records(hs, info->collection_id, base + 50000, set->n) ||
+	    specify_assets_get(s, &a, &err))
+		return;
+	make_numbered(set, dir_theirs, base);
+	make_numbered(&mine, dir_ours, base + 50000);
+	make_numbered(&floor_set, dir_floor, base + 90000);
+
+	/* The browser logged in and read the settings before the click. */
+	if (br_open(&b, hs, info->collection_id)) {
+		int before = b.requests;
+		theirs = uploader(&b, a, set, base, &failed);
+		b.requests -= before;
+	} else {
+		fprintf(stderr, "bench: the browser model cannot log in\n");
+	}
+	int req0 = all_requests(hs);
+	cJSON *st0 = standin_state(hs->standin);
+	ours = copystand_upload(hs, dir_ours, false, &attached);
+	int req_ours = all_requests(hs) - req0;
+	if (getenv("BENCH_DEBUG")) {   /* what copystand asked, by kind */
+		cJSON *st1 = standin_state(hs->standin), *r;
+		cJSON_ArrayForEach(r, cJSON_GetObjectItem(st1, "requests")) {
+			int n = (int)cJSON_GetNumberValue(r) - standin_requests(st0, r->string);
+			if (n)
+				fprintf(stderr, "bench: copystand upload: %4d %s\n", n, r->string);
+		}
+		cJSON_Delete(st1);
+	}
+	cJSON_Delete(st0);
+	/* Its planning alone (log in, look up, hash): the same again, dry. */
+	int again;
+	double plan = copystand_upload(hs, dir_ours, true, &again);
+	bytes = raw_curl(hs, s, &floor_set);
+
+	printf("%-22s uploader pattern %6.2f s (%d requests, %d not attached)   copystand upload %5.2f s "
+	       "(%d requests, %d of %d attached; a dry run after it %.2f s)   bytes alone %5.2f s\n",
+	       set->label, theirs, b.requests, failed, ours, req_ours, attached, mine.n, plan, bytes);
+	printf("%-22s copystand %.1fx the uploader pattern (target >= %.0fx: %s)   %.2fx the bytes "
+	       "alone%s   uploader %.1fx the bytes alone\n", "", theirs / ours, target_importer,
+	       theirs / ours >= target_importer ? "met" : "NOT met", ours / bytes,
+	       target_floor > 0 ? (ours / bytes <= target_floor ? " (target <= 1.6x: met)" :
+				   " (target <= 1.6x: NOT met)") : "", theirs / bytes);
+	if (real)
+		printf("%-22s real Specify 7.12:  uploader %.2f s   copystand %.2f s   bytes alone %.2f s "
+		       "(profile / real: %.2f, %.2f, %.2f)\n", "", real->uploader, real->copystand,
+		       real->bytes, theirs / real->uploader, ours / real->copystand, bytes / real->bytes);
+	br_close(&b);
+	free_set(set);
+	free_set(&mine);
+	free_set(&floor_set);
+}
+
+static void real_bench(harness_server *hs, specify_session *s, bool quick)
+{
+	/* specify-api.md appendix D and issue 15: 100 JPEGs 640x480 (4.3 MB),
+	 * 20 JPEGs 4000x3000 (97 MB), on the real servers. */
+	static const struct real_figures small_real = { 28.7, 3.7, 0.17 }, large_real = { 6.45, 2.6, 0.66 };
+	struct set small = { quick ? "30 x 43 KB" : "100 x 43 KB", quick ? 30 : 100, 43000 };
+	struct set large = { quick ? "6 x 4.85 MB" : "20 x 4.85 MB", quick ? 6 : 20, 4850000 };
+	double load[3] = { 0 }, after[3] = { 0 };
+	cs_error err = { 0 };
+
+	if (!hs->standin) {
+		printf("real Specify's timing: needs the stand-in (its --profile)\n");
+		return;
+	}
+	getloadavg(load, 3);
+	if (standin_faults(hs->standin, "{\"profile\": \"specify-7.12\"}", &err)) {
+		fprintf(stderr, "bench: no profile: %s\n", err.msg);
+		return;
+	}
+	printf("on a real Specify 7.12's timing (stand-in --profile specify-7.12), load average %.2f:\n",
+	       load[0]);
+	real_set(hs, s, &small, 100001, quick ? NULL : &small_real, 10, 0);
+	real_set(hs, s, &large, 200001, quick ? NULL : &large_real, 4, 1.6);
+	getloadavg(after, 3);
+	printf("  load average after: %.2f\n", after[0]);
+	standin_faults(hs->standin, "{\"profile\": \"none\"}", &err);
+}
+
 int main(int argc, char **argv)
 {
 	static const char *const sections[] = { "throughput", "importer", "memory", "station",
-						 "label", "race" };
-	bool quick = false, run[6] = { false }, some = false;
+						 "label", "race", "real" };
+	enum { NSECTIONS = sizeof sections / sizeof sections[0] };
+	bool quick = false, run[NSECTIONS] = { false }, some = false;
 	harness_server hs;
 	specify_session *s;
 	cs_error err;
@@ -1053,9 +1414,9 @@ int main(int argc, char **argv)
 
 	for (int i = 1; i < argc; i++) {
 		int k = 0;
-		while (k < 6 && strcmp(argv[i], sections[k]) != 0)
+		while (k < NSECTIONS && strcmp(argv[i], sections[k]) != 0)
 			k++;
-		if (k < 6)
+		if (k < NSECTIONS)
 			run[k] = some = true;
 		else if (strcmp(argv[i], "--quick") == 0)
 			quick = true;
@@ -1063,11 +1424,11 @@ int main(int argc, char **argv)
 			inflight = atoi(argv[++i]);
 		else {
 			fputs("usage: bench [--quick] [--inflight N] "
-			      "[throughput] [importer] [memory] [station] [label] [race]\n", stderr);
+			      "[throughput] [importer] [memory] [station] [label] [race] [real]\n", stderr);
 			return 2;
 		}
 	}
-	for (int k = 0; k < 6 && !some; k++)
+	for (int k = 0; k < NSECTIONS && !some; k++)
 		run[k] = true;
 	if (harness_server_start(&hs, NULL) || harness_login(&hs, &s, &err)) {
 		fprintf(stderr, "bench: cannot start: %s\n", err.msg);
@@ -1100,6 +1461,8 @@ int main(int argc, char **argv)
 		label_bench(quick);
 	if (run[5])
 		race_bench(&hs, s, quick);
+	if (run[6])
+		real_bench(&hs, s, quick);
 	specify_session_free(s);
 	harness_server_stop(&hs);
 	free(jpath);

@@ -6,6 +6,7 @@ separate service):
 
     python3 standin.py [--fixture FILE] [--state-dir DIR] [--seed N] [--no-asset-server]
                        [--asset-key KEY] [--tls-cert FILE --tls-key FILE] [--verbose]
+                       [--profile none|specify-7.12]
 
 prints exactly one line, ``READY <specify_port> <asset_port>``, and exits on SIGTERM/SIGINT or when
 stdin reaches EOF (so run it by hand as ``sleep infinity | python3 standin.py``).  The behaviour
@@ -17,12 +18,19 @@ With --tls-cert/--tls-key the Specify port (control API included) speaks HTTPS o
 HTTPS rule applies: an unsafe request without Origin needs a Referer of the same host (§1.1).  The
 asset server stays plain HTTP, as do the URLs Specify announces for it.
 
+--profile specify-7.12 (or the fault key "profile") times requests as a real deployment answers
+them (PROFILES: specify-api.md, appendix D): each Specify request takes its measured median
+(get_token 52 ms, the join-row POST 80 ms, a record's GET 124 ms, its PUT 150 ms, ...) with at most
+two served at once; the asset server serves one request at a time, 1.2 ms each, uploads read at
+150 MB/s at most.  The default, none, answers as fast as it can.
+
 Control API (Specify port; not subject to faults, not counted):
   GET  /__standin__/state           attachments (join rows + attachment fields), files {store:
                                      {size, sha256}}, requests {"METHOD /path": n}, sessions
   GET  /__standin__/faults          current fault settings
   POST /__standin__/faults          JSON merged into them (keys: FAULT_DEFAULTS, plus the one-shot
                                      "expire_sessions": true); POST /__standin__/faults/reset
+                                     (back to the defaults, --profile included)
   POST /__standin__/records         {"table": t, "fields": {...}} inserts a row directly → {"id": n}
   DELETE /__standin__/records/<table>/<id>   deletes like Specify would (cascades, files)
 """
@@ -273,14 +281,48 @@ def http404(msg):
 
 FAULT_DEFAULTS = dict(latency_ms=0, error_rate=0.0, error_status=503, error_paths=None,
                       drop_after_commit_rate=0.0, session_ttl_s=None, asset_clock_skew_s=0,
-                      max_upload_bytes=None, asset_down=False, conflict_next_put=0)
+                      max_upload_bytes=None, asset_down=False, conflict_next_put=0, profile='none')
+
+
+# ------------------------------------------------------------------------------ timing profiles
+
+# What requests cost on a real deployment (specify-api.md, appendix D: Specify 7.12.0.7 under
+# Django's own server with MariaDB, the asset server on wsgiref, one 2-core machine; medians).
+# Specify: each request waits for one of `specify_slots` (its two cores), then `ms` of the first
+# matching (method, path) rule, else `other_ms` (get_token's cost: it does no work of its own, so
+# that is what any request pays for the dev server, the session and the permission checks), then
+# is served.  The asset server serves one request at a time (wsgiref is single-threaded), each
+# `asset_ms` plus, for an upload, its body read at `asset_upload_bytes_s` at most.
+PROFILES = {
+    'none': None,
+    'specify-7.12': dict(
+        specify_slots=2,
+        ms=[(('POST',), re.compile(r'/attachment_gw/get_upload_params/$'), 52),
+            (('GET', 'HEAD'), re.compile(r'/attachment_gw/get_token/$'), 52),
+            (('POST',), re.compile(r'/api/specify/collectionobjectattachment/$'), 80),
+            (('GET', 'HEAD'), re.compile(r'/api/specify/collectionobject/\d+/$'), 124),
+            (('PUT',), re.compile(r'/api/specify/collectionobject/\d+/$'), 150),
+            (('POST',), re.compile(r'/stored_query/ephemeral/$'), 108)],
+        other_ms=52,
+        asset_ms=1.2,
+        asset_upload_bytes_s=150e6),
+}
+PROFILE_SPECIFY_SLOTS = 2
+
+
+def profile_ms(prof, method, path):
+    for methods, rx, ms in prof['ms']:
+        if method in methods and rx.match(path):
+            return ms
+    return prof['other_ms']
 
 
 class Faults:
-    def __init__(self, seed):
+    def __init__(self, seed, defaults=FAULT_DEFAULTS):
         self.lock = threading.Lock()
         self.rng = random.Random(seed)
-        self.v = dict(FAULT_DEFAULTS)
+        self.defaults = dict(defaults)           # what reset returns to (--profile included)
+        self.v = dict(self.defaults)
 
     def get(self, k):
         with self.lock:
@@ -721,7 +763,9 @@ class App:
         self.lock = threading.RLock()            # the data model
         self.files_lock = threading.Lock()       # the asset store's index
         self.stats_lock = threading.Lock()
-        self.faults = Faults(args.seed)
+        self.faults = Faults(args.seed, dict(FAULT_DEFAULTS, profile=args.profile))
+        self.specify_slots = threading.BoundedSemaphore(PROFILE_SPECIFY_SLOTS)   # --profile: two cores
+        self.asset_turn = threading.Lock()       # --profile: the asset server, one request at a time
         self.key = args.asset_key or self.fx.get('attachment_key', 'test-attachment-key')
         self.verbose = args.verbose
         self.sessions = {}                       # key -> {'user': id, 'created': t}
@@ -1221,6 +1265,11 @@ class Body:
         self.left, self.chunk_left = self.length, 0
         self.expect = h.headers.get('Expect', '').lower() == '100-continue'
         self.done = not self.chunked and self.length == 0
+        self.rate = None                         # bytes/s at most (a timing profile), from pace()
+
+    def pace(self, rate, start):
+        """Reads no faster than rate bytes/s from the monotonic time start on."""
+        self.rate, self.paced_from = rate, start
 
     def read(self, n=CHUNK):
         if self.done:
@@ -1254,6 +1303,10 @@ class Body:
         self.total += len(data)
         if self.limit is not None and self.total > self.limit:
             raise TooLarge()
+        if self.rate:
+            ahead = self.paced_from + self.total / self.rate - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
         if not self.chunked and self.left == 0:
             self.done = True
         return data
@@ -1379,6 +1432,21 @@ class Base(http.server.BaseHTTPRequestHandler):
             self.body = Body.__new__(Body)
             self.body.done = True
             return self.reject(400)
+        prof = None if control else PROFILES[self.app.faults.get('profile')]
+        if prof is None:
+            return self.serve(control, limit)
+        turn = self.app.asset_turn if self.server.kind == 'asset' else self.app.specify_slots
+        with turn:                               # the sleep holds a slot, not the data model's lock
+            if self.server.kind == 'asset' and self.rpath == '/fileupload':
+                # its asset_ms and its bytes at the rate, the stand-in's own time included
+                self.body.pace(prof['asset_upload_bytes_s'], time.monotonic() + prof['asset_ms'] / 1000.0)
+            elif self.server.kind == 'asset':
+                time.sleep(prof['asset_ms'] / 1000.0)
+            else:
+                time.sleep(profile_ms(prof, self.command, self.rpath) / 1000.0)
+            return self.serve(control, limit)
+
+    def serve(self, control, limit):
         if not control:
             app = self.app
             app.count(self.command, self.rpath)
@@ -2311,6 +2379,8 @@ class SpecifyHandler(Base):
                 unknown = set(data) - set(FAULT_DEFAULTS) - {'expire_sessions'}
                 if unknown:
                     return self.send(400, 'unknown fault keys: %s' % ', '.join(sorted(unknown)), 'text/plain')
+                if data.get('profile', 'none') not in PROFILES:
+                    return self.send(400, 'unknown profile: %s' % data['profile'], 'text/plain')
                 if data.pop('expire_sessions', False):
                     with app.lock:
                         app.sessions.clear()
@@ -2320,7 +2390,7 @@ class SpecifyHandler(Base):
             if parts == ['faults', 'reset'] and self.command == 'POST':
                 self.body.read_all()
                 with app.faults.lock:
-                    app.faults.v = dict(FAULT_DEFAULTS)
+                    app.faults.v = dict(app.faults.defaults)
                     return self.send(200, json.dumps(app.faults.v), 'application/json')
             if parts == ['state'] and self.command == 'GET':
                 return self.send(200, json.dumps(self.state()), 'application/json')
@@ -2805,6 +2875,8 @@ def main():
     ap.add_argument('--tls-cert', metavar='FILE', help='PEM certificate (chain): the Specify port speaks HTTPS')
     ap.add_argument('--tls-key', metavar='FILE', help='PEM private key of --tls-cert')
     ap.add_argument('--verbose', action='store_true', help='log requests to stderr')
+    ap.add_argument('--profile', choices=sorted(PROFILES), default='none',
+                    help='request timing: none (as fast as it goes) or specify-7.12 (a real deployment\'s)')
     args = ap.parse_args()
     if bool(args.tls_cert) != bool(args.tls_key):
         ap.error('--tls-cert and --tls-key go together')

@@ -17,6 +17,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.parse
@@ -1102,6 +1103,80 @@ class TestFaults(Base):
         self.assertEqual(self.co_id('000099999'), new)
         self.assertEqual(self.control('DELETE', '/__standin__/records/collectionobject/%d' % new).status, 204)
         self.assertEqual(self.c.get('/api/specify/collectionobject/%d/' % new).status, 404)
+
+
+class TestProfile(Base):
+    """--profile specify-7.12: requests take what they take on a real Specify 7.12 (appendix D)."""
+    args = ('--profile', 'specify-7.12')
+
+    def setUp(self):
+        super().setUp()
+        self.c.login()
+
+    def timed(self, fn):
+        t = time.monotonic()
+        r = fn()
+        return r, time.monotonic() - t
+
+    def test_latencies(self):
+        loc = self.reserve('p.jpg')[0]['attachmentLocation']
+        r, t = self.timed(lambda: self.c.get('/attachment_gw/get_token/?filename=' + loc))
+        self.assertEqual(r.status, 200)
+        self.assertGreaterEqual(t, 0.050)
+        r, t = self.timed(lambda: self.c.get('/api/specify/collectionobject/%d/' % self.co_id('000000003')))
+        self.assertEqual(r.status, 200)
+        self.assertGreaterEqual(t, 0.120)
+        self.faults(profile='none')
+        r, t = self.timed(lambda: self.c.get('/attachment_gw/get_token/?filename=' + loc))
+        self.assertEqual(r.status, 200)
+        self.assertLess(t, 0.020)
+        self.assertEqual(self.control('POST', '/__standin__/faults', {'profile': 'fast'}).status, 400)
+        self.control('POST', '/__standin__/faults/reset')   # back to the command line's profile
+        self.assertEqual(self.control('GET', '/__standin__/faults').json()['profile'], 'specify-7.12')
+
+    def parallel(self, fns):
+        out, threads = [None] * len(fns), []
+        for i, fn in enumerate(fns):
+            def run(i=i, fn=fn):
+                t = time.monotonic()
+                r = fn()
+                out[i] = (r.status, t, time.monotonic())
+            threads.append(threading.Thread(target=run))
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(30)
+        return out
+
+    def test_two_cores(self):
+        """Two get_tokens overlap; a third waits for a free core."""
+        clients = [Client(self.s.sp) for _ in range(3)]
+        for cl in clients:
+            cl.cookies = dict(self.c.cookies)
+        t0 = time.monotonic()
+        out = self.parallel([lambda cl=cl: cl.get('/attachment_gw/get_token/?filename=x.jpg') for cl in clients])
+        for cl in clients:
+            cl.close()
+        self.assertEqual([o[0] for o in out], [200] * 3)
+        ends = sorted(o[2] - t0 for o in out)
+        self.assertLess(ends[1], 0.100)          # two at once: both done within two latencies (104 ms)
+        self.assertGreaterEqual(ends[2], 0.100)  # the third after two
+
+    def test_asset_uploads_serialized(self):
+        """One upload at a time, each at 150 MB/s at most: two of 3 MB take 40 ms together."""
+        data = os.urandom(3000000)
+        names = [str(uuid.uuid4()) + '.jpg' for _ in range(2)]
+        clients = [Client(self.s.ap) for _ in names]
+        t0 = time.monotonic()
+        out = self.parallel([lambda n=n, cl=cl: self.upload(n, data, client=cl) for n, cl in zip(names, clients)])
+        for cl in clients:
+            cl.close()
+        self.assertEqual([o[0] for o in out], [200, 200])
+        self.assertGreaterEqual(max(o[2] for o in out) - t0, 0.040)
+        first, second = sorted(out, key=lambda o: o[2])
+        self.assertGreaterEqual(second[2] - first[2], 0.019)   # the second after the first: not overlapped
+        _, t = self.timed(lambda: self.a.request('HEAD', '/fileget?type=O&coll=Fish&filename=' + names[0]))
+        self.assertLess(t, 0.030)
 
 
 class TestLifecycle(unittest.TestCase):
