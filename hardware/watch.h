@@ -120,7 +120,8 @@ size_t watch_existing_count(const watch *w);
 
 /* The i-th of them (by name) as it is now, read as watch_wait_file reads
  * a file (without waiting for it to settle): complete or why not.
- * CS_E_NOT_FOUND when it is gone. */
+ * CS_E_NOT_FOUND when it is gone, CS_E_TIMEOUT when it changed while it
+ * was read (being written: ask again later). */
 int watch_existing_file(const watch *w, size_t i, watch_file *out, cs_error *err);
 
 /* Stops watching and frees w (NULL is fine). */
