@@ -594,6 +594,18 @@ static void fill_file(const watch *w, const char *name, const struct version *v,
 	snprintf(out->why, sizeof out->why, "%s", why);
 }
 
+/* A pending entry that kept changing past the give-up time: reported,
+ * and this inode never taken. */
+static void entry_give_up(watch *w, struct entry *e, double now, watch_file *out)
+{
+	fill_file(w, e->name, &e->seen, e->first_seen_real, false, "", out);
+	snprintf(out->why, sizeof out->why, "%s kept changing for %.0f s and never "
+		 "settled: it is not taken.  If the capture program is still writing "
+		 "it, allow it longer (the give-up time); otherwise shoot again",
+		 out->path, now - e->first_seen);
+	e->state = S_GAVE_UP;
+}
+
 /* Looks at a pending entry that is due: 1 with out filled when it is
  * done (taken or reported), 0 when it is not yet (or was forgotten). */
 static int entry_judge(watch *w, size_t i, double now, watch_file *out, cs_error *err)
@@ -608,12 +620,7 @@ static int entry_judge(watch *w, size_t i, double now, watch_file *out, cs_error
 			e->due = e->stable_since + w->settle_s;
 			return 0;
 		}
-		fill_file(w, e->name, &e->seen, e->first_seen_real, false, "", out);
-		snprintf(out->why, sizeof out->why, "%s kept changing for %.0f s and never "
-			 "settled: it is not taken.  If the capture program is still writing "
-			 "it, allow it longer (the give-up time); otherwise shoot again",
-			 out->path, now - e->first_seen);
-		e->state = S_GAVE_UP;
+		entry_give_up(w, e, now, out);
 		return 1;
 	}
 	rc = judge(w, e->name, e->kind, &e->seen, &v, why, sizeof why);
@@ -625,11 +632,19 @@ static int entry_judge(watch *w, size_t i, double now, watch_file *out, cs_error
 		entry_saw(w, e, &v, now);
 		return 0;
 	}
-	if (rc < 0)
+	/* A file this user may not read is reported like a broken one;
+	 * anything else (out of descriptors) is tried again after a while. */
+	if (rc < 0 && rc != -EACCES && rc != -EPERM) {
+		e->due = now + w->settle_s;
 		return cs_error_set(err, CS_E_IO, "watching %s: cannot read %s: %s", w->dir,
 				    e->name, strerror(-rc));
-	fill_file(w, e->name, &v, e->first_seen_real, rc == 1, "", out);
-	if (rc == 0)
+	}
+	fill_file(w, e->name, rc < 0 ? &e->seen : &v, e->first_seen_real, rc == 1, "", out);
+	if (rc < 0)
+		snprintf(out->why, sizeof out->why, "%s cannot be read by this user: it is "
+			 "not taken.  Give this user read access to what the capture program "
+			 "writes, then write it again", out->path);
+	else if (rc == 0)
 		snprintf(out->why, sizeof out->why, "%s stopped changing but is not a whole "
 			 "image: %s.  It is not taken: shoot again, or put the whole file "
 			 "there again", out->path, why);

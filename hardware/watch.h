@@ -41,7 +41,8 @@
  *     reported once as never complete, and that inode is never delivered;
  *     a file that stops changing but is not a whole image is reported once
  *     as well, and is watched again if it changes after that (a writer
- *     that paused longer than the settle time).
+ *     that paused longer than the settle time); so is one this user may
+ *     not read.
  *   - a file deleted or renamed away before it completes is forgotten.
  *   - the files present when the watch opens are not delivered: they are
  *     listed by watch_existing_count() and watch_existing_file() for a
@@ -58,7 +59,8 @@
  *   CS_E_UNREACHABLE  the folder was removed, unmounted or went stale
  *   CS_E_CONFIG       inotify asked for and it cannot be used
  *   CS_E_INVALID      bad arguments; not a folder
- *   CS_E_IO           anything else the system refused
+ *   CS_E_IO           anything else the system refused; a file that could
+ *                     not be read is tried again after the settle time
  *
  * A watch belongs to one thread.
  */
@@ -118,7 +120,8 @@ size_t watch_existing_count(const watch *w);
 
 /* The i-th of them (by name) as it is now, read as watch_wait_file reads
  * a file (without waiting for it to settle): complete or why not.
- * CS_E_NOT_FOUND when it is gone. */
+ * CS_E_NOT_FOUND when it is gone, CS_E_TIMEOUT when it changed while it
+ * was read (being written: ask again later). */
 int watch_existing_file(const watch *w, size_t i, watch_file *out, cs_error *err);
 
 /* Stops watching and frees w (NULL is fine). */
