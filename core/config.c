@@ -33,6 +33,9 @@ static const struct {
 	{ "label", NULL },
 	{ "stamp", NULL },
 	{ "station-name", NULL },
+	{ "watch", NULL },
+	{ "watch-keep", NULL },
+	{ "watch-mode", NULL },
 	/* Attachment fields (station and upload). */
 	{ "title", NULL },
 	{ "ispublic", NULL },

@@ -53,6 +53,10 @@ struct station {
 	journal *j;                  /* under lock */
 	long long batch;
 	long long lost;              /* shots erased on the camera before they came */
+	/* The last file station_submit_received() took: its source stem,
+	 * the name it got, when. */
+	char host_source[256], host_stem[256];
+	double host_at;
 
 	pthread_mutex_t lock;
 	pthread_cond_t wake;         /* the checker: a new number, stop */
@@ -1219,44 +1223,96 @@ static bool taken(const char *dir, const char *stem, const char *file)
 	return there;
 }
 
-int station_submit_to_running(const char *journal_path, const char *const *paths,
-			      size_t n, char **name, cs_error *err)
+/* The stem for a host's file of source (its name without the extension):
+ * the name its other half got a moment ago (IMG_0004.CR2, then
+ * IMG_0004.JPG, each handed in alone), else a provisional one that the
+ * finisher places in time; the same stem again with that name taken is
+ * another shot. */
+static void host_stem(const journal_station *cur, const char *source, const char *base,
+		      char *stem, size_t size)
+{
+	if (cur->last_source && cur->last_stem && !strcmp(cur->last_source, source) &&
+	    now_s() - cur->last_at < PAIR_S && !taken(cur->dir, cur->last_stem, base))
+		snprintf(stem, size, "%s", cur->last_stem);
+	else
+		unnamed_stem(stem, size, "pending", (unsigned)getpid());
+}
+
+/* Copies a host's files (one press, handed in at or after seen) into the
+ * session of cur and journals them there under a stem (into stem, 256
+ * bytes), named from the time of their press; lock (may be NULL) guards
+ * j. */
+static int host_capture(journal *j, pthread_mutex_t *lock, const journal_station *cur,
+			double seen, const char *const *paths, size_t n, char **name,
+			char *stem, cs_error *err)
 {
 	station_file files[FILES_PER_CAPTURE] = { 0 };
 	char *dsts[FILES_PER_CAPTURE] = { 0 }, shas[FILES_PER_CAPTURE][65];
-	journal_station cur = { 0 };
-	/* Named from the time of its press by the station, which knows its
-	 * scans (a station that ended has cleared its number). */
-	station_shot shot = { .bind = JB_PENDING, .lo = -INFINITY, .hi = now_s(),
+	station_shot shot = { .bind = JB_PENDING, .lo = -INFINITY, .hi = seen,
 			      .source = STATION_HOST_CAMERA };
-	journal *j = NULL;
-	int ret;
-
 	const char *base = n ? strrchr(paths[0], '/') : NULL;
 	char source[256];
+	int ret;
 
 	base = base ? base + 1 : n ? paths[0] : "";
 	snprintf(source, sizeof source, "%.*s", (int)strcspn(base, "."), base);
-	if ((ret = journal_open(journal_path, &j, err)) ||
-	    (ret = journal_station_current(j, &cur, err)))
-		goto out;
-	/* The other half of a pair (IMG_0004.CR2, then IMG_0004.JPG, each in
-	 * its own hook call) takes the name its first half got; the same
-	 * stem again with a name already taken is another shot. */
-	if (cur.last_source && cur.last_stem && !strcmp(cur.last_source, source) &&
-	    now_s() - cur.last_at < PAIR_S && !taken(cur.dir, cur.last_stem, base)) {
-		snprintf(shot.stem, sizeof shot.stem, "%s", cur.last_stem);
-	} else {
-		unnamed_stem(shot.stem, sizeof shot.stem, "pending", (unsigned)getpid());
+	host_stem(cur, source, base, shot.stem, sizeof shot.stem);
+	if ((ret = copy_capture(cur->dir, &shot, paths, n, files, dsts, shas, err)) == 0) {
+		if (lock)
+			pthread_mutex_lock(lock);
+		if ((ret = journal_capture(j, cur->batch_id, &shot, files, n, NULL, err)) == 0)
+			journal_station_note(j, cur->batch_id, source, shot.stem, NULL);
+		if (lock)
+			pthread_mutex_unlock(lock);
 	}
-	if ((ret = copy_capture(cur.dir, &shot, paths, n, files, dsts, shas, err)) == 0 &&
-	    (ret = journal_capture(j, cur.batch_id, &shot, files, n, NULL, err)) == 0 &&
-	    (ret = give_name(name, dsts[0], err)) == 0)
-		journal_station_note(j, cur.batch_id, source, shot.stem, NULL);
+	if (ret == 0)
+		ret = give_name(name, dsts[0], err);
 	drop_copies(dsts, n, ret != 0);
-out:
+	snprintf(stem, sizeof shot.stem, "%s", shot.stem);
+	return ret;
+}
+
+int station_submit_to_running(const char *journal_path, const char *const *paths,
+			      size_t n, char **name, cs_error *err)
+{
+	journal_station cur = { 0 };
+	journal *j = NULL;
+	char stem[256];
+	int ret;
+
+	/* Named from the time of its press by the station, which knows its
+	 * scans (a station that ended has cleared its number). */
+	if ((ret = journal_open(journal_path, &j, err)) == 0 &&
+	    (ret = journal_station_current(j, &cur, err)) == 0)
+		ret = host_capture(j, NULL, &cur, now_s(), paths, n, name, stem, err);
 	journal_station_clear(&cur);
 	journal_close(j);
+	return ret;
+}
+
+int station_submit_received(station *s, const char *const *paths, size_t n, double seen,
+			    char **name, cs_error *err)
+{
+	journal_station cur = {
+		.batch_id = s->batch, .dir = s->dir,
+		.last_source = s->host_source, .last_stem = s->host_stem,
+		.last_at = s->host_at,
+	};
+	char stem[sizeof s->host_stem];
+	int ret = host_capture(s->j, &s->lock, &cur, seen, paths, n, name, stem, err);
+
+	if (ret == 0) {
+		/* Only this thread hands files in this way: the other half of
+		 * a pair is known here. */
+		const char *base = strrchr(paths[0], '/');
+		base = base ? base + 1 : paths[0];
+		snprintf(s->host_source, sizeof s->host_source, "%.*s",
+			 (int)strcspn(base, "."), base);
+		snprintf(s->host_stem, sizeof s->host_stem, "%s", stem);
+		s->host_at = now_s();
+		finish_kick(s->fin);
+		changed(s);
+	}
 	return ret;
 }
 

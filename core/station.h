@@ -287,6 +287,13 @@ int station_cards(station *s, bool mine, journal_card **out, size_t *n, cs_error
 /* "IMG_0001.JPG (fired for 000000009), IMG_0002.JPG" into out. */
 void station_cards_say(const journal_card *c, size_t n, char *out, size_t size);
 
+/* The same within this process, for a thread that watches a folder:
+ * files that appeared at time seen (unix seconds) are copied into this
+ * station's session, the other half of a pair (the same stem within a
+ * minute) under its first half's name. */
+int station_submit_received(station *s, const char *const *paths, size_t n, double seen,
+			    char **name, cs_error *err);
+
 /* Takes back the last capture not yet taken back: its files go no
  * further, are deleted locally, and from Specify if they got there.
  * CS_E_NOT_FOUND when there is nothing to take back. */

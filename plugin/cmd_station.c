@@ -35,6 +35,7 @@
 #include "press.h"
 #include "scanner.h"
 #include "station.h"
+#include "watch.h"
 
 /* How long the camera thread waits for a shot before it looks at new
  * numbers and shutter requests again. */
@@ -62,6 +63,9 @@ struct ui {
 	int wake[2];                 /* written by any thread: redraw */
 
 	bool no_camera;              /* --no-camera: another program holds it */
+	watch *watch;                /* --watch: the folder another program fills */
+	const char *watch_dir;
+	bool watch_move;             /* --watch-keep move */
 
 	pthread_mutex_t lock;        /* the fields below */
 	pthread_t camera_thread;
@@ -473,6 +477,58 @@ static void *camera_main(void *arg)
 	return NULL;
 }
 
+/* --- the watched folder --------------------------------------------------------- */
+
+/* A file the capture program finished: into the session, named from the
+ * time of its press, as a hook's file is; moved only when asked. */
+static void take_watched(struct ui *u, const watch_file *f)
+{
+	const char *base = strrchr(f->path, '/') + 1;
+	const char *paths[] = { f->path };
+	char *name = NULL;
+	cs_error err = { 0 };
+
+	if (!f->complete) {
+		camera_news(u, true, true, "watch: NOT TAKEN %s: %s", base, f->why);
+		return;
+	}
+	if (station_submit_received(u->st, paths, 1, f->first_seen, &name, &err)) {
+		camera_news(u, true, true, "watch: NOT TAKEN %s: %s; it stays in %s", base,
+			    err.msg, u->watch_dir);
+		return;
+	}
+	/* Fsynced and journaled by now: the folder's copy may go. */
+	if (u->watch_move && unlink(f->path) < 0)
+		camera_news(u, true, true, "watch: took %s as %s but could not remove it from "
+			    "%s: %s", base, name, u->watch_dir, strerror(errno));
+	else
+		camera_news(u, true, false, "watch: took %s as %s", base, name);
+	free(name);
+}
+
+static void *watch_main(void *arg)
+{
+	struct ui *u = arg;
+	watch_file f;
+	cs_error err = { 0 };
+
+	for (;;) {
+		pthread_mutex_lock(&u->lock);
+		bool quitting = u->quitting;
+		pthread_mutex_unlock(&u->lock);
+		if (quitting)
+			break;
+		int ret = watch_wait_file(u->watch, CAMERA_POLL_MS, &f, &err);
+		if (ret == 0) {
+			take_watched(u, &f);
+		} else if (ret != CS_E_TIMEOUT) {
+			camera_news(u, false, true, "watch: %s", err.msg);
+			nanosleep(&(struct timespec){ .tv_sec = 1 }, NULL);
+		}
+	}
+	return NULL;
+}
+
 /* --- the screen --------------------------------------------------------------- */
 
 static const char *check_mark(const station_status *s)
@@ -529,7 +585,7 @@ static void draw_status(struct ui *u, const station_status *s)
 	       "camera %s — scan, Enter shoots, u undo, q quit: ", held,
 	       s->identifier[0] ? s->identifier : "no specimen", check_mark(s),
 	       s->queued, s->attached, problems, s->online ? "✓" : "OFFLINE",
-	       u->no_camera ? "none" : cam ? "✓" : "✗");
+	       u->watch ? "(folder)" : u->no_camera ? "none" : cam ? "✓" : "✗");
 }
 
 /* Shows what changed since the last redraw; rings for each new alert. */
@@ -570,8 +626,8 @@ static void shoot(struct ui *u)
 	cs_error err = { 0 };
 
 	if (u->no_camera) {
-		notice(u, true, "NOT SHOOTING: this station has no camera (--no-camera): "
-		       "shoot with the program that holds it");
+		notice(u, true, "NOT SHOOTING: this station has no camera (%s): shoot with "
+		       "the program that holds it", u->watch ? "--watch" : "--no-camera");
 		return;
 	}
 	if (station_may_shoot(u->st, &err)) {
@@ -818,6 +874,13 @@ static const char station_usage[] =
 	"                      (nor XMP sidecars beside RAW files)\n"
 	"  --no-camera         leave the camera to another program (gphoto2 with\n"
 	"                      copystand-gphoto2-hook); same as --port none\n"
+	"  --watch DIR         no camera here: take each new image the capture\n"
+	"                      program (Capture One, EOS Utility, darktable, ...)\n"
+	"                      writes into DIR, once it is complete\n"
+	"  --watch-keep copy|move  copy the files out of DIR (default: the\n"
+	"                      program's catalogue stays whole) or move them\n"
+	"  --watch-mode auto|inotify|poll  how DIR is watched; auto polls on\n"
+	"                      network shares, where inotify sees nothing\n"
 	CLI_COMMON_HELP
 	"Each shot takes the number current when its shutter was pressed; a shot\n"
 	"of the camera's own button that came as the number changed is held.\n"
@@ -828,7 +891,8 @@ static const char station_usage[] =
 	"attached resumes at the next start).\n";
 
 enum { OPT_CAMERA = 0x2000, OPT_PORT, OPT_SCANNER, OPT_DIR, OPT_UNKNOWN, OPT_DELETE,
-       OPT_RAW, OPT_LABEL, OPT_NO_STAMP, OPT_NO_CAMERA };
+       OPT_RAW, OPT_LABEL, OPT_NO_STAMP, OPT_NO_CAMERA, OPT_WATCH, OPT_WATCH_KEEP,
+       OPT_WATCH_MODE };
 
 static int parse_station(cli *c, int argc, char **argv, cs_error *err)
 {
@@ -844,6 +908,9 @@ static int parse_station(cli *c, int argc, char **argv, cs_error *err)
 		{ "label", required_argument, NULL, OPT_LABEL },
 		{ "no-stamp", no_argument, NULL, OPT_NO_STAMP },
 		{ "no-camera", no_argument, NULL, OPT_NO_CAMERA },
+		{ "watch", required_argument, NULL, OPT_WATCH },
+		{ "watch-keep", required_argument, NULL, OPT_WATCH_KEEP },
+		{ "watch-mode", required_argument, NULL, OPT_WATCH_MODE },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -855,12 +922,15 @@ static int parse_station(cli *c, int argc, char **argv, cs_error *err)
 		[OPT_RAW - OPT_CAMERA] = "raw", [OPT_LABEL - OPT_CAMERA] = "label",
 		[OPT_NO_STAMP - OPT_CAMERA] = "stamp",
 		[OPT_NO_CAMERA - OPT_CAMERA] = "port",
+		[OPT_WATCH - OPT_CAMERA] = "watch",
+		[OPT_WATCH_KEEP - OPT_CAMERA] = "watch-keep",
+		[OPT_WATCH_MODE - OPT_CAMERA] = "watch-mode",
 	};
 	int opt, r;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
-		if (opt >= OPT_CAMERA && opt <= OPT_NO_CAMERA) {
+		if (opt >= OPT_CAMERA && opt <= OPT_WATCH_MODE) {
 			const char *v = opt == OPT_NO_STAMP ? "false" :
 				opt == OPT_NO_CAMERA ? "none" : optarg ? optarg : "true";
 			if ((r = config_set(c->opts, keys[opt - OPT_CAMERA], v, err)))
@@ -968,6 +1038,63 @@ static void note_unjournaled(struct setup *x)
 		       x->dir);
 }
 
+/* The images that were in the watched folder already: offered, never
+ * taken by themselves (which specimen each shows is not known). */
+static void note_existing(struct setup *x)
+{
+	size_t n = watch_existing_count(x->u.watch);
+	watch_file f;
+	cs_error err = { 0 };
+
+	if (!n)
+		return;
+	if (watch_existing_file(x->u.watch, 0, &f, &err))
+		snprintf(f.path, sizeof f.path, "%s/…", x->u.watch_dir);
+	printf("NOTE: %zu image%s %s in the watched folder before the start (%s%s): not "
+	       "taken: which specimen each shows is not known here.  Name %s by catalog "
+	       "number and run: copystand upload %s\n", n, n > 1 ? "s" : "",
+	       n > 1 ? "were" : "was", strrchr(f.path, '/') + 1, n > 1 ? ", …" : "",
+	       n > 1 ? "them" : "it", x->u.watch_dir);
+}
+
+/* --watch DIR: no camera here; a thread takes what the capture program
+ * writes into DIR. */
+static int start_watch(struct setup *x, cs_error *err)
+{
+	const cs_config *cfg = x->c.cfg;
+	const char *keep = config_get(cfg, "watch-keep"), *mode = config_get(cfg, "watch-mode");
+	watch_options wo = { .dir = config_get(cfg, "watch"), .mode = WATCH_AUTO };
+	const char *why = "";
+	int ret;
+
+	if (keep && strcmp(keep, "copy") && strcmp(keep, "move"))
+		return cs_error_set(err, CS_E_CONFIG, "the setting watch-keep ('watch-keep =' in "
+				    "the config file, or --watch-keep) takes copy or move, not '%s'",
+				    keep);
+	if (mode && !strcmp(mode, "inotify"))
+		wo.mode = WATCH_INOTIFY;
+	else if (mode && !strcmp(mode, "poll"))
+		wo.mode = WATCH_POLL;
+	else if (mode && strcmp(mode, "auto"))
+		return cs_error_set(err, CS_E_CONFIG, "the setting watch-mode ('watch-mode =' in "
+				    "the config file, or --watch-mode) takes auto, inotify or poll, "
+				    "not '%s'", mode);
+	if ((ret = watch_open(&wo, &x->u.watch, err)))
+		return ret;
+	x->u.watch_dir = wo.dir;
+	x->u.watch_move = keep && !strcmp(keep, "move");
+	x->u.no_camera = true;
+	printf("camera: none here; watching %s for the capture program's files (%s%s%s), "
+	       "%s them into the session folder\n", wo.dir,
+	       watch_method(x->u.watch, &why) == WATCH_POLL ? "polling" : "inotify",
+	       why[0] ? ": " : "", why, x->u.watch_move ? "moving" : "copying");
+	note_existing(x);
+	if (pthread_create(&x->u.camera_thread, NULL, watch_main, &x->u) != 0)
+		return cs_error_set(err, CS_E_NOMEM, "cannot start the watch thread");
+	x->u.camera_started = true;
+	return 0;
+}
+
 static int start(struct setup *x, cs_error *err)
 {
 	const cs_config *cfg = x->c.cfg;
@@ -1000,6 +1127,8 @@ static int start(struct setup *x, cs_error *err)
 		return ret;
 	note_unjournaled(x);
 	say_cards(&x->u, false);
+	if (config_get(cfg, "watch"))
+		return start_watch(x, err);
 	/* Another program holds the camera (gphoto2 with the copystand hook):
 	 * the station must not claim it. */
 	if (x->u.camopts.port && !strcmp(x->u.camopts.port, "none")) {
@@ -1022,6 +1151,7 @@ static void setup_free(struct setup *x)
 		pthread_mutex_unlock(&x->u.lock);
 		pthread_join(x->u.camera_thread, NULL);
 	}
+	watch_free(x->u.watch);
 	station_close(x->u.st);
 	barcode_reader_free(x->labels);
 	for (int i = 0; i < x->ins.n; i++)

@@ -1655,6 +1655,140 @@ static void test_races(void)
 	race(false, 2.0);
 }
 
+/* --- a watched folder (issue 16) ------------------------------------------- */
+
+/* Writes src to dst as a capture program does: in chunks, pause_s apart
+ * (a child process, so the station sees a file grow); under tmp first and
+ * renamed when tmp is given.  The child's pid, or -1. */
+static pid_t write_slowly(const char *src, const char *dst, const char *tmp, int chunks,
+			  double pause_s)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	FILE *in = fopen(src, "rb"), *out = fopen(tmp ? tmp : dst, "wb");
+	if (!in || !out)
+		_exit(1);
+	fseek(in, 0, SEEK_END);
+	long size = ftell(in), step = size / chunks + 1;
+	rewind(in);
+	char *buf = malloc((size_t)step);
+	size_t n;
+	while (buf && (n = fread(buf, 1, (size_t)step, in)) > 0) {
+		fwrite(buf, 1, n, out);
+		fflush(out);
+		nanosleep(&(struct timespec){ .tv_sec = (time_t)pause_s,
+					      .tv_nsec = (long)((pause_s - (time_t)pause_s) * 1e9) },
+			  NULL);
+	}
+	free(buf);
+	fclose(in);
+	_exit(fclose(out) == 0 && (!tmp || rename(tmp, dst) == 0) ? 0 : 1);
+}
+
+static bool child_ok(pid_t pid)
+{
+	int status;
+
+	return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	       WEXITSTATUS(status) == 0;
+}
+
+/* Waits until the station attached a file to number, answering n (the
+ * number after the scan) for a capture it holds: the watched folder, like
+ * a hook, has no camera clock the station could read. */
+static bool watched_attached(struct station_run *r, const char *number, char *name,
+			     size_t size)
+{
+	double end = harness_now() + T_LONG;
+	char want[64];
+
+	snprintf(want, sizeof want, "attached ✓ %s", number);
+	while (harness_now() < end) {
+		pump(r, 200);
+		const char *at = r->out ? strstr(r->out + r->mark, want) : NULL;
+		if (at) {
+			snprintf(name, size, "%.*s", (int)strcspn(at + strlen("attached ✓ "), " \r\n"),
+				 at + strlen("attached ✓ "));
+			r->mark = (size_t)(at - r->out) + strlen(want);
+			return true;
+		}
+		if (r->out && strstr(r->out + r->mark, "HELD pending_")) {
+			r->mark = (size_t)(strstr(r->out + r->mark, "HELD pending_") - r->out) + 5;
+			nap(0.6);       /* a decision is refused the moment one is held */
+			send_line(r, "n");
+		}
+	}
+	show_tail(r, "watched");
+	return false;
+}
+
+/* 16. --watch DIR: the files a capture program writes are taken once
+ * complete, named from the number current at their press, copied, and
+ * attached; what was there before is offered, not taken; u takes the last
+ * back; --watch-keep move and polling. */
+static void test_watch(void)
+{
+	struct station_run r;
+	char dir[600], photo[600], a[700], b[700], tmp[700], old[700], name[96] = "";
+
+	tap_diag("a watched folder");
+	snprintf(dir, sizeof dir, "%s/watched", harness_home());
+	snprintf(photo, sizeof photo, "%s/watch-photo.jpg", harness_home());
+	snprintf(a, sizeof a, "%s/IMG_0001.JPG", dir);
+	snprintf(b, sizeof b, "%s/IMG_0002.JPG", dir);
+	snprintf(tmp, sizeof tmp, "%s/IMG_0002.JPG.tmp", dir);
+	snprintf(old, sizeof old, "%s/OLD.JPG", dir);
+	mkdir(dir, 0755);
+	if (!tap_ok(label_photo(photo, "000000006") && child_ok(write_slowly(photo, old, NULL, 1, 0)),
+		    "a photo, and one already in the folder"))
+		return;
+	const char *const extra[] = { "--watch", dir, "--no-stamp", NULL };
+	if (station_start(&r, "watch-session", false, extra)) {
+		tap_ok(since(&r, 0, "NOTE: 1 image was in the watched folder before the start "
+			     "(OLD.JPG): not taken"), "what was there is offered, not taken");
+		tap_ok(scan_found(&r, "000000006"), "the scan is found");
+		tap_ok(child_ok(write_slowly(photo, a, NULL, 5, 0.3)),
+		       "the capture program writes IMG_0001.JPG in 5 chunks, 0.3 s apart");
+		tap_ok(watched_attached(&r, "000000006", name, sizeof name),
+		       "it is attached to 000000006 (%s)", name);
+		tap_ok(name[0] && harness_same_file(local(&r, name), a),
+		       "the bytes attached are the whole file");
+		const char *took = strstr(r.out, "took IMG_0001.JPG");
+		tap_ok(took && !strstr(took + 1, "took IMG_0001.JPG"), "taken once");
+		tap_ok(exists(a), "--watch-keep copy: the program's file stays");
+		tap_ok(!since(&r, 0, "took OLD.JPG"), "the old file is not taken");
+
+		tap_ok(child_ok(write_slowly(photo, b, tmp, 2, 0.1)),
+		       "IMG_0002.JPG is written under a temporary name, then renamed");
+		char second[96] = "";
+		tap_ok(watched_attached(&r, "000000006", second, sizeof second) &&
+		       strcmp(second, name), "it is attached too, under the next name (%s)", second);
+		tap_ok(!since(&r, 0, ".tmp"), "the temporary name is never taken");
+		send_line(&r, "u");
+		char back[128];
+		snprintf(back, sizeof back, "taken back: %s", second);
+		tap_ok(expect(&r, back, T_LONG), "u takes the last file from the folder back");
+		tap_ok(nothing_of(second), "and Specify no longer has it");
+	}
+	station_end(&r);
+
+	const char *const moving[] = { "--watch", dir, "--no-stamp", "--watch-keep", "move",
+				       "--watch-mode", "poll", NULL };
+	unlink(a);
+	unlink(b);
+	if (station_start(&r, "watch-session", false, moving)) {
+		tap_ok(since(&r, 0, "(polling") && since(&r, 0, "moving them"),
+		       "--watch-mode poll, --watch-keep move: it says so");
+		tap_ok(scan_found(&r, "000000006"), "the scan is found");
+		tap_ok(child_ok(write_slowly(photo, a, NULL, 3, 0.3)), "a file is written");
+		tap_ok(watched_attached(&r, "000000006", name, sizeof name), "polling sees it");
+		tap_ok(!exists(a) && exists(local(&r, name)), "moved: out of the folder, in the session");
+	}
+	station_end(&r);
+}
+
 int main(void)
 {
 	static char pw[] = "COPYSTAND_PASSWORD=";
@@ -1693,6 +1827,7 @@ int main(void)
 	test_camera_refuses();
 	test_card_left();
 	test_card_erased();
+	test_watch();
 
 	harness_server_stop(&hs);
 	harness_cleanup();
