@@ -3,7 +3,9 @@
  * real `copystand station` on a pseudo-terminal and plays a technician:
  * scans, Enter, the camera's own button, a RAW+JPEG pair, a second view,
  * a label scanned right after the shutter (the shot held, then decided),
- * an unknown number, an undo.  Then prints a table of the records and
+ * an unknown number, an undo.  With --watch the station owns no camera and
+ * watches a folder instead; the demo plays the capture program too, which
+ * downloads each press into that folder.  Then prints a table of the records and
  * what Specify holds for them.  Everything lives in a throw-away folder
  * (HOME, journal, session folder), so the demo never touches the user's
  * own journal or config. */
@@ -16,10 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "camera.h"
 #include "cli.h"
 #include "commands.h"
 #include "ptpip-client.h"
@@ -65,6 +69,9 @@ struct demo {
 	size_t nline;
 	char typed[64];           /* the terminal echoes it: not shown twice */
 	bool clock_read;          /* the station has read the camera's clock */
+	bool watch;               /* --watch: the station watches a folder */
+	char watched[600];        /* which the demo's capture program fills */
+	camera *program;          /* that program's hold on the camera */
 };
 
 /* Shows a line of the station's screen, without its status-line redraws. */
@@ -168,6 +175,27 @@ static int press(struct demo *d, const char *what, cs_error *err)
 	return ok ? 0 : cs_error_set(err, CS_E_IO, "the emulated camera failed");
 }
 
+/* With --watch: the capture program's shot, pressed on the camera and
+ * downloaded by it into the watched folder (as .NAME.part, then renamed,
+ * as such programs write). */
+static int program_shoots(struct demo *d, const char *what, cs_error *err)
+{
+	camera_options o = { .port = ptpip_cam_port_path(d->cam) };
+	camera_capture cap;
+	int ret;
+
+	if (!d->program && (ret = camera_open(&o, &d->program, err)))
+		return ret;
+	if ((ret = press(d, what, err)) ||
+	    (ret = camera_wait_capture(d->program, EXPECT_TIMEOUT_S * 1000, d->watched, NULL,
+				       &cap, err)))
+		return ret;
+	for (size_t i = 0; i < cap.nfiles; i++)
+		printf("  program │ (saved %s in the watched folder)\n",
+		       strrchr(cap.files[i].path, '/') + 1);
+	return 0;
+}
+
 /* The station, as the technician would start it, on a pseudo-terminal. */
 static int start_station(struct demo *d, cs_error *err)
 {
@@ -191,7 +219,9 @@ static int start_station(struct demo *d, cs_error *err)
 		unsetenv("COPYSTAND_COLLECTION");
 		execl("/proc/self/exe", "copystand", "station", "--server", standin_url(d->st),
 		      "--user", "spadmin", "--collection", "Fish",
-		      "--port", ptpip_cam_port_path(d->cam), "--dir", shots, (char *)NULL);
+		      d->watch ? "--watch" : "--port",
+		      d->watch ? d->watched : ptpip_cam_port_path(d->cam),
+		      "--dir", shots, (char *)NULL);
 		_exit(127);
 	}
 	free(shots);
@@ -256,6 +286,40 @@ static int play(struct demo *d, cs_error *err)
 	return 0;
 }
 
+/* The session with a capture program that writes into a watched folder:
+ * the station cannot read that camera's clock, so the first shot after a
+ * scan is held for a word; the rest follow. */
+static int play_watch(struct demo *d, cs_error *err)
+{
+	int ret;
+
+#define STEP(x) do { if ((ret = (x))) return ret; } while (0)
+	STEP(expect(d, "ready — scan a specimen", err));
+	STEP(type(d, "000000001", err));
+	STEP(expect(d, "Esox lucius", err));
+	nanosleep(&(struct timespec){ .tv_sec = 1 }, NULL);
+	STEP(program_shoots(d, "jpeg", err));
+	STEP(expect(d, "HELD", err));
+	note("the first shot after a scan: copystand cannot read this camera's clock, so "
+	     "it may have been pressed before the scan; it was 000000001's (the number "
+	     "after the scan): n");
+	nanosleep(&(struct timespec){ .tv_sec = 1, .tv_nsec = 500000000 }, NULL);
+	STEP(type(d, "n", err));
+	STEP(expect(d, "attached ✓ 000000001", err));
+	STEP(program_shoots(d, "jpeg", err));
+	STEP(expect(d, "attached ✓ 000000001_2.jpg", err));
+	STEP(type(d, "u", err));
+	STEP(expect(d, "taken back: 000000001_2.jpg", err));
+	STEP(program_shoots(d, "jpeg", err));
+	STEP(expect(d, "attached ✓ 000000001_2.jpg", err));
+	STEP(type(d, "q", err));
+	STEP(expect(d, "bye", err));
+#undef STEP
+	while (pump(d, 1000))
+		;
+	return 0;
+}
+
 /* For each number scanned: its record, taxon and the files Specify now
  * holds for it, asked of Specify itself. */
 static int print_table(struct demo *d, cs_error *err)
@@ -298,6 +362,7 @@ static void demo_free(struct demo *d)
 	}
 	if (d->pty > 0)
 		close(d->pty);
+	camera_free(d->program);
 	if (d->cam)
 		ptpip_cam_stop(d->cam);
 	standin_stop(d->st);
@@ -317,12 +382,15 @@ int cmd_demo(int argc, char **argv)
 	cs_error err = { 0 };
 	int ret, status;
 
-	if (argc > 1) {
+	d.watch = argc == 2 && strcmp(argv[1], "--watch") == 0;
+	if (argc > 1 && !d.watch) {
 		bool help = strcmp(argv[1], "--help") == 0;
-		fputs("usage: copystand demo\n"
+		fputs("usage: copystand demo [--watch]\n"
 		      "Runs copystand station against a bundled stand-in Specify and an "
 		      "emulated camera on loopback, plays a technician's session and "
-		      "prints what got attached.\n", help ? stdout : stderr);
+		      "prints what got attached.  --watch: the station watches the folder "
+		      "a capture program writes into, and the demo plays that program.\n",
+		      help ? stdout : stderr);
 		return help ? 0 : 2;
 	}
 	const char *tmp = getenv("TMPDIR");
@@ -332,25 +400,29 @@ int cmd_demo(int argc, char **argv)
 		return cli_fail(&(cs_error){ .msg = "cannot make a temporary folder" });
 	}
 	const char *cam_args[] = { NULL };
-	char camera[PATH_MAX], script[PATH_MAX];
-	helper(camera, COPYSTAND_INSTALLED_CAMERA, COPYSTAND_PTPIP_CAMERA);
+	char emulator[PATH_MAX], script[PATH_MAX];
+	helper(emulator, COPYSTAND_INSTALLED_CAMERA, COPYSTAND_PTPIP_CAMERA);
 	helper(script, COPYSTAND_INSTALLED_STANDIN, COPYSTAND_STANDIN_SCRIPT);
 	/* standin_start() runs the script this names. */
 	if (!getenv("COPYSTAND_STANDIN"))
 		setenv("COPYSTAND_STANDIN", script, 1);
 	if ((ret = standin_start(NULL, &d.st, &err)) == 0 &&
-	    !(d.cam = ptpip_cam_start(camera, cam_args)))
+	    !(d.cam = ptpip_cam_start(emulator, cam_args)))
 		ret = cs_error_set(&err, CS_E_IO, "cannot start the emulated camera "
 				   "(%s): install copystand whole, or build the whole "
-				   "project", camera);
+				   "project", emulator);
 	if (ret == 0) {
 		printf("Specify stand-in at %s (%s),\nemulated camera at %s (%s)\n",
 		       standin_url(d.st), getenv("COPYSTAND_STANDIN"),
-		       ptpip_cam_port_path(d.cam), camera);
-		ret = start_station(&d, &err);
+		       ptpip_cam_port_path(d.cam), emulator);
+		snprintf(d.watched, sizeof d.watched, "%s/capture", d.dir);
+		if (d.watch && mkdir(d.watched, 0755) < 0)
+			ret = cs_error_set(&err, CS_E_IO, "%s: %s", d.watched, strerror(errno));
+		else
+			ret = start_station(&d, &err);
 	}
 	if (ret == 0)
-		ret = play(&d, &err);
+		ret = d.watch ? play_watch(&d, &err) : play(&d, &err);
 	if (ret == 0 && waitpid(d.child, &status, 0) == d.child) {
 		d.child = 0;
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)

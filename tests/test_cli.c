@@ -156,6 +156,17 @@ int main(void)
 	       "and the table shows what Specify holds for each record");
 	free(out);
 
+	const char *watch_demo[] = { "demo", "--watch", NULL };
+	rc = harness_run(watch_demo, NULL, &out);
+	tap_is_int(rc, 0, "demo --watch runs");
+	tap_ok(out && strstr(out, "program │ (saved IMG_0001.JPG in the watched folder)") &&
+	       strstr(out, "station │ watch: took IMG_0001.JPG as pending_") &&
+	       strstr(out, "station │ taken back: 000000001_2.jpg") &&
+	       strstr(out, "000000001    1       Esox lucius          000000001.jpg, "
+		      "000000001_2.jpg\n"),
+	       "the station took the capture program's files from the folder and attached them");
+	free(out);
+
 	free(cfg);
 	free(pw);
 	free(srv);
