@@ -57,6 +57,7 @@ struct station {
 	 * the name it got, when. */
 	char host_source[256], host_stem[256];
 	double host_at;
+	unsigned host_seq;
 
 	pthread_mutex_t lock;
 	pthread_cond_t wake;         /* the checker: a new number, stop */
@@ -1229,13 +1230,19 @@ static bool taken(const char *dir, const char *stem, const char *file)
  * finisher places in time; the same stem again with that name taken is
  * another shot. */
 static void host_stem(const journal_station *cur, const char *source, const char *base,
-		      char *stem, size_t size)
+		      unsigned seq, char *stem, size_t size)
 {
+	size_t len;
+
 	if (cur->last_source && cur->last_stem && !strcmp(cur->last_source, source) &&
-	    now_s() - cur->last_at < PAIR_S && !taken(cur->dir, cur->last_stem, base))
+	    now_s() - cur->last_at < PAIR_S && !taken(cur->dir, cur->last_stem, base)) {
 		snprintf(stem, size, "%s", cur->last_stem);
-	else
-		unnamed_stem(stem, size, "pending", (unsigned)getpid());
+		return;
+	}
+	unnamed_stem(stem, size, "pending", (unsigned)getpid());
+	/* One process handing in several files within a second. */
+	if (seq && (len = strlen(stem)) < size)
+		snprintf(stem + len, size - len, "-%u", seq);
 }
 
 /* Copies a host's files (one press, handed in at or after seen) into the
@@ -1243,8 +1250,8 @@ static void host_stem(const journal_station *cur, const char *source, const char
  * bytes), named from the time of their press; lock (may be NULL) guards
  * j. */
 static int host_capture(journal *j, pthread_mutex_t *lock, const journal_station *cur,
-			double seen, const char *const *paths, size_t n, char **name,
-			char *stem, cs_error *err)
+			double seen, unsigned seq, const char *const *paths, size_t n,
+			char **name, char *stem, cs_error *err)
 {
 	station_file files[FILES_PER_CAPTURE] = { 0 };
 	char *dsts[FILES_PER_CAPTURE] = { 0 }, shas[FILES_PER_CAPTURE][65];
@@ -1256,7 +1263,7 @@ static int host_capture(journal *j, pthread_mutex_t *lock, const journal_station
 
 	base = base ? base + 1 : n ? paths[0] : "";
 	snprintf(source, sizeof source, "%.*s", (int)strcspn(base, "."), base);
-	host_stem(cur, source, base, shot.stem, sizeof shot.stem);
+	host_stem(cur, source, base, seq, shot.stem, sizeof shot.stem);
 	if ((ret = copy_capture(cur->dir, &shot, paths, n, files, dsts, shas, err)) == 0) {
 		if (lock)
 			pthread_mutex_lock(lock);
@@ -1284,7 +1291,7 @@ int station_submit_to_running(const char *journal_path, const char *const *paths
 	 * scans (a station that ended has cleared its number). */
 	if ((ret = journal_open(journal_path, &j, err)) == 0 &&
 	    (ret = journal_station_current(j, &cur, err)) == 0)
-		ret = host_capture(j, NULL, &cur, now_s(), paths, n, name, stem, err);
+		ret = host_capture(j, NULL, &cur, now_s(), 0, paths, n, name, stem, err);
 	journal_station_clear(&cur);
 	journal_close(j);
 	return ret;
@@ -1299,7 +1306,8 @@ int station_submit_received(station *s, const char *const *paths, size_t n, doub
 		.last_at = s->host_at,
 	};
 	char stem[sizeof s->host_stem];
-	int ret = host_capture(s->j, &s->lock, &cur, seen, paths, n, name, stem, err);
+	int ret = host_capture(s->j, &s->lock, &cur, seen, ++s->host_seq, paths, n, name, stem,
+			       err);
 
 	if (ret == 0) {
 		/* Only this thread hands files in this way: the other half of

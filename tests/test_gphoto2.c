@@ -162,10 +162,13 @@ static bool answer(const char *key)
 	return station_type(key);
 }
 
-static bool station_start(const char *dir)
+/* A station without a camera: fed by the hook, or watching the folder
+ * watched (NULL: none) that gphoto2 saves into. */
+static bool station_start_watching(const char *dir, const char *watched)
 {
 	const char *argv[] = { COPYSTAND_BINARY, "station", "--server", hs.url, "--user", hs.user,
-			       "--collection", hs.collection, "--dir", dir, "--no-camera", NULL };
+			       "--collection", hs.collection, "--dir", dir,
+			       watched ? "--watch" : "--no-camera", watched, NULL };
 
 	fflush(stdout);
 	st.pid = forkpty(&st.pty, NULL, NULL, &(struct winsize){ .ws_row = 40, .ws_col = 200 });
@@ -181,6 +184,11 @@ static bool station_start(const char *dir)
 	fcntl(st.pty, F_SETFD, FD_CLOEXEC);
 	return station_says("camera: none here", T_SHORT) &&
 	       station_says("ready — scan a specimen", T_SHORT);
+}
+
+static bool station_start(const char *dir)
+{
+	return station_start_watching(dir, NULL);
 }
 
 /* A label scanned: on once Specify found the record ("NUMBER  TAXON
@@ -324,14 +332,13 @@ static long camera_stat(ptpip_cam *cam, const char *op)
  * PTP/IP session in an I/O error), its stderr to log.  Returns once it
  * has opened the camera's session, so that a press is its; -1 if it
  * does not. */
-static pid_t gphoto2_start(ptpip_cam *cam, const char *dir, const char *home, int frames,
-			   const char *log)
+static pid_t gphoto2_start_hook(ptpip_cam *cam, const char *dir, const char *home, int frames,
+				const char *log, bool hook)
 {
 	char tethered[40];
 	const char *argv[] = { "gphoto2", "--port", ptpip_cam_port_path(cam),
-			       "--camera", "PTP/IP Camera", tethered,
-			       "--hook-script=" GPHOTO2_HOOK_EXE, "--filename", "%f.%C",
-			       "--quiet", NULL };
+			       "--camera", "PTP/IP Camera", tethered, "--filename", "%f.%C",
+			       "--quiet", hook ? "--hook-script=" GPHOTO2_HOOK_EXE : NULL, NULL };
 	double until = harness_now() + T_SHORT;
 	pid_t pid;
 
@@ -349,6 +356,12 @@ static pid_t gphoto2_start(ptpip_cam *cam, const char *dir, const char *home, in
 		station_read(100);
 	}
 	return pid;
+}
+
+static pid_t gphoto2_start(ptpip_cam *cam, const char *dir, const char *home, int frames,
+			   const char *log)
+{
+	return gphoto2_start_hook(cam, dir, home, frames, log, true);
 }
 
 /* Waits until log holds line (the hook's stderr comes through gphoto2's). */
@@ -789,11 +802,12 @@ static int record_images(long long record)
 }
 
 /* Answers the capture the station shows held now (the last one it
- * printed), if any, with the number its press had: the hook's log tells
- * which camera file each provisional name is, truth[k] the number of
- * IMG_000k+1.  One answered is not answered again while the station has
- * not taken the answer (5 s).  True if it answered. */
-static bool answer_held(const char *log, const char *const *truth, int n)
+ * printed), if any, with the number its press had: the hook's log (or,
+ * watching a folder, the station's "took" lines) tells which camera
+ * file each provisional name is, truth[k] the number of IMG_000k+1.  One
+ * answered is not answered again while the station has not taken the
+ * answer (5 s).  True if it answered. */
+static bool answer_held(const char *log, const char *const *truth, int n, bool watched)
 {
 	static char last[96];
 	static double last_at;
@@ -802,10 +816,15 @@ static bool answer_held(const char *log, const char *const *truth, int n)
 	for (char *p = st.out; p && (p = strstr(p, "HELD pending_")); p++)
 		held = p;
 	if (!held || sscanf(held + 5, "%95[^:]", name) != 1 ||
-	    (!strcmp(name, last) && harness_now() - last_at < 5) || !(text = text_of(log)))
+	    (!strcmp(name, last) && harness_now() - last_at < 5) ||
+	    !(text = watched ? strdup(st.out) : text_of(log)))
 		return false;
 	for (int k = 0; k < n; k++) {
-		snprintf(line, sizeof line, "IMG_%04d.JPG → the station (as %s ", k + 1, name);
+		if (watched)
+			snprintf(line, sizeof line, "took IMG_%04d.JPG as %s", k + 1, name);
+		else
+			snprintf(line, sizeof line, "IMG_%04d.JPG → the station (as %s ", k + 1,
+				 name);
 		if (strstr(text, line)) {
 			char number[32];
 			snprintf(number, sizeof number, "= %s", truth[k]);
@@ -827,7 +846,7 @@ static bool answer_held(const char *log, const char *const *truth, int n)
  * held one is answered with the number current at its press (= NUMBER),
  * which must be among those it offers, and every shot must end on its
  * record. */
-static void race(double delay)
+static void race(double delay, bool watched)
 {
 	static const double offsets[] = { -1.0, -0.3, -0.05, 0.05, 0.3, 2.0 };
 	static const char *const numbers[] = { "000000010", "000000011", "000000012" };
@@ -837,17 +856,18 @@ static void race(double delay)
 	ptpip_cam *cam = NULL;
 	pid_t gp = -1;
 
-	tap_diag("gphoto2 race: %.1f s from press to file", delay);
-	snprintf(dir, sizeof dir, "%s/race-%g", harness_home(), delay);
-	snprintf(dl, sizeof dl, "%s/race-dl-%g", harness_home(), delay);
-	snprintf(log, sizeof log, "%s/race-%g.log", harness_home(), delay);
+	tap_diag("gphoto2 race: %.1f s from press to file, %s", delay,
+		 watched ? "the station watching gphoto2's folder" : "through the hook");
+	snprintf(dir, sizeof dir, "%s/race-%g%s", harness_home(), delay, watched ? "w" : "");
+	snprintf(dl, sizeof dl, "%s/race-dl-%g%s", harness_home(), delay, watched ? "w" : "");
+	snprintf(log, sizeof log, "%s/race-%g%s.log", harness_home(), delay, watched ? "w" : "");
 	mkdir(dl, 0700);
 	for (int k = 0; k < 3; k++)
 		want[k] = record_images(10 + k);
-	if (!station_start(dir) || !station_scan(numbers[0]) ||
+	if (!station_start_watching(dir, watched ? dl : NULL) || !station_scan(numbers[0]) ||
 	    !(cam = ptpip_cam_start(PTPIP_CAMERA_EXE, NULL)) ||
 	    !camera_set(cam, "delay %g", delay) || !camera_set(cam, "clock %d", 37) ||
-	    (gp = gphoto2_start(cam, dl, NULL, n, log)) < 0) {
+	    (gp = gphoto2_start_hook(cam, dl, NULL, n, log, !watched)) < 0) {
 		tap_ok(0, "the station, the camera and gphoto2 start");
 		goto out;
 	}
@@ -873,7 +893,7 @@ static void race(double delay)
 	double until = harness_now() + T_LONG;
 	bool done = false;
 	while (!done && harness_now() < until) {
-		answered += answer_held(log, truth, n);
+		answered += answer_held(log, truth, n, watched);
 		station_read(200);
 		done = record_images(10) == want[0] && record_images(11) == want[1] &&
 		       record_images(12) == want[2];
@@ -914,8 +934,10 @@ int main(void)
 	test_no_station();
 	test_tethered();
 	test_darktable();
-	race(0.1);
-	race(2.0);
+	race(0.1, false);
+	race(2.0, false);
+	race(0.1, true);
+	race(2.0, true);
 
 	harness_server_stop(&hs);
 	harness_cleanup();
