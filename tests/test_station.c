@@ -1771,6 +1771,12 @@ static void test_watch(void)
 		snprintf(back, sizeof back, "taken back: %s", second);
 		tap_ok(expect(&r, back, T_LONG), "u takes the last file from the folder back");
 		tap_ok(nothing_of(second), "and Specify no longer has it");
+		tap_ok(harness_dir_is(dir, "IMG_0001.JPG IMG_0002.JPG OLD.JPG"),
+		       "nothing was written into the watched folder");
+		unlink(a);
+		nap(3);
+		tap_ok(attached_once(&r, name, 6, 1),
+		       "the program deletes its file: Specify keeps the attachment");
 	}
 	station_end(&r);
 
