@@ -36,6 +36,7 @@
 #include "press.h"
 #include "ptpip-client.h"
 #include "station.h"
+#include "watch.h"
 
 #ifndef PTPIP_CAMERA_EXE
 #error "PTPIP_CAMERA_EXE must name the built ptpip-camera program"
@@ -773,6 +774,122 @@ out:
 	free(sample);
 }
 
+/* --- a watched folder (issue 16) ------------------------------------------------ */
+
+/* Copies src into dir as a capture program saves: under a temporary name,
+ * renamed when whole.  When it appeared under its name, or NAN. */
+static double save_into(const char *src, const char *dir, int k)
+{
+	char tmp[700], dst[700], cmd[1600];
+
+	snprintf(tmp, sizeof tmp, "%s/IMG_%04d.JPG.tmp", dir, k);
+	snprintf(dst, sizeof dst, "%s/IMG_%04d.JPG", dir, k);
+	snprintf(cmd, sizeof cmd, "cp '%s' '%s'", src, tmp);
+	if (system(cmd) != 0 || rename(tmp, dst) < 0)
+		return NAN;
+	return now_s();
+}
+
+/* Until n are attached, deciding a held one as the number after the scan
+ * (the first file after a scan: the folder has no clock to read). */
+static double watch_wait_attached(struct stand *x, long long n, double timeout_s)
+{
+	double until = now_s() + timeout_s;
+	cs_error err = { 0 };
+
+	for (;;) {
+		station_status s;
+		station_get_status(x->st, &s);
+		if (s.attached >= n)
+			return now_s();
+		if (now_s() >= until)
+			return -1;
+		if (s.held_name[0])
+			station_resolve_held(x->st, STATION_AFTER, &err);
+		nanosleep(&(struct timespec){ .tv_nsec = 2000000 }, NULL);
+	}
+}
+
+/* n files of 20 MB saved into a watched folder one at a time, each the
+ * moment the last is attached: from appearing under its name to attached,
+ * against the upload alone; settle_ms is the watch's quiet time. */
+static void watch_latency(struct stand *x, const char *sample, int n, int settle_ms,
+			  double up)
+{
+	char dir[600];
+	watch *w = NULL;
+	watch_file f;
+	cs_error err = { 0 };
+	double lat[SHOTS_MAX], seen[SHOTS_MAX], taken[SHOTS_MAX];
+	int got = 0;
+	static long long attached;
+
+	snprintf(dir, sizeof dir, "%s/watched-%d", harness_home(), settle_ms);
+	mkdir(dir, 0700);
+	watch_options wo = { .dir = dir, .settle_ms = settle_ms };
+	if (watch_open(&wo, &w, &err)) {
+		fprintf(stderr, "bench: watch: %s\n", err.msg);
+		return;
+	}
+	for (int i = -1; i < n; i++) {
+		double t0 = save_into(sample, dir, i + 2), t1, t2 = NAN, t;
+		int ret;
+		while ((ret = watch_wait_file(w, 100, &f, &err)) == CS_E_TIMEOUT)
+			;
+		t1 = now_s();
+		const char *paths[] = { f.path };
+		if (ret || !f.complete ||
+		    station_submit_received(x->st, paths, 1, f.first_seen, NULL, &err) ||
+		    (t2 = now_s(), t = watch_wait_attached(x, ++attached, 60)) < 0) {
+			fprintf(stderr, "bench: watch: %s\n", ret ? err.msg : f.why);
+			break;
+		}
+		if (i < 0)
+			continue;       /* the first: held, and the pipeline's first */
+		lat[got] = t - t0;
+		seen[got] = t1 - t0;
+		taken[got] = t2 - t1;
+		got++;
+	}
+	watch_free(w);
+	if (got)
+		printf("  settle %4d ms: appeared->attached p50 %5.0f ms, p95 %5.0f ms "
+		       "(->complete %.0f ms, ->journaled %.0f ms); over the upload alone "
+		       "(%.0f ms): %+.0f ms\n", settle_ms, percentile(lat, got, 0.5) * 1e3,
+		       percentile(lat, got, 0.95) * 1e3, percentile(seen, got, 0.5) * 1e3,
+		       percentile(taken, got, 0.5) * 1e3, up * 1e3,
+		       (percentile(lat, got, 0.5) - up) * 1e3);
+}
+
+static void watch_bench(harness_server *hs, specify_session *s, bool quick)
+{
+	int n = quick ? 3 : 10;
+	struct stand x;
+	char cmd[1400], *sample = NULL;
+
+	/* A camera's 20 MB JPEG: a small header, then the image data (the
+	 * emulated camera pads its header instead, which no camera does). */
+	if (asprintf(&sample, "%s/watch-sample.jpg", harness_home()) < 0 ||
+	    snprintf(cmd, sizeof cmd, "'%s' 10000 8000 7 '%s'", MKJPEG_EXE, sample) < 0 ||
+	    system(cmd) != 0) {
+		fprintf(stderr, "bench: watch: cannot make a sample with %s\n", MKJPEG_EXE);
+		free(sample);
+		return;
+	}
+	if (!stand_open(&x, hs, specify_session_info(s)->catalog_format, "watch", NULL))
+		goto out;
+	double up = pure_upload(s, sample, quick ? 3 : 10);
+	if (!stand_scan(&x, "000000001"))
+		goto out;
+	printf("watched folder, %d x 20 MB JPEG one at a time (saved under a temporary name, "
+	       "renamed; goal: transfer + < 150 ms):\n", n);
+	watch_latency(&x, sample, n, 2000, up);
+	watch_latency(&x, sample, n, 300, up);
+out:
+	stand_close(&x);
+	free(sample);
+}
+
 /* --- which specimen a shot belongs to: a long run (issue 13) ---------------- */
 
 #define RACE_NUMBERS 10
@@ -1404,7 +1521,7 @@ static void real_bench(harness_server *hs, specify_session *s, bool quick)
 int main(int argc, char **argv)
 {
 	static const char *const sections[] = { "throughput", "importer", "memory", "station",
-						 "label", "race", "real" };
+						 "label", "race", "real", "watch" };
 	enum { NSECTIONS = sizeof sections / sizeof sections[0] };
 	bool quick = false, run[NSECTIONS] = { false }, some = false;
 	harness_server hs;
@@ -1424,7 +1541,7 @@ int main(int argc, char **argv)
 			inflight = atoi(argv[++i]);
 		else {
 			fputs("usage: bench [--quick] [--inflight N] "
-			      "[throughput] [importer] [memory] [station] [label] [race] [real]\n", stderr);
+			      "[throughput] [importer] [memory] [station] [label] [race] [real] [watch]\n", stderr);
 			return 2;
 		}
 	}
@@ -1463,6 +1580,8 @@ int main(int argc, char **argv)
 		race_bench(&hs, s, quick);
 	if (run[6])
 		real_bench(&hs, s, quick);
+	if (run[7])
+		watch_bench(&hs, s, quick);
 	specify_session_free(s);
 	harness_server_stop(&hs);
 	free(jpath);
