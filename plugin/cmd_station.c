@@ -1052,7 +1052,8 @@ static void note_existing(struct setup *x)
 		snprintf(f.path, sizeof f.path, "%s/…", x->u.watch_dir);
 	printf("NOTE: %zu image%s %s in the watched folder before the start (%s%s): not "
 	       "taken: which specimen each shows is not known here.  Name %s by catalog "
-	       "number and run: copystand upload %s\n", n, n > 1 ? "s" : "",
+	       "number and run: copystand upload %s (one still being written then is taken "
+	       "once it is whole)\n", n, n > 1 ? "s" : "",
 	       n > 1 ? "were" : "was", strrchr(f.path, '/') + 1, n > 1 ? ", …" : "",
 	       n > 1 ? "them" : "it", x->u.watch_dir);
 }
