@@ -1288,11 +1288,24 @@ bool metadata_is_jpeg(const char *mimetype, const char *name)
 
 const char *metadata_mimetype(const char *name)
 {
+	/* libgphoto2's names where it has one (GP_MIME_*), the usual x-
+	 * names of the other cameras' RAWs (the watched folder's list). */
 	static const struct { const char *ext, *type; } types[] = {
 		{ ".jpg", "image/jpeg" }, { ".jpeg", "image/jpeg" }, { ".tif", "image/tiff" },
 		{ ".tiff", "image/tiff" }, { ".png", "image/png" }, { ".dng", "image/x-adobe-dng" },
 		{ ".cr2", "image/x-canon-cr2" }, { ".cr3", "image/x-canon-cr3" },
-		{ ".nef", "image/x-nikon-nef" }, { ".arw", "image/x-sony-arw" },
+		{ ".crw", "image/x-canon-raw" }, { ".nef", "image/x-nikon-nef" },
+		{ ".nrw", "image/x-nikon-nrw" }, { ".arw", "image/x-sony-arw" },
+		{ ".srf", "image/x-sony-srf" }, { ".sr2", "image/x-sony-sr2" },
+		{ ".raf", "image/x-fuji-raf" }, { ".orf", "image/x-olympus-orf" },
+		{ ".rw2", "image/x-panasonic-raw2" }, { ".rwl", "image/x-leica-rwl" },
+		{ ".pef", "image/x-pentax-pef" }, { ".srw", "image/x-samsung-srw" },
+		{ ".3fr", "image/x-hasselblad-3fr" }, { ".fff", "image/x-hasselblad-fff" },
+		{ ".iiq", "image/x-phaseone-iiq" }, { ".erf", "image/x-epson-erf" },
+		{ ".mos", "image/x-leaf-mos" }, { ".mef", "image/x-mamiya-mef" },
+		{ ".mrw", "image/x-minolta-mrw" }, { ".kdc", "image/x-kodak-kdc" },
+		{ ".dcr", "image/x-kodak-dcr" }, { ".x3f", "image/x-sigma-x3f" },
+		{ ".heic", "image/heic" }, { ".heif", "image/heif" }, { ".hif", "image/heif" },
 		{ ".pdf", "application/pdf" },
 	};
 	const char *dot = strrchr(name, '.');

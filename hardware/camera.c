@@ -33,6 +33,7 @@
 
 #include <gphoto2/gphoto2.h>
 
+#include "metadata.h"
 #include "sha256.h"
 
 /* An idle camera is asked for events this often: a shot is seen within
@@ -925,22 +926,9 @@ static int settle(camera *c, const char *name, const struct sink *s,
  * RAW files from a camera it drives without their vendor extension. */
 static const char *mimetype(const CameraFileInfo *info, const char *name)
 {
-	static const struct { const char *ext, *type; } types[] = {
-		{ ".jpg", GP_MIME_JPEG }, { ".jpeg", GP_MIME_JPEG }, { ".tif", GP_MIME_TIFF },
-		{ ".tiff", GP_MIME_TIFF }, { ".cr2", GP_MIME_CR2 }, { ".cr3", GP_MIME_CR3 },
-		{ ".crw", GP_MIME_CRW }, { ".nef", GP_MIME_NEF }, { ".arw", GP_MIME_ARW },
-		{ ".rw2", GP_MIME_RW2 }, { ".dng", "image/x-adobe-dng" },
-		{ ".orf", "image/x-olympus-orf" }, { ".raf", "image/x-fuji-raf" },
-		{ ".pef", "image/x-pentax-pef" },
-	};
-	const char *dot = strrchr(name, '.');
-
 	if (info->file.fields & GP_FILE_INFO_TYPE && strncmp(info->file.type, "application/", 12))
 		return info->file.type;
-	for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
-		if (!strcasecmp(dot, types[i].ext))
-			return types[i].type;
-	return GP_MIME_UNKNOWN;
+	return metadata_mimetype(name);
 }
 
 /* One file of the card into dirfd as name, by way of ".name.part". */

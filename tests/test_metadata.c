@@ -962,6 +962,28 @@ static void test_fields(void)
 	free(json);
 }
 
+/* Every image type a watched folder or a camera brings has its own type in
+ * Specify, not application/octet-stream. */
+static void test_mimetypes(void)
+{
+	static const struct { const char *name, *type; } want[] = {
+		{ "a.JPG", "image/jpeg" }, { "a.tiff", "image/tiff" },
+		{ "a.CR2", "image/x-canon-cr2" }, { "a.cr3", "image/x-canon-cr3" },
+		{ "a.crw", "image/x-canon-raw" }, { "a.nef", "image/x-nikon-nef" },
+		{ "a.NRW", "image/x-nikon-nrw" }, { "a.arw", "image/x-sony-arw" },
+		{ "a.raf", "image/x-fuji-raf" }, { "a.ORF", "image/x-olympus-orf" },
+		{ "a.rw2", "image/x-panasonic-raw2" }, { "a.pef", "image/x-pentax-pef" },
+		{ "a.srw", "image/x-samsung-srw" }, { "a.dng", "image/x-adobe-dng" },
+		{ "a.3fr", "image/x-hasselblad-3fr" }, { "a.iiq", "image/x-phaseone-iiq" },
+		{ "a.heic", "image/heic" }, { "a.xmp", "application/octet-stream" },
+		{ "noext", "application/octet-stream" },
+	};
+
+	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+		tap_ok(!strcmp(metadata_mimetype(want[i].name), want[i].type), "%s is %s (%s)",
+		       want[i].name, want[i].type, metadata_mimetype(want[i].name));
+}
+
 int main(int argc, char **argv)
 {
 	const char *ver[] = { "exiftool", "-ver", NULL };
@@ -981,6 +1003,7 @@ int main(int argc, char **argv)
 	test_failures();
 	test_xmp();
 	test_fields();
+	test_mimetypes();
 	harness_cleanup();
 	return tap_done();
 }
