@@ -37,6 +37,10 @@
 #define DEFAULT_POLL_MS 500
 #define DEFAULT_SETTLE_MS 2000
 #define DEFAULT_GIVE_UP_MS 120000
+/* A file its writer closed (or renamed in) is looked at this soon when
+ * its structure can prove it whole: the settle time is for files that
+ * cannot tell, and for writers nobody hears close. */
+#define CLOSED_SETTLE_S 0.1
 
 /* --- which names are shots -------------------------------------------- */
 
@@ -402,6 +406,8 @@ struct entry {
 	double stable_since;    /* monotonic: when seen last changed */
 	double due;             /* monotonic: the next look, when pending */
 	unsigned listing;       /* the last listing that had it (polling) */
+	bool closed;            /* inotify: closed after writing, or renamed in,
+				 * since it last changed */
 };
 
 struct watch {
@@ -490,6 +496,7 @@ static void entry_begin(const watch *w, struct entry *e, const struct version *v
 	e->seen = *v;
 	e->first_seen = e->stable_since = now;
 	e->first_seen_real = now_real();
+	e->closed = false;
 	e->due = now + (w->settle_s < w->give_up_s ? w->settle_s : w->give_up_s);
 }
 
@@ -508,9 +515,29 @@ static void entry_saw(const watch *w, struct entry *e, const struct version *v, 
 	}
 	e->seen = *v;
 	e->stable_since = now;
+	e->closed = false;
 	e->due = now + w->settle_s;
 	if (e->due > e->first_seen + w->give_up_s)
 		e->due = e->first_seen + w->give_up_s;
+}
+
+/* How long e must stay unchanged before it is read. */
+static double settle_of(const watch *w, const struct entry *e)
+{
+	return e->closed && e->kind != K_OTHER ? CLOSED_SETTLE_S : w->settle_s;
+}
+
+/* inotify: name's writer closed it, or it was renamed in, as it is now. */
+static void note_closed(watch *w, const char *name)
+{
+	long i = entry_find(w, name);
+
+	if (i >= 0 && w->e[i].state == S_PENDING) {
+		struct entry *e = &w->e[i];
+		e->closed = true;
+		if (e->due > e->stable_since + settle_of(w, e))
+			e->due = e->stable_since + settle_of(w, e);
+	}
 }
 
 /* Looks at name in the folder: remembers it (pending, or as it is when
@@ -615,9 +642,9 @@ static int entry_judge(watch *w, size_t i, double now, watch_file *out, cs_error
 	char why[400];
 	int rc;
 
-	if (now - e->stable_since < w->settle_s) {
+	if (now - e->stable_since < settle_of(w, e)) {
 		if (now - e->first_seen < w->give_up_s) {
-			e->due = e->stable_since + w->settle_s;
+			e->due = e->stable_since + settle_of(w, e);
 			return 0;
 		}
 		entry_give_up(w, e, now, out);
@@ -630,6 +657,13 @@ static int entry_judge(watch *w, size_t i, double now, watch_file *out, cs_error
 	}
 	if (rc == -EAGAIN) {
 		entry_saw(w, e, &v, now);
+		return 0;
+	}
+	/* Closed but not whole: a writer that comes back (one open per
+	 * chunk) gets the whole settle time before it is called broken. */
+	if (rc == 0 && e->closed && now - e->stable_since < w->settle_s) {
+		e->closed = false;
+		e->due = e->stable_since + w->settle_s;
 		return 0;
 	}
 	/* A file this user may not read is reported like a broken one;
@@ -745,6 +779,8 @@ static int read_events(watch *w, double now, cs_error *err)
 				rc = ev->len ? note_name(w, ev->name, now, false, err) : 0;
 			if (rc < 0)
 				return rc;
+			if (ev->len && ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))
+				note_closed(w, ev->name);
 		}
 	}
 }

@@ -14,6 +14,10 @@
  *   - the other RAWs (.cr3 .crw .raf .orf .rw2 .rwl .iiq .mos .mef .mrw
  *     .kdc .dcr .srf .sr2 .x3f .fff .heic .heif .hif): stability alone,
  *     their structure is not read.
+ * Where inotify hears the writer close the file (or rename it in), a JPEG
+ * or TIFF-structured file is read 0.1 s after that instead of after the
+ * settle time: its structure proves it whole; one that is not whole yet
+ * then waits out the settle time as usual.
  * Every other name is ignored: sidecars and catalogues (.xmp .cos .cof
  * .cot .pp3 .dop), Thumbs.db, desktop.ini; hidden names (.DS_Store,
  * AppleDouble ._IMG_1.JPG, .IMG_1.JPG being written) and names starting

@@ -701,6 +701,60 @@ static void test_errors(void)
 	}
 }
 
+/* Appends len bytes of data to dir/name, in one open and close. */
+static bool append_closed(const char *dir, const char *name, const unsigned char *data,
+			  size_t len)
+{
+	char path[1024];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644)) < 0)
+		return false;
+	bool ok = write(fd, data, len) == (ssize_t)len;
+	return close(fd) == 0 && ok;
+}
+
+/* inotify hears a writer close a file: one whose structure proves it
+ * whole is given without waiting out the settle time (here 30 s); one
+ * closed half-written, or of a kind nothing proves whole, still waits. */
+static void test_closed(void)
+{
+	const char *dir = folder("closed");
+	watch_options o = { .dir = dir, .mode = WATCH_INOTIFY, .settle_ms = 30000 };
+	struct job j = { .dir = dir, .name = "IMG_0001.JPG.tmp", .final = "IMG_0001.JPG",
+			 .data = jpeg_bytes, .len = jpeg_len, .chunks = 3, .gap_ms = 100 };
+	struct got g[GOT_MAX];
+	watch *w = NULL;
+	cs_error err;
+	int n;
+
+	if (watch_open(&o, &w, &err) < 0) {
+		tap_ok(1, "closed files # SKIP no inotify here: %s", err.msg);
+		return;
+	}
+	jobs_start(&j, 1);
+	jobs_join(&j, 1);
+	n = collect(w, 5.0, 1, g);
+	tap_ok(n == 1 && g[0].complete && !strcmp(g[0].name, "IMG_0001.JPG"),
+	       "a JPEG renamed in whole is given without the 30 s settle");
+
+	size_t half = jpeg_len / 2;
+	tap_ok(append_closed(dir, "IMG_0002.JPG", jpeg_bytes, half), "half a JPEG, closed");
+	n = collect(w, 1.5, 0, g);
+	tap_is_int(n, 0, "it is neither given nor called broken");
+	tap_ok(append_closed(dir, "IMG_0002.JPG", jpeg_bytes + half, jpeg_len - half),
+	       "the rest, opened and closed again");
+	n = collect(w, 5.0, 1, g);
+	tap_ok(n == 1 && g[0].complete && g[0].size == (long long)jpeg_len,
+	       "then it is given whole, once");
+
+	tap_ok(append_closed(dir, "IMG_0003.CR3", jpeg_bytes, jpeg_len), "a CR3, closed");
+	n = collect(w, 1.5, 0, g);
+	tap_is_int(n, 0, "nothing proves a CR3 whole: it waits out the settle time");
+	watch_free(w);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -724,6 +778,7 @@ int main(void)
 	test_existing();
 	test_deleted();
 	test_fuzz();
+	test_closed();
 	free(jpeg_bytes);
 	harness_cleanup();
 	return tap_done();
