@@ -364,6 +364,16 @@ static void *worker_main(void *arg)
 
 /* --- the coordinator -------------------------------------------------------- */
 
+/* Makes s the pipeline's session for good. */
+static void adopt_session(pipeline *p, specify_session *s)
+{
+	pthread_mutex_lock(&p->lock);
+	p->session = s;
+	p->collection_id = specify_session_info(s)->collection_id;
+	p->online = true;
+	pthread_mutex_unlock(&p->lock);
+}
+
 static int ensure_session(pipeline *p, cs_error *err)
 {
 	specify_session *s;
@@ -373,11 +383,7 @@ static int ensure_session(pipeline *p, cs_error *err)
 		return 0;
 	if ((ret = specify_session_login(&p->o.login, &s, err)))
 		return ret;
-	pthread_mutex_lock(&p->lock);
-	p->session = s;
-	p->collection_id = specify_session_info(s)->collection_id;
-	p->online = true;
-	pthread_mutex_unlock(&p->lock);
+	adopt_session(p, s);
 	return 0;
 }
 
@@ -817,6 +823,7 @@ static int copy_options(pipeline *p, const pipeline_options *o, cs_error *err)
 	if (p->o.retry_cap_s <= 0)
 		p->o.retry_cap_s = 60.0;
 	p->o.login = (specify_login){ 0 };
+	p->o.session = NULL;
 	p->o.journal_path = NULL;
 	if (!(p->journal_path = o->journal_path ? strdup(o->journal_path) : NULL))
 		return cs_error_set(err, CS_E_CONFIG, "the pipeline needs a journal");
@@ -859,6 +866,8 @@ int pipeline_start(const pipeline_options *opts, pipeline **out, cs_error *err)
 	pthread_cond_init(&p->wake, NULL);
 	pthread_cond_init(&p->work, NULL);
 	pthread_cond_init(&p->changed, NULL);
+	if (opts->session)
+		adopt_session(p, opts->session);
 	if ((ret = copy_options(p, opts, err)) ||
 	    (ret = journal_open(p->journal_path, &p->j, err))) {
 		pipeline_free(p);
