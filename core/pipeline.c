@@ -60,7 +60,6 @@ struct pipeline {
 
 	struct job *queue, *queue_tail;
 	long long inflight_items[MAX_WORKERS * 2];
-	long long inflight_records[MAX_WORKERS * 2];
 	int inflight;
 	int window;
 	char last_error[256];
@@ -329,7 +328,6 @@ static void finish_job(pipeline *p, struct job *job, bool struggled)
 			continue;
 		p->inflight--;
 		p->inflight_items[i] = p->inflight_items[p->inflight];
-		p->inflight_records[i] = p->inflight_records[p->inflight];
 		break;
 	}
 	if (struggled)
@@ -364,6 +362,16 @@ static void *worker_main(void *arg)
 
 /* --- the coordinator -------------------------------------------------------- */
 
+/* Makes s the pipeline's session for good. */
+static void adopt_session(pipeline *p, specify_session *s)
+{
+	pthread_mutex_lock(&p->lock);
+	p->session = s;
+	p->collection_id = specify_session_info(s)->collection_id;
+	p->online = true;
+	pthread_mutex_unlock(&p->lock);
+}
+
 static int ensure_session(pipeline *p, cs_error *err)
 {
 	specify_session *s;
@@ -373,11 +381,7 @@ static int ensure_session(pipeline *p, cs_error *err)
 		return 0;
 	if ((ret = specify_session_login(&p->o.login, &s, err)))
 		return ret;
-	pthread_mutex_lock(&p->lock);
-	p->session = s;
-	p->collection_id = specify_session_info(s)->collection_id;
-	p->online = true;
-	pthread_mutex_unlock(&p->lock);
+	adopt_session(p, s);
 	return 0;
 }
 
@@ -467,12 +471,13 @@ static bool is_undoing(const pipeline *p, long long id)
 	return false;
 }
 
-/* Is the item, or another item of record_id (0: none), being sent? */
-static bool is_inflight(const pipeline *p, long long id, long long record_id)
+/* Is the item being sent?  Other items of its record may be: each has
+ * its ordinal from the moment it was matched, so their join rows may go
+ * in any order. */
+static bool is_inflight(const pipeline *p, long long id)
 {
 	for (int i = 0; i < p->inflight; i++)
-		if (p->inflight_items[i] == id ||
-		    (record_id && p->inflight_records[i] == record_id))
+		if (p->inflight_items[i] == id)
 			return true;
 	return false;
 }
@@ -512,7 +517,6 @@ static void enqueue(pipeline *p, journal_item *it)
 	memset(it, 0, sizeof *it);
 	token_take(p, job);
 	p->inflight_items[p->inflight] = job->item.id;
-	p->inflight_records[p->inflight] = job->item.record_id;
 	p->inflight++;
 	if (p->queue_tail)
 		p->queue_tail->next = job;
@@ -528,13 +532,12 @@ static bool has_room(const pipeline *p, const journal_item *it)
 	int limit = p->window;
 	if (it->size >= LARGE_FILE && limit > 2)
 		limit = 2;
-	return p->inflight < limit && !is_inflight(p, it->id, it->record_id) &&
+	return p->inflight < limit && !is_inflight(p, it->id) &&
 	       !is_undoing(p, it->id);
 }
 
-/* Hands due reserved/uploaded items to the workers, JPEGs first: one
- * record's files go one at a time, and a RAW handed in before its JPEG
- * must not hold the JPEG back on a slow line. */
+/* Hands due reserved/uploaded items to the workers, JPEGs first: a RAW
+ * handed in before its JPEG must not hold the JPEG back on a slow line. */
 static int dispatch_state(pipeline *p, enum journal_state st, cs_error *err)
 {
 	journal_item *items;
@@ -646,7 +649,7 @@ static int undo_one(pipeline *p, long long id, bool remove_file, cs_error *err)
 	int ret;
 
 	pthread_mutex_lock(&p->lock);
-	bool busy = is_inflight(p, id, 0);
+	bool busy = is_inflight(p, id);
 	pthread_mutex_unlock(&p->lock);
 	if (busy)
 		return CS_E_TIMEOUT;
@@ -817,6 +820,7 @@ static int copy_options(pipeline *p, const pipeline_options *o, cs_error *err)
 	if (p->o.retry_cap_s <= 0)
 		p->o.retry_cap_s = 60.0;
 	p->o.login = (specify_login){ 0 };
+	p->o.session = NULL;
 	p->o.journal_path = NULL;
 	if (!(p->journal_path = o->journal_path ? strdup(o->journal_path) : NULL))
 		return cs_error_set(err, CS_E_CONFIG, "the pipeline needs a journal");
@@ -859,6 +863,8 @@ int pipeline_start(const pipeline_options *opts, pipeline **out, cs_error *err)
 	pthread_cond_init(&p->wake, NULL);
 	pthread_cond_init(&p->work, NULL);
 	pthread_cond_init(&p->changed, NULL);
+	if (opts->session)
+		adopt_session(p, opts->session);
 	if ((ret = copy_options(p, opts, err)) ||
 	    (ret = journal_open(p->journal_path, &p->j, err))) {
 		pipeline_free(p);

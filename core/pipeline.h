@@ -35,6 +35,10 @@ typedef struct pipeline_event {
 typedef struct pipeline_options {
 	const char *journal_path;
 	specify_login login;      /* copied; the password is wiped at stop */
+	/* A session already open with login, or NULL (the pipeline logs in).
+	 * The pipeline takes it over, even when it fails to start: it logs
+	 * it out and frees it at stop. */
+	specify_session *session;
 	int max_inflight;         /* parallel uploads at most; 0: 4 */
 	double retry_base_s;      /* first retry delay; 0: 1 s */
 	double retry_cap_s;       /* longest retry delay; 0: 60 s */

@@ -1,8 +1,16 @@
 #include "sha256.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+#include <immintrin.h>
+#define HAVE_SHA_NI 1
+#endif
 
 static const uint32_t K[64] = {
 	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
@@ -23,7 +31,7 @@ static uint32_t ror(uint32_t x, int n)
 	return (x >> n) | (x << (32 - n));
 }
 
-static void compress(sha256_ctx *c, const uint8_t *p)
+static void compress_portable(uint32_t h[8], const uint8_t *p)
 {
 	uint32_t w[64], v[8], t1, t2;
 
@@ -35,7 +43,7 @@ static void compress(sha256_ctx *c, const uint8_t *p)
 		uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
 		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
 	}
-	memcpy(v, c->h, sizeof v);
+	memcpy(v, h, sizeof v);
 	for (int i = 0; i < 64; i++) {
 		t1 = v[7] + (ror(v[4], 6) ^ ror(v[4], 11) ^ ror(v[4], 25)) +
 		     ((v[4] & v[5]) ^ (~v[4] & v[6])) + K[i] + w[i];
@@ -46,7 +54,77 @@ static void compress(sha256_ctx *c, const uint8_t *p)
 		v[0] = t1 + t2;
 	}
 	for (int i = 0; i < 8; i++)
-		c->h[i] += v[i];
+		h[i] += v[i];
+}
+
+#ifdef HAVE_SHA_NI
+/* The x86 SHA extensions: four rounds an instruction pair, the message
+ * schedule in two more (Intel's "SHA Extensions" paper, figure 5). */
+__attribute__((target("sha,sse4.1")))
+static void compress_sha_ni(uint32_t h[8], const uint8_t *p)
+{
+	const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bll, 0x0405060700010203ll);
+	__m128i t = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xb1);
+	__m128i s1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[4]), 0x1b);
+	__m128i s0 = _mm_alignr_epi8(t, s1, 8);     /* ABEF */
+	s1 = _mm_blend_epi16(s1, t, 0xf0);           /* CDGH */
+	__m128i abef = s0, cdgh = s1, w[4];
+
+	for (int i = 0; i < 4; i++)
+		w[i] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), bswap);
+	for (int i = 0; i < 16; i++) {
+		__m128i m = _mm_add_epi32(w[i & 3], _mm_loadu_si128((const __m128i *)&K[4 * i]));
+		s1 = _mm_sha256rnds2_epu32(s1, s0, m);
+		s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(m, 0x0e));
+		if (i >= 12)
+			continue;
+		/* W[i+4] from W[i], W[i+1], W[i+2] and W[i+3] (4 words each). */
+		m = _mm_sha256msg1_epu32(w[i & 3], w[(i + 1) & 3]);
+		m = _mm_add_epi32(m, _mm_alignr_epi8(w[(i + 3) & 3], w[(i + 2) & 3], 4));
+		w[i & 3] = _mm_sha256msg2_epu32(m, w[(i + 3) & 3]);
+	}
+	s0 = _mm_add_epi32(s0, abef);
+	s1 = _mm_add_epi32(s1, cdgh);
+	t = _mm_shuffle_epi32(s0, 0x1b);             /* FEBA */
+	s1 = _mm_shuffle_epi32(s1, 0xb1);            /* DCHG */
+	_mm_storeu_si128((__m128i *)&h[0], _mm_blend_epi16(t, s1, 0xf0));  /* DCBA */
+	_mm_storeu_si128((__m128i *)&h[4], _mm_alignr_epi8(s1, t, 8));     /* HGFE */
+}
+
+static bool processor_has_sha(void)
+{
+	unsigned a, b, c, d;
+
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1) || !(c & bit_SSSE3))
+		return false;
+	return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_SHA);
+}
+#else
+static bool processor_has_sha(void)
+{
+	return false;
+}
+#endif
+
+/* -1: not decided yet; 0: the portable code; 1: the processor's. */
+static atomic_int accelerated = -1;
+
+void sha256_set_accelerated(bool on)
+{
+	atomic_store(&accelerated, on && processor_has_sha());
+}
+
+static void compress(sha256_ctx *c, const uint8_t *p)
+{
+	if (atomic_load_explicit(&accelerated, memory_order_relaxed) < 0)
+		sha256_set_accelerated(true);
+#ifdef HAVE_SHA_NI
+	if (atomic_load_explicit(&accelerated, memory_order_relaxed)) {
+		compress_sha_ni(c->h, p);
+		return;
+	}
+#endif
+	compress_portable(c->h, p);
 }
 
 void sha256_init(sha256_ctx *c)

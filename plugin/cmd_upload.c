@@ -390,7 +390,8 @@ static int make_plan(struct upload *u, long long resumed, batch_plan **out,
 	return ret;
 }
 
-/* Runs the pipeline until the batch is done (or Ctrl-C). */
+/* Runs the pipeline until the batch is done (or Ctrl-C), on the session
+ * that planned it: one login for the whole command. */
 static int drain(struct upload *u, long long batch, struct progress *pr, cs_error *err)
 {
 	specify_login login;
@@ -402,8 +403,10 @@ static int drain(struct upload *u, long long batch, struct progress *pr, cs_erro
 	if ((ret = cli_login(&u->cli, &login, err)))
 		return ret;
 	pipeline_options o = {
-		.journal_path = u->jpath, .login = login, .on_event = on_event, .ud = pr,
+		.journal_path = u->jpath, .login = login, .session = u->s,
+		.on_event = on_event, .ud = pr,
 	};
+	u->s = NULL;
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);

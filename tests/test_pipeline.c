@@ -339,8 +339,8 @@ static void test_prompt_stop(void)
 }
 
 /* A RAW journaled before its JPEG (gphoto2's hook hands them in that
- * order) does not hold the JPEG back: one record's files go one at a
- * time, JPEG first. */
+ * order) does not hold the JPEG back: with room for one file at a time
+ * (a slow line), the JPEG goes first. */
 static void test_jpeg_first(void)
 {
 	struct run r;
@@ -350,7 +350,7 @@ static void test_jpeg_first(void)
 	long long raw = add_typed(&r, "000000005", "catalog-number", 300000, "cr2",
 				  "image/x-canon-cr2");
 	long long jpeg = add(&r, "000000005", "catalog-number", 3000);
-	if (start(&r, 4) == 0 && wait_done(&r, 30) == 0) {
+	if (start(&r, 1) == 0 && wait_done(&r, 30) == 0) {
 		journal_item a = { 0 }, b = { 0 };
 		cs_error err;
 		journal_item_get(r.j, raw, &a, &err);
@@ -371,11 +371,57 @@ static void test_jpeg_first(void)
 	teardown(&r);
 }
 
+struct ordinals {
+	cJSON *state;
+	int last, out_of_order;
+};
+
+/* The stand-in's ordinal of each attached item, taken in journal order. */
+static int ordinal_in_order(void *ud, const journal_item *it)
+{
+	struct ordinals *o = ud;
+	int copies;
+	const cJSON *a = attachment_at(o->state, it->location ? it->location : "", &copies);
+	int ord = a ? (int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "ordinal")) : -1;
+
+	if (ord <= o->last)
+		o->out_of_order++;
+	o->last = ord;
+	return 0;
+}
+
+/* The views of one specimen go up together, not one after the other (every
+ * request answers 300 ms late), and their ordinals follow the files. */
+static void test_views_at_once(void)
+{
+	struct run r;
+	cs_error err = { 0 };
+
+	if (setup(&r, NULL))
+		return;
+	for (int view = 0; view < 4; view++)
+		add(&r, "000000008", "catalog-number", 20000 + (size_t)view * 1000);
+	standin_faults(r.hs.standin, "{\"latency_ms\": 300}", &err);
+	if (start(&r, 4) == 0 && wait_done(&r, 60) == 0) {
+		verify(&r, "four views of one record", 4);
+		struct ordinals o = { .state = standin_state(r.hs.standin), .last = -1 };
+		int busiest = (int)cJSON_GetNumberValue(cJSON_GetObjectItem(
+			cJSON_GetObjectItem(o.state, "busiest"), "POST /fileupload"));
+		tap_ok(busiest >= 2, "views of one record uploaded at once (%d at the most)",
+		       busiest);
+		journal_items_each(r.j, r.batch, JS_ATTACHED, ordinal_in_order, &o, &err);
+		tap_is_int(o.out_of_order, 0, "their ordinals in the order of the files");
+		cJSON_Delete(o.state);
+	}
+	teardown(&r);
+}
+
 int main(void)
 {
 	test_basic();
 	test_prompt_stop();
 	test_jpeg_first();
+	test_views_at_once();
 	test_fault("{\"latency_ms\": 40}", "with 40 ms latency", 0);
 	test_fault("{\"error_rate\": 0.3, \"error_status\": 503}", "with 30 % of 503", 0);
 	test_fault("{\"drop_after_commit_rate\": 0.35}", "with connections dropped after commit", 0);

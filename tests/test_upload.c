@@ -94,9 +94,16 @@ static void test_report_and_upload(void)
 	tap_is_int(attachments(), 0, "a dry run uploads nothing");
 	free(out);
 
+	cJSON *before = state();
 	rc = run(&out, dir, NULL, NULL, NULL, NULL);
 	tap_is_int(rc, 1, "the upload exits 1 while some files did not match");
 	tap_ok(has(out, "batch 1: 4 attached"), "the four matched files are attached");
+	cJSON *after = state();
+	tap_is_int(standin_requests(after, "GET /context/user.json") -
+		   standin_requests(before, "GET /context/user.json"), 1,
+		   "planning and sending share one login");
+	cJSON_Delete(before);
+	cJSON_Delete(after);
 	tap_is_int(attachments(), 4, "the stand-in holds four");
 	cJSON *st = state();
 	int pair = 0;

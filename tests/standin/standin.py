@@ -26,7 +26,8 @@ two served at once; the asset server serves one request at a time, 1.2 ms each, 
 
 Control API (Specify port; not subject to faults, not counted):
   GET  /__standin__/state           attachments (join rows + attachment fields), files {store:
-                                     {size, sha256}}, requests {"METHOD /path": n}, sessions
+                                     {size, sha256}}, requests {"METHOD /path": n}, busiest
+                                     {"METHOD /path": the most served at once}, sessions
   GET  /__standin__/faults          current fault settings
   POST /__standin__/faults          JSON merged into them (keys: FAULT_DEFAULTS, plus the one-shot
                                      "expire_sessions": true); POST /__standin__/faults/reset
@@ -36,6 +37,7 @@ Control API (Specify port; not subject to faults, not counted):
 """
 
 import argparse
+import contextlib
 import datetime
 import decimal
 import difflib
@@ -771,6 +773,8 @@ class App:
         self.sessions = {}                       # key -> {'user': id, 'created': t}
         self.csrf = {}                           # issued token -> 'active' | 'rotated'
         self.requests = {}
+        self.busy = {}                           # "METHOD /path" -> requests of it being served now
+        self.busiest = {}                        # ... and the most of them served at once
         self.server_urls = None                  # what Specify learned from web_asset_store.xml
         self.time_delta = None                   # Specify's idea of (asset clock - own clock)
         self.tmp_state = args.state_dir is None
@@ -789,6 +793,20 @@ class App:
         with self.stats_lock:
             k = '%s %s' % (method, path)
             self.requests[k] = self.requests.get(k, 0) + 1
+
+    @contextlib.contextmanager
+    def serving(self, method, path):
+        """Around the serving of one request (its profile's slot included): how many of its
+        kind are served at once, at the most."""
+        k = '%s %s' % (method, path)
+        with self.stats_lock:
+            self.busy[k] = self.busy.get(k, 0) + 1
+            self.busiest[k] = max(self.busiest.get(k, 0), self.busy[k])
+        try:
+            yield
+        finally:
+            with self.stats_lock:
+                self.busy[k] -= 1
 
     # -- clocks and tokens (§3.3)
     def asset_now(self):
@@ -1432,11 +1450,14 @@ class Base(http.server.BaseHTTPRequestHandler):
             self.body = Body.__new__(Body)
             self.body.done = True
             return self.reject(400)
-        prof = None if control else PROFILES[self.app.faults.get('profile')]
-        if prof is None:
+        if control:
             return self.serve(control, limit)
+        prof = PROFILES[self.app.faults.get('profile')]
+        if prof is None:
+            with self.app.serving(self.command, self.rpath):
+                return self.serve(control, limit)
         turn = self.app.asset_turn if self.server.kind == 'asset' else self.app.specify_slots
-        with turn:                               # the sleep holds a slot, not the data model's lock
+        with turn, self.app.serving(self.command, self.rpath):   # the sleep holds a slot, not the data model's lock
             if self.server.kind == 'asset' and self.rpath == '/fileupload':
                 # its asset_ms and its bytes at the rate, the stand-in's own time included
                 self.body.pace(prof['asset_upload_bytes_s'], time.monotonic() + prof['asset_ms'] / 1000.0)
@@ -2460,8 +2481,8 @@ class SpecifyHandler(Base):
         with app.files_lock:
             files = {k: dict(v) for k, v in app.files.items()}
         with app.stats_lock:
-            reqs = dict(app.requests)
-        return {'attachments': atts, 'files': files, 'requests': reqs, 'sessions': sessions,
+            reqs, busiest = dict(app.requests), dict(app.busiest)
+        return {'attachments': atts, 'files': files, 'requests': reqs, 'busiest': busiest, 'sessions': sessions,
                 'asset_time': app.asset_now(), 'specify_time_delta': app.time_delta}
 
     @staticmethod

@@ -1161,6 +1161,7 @@ class TestProfile(Base):
         ends = sorted(o[2] - t0 for o in out)
         self.assertLess(ends[1], 0.100)          # two at once: both done within two latencies (104 ms)
         self.assertGreaterEqual(ends[2], 0.100)  # the third after two
+        self.assertEqual(self.state()['busiest']['GET /attachment_gw/get_token/'], 2)   # as state says
 
     def test_asset_uploads_serialized(self):
         """One upload at a time, each at 150 MB/s at most: two of 3 MB take 40 ms together."""
