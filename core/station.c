@@ -185,28 +185,59 @@ struct found {
 	long long taxon_id;
 };
 
+static double ordinal_of(const cJSON *join)
+{
+	const cJSON *o = cJSON_GetObjectItem(join, "ordinal");
+
+	return cJSON_IsNumber(o) ? o->valuedouble : INFINITY;
+}
+
+/* The record's file names in the order Specify shows them (by ordinal;
+ * the join rows come in the order they were made). */
+static void list_names(station_record *r, const cJSON *joins)
+{
+	double last = -INFINITY;
+
+	for (;;) {
+		const cJSON *next = NULL, *x;
+		cJSON_ArrayForEach(x, joins)
+			if (ordinal_of(x) > last && (!next || ordinal_of(x) < ordinal_of(next)))
+				next = x;
+		if (!next)
+			return;
+		last = ordinal_of(next);
+		cJSON_ArrayForEach(x, joins) {
+			const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(
+				cJSON_GetObjectItem(x, "attachment"), "origfilename"));
+			size_t len = strlen(r->names);
+			if (ordinal_of(x) == last && name)
+				snprintf(r->names + len, sizeof r->names - len, "%s%s",
+					 len ? ", " : "", name);
+		}
+		if (isinf(last))
+			return;
+	}
+}
+
 static int on_record(void *ud, const char *value, const cJSON *record)
 {
 	struct found *f = ud;
 	station_record *r = f->r;
-	const cJSON *x;
+	const cJSON *x, *joins = cJSON_GetObjectItem(record, "collectionobjectattachments");
 
 	(void)value;
 	if (++r->count > 1)
 		return 0;
 	r->id = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(record, "id"));
-	cJSON_ArrayForEach(x, cJSON_GetObjectItem(record, "collectionobjectattachments")) {
+	cJSON_ArrayForEach(x, joins) {
 		const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(
 			cJSON_GetObjectItem(x, "attachment"), "origfilename"));
 		unsigned i = name && f->stem ? index_of(name, f->stem) : 0;
-		size_t len = strlen(r->names);
 		r->attachments++;
 		if (i >= r->next_index)
 			r->next_index = i + 1;
-		if (name)
-			snprintf(r->names + len, sizeof r->names - len, "%s%s",
-				 len ? ", " : "", name);
 	}
+	list_names(r, joins);
 	cJSON_ArrayForEach(x, cJSON_GetObjectItem(record, "determinations")) {
 		const char *uri = cJSON_GetStringValue(cJSON_GetObjectItem(x, "taxon"));
 		const char *id = uri ? strstr(uri, "/taxon/") : NULL;
