@@ -313,6 +313,19 @@ static int hook(const char *dir, const char *home, const char *action,
 	return rc;
 }
 
+#define CASE_PATH 600
+
+/* The paths of a case called name, in HOME: the station's session folder
+ * dir, the folder gphoto2 saves into dl (made here), gphoto2's stderr
+ * log. */
+static void case_paths(const char *name, char *dir, char *dl, char *log)
+{
+	snprintf(dir, CASE_PATH, "%s/%s", harness_home(), name);
+	snprintf(dl, CASE_PATH, "%s/%s-dl", harness_home(), name);
+	snprintf(log, CASE_PATH, "%s/%s.log", harness_home(), name);
+	mkdir(dl, 0700);
+}
+
 /* How many times the camera emulator has served op ("OpenSession"). */
 static long camera_stat(ptpip_cam *cam, const char *op)
 {
@@ -435,13 +448,23 @@ static int by_text(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The sha256 of the file the stand-in stores for attachment a, out of its
+ * state ("" when it has none). */
+static const char *stored_sha(const cJSON *state, const cJSON *a)
+{
+	const char *where = cJSON_GetStringValue(cJSON_GetObjectItem(a, "attachmentlocation"));
+	cJSON *file = cJSON_GetObjectItem(cJSON_GetObjectItem(state, "files"), where ? where : "");
+	const char *sha = cJSON_GetStringValue(cJSON_GetObjectItem(file, "sha256"));
+
+	return sha ? sha : "";
+}
+
 /* Every attachment in the stand-in, sorted: "NAME@RECORD" on a collection
  * object, "NAME@TABLE:ID" on another table, "NAME@-" with no join row;
  * "!bytes" after one whose stored file is not dir/NAME (malloc'd). */
 static char *attachments(const char *dir)
 {
 	cJSON *state = standin_state(hs.standin), *a;
-	cJSON *files = cJSON_GetObjectItem(state, "files");
 	char *items[64], *all;
 	size_t n = 0, len = 1;
 
@@ -449,9 +472,6 @@ static char *attachments(const char *dir)
 		const char *name = cJSON_GetStringValue(cJSON_GetObjectItem(a, "origfilename"));
 		const char *bytes;
 		const char *table = cJSON_GetStringValue(cJSON_GetObjectItem(a, "join_table"));
-		const char *where = cJSON_GetStringValue(cJSON_GetObjectItem(a, "attachmentlocation"));
-		cJSON *stored = cJSON_GetObjectItem(cJSON_GetObjectItem(files, where ? where : ""),
-						    "sha256");
 		cJSON *record = cJSON_GetObjectItem(a, "record_id");
 		char path[700], sha[65] = "";
 		cs_error err = { 0 };
@@ -463,8 +483,7 @@ static char *attachments(const char *dir)
 			name = "(no name)";
 		snprintf(path, sizeof path, "%s/%s", dir, name);
 		sha256_file(path, sha, NULL, &err);
-		bytes = cJSON_GetStringValue(stored) && !strcmp(cJSON_GetStringValue(stored), sha) ?
-			"" : "!bytes";
+		bytes = *sha && !strcmp(stored_sha(state, a), sha) ? "" : "!bytes";
 		if (!table)
 			r = asprintf(&items[n], "%s@-%s", name, bytes);
 		else if (!strcmp(table, "collectionobjectattachment"))
@@ -503,6 +522,65 @@ static bool specify_holds(const char *dir, const char *want, double timeout_s)
 		tap_diag("the stand-in holds \"%s\", want \"%s\"", got, want);
 	free(got);
 	return same;
+}
+
+/* Whether the stand-in holds name on collection object record, with the
+ * bytes of file. */
+static bool attached_as(const char *name, long long record, const char *file)
+{
+	cJSON *a = harness_attachment_of(&hs, name, record, NULL);
+	cJSON *state = a ? standin_state(hs.standin) : NULL;
+	char sha[65] = "";
+	cs_error err = { 0 };
+	bool same = a && sha256_file(file, sha, NULL, &err) == 0 &&
+		    !strcmp(stored_sha(state, a), sha);
+
+	if (!same)
+		tap_diag("%s on record %lld: %s, not the bytes of %s", name, record,
+			 a ? "stored" : "not attached", file);
+	cJSON_Delete(state);
+	cJSON_Delete(a);
+	return same;
+}
+
+/* Whether the file at path holds text, binary files too. */
+static bool file_holds(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "rb");
+	char *bytes = NULL;
+	long size = f && fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+	bool found = size > 0 && fseek(f, 0, SEEK_SET) == 0 && (bytes = malloc((size_t)size)) &&
+		     fread(bytes, 1, (size_t)size, f) == (size_t)size &&
+		     memmem(bytes, (size_t)size, text, strlen(text));
+
+	free(bytes);
+	if (f)
+		fclose(f);
+	return found;
+}
+
+/* Whether shot k of the camera (gphoto2 saved IMG_000k.CR2 and .JPG in dl)
+ * is on collection object record as stem.cr2 and stem.jpg: the RAW with
+ * gphoto2's bytes; the JPEG with those of the session folder's copy in dir
+ * (copystand stamps its Exif), still the camera's shot k. */
+static bool pair_attached(const char *dir, const char *dl, int k, const char *stem,
+			  long long record)
+{
+	char raw[700], jpeg[700], saved[700], comment[64];
+	bool ok;
+
+	snprintf(raw, sizeof raw, "%s.cr2", stem);
+	snprintf(jpeg, sizeof jpeg, "%s.jpg", stem);
+	snprintf(saved, sizeof saved, "%s/IMG_%04d.CR2", dl, k);
+	ok = attached_as(raw, record, saved);
+	snprintf(saved, sizeof saved, "%s/%s", dir, jpeg);
+	snprintf(comment, sizeof comment, "ptpip-camera IMG_%04d.JPG shot %d", k, k);
+	ok = attached_as(jpeg, record, saved) && ok;
+	if (!file_holds(saved, comment)) {
+		tap_diag("%s is not the camera's shot %d", saved, k);
+		ok = false;
+	}
+	return ok;
 }
 
 static bool specify_latency(int ms)
@@ -590,16 +668,13 @@ static void test_no_station(void)
  * the scan); the presses after it follow. */
 static void test_tethered(void)
 {
-	char dir[600], dl[600], log[600], *out = NULL, *hook_lines, *others;
+	char dir[CASE_PATH], dl[CASE_PATH], log[CASE_PATH], *out = NULL, *hook_lines, *others;
 	ptpip_cam *cam = NULL;
 	size_t shots_from;
 	pid_t gp = -1;
 
 	tap_diag("gphoto2 --capture-tethered with the hook, a station running");
-	snprintf(dir, sizeof dir, "%s/session", harness_home());
-	snprintf(dl, sizeof dl, "%s/gphoto2", harness_home());
-	snprintf(log, sizeof log, "%s/gphoto2.log", harness_home());
-	mkdir(dl, 0700);
+	case_paths("tethered", dir, dl, log);
 	if (!tap_ok(station_start(dir), "copystand station starts, without a camera") ||
 	    !tap_ok(station_scan("000000123"), "000000123 is scanned and found"))
 		goto out;
@@ -851,17 +926,15 @@ static void race(double delay, bool watched)
 	static const double offsets[] = { -1.0, -0.3, -0.05, 0.05, 0.3, 2.0 };
 	static const char *const numbers[] = { "000000010", "000000011", "000000012" };
 	const char *truth[sizeof offsets / sizeof *offsets];
-	char dir[600], dl[600], log[600];
+	char name[32], dir[CASE_PATH], dl[CASE_PATH], log[CASE_PATH];
 	int want[3], answered = 0, cur = 0, n = (int)(sizeof offsets / sizeof *offsets);
 	ptpip_cam *cam = NULL;
 	pid_t gp = -1;
 
 	tap_diag("gphoto2 race: %.1f s from press to file, %s", delay,
 		 watched ? "the station watching gphoto2's folder" : "through the hook");
-	snprintf(dir, sizeof dir, "%s/race-%g%s", harness_home(), delay, watched ? "w" : "");
-	snprintf(dl, sizeof dl, "%s/race-dl-%g%s", harness_home(), delay, watched ? "w" : "");
-	snprintf(log, sizeof log, "%s/race-%g%s.log", harness_home(), delay, watched ? "w" : "");
-	mkdir(dl, 0700);
+	snprintf(name, sizeof name, "race-%g%s", delay, watched ? "w" : "");
+	case_paths(name, dir, dl, log);
 	for (int k = 0; k < 3; k++)
 		want[k] = record_images(10 + k);
 	if (!station_start_watching(dir, watched ? dl : NULL) || !station_scan(numbers[0]) ||
@@ -912,6 +985,49 @@ out:
 		ptpip_cam_stop(cam);
 }
 
+/* gphoto2 saving the camera's RAW+JPEG presses into the folder a station
+ * watches: each file taken once whole (a CR2 too: TIFF-structured, its
+ * strips within the file), and the two of a press attached under one name
+ * (the second takes the first's), with the bytes gphoto2 saved.  The
+ * station cannot tell whether the first press after the scan came before
+ * it: held, until the technician says (n: the number after the scan); the
+ * next press follows it. */
+static void test_watched_pairs(void)
+{
+	char dir[CASE_PATH], dl[CASE_PATH], log[CASE_PATH];
+	ptpip_cam *cam = NULL;
+	pid_t gp = -1;
+
+	tap_diag("gphoto2 saving RAW+JPEG presses into the folder a station watches");
+	case_paths("pairs", dir, dl, log);
+	if (!tap_ok(station_start_watching(dir, dl) && station_scan("000000009") &&
+		    (cam = ptpip_cam_start(PTPIP_CAMERA_EXE, NULL)) &&
+		    camera_set(cam, "payload raw+jpeg") &&
+		    (gp = gphoto2_start_hook(cam, dl, NULL, 4, log, false)) > 0,
+		    "a station watching gphoto2's folder, 000000009 scanned, the camera on RAW+JPEG"))
+		goto out;
+	tap_ok(press(cam, "") && station_says("HELD pending_", T_LONG) && answer("n"),
+	       "the first press after the scan: held; n: 000000009's");
+	tap_ok(station_says("attached ✓ 000000009.", T_LONG) &&
+	       station_says("attached ✓ 000000009.", T_LONG), "both its files are attached");
+	tap_ok(press(cam, "") && station_says("attached ✓ 000000009_2.", T_LONG) &&
+	       station_says("attached ✓ 000000009_2.", T_LONG),
+	       "the next press: both its files, 000000009's without asking");
+	tap_is_int(finish(gp, T_SHORT), 0, "gphoto2 ends after its 4 files, status 0");
+	gp = -1;
+	tap_ok(st.out && !strstr(st.out, "NOT TAKEN"), "the station took every file");
+	bool pairs = pair_attached(dir, dl, 1, "000000009", 9);
+	pairs = pair_attached(dir, dl, 2, "000000009_2", 9) && pairs;
+	tap_ok(pairs, "Specify has each press's CR2 and JPEG under one name, the CR2 with "
+	       "gphoto2's bytes");
+	tap_is_int(record_images(9), 4, "and nothing else on the record");
+out:
+	finish(gp, 0);
+	tap_is_int(station_quit(), 0, "the station quits, status 0 (no leaks)");
+	if (cam)
+		tap_is_int(ptpip_cam_stop(cam), 0, "the camera emulator exits cleanly");
+}
+
 int main(void)
 {
 	char *password = NULL;
@@ -938,6 +1054,7 @@ int main(void)
 	race(2.0, false);
 	race(0.1, true);
 	race(2.0, true);
+	test_watched_pairs();
 
 	harness_server_stop(&hs);
 	harness_cleanup();

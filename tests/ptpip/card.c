@@ -1,5 +1,7 @@
 #include "card.h"
 
+#include "buf.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,8 +34,18 @@
  * bytes of text. */
 #define SEGMENT_MAX  (2u + 65535u)
 
-/* Size of a RAW's text header; RAW shots are as big as their JPEG. */
-#define RAW_HEADER   64u
+/* A RAW shot is a CR2 as Canon starts one: the TIFF header with Canon's
+ * "CR" v2.0 after it, then IFD0 and its values; the image data, one strip
+ * running to the end of the file, starts at RAW_HEADER.  RAW shots are as
+ * big as their JPEG. */
+#define RAW_HEADER   256u
+#define RAW_IFD0     16u
+#define RAW_ENTRIES  11u
+#define RAW_DESC     (RAW_IFD0 + 2u + 12u * RAW_ENTRIES + 4u)
+#define RAW_DESC_MAX 64u
+#define RAW_MAKE     (RAW_DESC + RAW_DESC_MAX)
+#define RAW_MAKE_TEXT "copystand-emu"
+_Static_assert(RAW_MAKE + sizeof RAW_MAKE_TEXT <= RAW_HEADER, "the CR2's texts fit its header");
 
 struct card {
 	struct object **objects;
@@ -458,15 +470,62 @@ static void jpeg_read(const struct object *o, uint64_t off, unsigned char *buf, 
 	}
 }
 
-/* --- RAW shots: a recognisable header, then a cheap pattern --- */
+/* --- RAW shots: a minimal CR2, then a cheap pattern --- */
+
+/* TIFF field types. */
+enum { T_ASCII = 2, T_SHORT = 3, T_LONG = 4 };
+
+/* Entry i of IFD0: a value that fits in 4 bytes, or the offset of one
+ * that does not. */
+static void raw_entry(struct buf *head, unsigned i, uint32_t tag, uint32_t type,
+		      uint32_t count, uint32_t value)
+{
+	size_t e = RAW_IFD0 + 2 + 12 * i;
+
+	patch_le(head, e, tag, 2);
+	patch_le(head, e + 2, type, 2);
+	patch_le(head, e + 4, count, 4);
+	patch_le(head, e + 8, value, type == T_SHORT ? 2 : 4);
+}
+
+/* The first RAW_HEADER bytes: header, IFD0 describing one 8-bit grey row
+ * that is the rest of the file (sizes stay below 4 GiB), its texts. */
+static void raw_header(const struct object *o, unsigned char bytes[RAW_HEADER])
+{
+	/* Written in place: patch_le() never grows a buffer. */
+	struct buf head = { .data = bytes, .len = RAW_HEADER, .cap = RAW_HEADER };
+	uint32_t data = (uint32_t)(o->size - RAW_HEADER), desc_len;
+
+	memset(bytes, 0, RAW_HEADER);
+	memcpy(bytes, "II*\0", 4);
+	patch_le(&head, 4, RAW_IFD0, 4);
+	memcpy(bytes + 8, "CR\2\0", 4);
+	patch_le(&head, 12, RAW_IFD0, 4);       /* the RAW IFD: here IFD0 itself */
+	patch_le(&head, RAW_IFD0, RAW_ENTRIES, 2);
+	desc_len = (uint32_t)snprintf((char *)bytes + RAW_DESC, RAW_DESC_MAX,
+				      "ptpip-camera %.24s shot %u", o->name, o->shot) + 1;
+	memcpy(bytes + RAW_MAKE, RAW_MAKE_TEXT, sizeof RAW_MAKE_TEXT);
+	raw_entry(&head, 0, 0x100, T_LONG, 1, data);             /* ImageWidth */
+	raw_entry(&head, 1, 0x101, T_LONG, 1, 1);                /* ImageLength */
+	raw_entry(&head, 2, 0x102, T_SHORT, 1, 8);               /* BitsPerSample */
+	raw_entry(&head, 3, 0x103, T_SHORT, 1, 1);               /* Compression: none */
+	raw_entry(&head, 4, 0x106, T_SHORT, 1, 1);               /* BlackIsZero */
+	raw_entry(&head, 5, 0x10e, T_ASCII, desc_len, RAW_DESC); /* ImageDescription */
+	raw_entry(&head, 6, 0x10f, T_ASCII, sizeof RAW_MAKE_TEXT, RAW_MAKE); /* Make */
+	raw_entry(&head, 7, 0x111, T_LONG, 1, RAW_HEADER);       /* StripOffsets */
+	raw_entry(&head, 8, 0x115, T_SHORT, 1, 1);               /* SamplesPerPixel */
+	raw_entry(&head, 9, 0x116, T_LONG, 1, 1);                /* RowsPerStrip */
+	raw_entry(&head, 10, 0x117, T_LONG, 1, data);            /* StripByteCounts */
+}
 
 static void raw_read(const struct object *o, uint64_t off, unsigned char *buf, size_t len)
 {
-	char head[RAW_HEADER + 1] = { 0 };
+	unsigned char head[RAW_HEADER];
 
-	snprintf(head, sizeof head, "COPYSTAND FAKE RAW\n%.24s shot %u\n", o->name, o->shot);
+	if (off < RAW_HEADER)
+		raw_header(o, head);
 	for (size_t i = 0; i < len; i++, off++)
-		buf[i] = off < RAW_HEADER ? (unsigned char)head[off]
+		buf[i] = off < RAW_HEADER ? head[off]
 					  : (unsigned char)(((off * 2654435761u) >> 24) ^ o->shot);
 }
 
