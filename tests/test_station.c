@@ -724,8 +724,9 @@ static void test_raw_jpeg(void)
 		tap_ok(cam_ok(&r, "payload raw+jpeg 300000"), "the camera shoots RAW+JPEG");
 		tap_ok(scan_found(&r, "000000002"), "the scan is found");
 		send_line(&r, "");
-		tap_ok(expect(&r, "captured 000000002.", T_SHORT) && expect(&r, "(+ pair)", 1),
-		       "captured as a pair");
+		/* "captured … (+ pair)" may be drawn over by its attached line;
+		 * the folder below shows the pair under one name. */
+		tap_ok(expect_captured(&r, "000000002.", T_SHORT), "captured under the number");
 		tap_ok(attached_once(&r, "000000002.cr2", 2, T_LONG), "the RAW is attached to 2");
 		tap_ok(attached_once(&r, "000000002.jpg", 2, T_LONG), "the JPEG is attached to 2");
 		tap_ok(ordinal_of("000000002.jpg", 2) < ordinal_of("000000002.cr2", 2),
