@@ -88,6 +88,7 @@ const char *cs_error_name(int code)
 		{ CS_E_TOO_LARGE, "too-large" },
 		{ CS_E_NOT_FOUND, "not-found" },
 		{ CS_E_CONFLICT, "conflict" },
+		{ CS_E_UNSUPPORTED, "unsupported" },
 	};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (names[i].code == code)

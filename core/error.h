@@ -31,6 +31,7 @@ enum cs_code {
 	CS_E_TOO_LARGE = -26,   /* 413 from the server or a proxy */
 	CS_E_NOT_FOUND = -27,
 	CS_E_CONFLICT = -28,    /* 409: record changed meanwhile */
+	CS_E_UNSUPPORTED = -29, /* the server lacks what was asked for */
 };
 
 typedef struct cs_error {

@@ -29,6 +29,12 @@
 #define RESERVE_CHUNK 32
 #define TOKEN_CACHE 64
 #define MAX_UNDO 64
+/* Join rows per bulk request, and such requests out at once (Specify
+ * serves two at a time on two cores): small enough that one failing row
+ * sends few back to be attached one by one. */
+#define BULK_MAX 25
+#define BULK_LEADERS 2
+#define MAX_ATTACHING (BULK_MAX * 4)
 
 struct job {
 	journal_item item;
@@ -62,6 +68,12 @@ struct pipeline {
 	long long inflight_items[MAX_WORKERS * 2];
 	int inflight;
 	int window;
+	/* Uploaded items parked to be attached together (attach_parked),
+	 * and the ids of those and of the ones being attached. */
+	struct job *group, *group_tail;
+	long long attaching[MAX_ATTACHING];
+	int nattaching, leaders;
+	bool no_bulk;              /* Specify has no bulk create */
 	char last_error[256];
 	bool online;
 
@@ -171,6 +183,14 @@ static void drop_orphan(pipeline *p, const journal_item *it)
 		specify_asset_delete(p->session, it->location, &err);
 }
 
+static void set_attached(journal_item *it, const specify_attached *done)
+{
+	it->join_id = done->join_id;
+	it->attachment_id = done->attachment_id;
+	it->state = JS_ATTACHED;
+	set_reason(it, NULL);
+}
+
 /* After a crash or a failed attempt the last request may have reached
  * Specify even though we never heard back: look before doing it again. */
 static int reconcile(pipeline *p, journal *j, journal_item *it, bool *done,
@@ -186,10 +206,7 @@ static int reconcile(pipeline *p, journal *j, journal_item *it, bool *done,
 		return 0;
 	if (ret)
 		return ret;
-	it->join_id = found.join_id;
-	it->attachment_id = found.attachment_id;
-	it->state = JS_ATTACHED;
-	set_reason(it, NULL);
+	set_attached(it, &found);
 	*done = true;
 	return commit(p, j, it, from, false, err);
 }
@@ -218,45 +235,113 @@ static int step_upload(pipeline *p, journal *j, struct job *job, cs_error *err)
 	return commit(p, j, it, JS_RESERVED, false, err);
 }
 
-static int step_attach(pipeline *p, journal *j, journal_item *it, cs_error *err)
+/* The asset server said Ok.; make sure it has every byte before the file
+ * is attached.  A short file goes back to be sent again. */
+static int check_stored(pipeline *p, journal *j, journal_item *it, cs_error *err)
 {
-	specify_attached done;
 	long long stored = -1;
-	cJSON *extra = it->extra ? cJSON_Parse(it->extra) : NULL;
-	int ret;
+	cs_error cerr;
+	int ret = specify_asset_size(p->session, it->location, &stored, err);
 
-	/* The asset server said Ok.; make sure it has every byte. */
-	if ((ret = specify_asset_size(p->session, it->location, &stored, err)))
-		goto out;
-	if (stored != it->size) {
-		it->state = JS_RESERVED;
-		ret = cs_error_set(err, CS_E_NETWORK, "the asset server holds %lld of "
-				   "the %lld bytes of %s: sending it again", stored,
-				   it->size, it->name);
-		cs_error cerr;
-		commit(p, j, it, JS_UPLOADED, true, &cerr);
-		goto out;
-	}
-	specify_attachment a = {
-		.table = it->record_table, .record_id = it->record_id,
-		.ordinal = it->ordinal, .location = it->location,
-		.mimetype = it->mimetype, .origfilename = it->name, .title = it->name,
-		.extra = extra,
-	};
-	if ((ret = specify_attachment_create(p->session, &a, &done, err)))
-		goto out;
-	it->join_id = done.join_id;
-	it->attachment_id = done.attachment_id;
-	it->state = JS_ATTACHED;
-	set_reason(it, NULL);
-	ret = commit(p, j, it, JS_UPLOADED, false, err);
-out:
-	cJSON_Delete(extra);
+	if (ret || stored == it->size)
+		return ret;
+	it->state = JS_RESERVED;
+	ret = cs_error_set(err, CS_E_NETWORK, "the asset server holds %lld of the "
+			   "%lld bytes of %s: sending it again", stored, it->size,
+			   it->name);
+	commit(p, j, it, JS_UPLOADED, true, &cerr);
 	return ret;
 }
 
-/* Takes one item as far as it goes; true when it met a transient failure. */
-static bool process(pipeline *p, journal *j, struct job *job)
+/* The join row and attachment to create for an uploaded item; *extra is
+ * the caller's to free. */
+static specify_attachment attachment_of(const journal_item *it, cJSON **extra)
+{
+	*extra = it->extra ? cJSON_Parse(it->extra) : NULL;
+	return (specify_attachment){
+		.table = it->record_table, .record_id = it->record_id,
+		.ordinal = it->ordinal, .location = it->location,
+		.mimetype = it->mimetype, .origfilename = it->name, .title = it->name,
+		.extra = *extra,
+	};
+}
+
+static int step_attach(pipeline *p, journal *j, journal_item *it, cs_error *err)
+{
+	specify_attached done;
+	cJSON *extra;
+	specify_attachment a = attachment_of(it, &extra);
+	int ret = specify_attachment_create(p->session, &a, &done, err);
+
+	cJSON_Delete(extra);
+	if (ret)
+		return ret;
+	set_attached(it, &done);
+	return commit(p, j, it, JS_UPLOADED, false, err);
+}
+
+/* After a step: a transient failure (or, with unknown, any failure of a
+ * request about several items) waits; a permanent one fails the item.
+ * True when the item met a transient failure. */
+static bool settle(pipeline *p, journal *j, journal_item *it, int ret,
+		   cs_error *err, bool unknown)
+{
+	pthread_mutex_lock(&p->lock);
+	bool stopping = p->stopping;
+	pthread_mutex_unlock(&p->lock);
+	if (ret && stopping) {
+		/* Stopped on purpose: the item stays as it is for the next run. */
+	} else if (ret && (unknown || cs_error_is_transient(ret))) {
+		defer(p, j, it, err);
+	} else if (ret == CS_E_NOT_FOUND && it->state == JS_UPLOADED) {
+		char why[900];
+		snprintf(why, sizeof why, "%s %lld (%s) no longer exists in Specify: "
+			 "%s", it->record_table, it->record_id,
+			 it->identifier ? it->identifier : "?", err->msg);
+		drop_orphan(p, it);
+		fail(p, j, it, why);
+	} else if (ret && ret != CS_E_CONFLICT) {
+		if (it->state == JS_UPLOADED)
+			drop_orphan(p, it);
+		fail(p, j, it, err->msg);
+	}
+	/* A final item needs no lease; one that waits is free for others. */
+	if (!journal_state_is_final(it->state))
+		journal_item_release(j, it->id, err);
+	pthread_mutex_lock(&p->lock);
+	if (ret == 0 || cs_error_is_transient(ret))
+		p->online = ret == 0 || !(ret == CS_E_UNREACHABLE ||
+			ret == CS_E_TIMEOUT || ret == CS_E_NETWORK);
+	pthread_mutex_unlock(&p->lock);
+	return ret && (unknown || cs_error_is_transient(ret));
+}
+
+enum outcome { DONE, STRUGGLED, PARKED };
+
+/* Leaves an uploaded item to be attached with others (lock not held):
+ * where Specify takes many join rows in one request, those that finish
+ * uploading while one such request is out go together in the next. */
+static bool park(pipeline *p, struct job *job)
+{
+	bool parked = false;
+
+	pthread_mutex_lock(&p->lock);
+	if (!p->no_bulk && p->nattaching < MAX_ATTACHING) {
+		p->attaching[p->nattaching++] = job->item.id;
+		job->next = NULL;
+		if (p->group_tail)
+			p->group_tail->next = job;
+		else
+			p->group = job;
+		p->group_tail = job;
+		parked = true;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return parked;
+}
+
+/* Takes one item as far as it goes. */
+static enum outcome process(pipeline *p, journal *j, struct job *job)
 {
 	journal_item *it = &job->item;
 	cs_error err = { 0 };
@@ -264,41 +349,124 @@ static bool process(pipeline *p, journal *j, struct job *job)
 	bool done = false;
 
 	if (journal_item_claim(j, it->id, now_s() + LEASE_S, &attempts_before, &err))
-		return false;
+		return DONE;
 	it->attempts = attempts_before + 1;
 	ret = attempts_before > 0 ? reconcile(p, j, it, &done, &err) : 0;
 	if (ret == 0 && !done && it->state == JS_RESERVED)
 		ret = step_upload(p, j, job, &err);
 	if (ret == 0 && !done && it->state == JS_UPLOADED)
+		ret = check_stored(p, j, it, &err);
+	if (ret == 0 && !done && it->state == JS_UPLOADED) {
+		/* One that failed before goes alone, after its reconcile. */
+		if (attempts_before == 0 && park(p, job))
+			return PARKED;
 		ret = step_attach(p, j, it, &err);
-	pthread_mutex_lock(&p->lock);
-	bool stopping = p->stopping;
-	pthread_mutex_unlock(&p->lock);
-	if (ret && stopping) {
-		/* Stopped on purpose: the item stays as it is for the next run. */
-	} else if (ret && cs_error_is_transient(ret)) {
-		defer(p, j, it, &err);
-	} else if (ret == CS_E_NOT_FOUND && it->state == JS_UPLOADED) {
-		char why[900];
-		snprintf(why, sizeof why, "%s %lld (%s) no longer exists in Specify: "
-			 "%s", it->record_table, it->record_id,
-			 it->identifier ? it->identifier : "?", err.msg);
-		drop_orphan(p, it);
-		fail(p, j, it, why);
-	} else if (ret && ret != CS_E_CONFLICT) {
-		if (it->state == JS_UPLOADED)
-			drop_orphan(p, it);
-		fail(p, j, it, err.msg);
 	}
-	/* A final item needs no lease; one that waits is free for others. */
-	if (!journal_state_is_final(it->state))
-		journal_item_release(j, it->id, &err);
-	pthread_mutex_lock(&p->lock);
-	if (ret == 0 || cs_error_is_transient(ret))
-		p->online = ret == 0 || !(ret == CS_E_UNREACHABLE ||
-			ret == CS_E_TIMEOUT || ret == CS_E_NETWORK);
-	pthread_mutex_unlock(&p->lock);
-	return ret && cs_error_is_transient(ret);
+	return settle(p, j, it, ret, &err, false) ? STRUGGLED : DONE;
+}
+
+/* Attaches parked items in one request.  A failure says nothing of which
+ * rows Specify created, so each waits and is then looked for by its
+ * location before it is attached on its own. */
+static void attach_together(pipeline *p, journal *j, struct job **jobs, size_t n)
+{
+	specify_attachment *a = calloc(n, sizeof *a);
+	specify_attached *out = calloc(n, sizeof *out);
+	cJSON **extra = calloc(n, sizeof *extra);
+	journal_item *items = calloc(n, sizeof *items);
+	cs_error err = { 0 };
+	int ret = a && out && extra && items ? 0 :
+		cs_error_set(&err, CS_E_NOMEM, "out of memory");
+
+	for (size_t i = 0; ret == 0 && i < n; i++)
+		a[i] = attachment_of(&jobs[i]->item, &extra[i]);
+	if (ret == 0)
+		ret = specify_attachments_create(p->session, a, n, out, &err);
+	if (ret == CS_E_UNSUPPORTED) {
+		pthread_mutex_lock(&p->lock);
+		p->no_bulk = true;
+		pthread_mutex_unlock(&p->lock);
+		for (size_t i = 0; i < n; i++) {
+			journal_item *it = &jobs[i]->item;
+			ret = step_attach(p, j, it, &err);
+			settle(p, j, it, ret, &err, false);
+		}
+	} else if (ret == 0) {
+		/* One transaction; the items stay the jobs'. */
+		for (size_t i = 0; i < n; i++) {
+			set_attached(&jobs[i]->item, &out[i]);
+			items[i] = jobs[i]->item;
+		}
+		if ((ret = journal_items_update(j, items, n, JS_UPLOADED, &err)) == 0)
+			for (size_t i = 0; i < n; i++)
+				report(p, &items[i], false);
+		for (size_t i = 0; ret && i < n; i++)
+			settle(p, j, &jobs[i]->item, ret, &err, true);
+	} else {
+		cs_error_prefix(&err, "attaching %zu files in one request", n);
+		for (size_t i = 0; i < n; i++)
+			settle(p, j, &jobs[i]->item, ret, &err, true);
+	}
+	for (size_t i = 0; extra && i < n; i++)
+		cJSON_Delete(extra[i]);
+	free(a);
+	free(out);
+	free(extra);
+	free(items);
+}
+
+static void job_free(struct job *job)
+{
+	journal_item_clear(&job->item);
+	free(job);
+}
+
+/* Attaches what is parked, a request at a time, BULK_LEADERS requests at
+ * once at most; a worker that finds them all busy leaves its item to
+ * them. */
+static void attach_parked(pipeline *p, journal *j)
+{
+	struct job *jobs[BULK_MAX];
+
+	for (;;) {
+		size_t n = 0;
+
+		pthread_mutex_lock(&p->lock);
+		if (p->stopping || p->leaders >= BULK_LEADERS || !p->group) {
+			pthread_mutex_unlock(&p->lock);
+			return;
+		}
+		while (p->group && n < BULK_MAX) {
+			jobs[n++] = p->group;
+			p->group = p->group->next;
+		}
+		if (!p->group)
+			p->group_tail = NULL;
+		p->leaders++;
+		pthread_mutex_unlock(&p->lock);
+
+		if (n == 1) {
+			cs_error err = { 0 };
+			int ret = step_attach(p, j, &jobs[0]->item, &err);
+			settle(p, j, &jobs[0]->item, ret, &err, false);
+		} else {
+			attach_together(p, j, jobs, n);
+		}
+
+		pthread_mutex_lock(&p->lock);
+		p->leaders--;
+		for (size_t i = 0; i < n; i++)
+			for (int k = 0; k < p->nattaching; k++)
+				if (p->attaching[k] == jobs[i]->item.id) {
+					p->attaching[k] = p->attaching[--p->nattaching];
+					break;
+				}
+		p->kicked = true;
+		pthread_cond_signal(&p->wake);
+		pthread_mutex_unlock(&p->lock);
+		for (size_t i = 0; i < n; i++)
+			job_free(jobs[i]);
+	}
 }
 
 static struct job *next_job(pipeline *p)
@@ -320,11 +488,11 @@ static struct job *next_job(pipeline *p)
 
 /* Additive increase, multiplicative decrease: fewer uploads in flight
  * when the server struggles, more when it keeps up. */
-static void finish_job(pipeline *p, struct job *job, bool struggled)
+static void finish_job(pipeline *p, long long id, bool struggled)
 {
 	pthread_mutex_lock(&p->lock);
 	for (int i = 0; i < p->inflight; i++) {
-		if (p->inflight_items[i] != job->item.id)
+		if (p->inflight_items[i] != id)
 			continue;
 		p->inflight--;
 		p->inflight_items[i] = p->inflight_items[p->inflight];
@@ -351,10 +519,15 @@ static void *worker_main(void *arg)
 		return NULL;
 	}
 	while ((job = next_job(p))) {
-		bool struggled = process(p, j, job);
-		finish_job(p, job, struggled);
-		journal_item_clear(&job->item);
-		free(job);
+		long long id = job->item.id;
+		enum outcome o = process(p, j, job);
+
+		/* A parked job is the group's now: only its id is ours. */
+		finish_job(p, id, o == STRUGGLED);
+		if (o == PARKED)
+			attach_parked(p, j);
+		else
+			job_free(job);
 	}
 	journal_close(j);
 	return NULL;
@@ -471,13 +644,16 @@ static bool is_undoing(const pipeline *p, long long id)
 	return false;
 }
 
-/* Is the item being sent?  Other items of its record may be: each has
- * its ordinal from the moment it was matched, so their join rows may go
- * in any order. */
+/* Is the item being sent or attached?  Other items of its record may be:
+ * each has its ordinal from the moment it was matched, so their join rows
+ * may go in any order. */
 static bool is_inflight(const pipeline *p, long long id)
 {
 	for (int i = 0; i < p->inflight; i++)
 		if (p->inflight_items[i] == id)
+			return true;
+	for (int i = 0; i < p->nattaching; i++)
+		if (p->attaching[i] == id)
 			return true;
 	return false;
 }
@@ -745,7 +921,7 @@ static int release_deferred(pipeline *p, cs_error *err)
 	int ret;
 
 	pthread_mutex_lock(&p->lock);
-	bool idle = !p->queue && p->inflight == 0;
+	bool idle = !p->queue && p->inflight == 0 && p->nattaching == 0;
 	pthread_mutex_unlock(&p->lock);
 	if (!idle)
 		return 0;
@@ -833,8 +1009,11 @@ static void pipeline_free(pipeline *p)
 
 	while ((job = p->queue)) {
 		p->queue = job->next;
-		journal_item_clear(&job->item);
-		free(job);
+		job_free(job);
+	}
+	while ((job = p->group)) {
+		p->group = job->next;
+		job_free(job);
 	}
 	if (p->session) {
 		cs_error err;

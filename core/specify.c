@@ -41,6 +41,7 @@ struct specify_session {
 	unsigned generation;    /* bumped by each successful (re)login */
 	bool logged_in;
 	bool no_query;          /* the user may not run queries */
+	int bulk;               /* bulk create: 0 not asked yet, 1 yes, -1 no */
 
 	bool assets_loaded;
 	specify_assets assets;
@@ -1599,41 +1600,135 @@ static cJSON *attachment_body(const specify_attachment *a)
 	return body;
 }
 
+/* The ids of a join row Specify created for a.  A reply that names
+ * another file is not ours (with require_location, one that names none). */
+static int created_ids(const cJSON *o, const specify_attachment *a,
+		       bool require_location, specify_attached *out,
+		       cs_error *err)
+{
+	const cJSON *att = cJSON_GetObjectItem(o, "attachment");
+	const char *loc = cJSON_GetStringValue(cJSON_GetObjectItem(att, "attachmentlocation"));
+
+	out->join_id = json_id(cJSON_GetObjectItem(o, "id"));
+	out->attachment_id = json_id(cJSON_GetObjectItem(att, "id"));
+	out->record_id = a->record_id;
+	if (!out->join_id || !out->attachment_id)
+		return cs_error_set(err, CS_E_PROTOCOL, "attaching: Specify's "
+				    "reply has no join row id");
+	if ((loc || require_location) && (!loc || strcmp(loc, a->location) != 0))
+		return cs_error_set(err, CS_E_PROTOCOL, "attaching %s: Specify's "
+				    "reply is about another file (%.140s)",
+				    a->location, loc ? loc : "none named");
+	return 0;
+}
+
+/* POSTs body (taken) once: a lost reply must be reconciled, not resent. */
+static int post_json(specify_session *s, const char *path, cJSON *body,
+		     const char *what, cJSON **out, cs_error *err)
+{
+	struct call c = { .method = "POST", .path = path, .once = true };
+	char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+	http_response r;
+	int ret;
+
+	*out = NULL;
+	cJSON_Delete(body);
+	if (!text)
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	c.body = text;
+	if ((ret = call(s, &c, &r, err)) == 0)
+		ret = reply_json(s, &r, 201, what, out, err);
+	http_response_clear(&r);
+	free(text);
+	return ret;
+}
+
 int specify_attachment_create(specify_session *s, const specify_attachment *a,
 			      specify_attached *out, cs_error *err)
 {
-	struct call c = { .method = "POST", .once = true };
 	char path[160];
-	cJSON *body, *j = NULL;
-	http_response r;
-	char *text;
+	cJSON *j = NULL;
 	int ret;
 
 	memset(out, 0, sizeof *out);
 	if (!name_is_safe(a->table) || !a->location)
 		return cs_error_set(err, CS_E_INVALID, "bad attachment request");
 	snprintf(path, sizeof path, "/api/specify/%sattachment/", a->table);
-	body = attachment_body(a);
-	text = body ? cJSON_PrintUnformatted(body) : NULL;
-	cJSON_Delete(body);
-	if (!text)
-		return cs_error_set(err, CS_E_NOMEM, "out of memory");
-	c.path = path;
-	c.body = text;
-	if ((ret = call(s, &c, &r, err)) == 0)
-		ret = reply_json(s, &r, 201, "attaching", &j, err);
-	if (ret == 0) {
-		out->join_id = json_id(cJSON_GetObjectItem(j, "id"));
-		out->attachment_id = json_id(
-			cJSON_GetObjectItem(cJSON_GetObjectItem(j, "attachment"), "id"));
-		out->record_id = a->record_id;
-		if (!out->join_id || !out->attachment_id)
-			ret = cs_error_set(err, CS_E_PROTOCOL, "attaching: Specify's "
-					   "reply has no join row id");
-	}
+	ret = post_json(s, path, attachment_body(a), "attaching", &j, err);
+	if (ret == 0 && (ret = created_ids(j, a, false, out, err)))
+		memset(out, 0, sizeof *out);
 	cJSON_Delete(j);
+	return ret;
+}
+
+/* Has Specify the bulk view?  Asked with an empty list, which creates
+ * nothing; a Specify without it (before 7.11.2) answers 404. */
+static int bulk_probe(specify_session *s, const char *path, cs_error *err)
+{
+	struct call c = { .method = "POST", .path = path, .body = "[]", .once = true };
+	http_response r;
+	int known, ret;
+
+	pthread_mutex_lock(&s->lock);
+	known = s->bulk;
+	pthread_mutex_unlock(&s->lock);
+	if (known)
+		return known > 0 ? 0 : CS_E_UNSUPPORTED;
+	if ((ret = call(s, &c, &r, err)) == 0) {
+		known = r.status == 201 ? 1 : -1;
+		if (r.status != 201 && r.status != 404)
+			ret = status_error(s, &r, "asking Specify for its bulk create", err);
+	}
 	http_response_clear(&r);
-	free(text);
+	/* Only a passing failure leaves the question open. */
+	if (ret && cs_error_is_transient(ret))
+		return ret;
+	pthread_mutex_lock(&s->lock);
+	s->bulk = known ? known : -1;
+	pthread_mutex_unlock(&s->lock);
+	return known > 0 ? 0 : cs_error_set(err, CS_E_UNSUPPORTED, "Specify at %s "
+		"has no bulk create (7.11.2 and later have it)", s->server);
+}
+
+int specify_attachments_create(specify_session *s, const specify_attachment *a,
+			       size_t n, specify_attached *out, cs_error *err)
+{
+	char path[160];
+	cJSON *body = cJSON_CreateArray(), *j = NULL;
+	int ret = 0;
+
+	memset(out, 0, n * sizeof *out);
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		cJSON *row = NULL;
+		if (!name_is_safe(a[i].table) || !a[i].location ||
+		    strcmp(a[i].table, a[0].table) != 0)
+			ret = cs_error_set(err, CS_E_INVALID, "bad attachment request");
+		else if (!body || !(row = attachment_body(&a[i])) ||
+			 !cJSON_AddItemToArray(body, row)) {
+			cJSON_Delete(row);
+			ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+		}
+	}
+	if (ret == 0 && n == 0)
+		ret = cs_error_set(err, CS_E_INVALID, "bad attachment request");
+	if (ret) {
+		cJSON_Delete(body);
+		return ret;
+	}
+	snprintf(path, sizeof path, "/bulk_copy/bulk/%sattachment/", a[0].table);
+	if ((ret = bulk_probe(s, path, err))) {
+		cJSON_Delete(body);
+		return ret;
+	}
+	ret = post_json(s, path, body, "attaching files in one request", &j, err);
+	if (ret == 0 && (!cJSON_IsArray(j) || (size_t)cJSON_GetArraySize(j) != n))
+		ret = cs_error_set(err, CS_E_PROTOCOL, "attaching %zu files in one "
+				   "request: Specify's reply does not list them", n);
+	for (size_t i = 0; i < n && ret == 0; i++)
+		ret = created_ids(cJSON_GetArrayItem(j, (int)i), &a[i], true, &out[i], err);
+	if (ret)
+		memset(out, 0, n * sizeof *out);
+	cJSON_Delete(j);
 	return ret;
 }
 

@@ -172,6 +172,12 @@ int specify_asset_delete(specify_session *s, const char *location,
 
 int specify_attachment_create(specify_session *s, const specify_attachment *a,
 			      specify_attached *out, cs_error *err);
+/* Creates n join rows with their attachments, out[i] for a[i], in one
+ * request where Specify has its bulk view (7.11.2 on; asked once per
+ * session), else CS_E_UNSUPPORTED and nothing is sent.  Specify commits
+ * the rows one by one: after a failure any first few of them may exist. */
+int specify_attachments_create(specify_session *s, const specify_attachment *a,
+			       size_t n, specify_attached *out, cs_error *err);
 /* The ordinal after the record's existing attachments. */
 int specify_attachment_next_ordinal(specify_session *s, const char *table,
 				    long long record_id, int *ordinal,

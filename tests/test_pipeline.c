@@ -416,12 +416,74 @@ static void test_views_at_once(void)
 	teardown(&r);
 }
 
+#define BULK "POST /bulk_copy/bulk/collectionobjectattachment/"
+#define SINGLE "POST /api/specify/collectionobjectattachment/"
+
+/* 12 files of 12 records on a server timed like Specify 7.12 (uploads of
+ * small files take less than a join row, so that several finish uploading
+ * while one is being made), with faults: the stand-in's
+ * state after, its fault settings as "faults". */
+static cJSON *bulk_run(const char *faults, const char *what)
+{
+	struct run r;
+	char num[16];
+	cs_error err = { 0 };
+	cJSON *state = NULL;
+
+	if (setup(&r, NULL))
+		return NULL;
+	for (int rec = 1; rec <= 12; rec++) {
+		snprintf(num, sizeof num, "%09d", rec);
+		add(&r, num, "catalog-number", 5000 + (size_t)rec * 100);
+	}
+	if (standin_faults(r.hs.standin, faults, &err) == 0 && start(&r, 4) == 0 &&
+	    wait_done(&r, 90) == 0) {
+		cJSON *now = NULL;
+		verify(&r, what, 12);
+		state = standin_state(r.hs.standin);
+		standin_control(r.hs.standin, "GET", "faults", NULL, &now, &err);
+		cJSON_AddItemToObject(state, "faults", now);
+	} else {
+		tap_ok(0, "%s: the batch finished (%s)", what, err.msg);
+	}
+	teardown(&r);
+	return state;
+}
+
+static void test_bulk(void)
+{
+	cJSON *st = bulk_run("{\"profile\": \"specify-7.12\"}", "join rows in bulk");
+
+	/* The first bulk request is the probe with an empty list; a group of
+	 * one goes alone, so a second means several rows in one request. */
+	tap_ok(st && standin_requests(st, BULK) >= 2, "files that finished uploading "
+	       "together were attached in one request (%d bulk, %d single)",
+	       standin_requests(st, BULK), standin_requests(st, SINGLE));
+	tap_ok(st && standin_requests(st, BULK) >= 2 &&
+	       standin_requests(st, BULK) - 1 + standin_requests(st, SINGLE) < 12,
+	       "fewer requests than join rows");
+	cJSON_Delete(st);
+
+	st = bulk_run("{\"profile\": \"specify-7.12\", \"bulk\": false}", "a Specify without bulk create");
+	tap_is_int(st ? standin_requests(st, BULK) : -1, 1, "bulk asked for once (404)");
+	tap_is_int(st ? standin_requests(st, SINGLE) : -1, 12, "then a join row per file");
+	cJSON_Delete(st);
+
+	/* Specify commits row by row: the row before the failing one exists,
+	 * those after do not; each is then found or made, once. */
+	st = bulk_run("{\"profile\": \"specify-7.12\", \"bulk_fail_at\": 1}", "a bulk request failing halfway");
+	tap_ok(st && cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetObjectItem(st, "faults"), "bulk_fail_at")),
+	       "the failure happened");
+	cJSON_Delete(st);
+}
+
 int main(void)
 {
 	test_basic();
 	test_prompt_stop();
 	test_jpeg_first();
 	test_views_at_once();
+	test_bulk();
 	test_fault("{\"latency_ms\": 40}", "with 40 ms latency", 0);
 	test_fault("{\"error_rate\": 0.3, \"error_status\": 503}", "with 30 % of 503", 0);
 	test_fault("{\"drop_after_commit_rate\": 0.35}", "with connections dropped after commit", 0);

@@ -24,6 +24,11 @@ them (PROFILES: specify-api.md, appendix D): each Specify request takes its meas
 two served at once; the asset server serves one request at a time, 1.2 ms each, uploads read at
 150 MB/s at most.  The default, none, answers as fast as it can.
 
+POST /bulk_copy/bulk/<table>/ takes a JSON list and creates each object as POST /api/specify/<table>/
+would, each in its own transaction (Specify 7.11.2 and later); the fault key "bulk": false answers it
+404, as older versions do; "bulk_fail_at": k makes the next bulk request of more than k objects
+fail on its object k (a 500, as a row that breaks a database rule), the k before it created.
+
 Control API (Specify port; not subject to faults, not counted):
   GET  /__standin__/state           attachments (join rows + attachment fields), files {store:
                                      {size, sha256}}, requests {"METHOD /path": n}, busiest
@@ -283,7 +288,8 @@ def http404(msg):
 
 FAULT_DEFAULTS = dict(latency_ms=0, error_rate=0.0, error_status=503, error_paths=None,
                       drop_after_commit_rate=0.0, session_ttl_s=None, asset_clock_skew_s=0,
-                      max_upload_bytes=None, asset_down=False, conflict_next_put=0, profile='none')
+                      max_upload_bytes=None, asset_down=False, conflict_next_put=0, profile='none',
+                      bulk=True, bulk_fail_at=None)
 
 
 # ------------------------------------------------------------------------------ timing profiles
@@ -306,6 +312,9 @@ PROFILES = {
             (('PUT',), re.compile(r'/api/specify/collectionobject/\d+/$'), 150),
             (('POST',), re.compile(r'/stored_query/ephemeral/$'), 108)],
         other_ms=52,
+        # Not measured: the bulk view runs post_resource once per object (bulk_copy.py), so each
+        # row is taken to cost the join-row POST's own work: its 80 ms less a request's 52 ms.
+        bulk_row_ms=28,
         asset_ms=1.2,
         asset_upload_bytes_s=150e6),
 }
@@ -337,6 +346,15 @@ class Faults:
             if not rate or (paths and not any(path.startswith(p) for p in paths)):
                 return False
             return self.rng.random() < rate
+
+    def take_below(self, key, n):
+        """A one-shot index: its value once, when below n; else None."""
+        with self.lock:
+            k = self.v[key]
+            if k is None or k >= n:
+                return None
+            self.v[key] = None
+            return k
 
     def take(self, key):
         with self.lock:
@@ -1595,6 +1613,7 @@ class Resp:
         self.status, self.body, self.ctype, self.cache = status, body, ctype, cache
         self.headers, self.stream = list(headers), None
         self.expires = cache is not None and 'no-store' in cache
+        self.delay = 0
 
 
 def jresp(obj, status=200, cache=None):
@@ -1708,6 +1727,9 @@ ROUTES = [(re.compile('^' + p + '$'), name, skip) for p, name, skip in [
     (r'/api/specify/(?P<model>\w+)/(?P<id>\d+)/', 'api_resource', False),
     (r'/api/specify/(?P<model>\w+)/', 'api_collection', False),
     (r'/api/specify_rows/(?P<model>\w+)/', 'api_rows', False),
+    # backend/bulk_copy (7.11.2 on): at /bulk_copy/, and again under specify/urls.py's r'^specify'
+    (r'/bulk_copy/bulk/(?P<model>\w+)/', 'bulk', False),
+    (r'/api/specifybulk/(?P<model>\w+)/', 'bulk', False),
     (r'/stored_query/ephemeral/', 'ephemeral', False)]]
 
 
@@ -1722,6 +1744,8 @@ class SpecifyHandler(Base):
 
     def resolve_route(self, path):
         for rx, name, skip in ROUTES:
+            if name == 'bulk' and not self.app.faults.get('bulk'):   # a Specify before 7.11.2
+                continue
             m = rx.match(path)
             if m:
                 return getattr(self, 'v_' + name), m.groupdict(), skip
@@ -1760,6 +1784,8 @@ class SpecifyHandler(Base):
             except Exception as e:               # GeneralMiddleware.process_exception
                 r = self.error500(e)
             stream = r.stream
+        if r.delay:                              # a profile's time for work done row by row
+            time.sleep(r.delay)
         self.respond(c, r, stream)
 
     def error500(self, e):
@@ -2097,16 +2123,41 @@ class SpecifyHandler(Base):
             objs = [app.to_data(T.name, r, self.checker(c)) for r in page]
             return jresp({'objects': objs, 'meta': {'limit': lim, 'offset': off, 'total_count': total}})
         if self.command == 'POST':
-            data = self.json_body()
-            with Txn(app):
-                row = app.create(c, model, data)
-            T = app.db.table(model)
-            if row['id'] is None:                # join row without attachment: save aborted, nothing stored
-                out = {k: v for k, v in app.to_data(T.name, dict(row, id=0)).items()}
-                out.update(id=None, resource_uri=uri(T.name))
-                return jresp(out, 201)
-            return jresp(app.to_data(T.name, app.db.get(T.name, row['id']), self.checker(c)), 201)
+            return jresp(self.post_resource(c, model, self.json_body()), 201)
         raise Reply(405, headers=[('Allow', 'GET, POST')])
+
+    def post_resource(self, c, model, data):
+        """crud.post_resource, one transaction, and the created object as the reply shows it."""
+        app = self.app
+        with Txn(app):
+            row = app.create(c, model, data)
+        T = app.db.table(model)
+        if row['id'] is None:                    # join row without attachment: save aborted, nothing stored
+            out = {k: v for k, v in app.to_data(T.name, dict(row, id=0)).items()}
+            out.update(id=None, resource_uri=uri(T.name))
+            return out
+        return app.to_data(T.name, app.db.get(T.name, row['id']), self.checker(c))
+
+    def v_bulk(self, c, model):
+        return self.api(c, lambda: self.bulk(c, model))
+
+    def bulk(self, c, model):
+        """bulk_copy.collection_dispatch_bulk: post_resource per object of the list, each in its own
+        transaction and none around them, so the objects before one that fails stay created."""
+        if self.command != 'POST':
+            raise Reply(405, headers=[('Allow', 'POST')])
+        objs = self.json_body()
+        fail_at = self.app.faults.take_below('bulk_fail_at', len(objs) if isinstance(objs, list) else 0)
+        out = []
+        for i, data in enumerate(objs):
+            if i == fail_at:
+                raise exc('IntegrityError', '(1062, "Duplicate entry for key \'PRIMARY\'")')
+            out.append(self.post_resource(c, model, data))
+        r = jresp(out, 201)
+        prof = PROFILES[self.app.faults.get('profile')]
+        if prof:
+            r.delay = prof['bulk_row_ms'] * len(out) / 1000.0
+        return r
 
     def v_api_resource(self, c, model, id):
         return self.api(c, lambda: self.api_resource(c, model, int(id)))

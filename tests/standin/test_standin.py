@@ -241,11 +241,14 @@ class Base(unittest.TestCase):
         self.assertEqual(r.status, 200, r.body)
         return r.json()
 
+    def join_row(self, co, loc, ordinal=0, title='x.jpg', **att):
+        return {'collectionobject': '/api/specify/collectionobject/%d/' % co, 'ordinal': ordinal,
+                'attachment': dict({'attachmentlocation': loc, 'mimetype': 'image/jpeg', 'origfilename': title,
+                                    'title': title, 'ispublic': False}, **att)}
+
     def attach(self, co, loc, ordinal=0, title='x.jpg', **att):
-        return self.c.request('POST', '/api/specify/collectionobjectattachment/', {
-            'collectionobject': '/api/specify/collectionobject/%d/' % co, 'ordinal': ordinal,
-            'attachment': dict({'attachmentlocation': loc, 'mimetype': 'image/jpeg', 'origfilename': title,
-                                'title': title, 'ispublic': False}, **att)})
+        return self.c.request('POST', '/api/specify/collectionobjectattachment/',
+                              self.join_row(co, loc, ordinal, title, **att))
 
 
 class TestSession(Base):
@@ -1105,6 +1108,83 @@ class TestFaults(Base):
         self.assertEqual(self.c.get('/api/specify/collectionobject/%d/' % new).status, 404)
 
 
+class TestBulk(Base):
+    """backend/bulk_copy's POST /bulk_copy/bulk/<table>/ (Specify 7.11.2 on)."""
+
+    def setUp(self):
+        super().setUp()
+        self.c.login()
+
+    def locations(self, n):
+        return [x['attachmentLocation'] for x in self.reserve(*['b%d.jpg' % i for i in range(n)])]
+
+    def test_creates_each_in_order(self):
+        r = self.c.request('POST', '/bulk_copy/bulk/collectionobjectattachment/', [])
+        self.assertEqual((r.status, r.json()), (201, []))     # the probe: nothing created
+        co3, co7 = self.co_id('000000003'), self.co_id('000000007')
+        locs = self.locations(3)
+        rows = [self.join_row(co3, locs[0], 5), self.join_row(co7, locs[1], 6), self.join_row(co3, locs[2], 7)]
+        r = self.c.request('POST', '/bulk_copy/bulk/collectionobjectattachment/', rows)
+        self.assertEqual(r.status, 201, r.body)
+        out = r.json()
+        self.assertEqual([(o['attachment']['attachmentlocation'], o['ordinal'], o['collectionobject']) for o in out],
+                         [(locs[0], 5, '/api/specify/collectionobject/%d/' % co3),
+                          (locs[1], 6, '/api/specify/collectionobject/%d/' % co7),
+                          (locs[2], 7, '/api/specify/collectionobject/%d/' % co3)])
+        self.assertEqual(len({o['id'] for o in out}), 3)
+        rec = self.c.get('/api/specify/collectionobject/%d/' % co3).json()
+        self.assertEqual({x['id'] for x in rec['collectionobjectattachments']} & {o['id'] for o in out},
+                         {out[0]['id'], out[2]['id']})
+        # the same view under specify/urls.py's r'^specify' include
+        loc = self.locations(1)[0]
+        r = self.c.request('POST', '/api/specifybulk/collectionobjectattachment/', [self.join_row(co7, loc, 9)])
+        self.assertEqual((r.status, r.json()[0]['attachment']['attachmentlocation']), (201, loc))
+
+    def test_no_outer_transaction(self):
+        """A failing object fails the request; the objects before it stay."""
+        co = self.co_id('000000008')
+        gone = self.control('POST', '/__standin__/records', {'table': 'collectionobject', 'fields': {
+            'catalognumber': '000000777', 'collectionmemberid': 4, 'collection': 4}}).json()['id']
+        self.assertEqual(self.control('DELETE', '/__standin__/records/collectionobject/%d' % gone).status, 204)
+        locs = self.locations(3)
+        rows = [self.join_row(co, locs[0], 0), self.join_row(gone, locs[1], 0), self.join_row(co, locs[2], 1)]
+        r = self.c.request('POST', '/bulk_copy/bulk/collectionobjectattachment/', rows)
+        self.assertEqual(r.status, 404)
+        kept = [a['attachmentlocation'] for a in self.state()['attachments']]
+        self.assertIn(locs[0], kept)
+        self.assertNotIn(locs[1], kept)
+        self.assertNotIn(locs[2], kept)
+
+    def test_fault_fail_at(self):
+        co = self.co_id('000000009')
+        locs = self.locations(3)
+        path = '/bulk_copy/bulk/collectionobjectattachment/'
+        self.faults(bulk_fail_at=1)
+        self.assertEqual(self.c.request('POST', path, [self.join_row(co, locs[0], 0)]).status, 201)   # too few
+        r = self.c.request('POST', path, [self.join_row(co, loc, i + 1) for i, loc in enumerate(locs[1:])])
+        self.assertEqual((r.status, r.json()['exception']), (500, 'IntegrityError'))
+        kept = [a['attachmentlocation'] for a in self.state()['attachments']]
+        self.assertEqual([loc in kept for loc in locs], [True, True, False])
+        self.assertIsNone(self.control('GET', '/__standin__/faults').json()['bulk_fail_at'])   # once
+
+    def test_refusals(self):
+        path = '/bulk_copy/bulk/collectionobjectattachment/'
+        before = self.state()['attachments']
+        self.assertEqual((self.c.get(path).status, self.c.get(path).h('Allow')), (405, 'POST'))
+        r = self.c.request('POST', path, {'ordinal': 0})          # a dict: its keys are iterated
+        self.assertEqual(r.status, 500)
+        self.assertEqual(self.c.request('POST', path, [], csrf=False).status, 403)
+        anon = Client(self.s.sp)
+        r = anon.request('POST', path, [], csrf=False)
+        anon.close()
+        self.assertEqual(r.status, 403)
+        self.faults(bulk=False)                                   # a Specify before 7.11.2
+        r = self.c.request('POST', path, [])
+        self.assertEqual(r.status, 404)
+        self.assertIn('The requested resource was not found', r.text)
+        self.assertEqual(self.state()['attachments'], before)
+
+
 class TestProfile(Base):
     """--profile specify-7.12: requests take what they take on a real Specify 7.12 (appendix D)."""
     args = ('--profile', 'specify-7.12')
@@ -1133,6 +1213,15 @@ class TestProfile(Base):
         self.assertEqual(self.control('POST', '/__standin__/faults', {'profile': 'fast'}).status, 400)
         self.control('POST', '/__standin__/faults/reset')   # back to the command line's profile
         self.assertEqual(self.control('GET', '/__standin__/faults').json()['profile'], 'specify-7.12')
+
+    def test_bulk_rows(self):
+        """A bulk request: a request's cost, then each row's own."""
+        co = self.co_id('000000003')
+        locs = [x['attachmentLocation'] for x in self.reserve(*['p%d.jpg' % i for i in range(5)])]
+        rows = [self.join_row(co, loc, 20 + i) for i, loc in enumerate(locs)]
+        r, t = self.timed(lambda: self.c.request('POST', '/bulk_copy/bulk/collectionobjectattachment/', rows))
+        self.assertEqual(r.status, 201, r.body)
+        self.assertGreaterEqual(t, 0.052 + 5 * 0.028)
 
     def parallel(self, fns):
         out, threads = [None] * len(fns), []
