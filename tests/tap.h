@@ -11,15 +11,33 @@
 
 static int tap_count, tap_failed;
 
+/* Prints text within one TAP line: a line break inside (a screen's two
+ * lines, say) would start a line meson cannot read, so it becomes " | ". */
+__attribute__((unused))
+static void tap_put(const char *text)
+{
+	for (const char *c = text; *c; c++) {
+		if (*c == '\n' || *c == '\r')
+			fputs(" | ", stdout);
+		else
+			putchar(*c);
+	}
+}
+
 __attribute__((format(printf, 2, 3), unused))
 static int tap_ok(int cond, const char *fmt, ...)
 {
 	va_list ap;
-	printf("%s %d - ", cond ? "ok" : "not ok", ++tap_count);
+	char *text = NULL;
+
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
 	va_end(ap);
+	printf("%s %d - ", cond ? "ok" : "not ok", ++tap_count);
+	tap_put(text ? text : fmt);
 	putchar('\n');
+	free(text);
 	fflush(stdout);
 	if (!cond)
 		tap_failed++;
@@ -33,9 +51,13 @@ static int tap_is_str_(const char *got, const char *want, const char *what,
 	int same = (got == NULL && want == NULL) ||
 		   (got && want && strcmp(got, want) == 0);
 	tap_ok(same, "%s", what);
-	if (!same)
-		printf("#   %s:%d: got \"%s\", want \"%s\"\n", file, line,
-		       got ? got : "(null)", want ? want : "(null)");
+	if (!same) {
+		printf("#   %s:%d: got \"", file, line);
+		tap_put(got ? got : "(null)");
+		printf("\", want \"");
+		tap_put(want ? want : "(null)");
+		printf("\"\n");
+	}
 	return same;
 }
 
@@ -56,11 +78,16 @@ __attribute__((format(printf, 1, 2), unused))
 static void tap_diag(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("# ", stdout);
+	char *text = NULL;
+
 	va_start(ap, fmt);
-	vprintf(fmt, ap);
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
 	va_end(ap);
+	fputs("# ", stdout);
+	tap_put(text ? text : fmt);
 	putchar('\n');
+	free(text);
 	fflush(stdout);
 }
 
