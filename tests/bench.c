@@ -230,6 +230,7 @@ static int pipeline_requests(harness_server *hs)
 {
 	return requests(hs, "POST /fileupload") + requests(hs, "HEAD /fileget") +
 	       requests(hs, "POST /api/specify/collectionobjectattachment/") +
+	       requests(hs, "POST /bulk_copy/bulk/collectionobjectattachment/") +
 	       requests(hs, "POST /attachment_gw/get_upload_params/") +
 	       requests(hs, "GET /attachment_gw/get_token/");
 }
@@ -1518,10 +1519,52 @@ static void real_bench(harness_server *hs, specify_session *s, bool quick)
 	standin_faults(hs->standin, "{\"profile\": \"none\"}", &err);
 }
 
+/* --- parallel uploads against one asset-server thread (issue 15) ------------ */
+
+/* The same files drained with 1, 2 and 4 uploads in flight at most, on the
+ * 7.12 profile (the asset server takes one request at a time): whether
+ * parallel streams make large files slower than one. */
+static void parallel_bench(harness_server *hs, const char *jpath, bool quick)
+{
+	struct set sets[] = {
+		{ quick ? "6 x 5 MB" : "20 x 5 MB", quick ? 6 : 20, 5000000 },
+		{ quick ? "2 x 50 MB" : "4 x 50 MB", quick ? 2 : 4, 50000000 },
+	};
+	static const int widths[] = { 1, 2, 4 };
+	int saved = inflight;
+	double load[3] = { 0 };
+	cs_error err;
+
+	if (!hs->standin || standin_faults(hs->standin, "{\"profile\": \"specify-7.12\"}", &err)) {
+		printf("parallel uploads: needs the stand-in (its --profile)\n");
+		return;
+	}
+	getloadavg(load, 3);
+	printf("parallel uploads on a real Specify 7.12's timing (one asset-server thread), "
+	       "load average %.2f:\n", load[0]);
+	for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++) {
+		double mb = (double)sets[k].n * (double)sets[k].size / 1e6;
+
+		make_set(&sets[k], sets[k].label);
+		for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
+			long rss;
+
+			inflight = widths[w];
+			long long batch = journal_set(jpath, hs, &sets[k]);
+			double t = drain(jpath, hs, batch, &rss);
+			printf("%-22s at most %d in flight: %5.2f s, %6.1f MB/s\n", sets[k].label,
+			       widths[w], t, mb / t);
+		}
+		free_set(&sets[k]);
+	}
+	inflight = saved;
+	standin_control(hs->standin, "POST", "faults/reset", "{}", NULL, &err);
+}
+
 int main(int argc, char **argv)
 {
 	static const char *const sections[] = { "throughput", "importer", "memory", "station",
-						 "label", "race", "real", "watch" };
+						 "label", "race", "real", "watch", "parallel" };
 	enum { NSECTIONS = sizeof sections / sizeof sections[0] };
 	bool quick = false, run[NSECTIONS] = { false }, some = false;
 	harness_server hs;
@@ -1541,7 +1584,8 @@ int main(int argc, char **argv)
 			inflight = atoi(argv[++i]);
 		else {
 			fputs("usage: bench [--quick] [--inflight N] "
-			      "[throughput] [importer] [memory] [station] [label] [race] [real] [watch]\n", stderr);
+			      "[throughput] [importer] [memory] [station] [label] [race] [real] [watch] "
+			      "[parallel]\n", stderr);
 			return 2;
 		}
 	}
@@ -1582,6 +1626,8 @@ int main(int argc, char **argv)
 		real_bench(&hs, s, quick);
 	if (run[7])
 		watch_bench(&hs, s, quick);
+	if (run[8])
+		parallel_bench(&hs, jpath, quick);
 	specify_session_free(s);
 	harness_server_stop(&hs);
 	free(jpath);
