@@ -21,6 +21,7 @@ typedef struct durable_file {
 	bool replace;
 	sha256_ctx sha;
 	long long size;
+	long long started;      /* bytes the disk was asked to write so far */
 } durable_file;
 
 /* Starts ".NAME.XXXXXX" beside path with mode.  replace: the commit puts
