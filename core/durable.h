@@ -21,6 +21,7 @@ typedef struct durable_file {
 	bool replace;
 	sha256_ctx sha;
 	long long size;
+	long long started;      /* bytes the disk was asked to write so far */
 } durable_file;
 
 /* Starts ".NAME.XXXXXX" beside path with mode.  replace: the commit puts
@@ -38,5 +39,18 @@ int durable_copy_fd(durable_file *f, int fd, off_t from, const char *src,
 int durable_commit(durable_file *f, long long *size, char *sha256, cs_error *err);
 /* Gives up: the temporary is removed. */
 void durable_abort(durable_file *f);
+
+/* Moves the file src to dst (never over another file) where both are on
+ * one filesystem, nothing copied: its bytes are hashed (size and sha256,
+ * either may be NULL, as for durable_commit) and fsynced, then it is
+ * renamed and both folders are synced, so a crash leaves it whole under
+ * one of its two names.  The file must not change meanwhile: CS_E_IO,
+ * and src as it was, when it did.  1, with nothing done, when it cannot
+ * be moved so (another filesystem; one that cannot rename without
+ * replacing, or refuses): copy it instead.  On other failures src is as
+ * it was unless err says the file is at dst (a folder that could not be
+ * synced): never remove dst after a failure. */
+int durable_move(const char *src, const char *dst, long long *size, char *sha256,
+		 cs_error *err);
 
 #endif

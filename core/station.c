@@ -1145,16 +1145,29 @@ int station_submit(station *s, const station_shot *shot,
 
 /* --- files from capture hosts ------------------------------------------------ */
 
+/* How each file of a capture came into the session folder. */
+enum taken { TAKEN_NOT, TAKEN_COPIED, TAKEN_MOVED };
+
+/* One capture's files on their way into the session folder. */
+struct intake {
+	station_file files[FILES_PER_CAPTURE];
+	char *dsts[FILES_PER_CAPTURE], shas[FILES_PER_CAPTURE][65];
+	enum taken how[FILES_PER_CAPTURE];
+	struct stat orig[FILES_PER_CAPTURE];   /* a copied file's original */
+};
+
 /* Copies src to dst, which must not exist yet (never over another
- * file), durably and hashed as it goes. */
+ * file), durably and hashed as it goes; *orig gets what src was. */
 static int copy_in(const char *src, const char *dst, station_file *f, char sha[65],
-		   cs_error *err)
+		   struct stat *orig, cs_error *err)
 {
 	int in = open(src, O_RDONLY | O_CLOEXEC), ret;
 	durable_file out;
 
 	if (in < 0)
 		return cs_error_set(err, CS_E_IO, "cannot read %s: %s", src, strerror(errno));
+	if (fstat(in, orig) < 0)
+		memset(orig, 0, sizeof *orig);
 	if ((ret = durable_open(&out, dst, 0644, false, err)) == 0) {
 		if ((ret = durable_copy_fd(&out, in, 0, src, err)) == 0)
 			ret = durable_commit(&out, &f->size, sha, err);
@@ -1162,17 +1175,32 @@ static int copy_in(const char *src, const char *dst, station_file *f, char sha[6
 			durable_abort(&out);
 	}
 	close(in);
-	f->path = dst;
-	f->sha256 = sha;
-	f->mimetype = metadata_mimetype(dst);
 	return ret;
 }
 
-/* Copies the files of one capture into dir under shot's stem (the
- * extension in lower case, as the camera module writes it). */
+/* Takes the i-th file of a capture from src into dst: renamed in when
+ * move and the filesystem allows it (nothing copied), else copied. */
+static int take_in(struct intake *in, size_t i, const char *src, bool move, cs_error *err)
+{
+	station_file *f = &in->files[i];
+	int ret = move ? durable_move(src, in->dsts[i], &f->size, in->shas[i], err) : 1;
+
+	if (ret == 1 && (ret = copy_in(src, in->dsts[i], f, in->shas[i], &in->orig[i], err)) == 0)
+		in->how[i] = TAKEN_COPIED;
+	else if (ret == 0)
+		in->how[i] = TAKEN_MOVED;
+	f->path = in->dsts[i];
+	f->sha256 = in->shas[i];
+	f->mimetype = metadata_mimetype(in->dsts[i]);
+	return ret;
+}
+
+/* Takes the files of one capture into dir under shot's stem (the
+ * extension in lower case, as the camera module writes it): moved when
+ * move allows, else copied. */
 static int copy_capture(const char *dir, const station_shot *shot,
-			const char *const *paths, size_t n, station_file *files,
-			char **dsts, char (*shas)[65], cs_error *err)
+			const char *const *paths, size_t n, bool move, struct intake *in,
+			cs_error *err)
 {
 	int ret = 0;
 
@@ -1183,24 +1211,65 @@ static int copy_capture(const char *dir, const station_shot *shot,
 		const char *base = strrchr(paths[i], '/'), *dot;
 		base = base ? base + 1 : paths[i];
 		dot = strrchr(base, '.');
-		if (asprintf(&dsts[i], "%s/%s%s", dir, shot->stem, dot ? dot : "") < 0) {
-			dsts[i] = NULL;
+		if (asprintf(&in->dsts[i], "%s/%s%s", dir, shot->stem, dot ? dot : "") < 0) {
+			in->dsts[i] = NULL;
 			ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
 			break;
 		}
-		for (char *c = strrchr(dsts[i], '.'); dot && c && *c; c++)
+		for (char *c = strrchr(in->dsts[i], '.'); dot && c && *c; c++)
 			*c = (char)tolower((unsigned char)*c);
-		ret = copy_in(paths[i], dsts[i], &files[i], shas[i], err);
+		ret = take_in(in, i, paths[i], move, err);
 	}
 	return ret;
 }
 
-static void drop_copies(char **dsts, size_t n, bool remove)
+/* Frees what a capture's intake holds; failed: its copies are removed,
+ * and err says where the files moved in are: they stay in the session
+ * folder (a station says so at its start), never moved back, which
+ * would hand them to the watch again and again while the journal
+ * fails. */
+static void drop_copies(struct intake *in, const char *const *paths, size_t n, bool failed,
+			cs_error *err)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (remove && dsts[i])
-			unlink(dsts[i]);
-		free(dsts[i]);
+		size_t len = strlen(err->msg);
+		if (failed && in->how[i] == TAKEN_COPIED)
+			unlink(in->dsts[i]);
+		else if (failed && in->how[i] == TAKEN_MOVED && len < sizeof err->msg)
+			snprintf(err->msg + len, sizeof err->msg - len, "; %s is in the session "
+				 "folder as %s, not journaled", paths[i], in->dsts[i]);
+		free(in->dsts[i]);
+	}
+}
+
+/* Given up by their owner and copied (another filesystem): the originals
+ * go, now that their copies are journaled, unless they changed meanwhile
+ * (a new file under the same name is not this one).  What cannot go is
+ * said. */
+static void drop_originals(station *s, const struct intake *in, const char *const *paths,
+			   size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct stat *o = &in->orig[i];
+		struct stat now;
+		const char *why = "it changed after it was copied";
+		if (in->how[i] != TAKEN_COPIED)
+			continue;
+		if (lstat(paths[i], &now) < 0)
+			why = strerror(errno);
+		else if (now.st_ino == o->st_ino && now.st_dev == o->st_dev &&
+			 now.st_size == o->st_size && now.st_mtim.tv_sec == o->st_mtim.tv_sec &&
+			 now.st_mtim.tv_nsec == o->st_mtim.tv_nsec) {
+			if (unlink(paths[i]) == 0)
+				continue;
+			why = strerror(errno);
+		}
+		pthread_mutex_lock(&s->lock);
+		snprintf(s->st.last, sizeof s->st.last, "took %s but did not remove it: %s; "
+			 "remove it by hand", paths[i], why);
+		s->st.alerts++;
+		news(s, STATION_NEWS_PROBLEM, NULL, paths[i], s->st.last);
+		pthread_mutex_unlock(&s->lock);
 	}
 }
 
@@ -1216,10 +1285,12 @@ static int give_name(char **name, const char *path, cs_error *err)
 int station_submit_copies(station *s, station_shot *shot, const char *const *paths,
 			  size_t n, char **name, cs_error *err)
 {
-	station_file files[FILES_PER_CAPTURE] = { 0 };
-	char *dsts[FILES_PER_CAPTURE] = { 0 }, shas[FILES_PER_CAPTURE][65];
+	struct intake in = { 0 };
 	station_shot button;
+	cs_error e = { 0 };
 	int ret;
+
+	err = err ? err : &e;
 
 	/* Handed in now: pressed before. */
 	if (!shot) {
@@ -1229,12 +1300,12 @@ int station_submit_copies(station *s, station_shot *shot, const char *const *pat
 	} else if (isinf(shot->hi)) {
 		shot->hi = now_s();
 	}
-	ret = copy_capture(s->dir, shot, paths, n, files, dsts, shas, err);
+	ret = copy_capture(s->dir, shot, paths, n, false, &in, err);
 	if (ret == 0)
-		ret = station_submit(s, shot, files, n, err);
+		ret = station_submit(s, shot, in.files, n, err);
 	if (ret == 0)
-		ret = give_name(name, dsts[0], err);
-	drop_copies(dsts, n, ret != 0);
+		ret = give_name(name, in.dsts[0], err);
+	drop_copies(&in, paths, n, ret != 0, err);
 	return ret;
 }
 
@@ -1276,16 +1347,14 @@ static void host_stem(const journal_station *cur, const char *source, const char
 		snprintf(stem + len, size - len, "-%u", seq);
 }
 
-/* Copies a host's files (one press, handed in at or after seen) into the
- * session of cur and journals them there under a stem (into stem, 256
- * bytes), named from the time of their press; lock (may be NULL) guards
- * j. */
+/* Takes a host's files (one press, handed in at or after seen) into the
+ * session of cur (moved when move allows, else copied: in) and journals
+ * them there under a stem (into stem, 256 bytes), named from the time of
+ * their press; lock (may be NULL) guards j.  A failure undoes in. */
 static int host_capture(journal *j, pthread_mutex_t *lock, const journal_station *cur,
 			double seen, unsigned seq, const char *const *paths, size_t n,
-			char **name, char *stem, cs_error *err)
+			bool move, struct intake *in, char **name, char *stem, cs_error *err)
 {
-	station_file files[FILES_PER_CAPTURE] = { 0 };
-	char *dsts[FILES_PER_CAPTURE] = { 0 }, shas[FILES_PER_CAPTURE][65];
 	station_shot shot = { .bind = JB_PENDING, .lo = -INFINITY, .hi = seen,
 			      .source = STATION_HOST_CAMERA };
 	const char *base = n ? strrchr(paths[0], '/') : NULL;
@@ -1295,17 +1364,17 @@ static int host_capture(journal *j, pthread_mutex_t *lock, const journal_station
 	base = base ? base + 1 : n ? paths[0] : "";
 	snprintf(source, sizeof source, "%.*s", (int)strcspn(base, "."), base);
 	host_stem(cur, source, base, seq, shot.stem, sizeof shot.stem);
-	if ((ret = copy_capture(cur->dir, &shot, paths, n, files, dsts, shas, err)) == 0) {
+	if ((ret = copy_capture(cur->dir, &shot, paths, n, move, in, err)) == 0) {
 		if (lock)
 			pthread_mutex_lock(lock);
-		if ((ret = journal_capture(j, cur->batch_id, &shot, files, n, NULL, err)) == 0)
+		if ((ret = journal_capture(j, cur->batch_id, &shot, in->files, n, NULL, err)) == 0)
 			journal_station_note(j, cur->batch_id, source, shot.stem, NULL);
 		if (lock)
 			pthread_mutex_unlock(lock);
 	}
 	if (ret == 0)
-		ret = give_name(name, dsts[0], err);
-	drop_copies(dsts, n, ret != 0);
+		ret = give_name(name, in->dsts[0], err);
+	drop_copies(in, paths, n, ret != 0, err);
 	snprintf(stem, sizeof shot.stem, "%s", shot.stem);
 	return ret;
 }
@@ -1315,31 +1384,39 @@ int station_submit_to_running(const char *journal_path, const char *const *paths
 {
 	journal_station cur = { 0 };
 	journal *j = NULL;
+	struct intake in = { 0 };
+	cs_error e = { 0 };
 	char stem[256];
 	int ret;
 
+	err = err ? err : &e;
 	/* Named from the time of its press by the station, which knows its
 	 * scans (a station that ended has cleared its number). */
 	if ((ret = journal_open(journal_path, &j, err)) == 0 &&
 	    (ret = journal_station_current(j, &cur, err)) == 0)
-		ret = host_capture(j, NULL, &cur, now_s(), 0, paths, n, name, stem, err);
+		ret = host_capture(j, NULL, &cur, now_s(), 0, paths, n, false, &in, name, stem,
+				   err);
 	journal_station_clear(&cur);
 	journal_close(j);
 	return ret;
 }
 
 int station_submit_received(station *s, const char *const *paths, size_t n, double seen,
-			    char **name, cs_error *err)
+			    bool move, char **name, cs_error *err)
 {
 	journal_station cur = {
 		.batch_id = s->batch, .dir = s->dir,
 		.last_source = s->host_source, .last_stem = s->host_stem,
 		.last_at = s->host_at,
 	};
+	struct intake in = { 0 };
+	cs_error e = { 0 };
 	char stem[sizeof s->host_stem];
-	int ret = host_capture(s->j, &s->lock, &cur, seen, ++s->host_seq, paths, n, name, stem,
-			       err);
+	int ret = host_capture(s->j, &s->lock, &cur, seen, ++s->host_seq, paths, n, move, &in,
+			       name, stem, err ? err : &e);
 
+	if (ret == 0 && move)
+		drop_originals(s, &in, paths, n);
 	if (ret == 0) {
 		/* Only this thread hands files in this way: the other half of
 		 * a pair is known here. */

@@ -290,9 +290,15 @@ void station_cards_say(const journal_card *c, size_t n, char *out, size_t size);
 /* The same within this process, for a thread that watches a folder:
  * files that appeared at time seen (unix seconds) are copied into this
  * station's session, the other half of a pair (the same stem within a
- * minute) under its first half's name. */
+ * minute) under its first half's name.  move: the files are given up
+ * (--watch-keep move): each is renamed into the session where it is on
+ * the session's filesystem (nothing copied; fsynced, both folders
+ * synced, before it is journaled), else copied and, once journaled,
+ * removed unless it changed meanwhile (one that cannot be removed is
+ * said in the status).  On failure nothing is journaled and the files
+ * are where they were (or err says where). */
 int station_submit_received(station *s, const char *const *paths, size_t n, double seen,
-			    char **name, cs_error *err);
+			    bool move, char **name, cs_error *err);
 
 /* Takes back the last capture not yet taken back: its files go no
  * further, are deleted locally, and from Specify if they got there.

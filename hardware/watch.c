@@ -37,10 +37,12 @@
 #define DEFAULT_POLL_MS 500
 #define DEFAULT_SETTLE_MS 2000
 #define DEFAULT_GIVE_UP_MS 120000
-/* A file its writer closed (or renamed in) is looked at this soon when
- * its structure can prove it whole: the settle time is for files that
- * cannot tell, and for writers nobody hears close. */
-#define CLOSED_SETTLE_S 0.1
+/* A file its writer closed (or renamed in) is looked at at once when its
+ * structure can prove it whole: the settle time is for files that cannot
+ * tell, and for writers nobody hears close.  What a writer does to a
+ * closed file's attributes alone (gphoto2 sets its time right after the
+ * close) starts no new version (entry_saw). */
+#define CLOSED_SETTLE_S 0.0
 
 /* --- which names are shots -------------------------------------------- */
 
@@ -500,11 +502,21 @@ static void entry_begin(const watch *w, struct entry *e, const struct version *v
 	e->due = now + (w->settle_s < w->give_up_s ? w->settle_s : w->give_up_s);
 }
 
-/* What a look at e found: v as it is now. */
-static void entry_saw(const watch *w, struct entry *e, const struct version *v, double now)
+/* What a look at e found: v as it is now; attrib_only when inotify told
+ * of a change of attributes alone (IN_ATTRIB: a time set, a mode changed),
+ * no write.  Such a change of a file its writer had closed, same inode and
+ * size, is no new version: the bytes are those that were, or will be,
+ * read.  A write in place ends with a close, which is looked at as usual. */
+static void entry_saw(const watch *w, struct entry *e, const struct version *v, double now,
+		      bool attrib_only)
 {
 	if (same_version(&e->seen, v))
 		return;
+	if (attrib_only && e->seen.ino == v->ino && e->seen.size == v->size &&
+	    (e->state == S_DONE || (e->state == S_PENDING && e->closed))) {
+		e->seen = *v;
+		return;
+	}
 	if (e->state == S_GAVE_UP && e->seen.ino == v->ino) {
 		e->seen = *v;
 		return;
@@ -542,8 +554,9 @@ static void note_closed(watch *w, const char *name)
 
 /* Looks at name in the folder: remembers it (pending, or as it is when
  * the watch is opening), or forgets it when it is gone or no longer a
- * regular file. */
-static int note_name(watch *w, const char *name, double now, bool opening, cs_error *err)
+ * regular file; attrib_only as for entry_saw. */
+static int note_name(watch *w, const char *name, double now, bool opening, bool attrib_only,
+		     cs_error *err)
 {
 	enum kind kind = kind_of(name);
 	struct stat st;
@@ -568,7 +581,7 @@ static int note_name(watch *w, const char *name, double now, bool opening, cs_er
 		if (opening)
 			w->e[i].state = S_DONE;
 	} else {
-		entry_saw(w, &w->e[i], &v, now);
+		entry_saw(w, &w->e[i], &v, now, attrib_only);
 	}
 	w->e[i].listing = w->listing;
 	return 0;
@@ -656,7 +669,7 @@ static int entry_judge(watch *w, size_t i, double now, watch_file *out, cs_error
 		return 0;
 	}
 	if (rc == -EAGAIN) {
-		entry_saw(w, e, &v, now);
+		entry_saw(w, e, &v, now, false);
 		return 0;
 	}
 	/* Closed but not whole: a writer that comes back (one open per
@@ -735,7 +748,7 @@ static int list_folder(watch *w, double now, bool opening, cs_error *err)
 	rewinddir(w->d);
 	errno = 0;
 	while ((de = readdir(w->d))) {
-		if ((rc = note_name(w, de->d_name, now, opening, err)) < 0)
+		if ((rc = note_name(w, de->d_name, now, opening, false, err)) < 0)
 			return rc;
 		errno = 0;
 	}
@@ -776,7 +789,9 @@ static int read_events(watch *w, double now, cs_error *err)
 			if (ev->mask & IN_Q_OVERFLOW)
 				rc = list_folder(w, now, false, err);
 			else
-				rc = ev->len ? note_name(w, ev->name, now, false, err) : 0;
+				rc = ev->len ? note_name(w, ev->name, now, false,
+							 (ev->mask & IN_ALL_EVENTS) == IN_ATTRIB,
+							 err) : 0;
 			if (rc < 0)
 				return rc;
 			if (ev->len && ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))

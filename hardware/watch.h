@@ -15,9 +15,9 @@
  *     .kdc .dcr .srf .sr2 .x3f .fff .heic .heif .hif): stability alone,
  *     their structure is not read.
  * Where inotify hears the writer close the file (or rename it in), a JPEG
- * or TIFF-structured file is read 0.1 s after that instead of after the
- * settle time: its structure proves it whole; one that is not whole yet
- * then waits out the settle time as usual.
+ * or TIFF-structured file is read at once instead of after the settle
+ * time: its structure proves it whole; one that is not whole yet then
+ * waits out the settle time as usual.
  * Every other name is ignored: sidecars and catalogues (.xmp .cos .cof
  * .cot .pp3 .dop), Thumbs.db, desktop.ini; hidden names (.DS_Store,
  * AppleDouble ._IMG_1.JPG, .IMG_1.JPG being written) and names starting
@@ -41,6 +41,9 @@
  *     version is delivered once; a name written again later (rewritten,
  *     or deleted or renamed away and written anew) is a new version and
  *     is delivered again.  Capture programs do not normally rewrite.
+ *     With inotify, a change of attributes alone (its time set, as gphoto2
+ *     does right after it closes a file, or its mode) of a file whose
+ *     writer closed it, same inode and size, is no new version.
  *   - a file that keeps changing for longer than the give-up time is
  *     reported once as never complete, and that inode is never delivered;
  *     a file that stops changing but is not a whole image is reported once

@@ -492,17 +492,15 @@ static void take_watched(struct ui *u, const watch_file *f)
 		camera_news(u, true, true, "watch: NOT TAKEN %s: %s", base, f->why);
 		return;
 	}
-	if (station_submit_received(u->st, paths, 1, f->first_seen, &name, &err)) {
-		camera_news(u, true, true, "watch: NOT TAKEN %s: %s; it stays in %s", base,
-			    err.msg, u->watch_dir);
+	/* Moved: renamed into the session, or copied and then removed. */
+	if (station_submit_received(u->st, paths, 1, f->first_seen, u->watch_move, &name,
+				    &err)) {
+		camera_news(u, true, true, "watch: NOT TAKEN %s: %s%s%s", base, err.msg,
+			    access(f->path, F_OK) == 0 ? "; it stays in " : "",
+			    access(f->path, F_OK) == 0 ? u->watch_dir : "");
 		return;
 	}
-	/* Fsynced and journaled by now: the folder's copy may go. */
-	if (u->watch_move && unlink(f->path) < 0)
-		camera_news(u, true, true, "watch: took %s as %s but could not remove it from "
-			    "%s: %s", base, name, u->watch_dir, strerror(errno));
-	else
-		camera_news(u, true, false, "watch: took %s as %s", base, name);
+	camera_news(u, true, false, "watch: took %s as %s", base, name);
 	free(name);
 }
 

@@ -1729,6 +1729,100 @@ static bool watched_attached(struct station_run *r, const char *number, char *na
 	return false;
 }
 
+/* The names in dir that start with prefix: how many, the first into
+ * first (size bytes). */
+static int names_like(const char *dir, const char *prefix, char *first, size_t size)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	while (d && (de = readdir(d)))
+		if (!strncmp(de->d_name, prefix, strlen(prefix)) && !n++)
+			snprintf(first, size, "%s", de->d_name);
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* --watch-keep move from a folder on another filesystem (/dev/shm, a
+ * tmpfs, where the session's is elsewhere): copied, the copy journaled,
+ * then the program's file removed. */
+static void test_watch_move_elsewhere(const char *photo)
+{
+	struct station_run r;
+	char dir[] = "/dev/shm/copystand-watch-XXXXXX", a[200], name[96] = "";
+	struct stat shm, home, was, now;
+
+	if (stat("/dev/shm", &shm) < 0 || stat(harness_home(), &home) < 0 ||
+	    shm.st_dev == home.st_dev || !mkdtemp(dir)) {
+		tap_ok(1, "move across filesystems # SKIP no /dev/shm on a filesystem of its own");
+		return;
+	}
+	snprintf(a, sizeof a, "%s/IMG_0001.JPG", dir);
+	const char *const moving[] = { "--watch", dir, "--no-stamp", "--watch-keep", "move", NULL };
+	if (station_start(&r, "watch-elsewhere", false, moving)) {
+		tap_ok(scan_found(&r, "000000006"), "the scan is found");
+		tap_ok(child_ok(write_slowly(photo, a, NULL, 1, 0)) && stat(a, &was) == 0,
+		       "a file is written into a folder on another filesystem");
+		tap_ok(watched_attached(&r, "000000006", name, sizeof name), "it is attached (%s)",
+		       name);
+		tap_ok(!exists(a) && stat(local(&r, name), &now) == 0 && now.st_ino != was.st_ino &&
+		       harness_same_file(local(&r, name), photo),
+		       "copied into the session whole, then removed from the folder");
+	}
+	station_end(&r);
+	unlink(a);
+	rmdir(dir);
+}
+
+/* --watch-keep move, and the station killed (kill -9) after it renamed a
+ * file into the session but before that was journaled (the journal kept
+ * busy by this process meanwhile): nothing is lost; the file is in the
+ * session folder, whole, and the next start points it out. */
+static void test_watch_move_killed(const char *photo)
+{
+	struct station_run r;
+	char dir[600], a[700], pending[256] = "", *jpath = journal_default_path(NULL);
+	sqlite3 *db = NULL;
+	bool renamed = false;
+
+	snprintf(dir, sizeof dir, "%s/watched-killed", harness_home());
+	snprintf(a, sizeof a, "%s/IMG_0001.JPG", dir);
+	mkdir(dir, 0755);
+	const char *const moving[] = { "--watch", dir, "--no-stamp", "--watch-keep", "move", NULL };
+	if (station_start(&r, "watch-killed", false, moving)) {
+		tap_ok(scan_found(&r, "000000006"), "the scan is found");
+		tap_ok(jpath && sqlite3_open(jpath, &db) == SQLITE_OK &&
+		       sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK,
+		       "the journal is kept busy");
+		tap_ok(child_ok(write_slowly(photo, a, NULL, 1, 0)), "a file is written");
+		for (double end = harness_now() + T_SHORT; harness_now() < end && !renamed;
+		     nap(0.01))
+			renamed = !exists(a) && names_like(r.dir, "pending_", pending,
+							    sizeof pending) == 1;
+		tap_ok(renamed, "it leaves the watched folder for the session folder (%s) "
+		       "before it is journaled", pending);
+		kill(r.pid, SIGKILL);
+		tap_ok(reap(&r, T_SHORT), "the station is killed");
+		r.pid = -1;
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_close(db);
+		tap_ok(pending[0] && harness_same_file(local(&r, pending), photo),
+		       "the file is whole in the session folder");
+		tap_is_int(journal_state_of(local(&r, pending)), -1, "and not in the journal");
+	}
+	station_end(&r);
+	if (pending[0] && station_start(&r, "watch-killed", false, NULL)) {
+		char note[400];
+		snprintf(note, sizeof note, "NOTE: 1 file in the session folder is not in the "
+			 "journal (%s)", pending);
+		tap_ok(since(&r, 0, note), "the next start points it out: nothing lost");
+	}
+	station_end(&r);
+	free(jpath);
+}
+
 /* 16. --watch DIR: the files a capture program writes are taken once
  * complete, named from the number current at their press, copied, and
  * attached; what was there before is offered, not taken; u takes the last
@@ -1790,14 +1884,22 @@ static void test_watch(void)
 	unlink(a);
 	unlink(b);
 	if (station_start(&r, "watch-session", false, moving)) {
+		struct stat was, now;
 		tap_ok(since(&r, 0, "(polling") && since(&r, 0, "moving them"),
 		       "--watch-mode poll, --watch-keep move: it says so");
 		tap_ok(scan_found(&r, "000000006"), "the scan is found");
-		tap_ok(child_ok(write_slowly(photo, a, NULL, 3, 0.3)), "a file is written");
+		tap_ok(child_ok(write_slowly(photo, a, NULL, 3, 0.3)) && stat(a, &was) == 0,
+		       "a file is written");
 		tap_ok(watched_attached(&r, "000000006", name, sizeof name), "polling sees it");
 		tap_ok(!exists(a) && exists(local(&r, name)), "moved: out of the folder, in the session");
+		tap_ok(stat(local(&r, name), &now) == 0 && now.st_ino == was.st_ino &&
+		       now.st_dev == was.st_dev && harness_same_file(local(&r, name), photo),
+		       "on one filesystem it is renamed in: the session's file is the program's "
+		       "own (inode %lu), nothing copied", (unsigned long)was.st_ino);
 	}
 	station_end(&r);
+	test_watch_move_elsewhere(photo);
+	test_watch_move_killed(photo);
 }
 
 int main(void)

@@ -755,6 +755,97 @@ static void test_closed(void)
 	watch_free(w);
 }
 
+/* inotify hears a writer close a whole JPEG, or rename one in: it is
+ * given at the very next look, not a moment later.  (A look with no
+ * time to wait: the event is queued before close() and rename() return.) */
+static void test_at_once(void)
+{
+	const char *dir = folder("at-once");
+	watch_options o = { .dir = dir, .mode = WATCH_INOTIFY, .settle_ms = 30000 };
+	struct job j = { .dir = dir, .name = "IMG_0002.JPG.tmp", .final = "IMG_0002.JPG",
+			 .data = jpeg_bytes, .len = jpeg_len, .chunks = 2, .gap_ms = 50 };
+	watch *w = NULL;
+	watch_file f;
+	cs_error err;
+	int rc;
+
+	if (watch_open(&o, &w, &err) < 0) {
+		tap_ok(1, "read at once # SKIP no inotify here: %s", err.msg);
+		return;
+	}
+	write_file(dir, "IMG_0001.JPG", jpeg_bytes, jpeg_len);
+	rc = watch_wait_file(w, 0, &f, &err);
+	tap_ok(rc == 0 && f.complete && !strcmp(strrchr(f.path, '/') + 1, "IMG_0001.JPG"),
+	       "a whole JPEG its writer closed is given at the first look after the close "
+	       "(%s)", rc ? err.msg : f.path);
+	jobs_start(&j, 1);
+	jobs_join(&j, 1);
+	rc = watch_wait_file(w, 0, &f, &err);
+	tap_ok(rc == 0 && f.complete && !strcmp(strrchr(f.path, '/') + 1, "IMG_0002.JPG"),
+	       "a whole JPEG renamed in is given at the first look after the rename (%s)",
+	       rc ? err.msg : f.path);
+	watch_free(w);
+}
+
+/* Sets path's access and modification time to t (unix seconds). */
+static bool set_time(const char *dir, const char *name, time_t t)
+{
+	char path[1024];
+	struct timespec ts[2] = { { t, 0 }, { t, 0 } };
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	return utimensat(AT_FDCWD, path, ts, 0) == 0;
+}
+
+/* What a writer does to a closed file's attributes alone is no new shot:
+ * gphoto2 sets a file's time to the camera's right after closing it
+ * (gp_file_save), whether before the watch read the file or after; a
+ * mode changed later is nothing either.  A write in place is a new
+ * version, as before. */
+static void test_attributes(void)
+{
+	const char *dir = folder("attributes");
+	watch_options o = { .dir = dir, .mode = WATCH_INOTIFY, .settle_ms = 300 };
+	struct got g[GOT_MAX];
+	watch *w = NULL;
+	cs_error err;
+	char path[1024];
+	int n, fd;
+
+	if (watch_open(&o, &w, &err) < 0) {
+		tap_ok(1, "attributes # SKIP no inotify here: %s", err.msg);
+		return;
+	}
+	write_file(dir, "IMG_0001.JPG", jpeg_bytes, jpeg_len);
+	n = collect(w, 2.0, 1, g);
+	tap_ok(n == 1 && g[0].complete, "a JPEG is given");
+	tap_ok(set_time(dir, "IMG_0001.JPG", 1600000000), "then its time is set");
+	n = collect(w, 1.5, 0, g);
+	tap_is_int(n, 0, "a time set after it was given is no new version");
+	snprintf(path, sizeof path, "%s/IMG_0001.JPG", dir);
+	tap_ok(chmod(path, 0600) == 0, "then its mode is changed");
+	n = collect(w, 1.5, 0, g);
+	tap_is_int(n, 0, "nor is a mode changed");
+
+	write_file(dir, "IMG_0002.JPG", jpeg_bytes, jpeg_len);
+	tap_ok(set_time(dir, "IMG_0002.JPG", 1600000001),
+	       "a JPEG closed and its time set at once, before the watch looks");
+	n = collect(w, 1.5, 0, g);
+	tap_ok(n == 1 && g[0].complete && !strcmp(g[0].name, "IMG_0002.JPG"),
+	       "it is given once (%d)", n);
+
+	/* One byte of the image data, in place: same inode, same size. */
+	unsigned char b = jpeg_bytes[jpeg_len / 2] == 0x11 ? 0x22 : 0x11;
+	snprintf(path, sizeof path, "%s/IMG_0002.JPG", dir);
+	fd = open(path, O_WRONLY);
+	tap_ok(fd >= 0 && pwrite(fd, &b, 1, (off_t)(jpeg_len / 2)) == 1 && close(fd) == 0,
+	       "a byte of it written in place");
+	n = collect(w, 1.5, 0, g);
+	tap_ok(n == 1 && g[0].complete && g[0].size == (long long)jpeg_len,
+	       "a write in place is a new version: given again (%d)", n);
+	watch_free(w);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -779,6 +870,8 @@ int main(void)
 	test_deleted();
 	test_fuzz();
 	test_closed();
+	test_at_once();
+	test_attributes();
 	free(jpeg_bytes);
 	harness_cleanup();
 	return tap_done();
