@@ -30,6 +30,9 @@
 #define PRESS_HISTORY 64
 /* Numbers a held shot is shown to belong to, at most. */
 #define PRESS_CANDIDATES_MAX 8
+/* Sources starting so hold one shot each, whose place among the other
+ * presses is not known: it came in after a file named after it. */
+#define PRESS_UNORDERED "unordered-"
 
 /* A scan, in time order; identifier "" when the line was no catalog
  * number (the current number was cleared). */

@@ -21,6 +21,7 @@
 #include "metadata.h"
 #include "pipeline.h"
 #include "press.h"
+#include "press.h"
 
 /* Captures remembered for undo, newest last. */
 #define UNDO_DEPTH 32
@@ -55,7 +56,7 @@ struct station {
 	long long lost;              /* shots erased on the camera before they came */
 	/* The last file station_submit_received() took: its source stem,
 	 * the name it got, when. */
-	char host_source[256], host_stem[256];
+	char host_source[256], host_stem[256], host_press[64];
 	double host_at;
 	unsigned host_seq;
 
@@ -1352,16 +1353,17 @@ static void host_stem(const journal_station *cur, const char *source, const char
  * them there under a stem (into stem, 256 bytes), named from the time of
  * their press; lock (may be NULL) guards j.  A failure undoes in. */
 static int host_capture(journal *j, pthread_mutex_t *lock, const journal_station *cur,
-			double seen, unsigned seq, const char *const *paths, size_t n,
-			bool move, struct intake *in, char **name, char *stem, cs_error *err)
+			double seen, unsigned seq, const char *press_source,
+			const char *const *paths, size_t n, bool move, struct intake *in,
+			char **name, char *stem, cs_error *err)
 {
-	station_shot shot = { .bind = JB_PENDING, .lo = -INFINITY, .hi = seen,
-			      .source = STATION_HOST_CAMERA };
+	station_shot shot = { .bind = JB_PENDING, .lo = -INFINITY, .hi = seen };
 	const char *base = n ? strrchr(paths[0], '/') : NULL;
 	char source[256];
 	int ret;
 
 	base = base ? base + 1 : n ? paths[0] : "";
+	snprintf(shot.source, sizeof shot.source, "%s", press_source);
 	snprintf(source, sizeof source, "%.*s", (int)strcspn(base, "."), base);
 	host_stem(cur, source, base, seq, shot.stem, sizeof shot.stem);
 	if ((ret = copy_capture(cur->dir, &shot, paths, n, move, in, err)) == 0) {
@@ -1394,11 +1396,46 @@ int station_submit_to_running(const char *journal_path, const char *const *paths
 	 * scans (a station that ended has cleared its number). */
 	if ((ret = journal_open(journal_path, &j, err)) == 0 &&
 	    (ret = journal_station_current(j, &cur, err)) == 0)
-		ret = host_capture(j, NULL, &cur, now_s(), 0, paths, n, false, &in, name, stem,
-				   err);
+		ret = host_capture(j, NULL, &cur, now_s(), 0, STATION_HOST_CAMERA, paths, n,
+				   false, &in, name, stem, err);
 	journal_station_clear(&cur);
 	journal_close(j);
 	return ret;
+}
+
+/* The number ending a capture program's file name (IMG_0041: 41, after a
+ * prefix of 4), or -1. */
+static long name_counter(const char *source, size_t *prefix)
+{
+	size_t len = strlen(source), i = len;
+
+	while (i > 0 && isdigit((unsigned char)source[i - 1]))
+		i--;
+	if (i == len || len - i > 9)
+		return -1;
+	*prefix = i;
+	return strtol(source + i, NULL, 10);
+}
+
+/* Which presses a received file is placed among (into out, 64 bytes).
+ * Capture programs number their files in the order of the presses, and
+ * the rule places a press after the ones that came in before it.  A file
+ * that comes in after one numbered after it (a share delivered it late)
+ * was pressed before that one: it is placed alone, and held when a scan
+ * may have come before its press.  A counter that wraps (IMG_9999, then
+ * IMG_0001) asks once. */
+static void received_press_source(station *s, const char *source, char *out)
+{
+	size_t pa = 0, pb = 0;
+	long a = name_counter(source, &pa), b = name_counter(s->host_source, &pb);
+
+	if (s->host_press[0] && strcmp(source, s->host_source) == 0)
+		snprintf(out, sizeof s->host_press, "%s", s->host_press);  /* a pair's other half */
+	else if (a >= 0 && b >= 0 && pa == pb && strncmp(source, s->host_source, pa) == 0 && a < b)
+		snprintf(out, sizeof s->host_press, "%s%d-%u", PRESS_UNORDERED, (int)getpid(),
+			 s->host_seq);
+	else
+		snprintf(out, sizeof s->host_press, "%s", STATION_HOST_CAMERA);
 }
 
 int station_submit_received(station *s, const char *const *paths, size_t n, double seen,
@@ -1411,19 +1448,23 @@ int station_submit_received(station *s, const char *const *paths, size_t n, doub
 	};
 	struct intake in = { 0 };
 	cs_error e = { 0 };
-	char stem[sizeof s->host_stem];
-	int ret = host_capture(s->j, &s->lock, &cur, seen, ++s->host_seq, paths, n, move, &in,
-			       name, stem, err ? err : &e);
+	char stem[sizeof s->host_stem], press[sizeof s->host_press], source[sizeof s->host_source];
+	const char *base = n ? strrchr(paths[0], '/') : NULL;
+
+	base = base ? base + 1 : n ? paths[0] : "";
+	snprintf(source, sizeof source, "%.*s", (int)strcspn(base, "."), base);
+	++s->host_seq;
+	received_press_source(s, source, press);
+	int ret = host_capture(s->j, &s->lock, &cur, seen, s->host_seq, press, paths, n, move,
+			       &in, name, stem, err ? err : &e);
 
 	if (ret == 0 && move)
 		drop_originals(s, &in, paths, n);
 	if (ret == 0) {
 		/* Only this thread hands files in this way: the other half of
 		 * a pair is known here. */
-		const char *base = strrchr(paths[0], '/');
-		base = base ? base + 1 : paths[0];
-		snprintf(s->host_source, sizeof s->host_source, "%.*s",
-			 (int)strcspn(base, "."), base);
+		snprintf(s->host_source, sizeof s->host_source, "%s", source);
+		snprintf(s->host_press, sizeof s->host_press, "%s", press);
 		snprintf(s->host_stem, sizeof s->host_stem, "%s", stem);
 		s->host_at = now_s();
 		finish_kick(s->fin);

@@ -1902,6 +1902,55 @@ static void test_watch(void)
 	test_watch_move_killed(photo);
 }
 
+/* 16. A file that comes in after one named after it (a share that
+ * delivered IMG_0041 late) was pressed before it: never placed after it.
+ * Plain JPEGs: no label, no capture time, only the order could place them. */
+static void test_watch_out_of_order(void)
+{
+	struct station_run r;
+	char dir[600], p41[600], p42[600], d41[700], d42[700], name[96] = "";
+
+	tap_diag("a watched folder: a file delivered out of order");
+	snprintf(dir, sizeof dir, "%s/watched-order", harness_home());
+	snprintf(p41, sizeof p41, "%s/plain41.jpg", harness_home());
+	snprintf(p42, sizeof p42, "%s/plain42.jpg", harness_home());
+	snprintf(d41, sizeof d41, "%s/IMG_0041.JPG", dir);
+	snprintf(d42, sizeof d42, "%s/IMG_0042.JPG", dir);
+	mkdir(dir, 0755);
+	char *a = tool((const char *const[]){ MKJPEG_EXE, "640", "480", "41", p41, NULL });
+	char *b = tool((const char *const[]){ MKJPEG_EXE, "640", "480", "42", p42, NULL });
+	bool made = a && b;
+	free(a);
+	free(b);
+	if (!tap_ok(made, "two plain JPEGs"))
+		return;
+	const char *const extra[] = { "--watch", dir, "--no-stamp", NULL };
+	if (station_start(&r, "order-session", false, extra)) {
+		tap_ok(scan_found(&r, "000000006"), "A is scanned (IMG_0041 is shot now)");
+		tap_ok(scan_found(&r, "000000007"), "then B (IMG_0042 is shot now)");
+		tap_ok(child_ok(write_slowly(p42, d42, NULL, 1, 0)), "IMG_0042.JPG comes in first");
+		tap_ok(watched_attached(&r, "000000007", name, sizeof name),
+		       "held, answered n: on B (%s)", name);
+		size_t mark = r.mark;
+		tap_ok(child_ok(write_slowly(p41, d41, NULL, 1, 0)), "then IMG_0041.JPG");
+		bool held = expect(&r, "HELD pending_", T_LONG);
+		tap_ok(held && !since(&r, mark, "attached ✓ 000000007"),
+		       "it is held, not put on B after IMG_0042");
+		tap_ok(since(&r, mark, "came in after a file named after it"), "saying why");
+		nap(1.2);   /* an answer right after a hold is refused */
+		send_line(&r, "= 000000006");
+		tap_ok(watched_attached(&r, "000000006", name, sizeof name),
+		       "answered: on A (%s)", name);
+		char d43[700];
+		snprintf(d43, sizeof d43, "%s/IMG_0043.JPG", dir);
+		mark = r.mark;
+		tap_ok(child_ok(write_slowly(p42, d43, NULL, 1, 0)) &&
+		       expect(&r, "attached ✓ 000000007", T_LONG) && !since(&r, mark, "HELD"),
+		       "IMG_0043.JPG, in order again, follows IMG_0042 on B without asking");
+	}
+	station_end(&r);
+}
+
 int main(void)
 {
 	static char pw[] = "COPYSTAND_PASSWORD=";
@@ -1941,6 +1990,7 @@ int main(void)
 	test_card_left();
 	test_card_erased();
 	test_watch();
+	test_watch_out_of_order();
 
 	harness_server_stop(&hs);
 	harness_cleanup();
