@@ -16,6 +16,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <spawn.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,11 +303,14 @@ static void memory(harness_server *hs, const char *jpath, struct set *set)
  * camera on a thread of its own that names each press as the camera
  * announces it, waits 100 ms at a time for shots and hands them to the
  * station; the bench's thread presses the camera's own shutter button and
- * watches the station's status. */
+ * watches the station's status.  In bare mode the same thread, with the
+ * same calls, downloads into bare_dir and hands nothing on: the camera
+ * alone, timed on the very path the station's shots take. */
 struct stand {
 	station *st;                 /* NULL: the camera keeps its own names */
 	camera *cam;
 	char dir[512];
+	char bare_dir[512];
 	station_shot named[NAMED_SHOTS];  /* camera thread only */
 	unsigned nnamed;
 	pthread_t thread;
@@ -318,6 +322,11 @@ struct stand {
 	int captured;                /* captures journaled */
 	double downloaded_at[SHOTS_MAX];  /* camera_wait_capture returned */
 	double captured_at[SHOTS_MAX];    /* station_submit returned */
+	bool want_bare;              /* asked of the camera thread */
+	bool bare;                   /* the camera thread's mode, from its next wait */
+	int nbare;                   /* bare downloads so far */
+	double bare_at[SHOTS_MAX];   /* camera_wait_capture returned, bare */
+	char bare_sample[PATH_MAX];  /* the first bare download */
 	double clock_next;           /* camera thread only: when to read its clock */
 	double clock_lo, clock_hi;   /* what it knows of the offset (under lock) */
 	ptpip_cam *pc;
@@ -387,18 +396,35 @@ static void *stand_camera(void *arg)
 		cs_error err = { 0 };
 
 		pthread_mutex_lock(&x->lock);
-		bool stop = x->stop;
+		bool stop = x->stop, bare = x->want_bare;
+		if (bare != x->bare) {
+			x->bare = bare;
+			pthread_cond_broadcast(&x->cond);
+		}
 		pthread_mutex_unlock(&x->lock);
 		if (stop)
 			return NULL;
 		stand_read_clock(x);
-		int ret = camera_wait_capture(x->cam, 100, x->dir, NULL, &cap, &err);
+		int ret = camera_wait_capture(x->cam, 100, bare ? x->bare_dir : x->dir, NULL,
+					      &cap, &err);
 		double downloaded = now_s();
 		if (ret == CS_E_CONFLICT || ret == CS_E_TIMEOUT)
 			continue;   /* a conflict: named anew for the next try */
 		if (ret) {
 			fprintf(stderr, "bench: camera: %s\n", err.msg);
 			nanosleep(&(struct timespec){ .tv_nsec = 500000000 }, NULL);
+			continue;
+		}
+		if (bare) {
+			pthread_mutex_lock(&x->lock);
+			if (x->nbare < SHOTS_MAX)
+				x->bare_at[x->nbare] = downloaded;
+			if (!x->bare_sample[0])
+				snprintf(x->bare_sample, sizeof x->bare_sample, "%s",
+					 cap.files[0].path);
+			x->nbare++;
+			pthread_cond_broadcast(&x->cond);
+			pthread_mutex_unlock(&x->lock);
 			continue;
 		}
 		for (unsigned i = 0; i < NAMED_SHOTS && i < x->nnamed; i++)
@@ -431,17 +457,31 @@ static void stand_sleep(struct stand *x, double until)
 	pthread_cond_timedwait(&x->cond, &x->lock, &ts);
 }
 
-/* Until n captures are journaled; false after timeout_s. */
-static bool stand_wait_captured(struct stand *x, int n, double timeout_s)
+/* Until the count (x->captured: captures journaled; x->nbare: bare
+ * downloads) reaches n; false after timeout_s. */
+static bool stand_wait_count(struct stand *x, const int *count, int n, double timeout_s)
 {
 	double until = now_s() + timeout_s;
 
 	pthread_mutex_lock(&x->lock);
-	while (x->captured < n && now_s() < until)
+	while (*count < n && now_s() < until)
 		stand_sleep(x, until);
-	bool ok = x->captured >= n;
+	bool ok = *count >= n;
 	pthread_mutex_unlock(&x->lock);
 	return ok;
+}
+
+/* Puts the camera thread in bare mode (or back) and waits until its next
+ * wait for a shot is in that mode. */
+static void stand_bare(struct stand *x, bool bare)
+{
+	double until = now_s() + 10;
+
+	pthread_mutex_lock(&x->lock);
+	x->want_bare = bare;
+	while (x->bare != bare && now_s() < until)
+		stand_sleep(x, until);
+	pthread_mutex_unlock(&x->lock);
 }
 
 /* Until the station counts n captures attached: when it saw that, or -1
@@ -515,30 +555,6 @@ static double percentile(double *v, int n, double p)
 	return v[i < 0 ? 0 : i >= n ? n - 1 : i];
 }
 
-/* The camera alone: shutter to the file fsynced in a folder, no station.
- * The median of n; *sample: one of the files (malloc'd). */
-static double pure_download(ptpip_cam *pc, camera *cam, const char *dir, int n,
-			    char **sample)
-{
-	double t[SHOTS_MAX];
-
-	for (int i = 0; i < n; i++) {
-		camera_capture cap;
-		cs_error err = { 0 };
-		double t0 = press(pc);
-
-		if (camera_wait_capture(cam, 10000, dir, NULL, &cap, &err)) {
-			fprintf(stderr, "bench: download: %s\n", err.msg);
-			t[i] = NAN;
-			continue;
-		}
-		t[i] = now_s() - t0;
-		if (!*sample)
-			*sample = strdup(cap.files[0].path);
-	}
-	return percentile(t, n, 0.5);
-}
-
 /* The asset server alone: the same file streamed to n reserved locations,
  * tokens fetched beforehand (not timed), like the raw libcurl baseline. */
 static double pure_upload(specify_session *s, const char *path, int n)
@@ -594,7 +610,7 @@ static void cadence(struct stand *x, ptpip_cam *pc, harness_server *hs, int late
 				  .tv_nsec = (long)((wait - floor(wait)) * 1e9) }, NULL);
 		pressed[i] = press(pc);
 	}
-	bool all = stand_wait_captured(x, base + n, 60);
+	bool all = stand_wait_count(x, &x->captured, base + n, 60);
 	double done = stand_wait_attached(x, s0.attached + n, 600);
 	int used = all_requests(hs) - before;
 	standin_faults(hs->standin, "{\"latency_ms\": 0}", &err);
@@ -708,33 +724,91 @@ static bool stand_scan(struct stand *x, const char *number)
 	return true;
 }
 
+/* After journaled, step by step: for the items first..first+n-1 of the
+ * journal jpath (one shot each, in order), the p50/p95 of the time from
+ * each event to the next (the states the first item went through), and
+ * from its last event to when the bench saw it (seen[k]). */
+static void journal_steps(const char *jpath, long long first, int n, const double *seen)
+{
+	enum { STEPS = 12 };
+	char names[STEPS][32];
+	double d[STEPS + 1][SHOTS_MAX];
+	int nsteps = -1, got = 0;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+
+	if (sqlite3_open_v2(jpath, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT to_state, at FROM events WHERE item_id = ? "
+			       "ORDER BY at, id", -1, &q, NULL) != SQLITE_OK) {
+		fprintf(stderr, "bench: journal %s: %s\n", jpath, sqlite3_errmsg(db));
+		goto out;
+	}
+	for (int k = 0; k < n && k < SHOTS_MAX; k++) {
+		double at[STEPS + 1];
+		int m = 0;
+		sqlite3_reset(q);
+		sqlite3_bind_int64(q, 1, first + k);
+		while (sqlite3_step(q) == SQLITE_ROW && m <= STEPS) {
+			const char *state = (const char *)sqlite3_column_text(q, 0);
+			if (nsteps < 0 && m < STEPS)
+				snprintf(names[m], sizeof names[m], "%s", state ? state : "?");
+			at[m++] = sqlite3_column_double(q, 1);
+		}
+		if (nsteps < 0)
+			nsteps = m;
+		if (m != nsteps || m < 1)
+			continue;   /* another way through: left out */
+		for (int i = 1; i < m; i++)
+			d[i - 1][got] = at[i] - at[i - 1];
+		d[m - 1][got] = seen[k] - at[m - 1];
+		got++;
+	}
+	if (got == 0)
+		goto out;
+	printf("  after journaled (p50/p95 of %d, from the journal's events):", got);
+	for (int i = 1; i < nsteps; i++)
+		printf(" ->%s %.0f/%.0f", names[i], percentile(d[i - 1], got, 0.5) * 1e3,
+		       percentile(d[i - 1], got, 0.95) * 1e3);
+	printf(" ->seen by the station %.0f/%.0f ms\n", percentile(d[nsteps - 1], got, 0.5) * 1e3,
+	       percentile(d[nsteps - 1], got, 0.95) * 1e3);
+out:
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+}
+
 static void station_bench(harness_server *hs, specify_session *s, bool quick)
 {
-	int nlat = quick ? 5 : 20, ncad = quick ? 5 : 10, npure = quick ? 3 : 10;
+	int nlat = quick ? 5 : 20, ncad = quick ? 5 : 10, nup = quick ? 3 : 10;
 	struct stand x;
-	char rawdir[512], *sample = NULL, *reply;
-	double lat[SHOTS_MAX], dl[SHOTS_MAX], jr[SHOTS_MAX], at[SHOTS_MAX];
+	char *reply;
+	double lat[SHOTS_MAX], dl[SHOTS_MAX], jr[SHOTS_MAX], at[SHOTS_MAX], bare[SHOTS_MAX];
+	double seen[SHOTS_MAX];
 
-	snprintf(rawdir, sizeof rawdir, "%s/station-raw", harness_home());
-	mkdir(rawdir, 0700);
 	if (!stand_open(&x, hs, specify_session_info(s)->catalog_format, "station", NULL))
 		goto out;
+	snprintf(x.bare_dir, sizeof x.bare_dir, "%s/station-bare", harness_home());
+	mkdir(x.bare_dir, 0700);
 	reply = ptpip_cam_control(x.pc, "payload jpeg %d", SHOT_SIZE);
 	free(reply);
-
-	/* What the transfer alone takes: the camera's download, then the upload. */
-	double down = pure_download(x.pc, x.cam, rawdir, npure, &sample);
-	double up = sample ? pure_upload(s, sample, npure) : NAN;
-
 	if (!stand_scan(&x, "000000001") || !stand_start(&x))
 		goto out;
 
-	/* One at a time: the next shot once the last is attached.  The first
+	/* One at a time, each once the last is in: the camera alone (bare:
+	 * shutter to the file fsynced in a folder, the station's camera
+	 * thread without the station), then the station (to attached), in
+	 * turn, so both see the same process and machine.  The first pair
 	 * (the pipeline's first upload) is not counted. */
-	int got = 0;
+	int got = 0, nbare = 0;
 	for (int i = -1; i < nlat; i++) {
+		stand_bare(&x, true);
 		double t0 = press(x.pc);
-		if (!stand_wait_captured(&x, i + 2, 30))
+		if (!stand_wait_count(&x, &x.nbare, i + 2, 30))
+			break;
+		if (i >= 0)
+			bare[nbare++] = x.bare_at[i + 1] - t0;
+		stand_bare(&x, false);
+		t0 = press(x.pc);
+		if (!stand_wait_count(&x, &x.captured, i + 2, 30))
 			break;
 		double t = stand_wait_attached(&x, i + 2, 60);
 		if (t < 0)
@@ -745,21 +819,28 @@ static void station_bench(harness_server *hs, specify_session *s, bool quick)
 		dl[got] = x.downloaded_at[i + 1] - t0;
 		jr[got] = x.captured_at[i + 1] - x.downloaded_at[i + 1];
 		at[got] = t - x.captured_at[i + 1];
+		seen[got] = t;
 		got++;
 	}
+	/* What the upload alone takes, of a file the camera made. */
+	double up = x.bare_sample[0] ? pure_upload(s, x.bare_sample, nup) : NAN;
 	printf("station, %d x %d MB JPEG one at a time (camera and asset server on loopback):\n",
 	       got, SHOT_SIZE / 1000000);
-	if (got > 0) {
+	if (got > 0 && nbare > 0) {
 		double p50 = percentile(lat, got, 0.5), p95 = percentile(lat, got, 0.95);
+		double down = percentile(bare, nbare, 0.5);
 		printf("  shutter->attached      p50 %4.0f ms   p95 %4.0f ms   (p50/p95s: shutter->downloaded "
 		       "%.0f/%.0f ms, ->journaled %.0f/%.0f ms, ->attached %.0f/%.0f ms)\n",
 		       p50 * 1e3, p95 * 1e3,
 		       percentile(dl, got, 0.5) * 1e3, percentile(dl, got, 0.95) * 1e3,
 		       percentile(jr, got, 0.5) * 1e3, percentile(jr, got, 0.95) * 1e3,
 		       percentile(at, got, 0.5) * 1e3, percentile(at, got, 0.95) * 1e3);
-		printf("  pure transfer          %4.0f ms = camera alone (shutter->file) %.0f ms "
-		       "+ upload alone %.0f ms (medians of %d)\n", (down + up) * 1e3, down * 1e3,
-		       up * 1e3, npure);
+		journal_steps(x.jpath, 2, got, seen);
+		printf("  pure transfer          %4.0f ms = camera alone (shutter->file, the station's camera "
+		       "thread handing nothing on, shots taken in turn with the station's) %.0f ms "
+		       "(p95 %.0f, %d shots) + upload alone %.0f ms (median of %d)\n",
+		       (down + up) * 1e3, down * 1e3, percentile(bare, nbare, 0.95) * 1e3, nbare,
+		       up * 1e3, nup);
 		printf("  overhead               p50 %+4.0f ms, p95 %+4.0f ms over pure transfer "
 		       "(goal: < 100 ms)\n", (p50 - down - up) * 1e3, (p95 - down - up) * 1e3);
 	}
@@ -772,7 +853,6 @@ static void station_bench(harness_server *hs, specify_session *s, bool quick)
 	}
 out:
 	stand_close(&x);
-	free(sample);
 }
 
 /* --- a watched folder (issue 16) ------------------------------------------------ */
