@@ -188,7 +188,7 @@ static bool one_filesystem(const struct stat *st, const char *dst)
 	return same;
 }
 
-static bool same_version(const struct stat *a, const struct stat *b)
+bool durable_same_version(const struct stat *a, const struct stat *b)
 {
 	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
 	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
@@ -247,7 +247,7 @@ int durable_move(const char *src, const char *dst, long long *size, char *sha256
 	else if (!one_filesystem(&before, dst))
 		ret = 1;
 	else if ((ret = hash_sync(fd, src, size, sha256, err)) == 0 &&
-		 (fstat(fd, &after) < 0 || !same_version(&before, &after)))
+		 (fstat(fd, &after) < 0 || !durable_same_version(&before, &after)))
 		ret = cs_error_set(err, CS_E_IO, "%s changed while it was being taken: it is "
 				   "taken again once it is still", src);
 	if (ret == 0 && renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_NOREPLACE) < 0) {
@@ -258,7 +258,7 @@ int durable_move(const char *src, const char *dst, long long *size, char *sha256
 		else
 			ret = cs_error_set(err, errno == EEXIST ? CS_E_CONFLICT : CS_E_IO,
 					   "cannot move %s to %s: %s", src, dst, strerror(errno));
-	} else if (ret == 0 && (stat(dst, &there) < 0 || !same_version(&after, &there))) {
+	} else if (ret == 0 && (stat(dst, &there) < 0 || !durable_same_version(&after, &there))) {
 		/* Another file put in its place between the open and the rename. */
 		ret = move_back(src, dst, cs_error_set(err, CS_E_IO, "%s was replaced while it "
 						       "was being taken", src), err);

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "error.h"
@@ -39,6 +40,9 @@ int durable_copy_fd(durable_file *f, int fd, off_t from, const char *src,
 int durable_commit(durable_file *f, long long *size, char *sha256, cs_error *err);
 /* Gives up: the temporary is removed. */
 void durable_abort(durable_file *f);
+
+/* The same file, unchanged: device, inode, size and mtime alike. */
+bool durable_same_version(const struct stat *a, const struct stat *b);
 
 /* Moves the file src to dst (never over another file) where both are on
  * one filesystem, nothing copied: its bytes are hashed (size and sha256,

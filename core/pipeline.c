@@ -316,6 +316,15 @@ static bool settle(pipeline *p, journal *j, journal_item *it, int ret,
 	return ret && (unknown || cs_error_is_transient(ret));
 }
 
+/* Attaches one uploaded item with a join row of its own. */
+static void attach_alone(pipeline *p, journal *j, journal_item *it)
+{
+	cs_error err = { 0 };
+	int ret = step_attach(p, j, it, &err);
+
+	settle(p, j, it, ret, &err, false);
+}
+
 enum outcome { DONE, STRUGGLED, PARKED };
 
 /* Leaves an uploaded item to be attached with others (lock not held):
@@ -386,11 +395,8 @@ static void attach_together(pipeline *p, journal *j, struct job **jobs, size_t n
 		pthread_mutex_lock(&p->lock);
 		p->no_bulk = true;
 		pthread_mutex_unlock(&p->lock);
-		for (size_t i = 0; i < n; i++) {
-			journal_item *it = &jobs[i]->item;
-			ret = step_attach(p, j, it, &err);
-			settle(p, j, it, ret, &err, false);
-		}
+		for (size_t i = 0; i < n; i++)
+			attach_alone(p, j, &jobs[i]->item);
 	} else if (ret == 0) {
 		/* One transaction; the items stay the jobs'. */
 		for (size_t i = 0; i < n; i++) {
@@ -445,13 +451,10 @@ static void attach_parked(pipeline *p, journal *j)
 		p->leaders++;
 		pthread_mutex_unlock(&p->lock);
 
-		if (n == 1) {
-			cs_error err = { 0 };
-			int ret = step_attach(p, j, &jobs[0]->item, &err);
-			settle(p, j, &jobs[0]->item, ret, &err, false);
-		} else {
+		if (n == 1)
+			attach_alone(p, j, &jobs[0]->item);
+		else
 			attach_together(p, j, jobs, n);
-		}
 
 		pthread_mutex_lock(&p->lock);
 		p->leaders--;

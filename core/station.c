@@ -1258,9 +1258,7 @@ static void drop_originals(station *s, const struct intake *in, const char *cons
 			continue;
 		if (lstat(paths[i], &now) < 0)
 			why = strerror(errno);
-		else if (now.st_ino == o->st_ino && now.st_dev == o->st_dev &&
-			 now.st_size == o->st_size && now.st_mtim.tv_sec == o->st_mtim.tv_sec &&
-			 now.st_mtim.tv_nsec == o->st_mtim.tv_nsec) {
+		else if (durable_same_version(&now, o)) {
 			if (unlink(paths[i]) == 0)
 				continue;
 			why = strerror(errno);
@@ -1352,19 +1350,28 @@ static void host_stem(const journal_station *cur, const char *source, const char
  * session of cur (moved when move allows, else copied: in) and journals
  * them there under a stem (into stem, 256 bytes), named from the time of
  * their press; lock (may be NULL) guards j.  A failure undoes in. */
+/* The file name a host gave a capture (its first file's), and into source
+ * (256 bytes) that name up to its first dot. */
+static const char *host_source_of(const char *const *paths, size_t n, char *source)
+{
+	const char *base = n ? strrchr(paths[0], '/') : NULL;
+
+	base = base ? base + 1 : n ? paths[0] : "";
+	snprintf(source, 256, "%.*s", (int)strcspn(base, "."), base);
+	return base;
+}
+
 static int host_capture(journal *j, pthread_mutex_t *lock, const journal_station *cur,
 			double seen, unsigned seq, const char *press_source,
 			const char *const *paths, size_t n, bool move, struct intake *in,
 			char **name, char *stem, cs_error *err)
 {
 	station_shot shot = { .bind = JB_PENDING, .lo = -INFINITY, .hi = seen };
-	const char *base = n ? strrchr(paths[0], '/') : NULL;
 	char source[256];
+	const char *base = host_source_of(paths, n, source);
 	int ret;
 
-	base = base ? base + 1 : n ? paths[0] : "";
 	snprintf(shot.source, sizeof shot.source, "%s", press_source);
-	snprintf(source, sizeof source, "%.*s", (int)strcspn(base, "."), base);
 	host_stem(cur, source, base, seq, shot.stem, sizeof shot.stem);
 	if ((ret = copy_capture(cur->dir, &shot, paths, n, move, in, err)) == 0) {
 		if (lock)
@@ -1449,10 +1456,8 @@ int station_submit_received(station *s, const char *const *paths, size_t n, doub
 	struct intake in = { 0 };
 	cs_error e = { 0 };
 	char stem[sizeof s->host_stem], press[sizeof s->host_press], source[sizeof s->host_source];
-	const char *base = n ? strrchr(paths[0], '/') : NULL;
 
-	base = base ? base + 1 : n ? paths[0] : "";
-	snprintf(source, sizeof source, "%.*s", (int)strcspn(base, "."), base);
+	host_source_of(paths, n, source);
 	++s->host_seq;
 	received_press_source(s, source, press);
 	int ret = host_capture(s->j, &s->lock, &cur, seen, s->host_seq, press, paths, n, move,
