@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <stdarg.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ struct entry {
 	int ncands;
 	bool named;                /* its record has an attachment of its name */
 	bool adopted;              /* journaled in the resumed batch */
+	char location[129];        /* reserved ahead, or "" */
 };
 
 struct batch_plan {
@@ -199,13 +201,8 @@ int batch_plan_new(const batch_options *o, char *const *inputs, size_t n,
 	qsort(p->v, p->n, sizeof *p->v, by_path);
 	for (size_t i = 0; i < p->n; i++) {
 		struct entry *e = &p->v[i];
-		cs_error ferr;
 		if (e->f.status == BATCH_UNREADABLE)
 			continue;
-		if (sha256_file(e->f.path, e->f.sha256, &e->f.size, &ferr)) {
-			set_status(e, BATCH_UNREADABLE, "%s", ferr.msg);
-			continue;
-		}
 		if (o->mapping)
 			resolve_mapped(e, table, o->mapping);
 		else
@@ -246,6 +243,64 @@ void batch_plan_counts(const batch_plan *p, size_t counts[BATCH_STATUS_COUNT])
 	memset(counts, 0, sizeof(size_t) * BATCH_STATUS_COUNT);
 	for (size_t i = 0; i < p->n; i++)
 		counts[p->v[i].f.status]++;
+}
+
+/* --- reading and reserving, while Specify looks the names up ---------------- */
+
+/* Locations reserved ahead: what the first uploads take, few enough that
+ * their tokens are still fresh when those go out. */
+#define RESERVE_AHEAD 32
+
+struct ahead {
+	batch_plan *p;
+	specify_session *s;
+};
+
+/* Reserves locations for the first files that may match, so that they go
+ * out as soon as they are journaled.  A reservation creates nothing: one a
+ * file does not use costs nothing, and one that fails is left to the
+ * pipeline. */
+static void *reserve_ahead(void *arg)
+{
+	struct ahead *a = arg;
+	batch_plan *p = a->p;
+	specify_reservation res[RESERVE_AHEAD];
+	const char *names[RESERVE_AHEAD];
+	struct entry *which[RESERVE_AHEAD];
+	size_t n = 0;
+	cs_error err;
+
+	for (size_t i = 0; i < p->n && n < RESERVE_AHEAD; i++)
+		if (p->v[i].ncands) {
+			which[n] = &p->v[i];
+			names[n++] = p->v[i].f.name;
+		}
+	if (n && specify_locations_reserve(a->s, names, n, res, &err) == 0)
+		for (size_t k = 0; k < n; k++)
+			memcpy(which[k]->location, res[k].location, sizeof res[k].location);
+	return NULL;
+}
+
+static void *hash_all(void *arg)
+{
+	batch_plan *p = ((struct ahead *)arg)->p;
+
+	for (size_t i = 0; i < p->n; i++) {
+		struct entry *e = &p->v[i];
+		cs_error ferr;
+		if (e->f.status != BATCH_UNREADABLE &&
+		    sha256_file(e->f.path, e->f.sha256, &e->f.size, &ferr))
+			set_status(e, BATCH_UNREADABLE, "%s", ferr.msg);
+	}
+	return NULL;
+}
+
+/* Runs fn beside the caller (or at once, when no thread can start). */
+static void beside(pthread_t *t, bool *threaded, void *(*fn)(void *), void *arg)
+{
+	*threaded = pthread_create(t, NULL, fn, arg) == 0;
+	if (!*threaded)
+		fn(arg);
 }
 
 /* --- validation -------------------------------------------------------------- */
@@ -440,8 +495,21 @@ static int adopt_resumed(batch_plan *p, journal *j, long long resumed, cs_error 
 int batch_plan_validate(batch_plan *p, specify_session *s, journal *j,
 			long long resumed, cs_error *err)
 {
+	struct ahead a = { .p = p, .s = s };
+	pthread_t t[2];
+	bool threaded[2] = { false, false };
 	lookup *l = NULL;
-	int ret = lookup_all(p, s, &l, err);
+	int ret;
+
+	/* The lookup is one request: the files are read, and the first
+	 * locations reserved, meanwhile. */
+	beside(&t[0], &threaded[0], hash_all, &a);
+	if (p->o.reserve)
+		beside(&t[1], &threaded[1], reserve_ahead, &a);
+	ret = lookup_all(p, s, &l, err);
+	for (int k = 0; k < 2; k++)
+		if (threaded[k])
+			pthread_join(t[k], NULL);
 
 	if (ret == 0 && resumed)
 		ret = adopt_resumed(p, j, resumed, err);
@@ -510,6 +578,7 @@ int batch_plan_journal(const batch_plan *p, journal *j, const char *server,
 						 collection_id, label, batch_id, err);
 	for (size_t i = 0; ret == 0 && i < p->n; i++) {
 		const batch_file *f = &p->v[i].f;
+		const char *location = p->v[i].location;
 		if (f->status != BATCH_MATCHED || p->v[i].adopted)
 			continue;
 		items[n] = (journal_item){
@@ -518,7 +587,8 @@ int batch_plan_journal(const batch_plan *p, journal *j, const char *server,
 			.mimetype = (char *)metadata_mimetype(f->name),
 			.target = (char *)p->o.target->name, .identifier = f->identifier,
 			.record_table = (char *)p->o.target->table, .record_id = f->record_id,
-			.ordinal = f->ordinal, .state = JS_MATCHED,
+			.ordinal = f->ordinal, .location = location[0] ? (char *)location : NULL,
+			.state = location[0] ? JS_RESERVED : JS_MATCHED,
 		};
 		ret = attachment_fields(p, &items[n++], collection, err);
 	}

@@ -1,9 +1,9 @@
 /* copystand — a batch of files to attach: plan, validate, journal.
  *
  * Planning walks the input (files and folders), groups same-stem files
- * (RAW+JPEG pairs), hashes each file and finds its identifier from its
- * name (or a mapping file).  Validation looks every identifier up in
- * batched requests and decides, per file: matched, not found, ambiguous,
+ * (RAW+JPEG pairs) and finds each file's identifier from its name (or a
+ * mapping file).  Validation looks every identifier up in batched
+ * requests, hashing the files meanwhile, and decides, per file: matched, not found, ambiguous,
  * badly formatted, not in the mapping file, already attached (this
  * journal attached the same content to that record before), name taken
  * (the record has an attachment of that name whose bytes are not known to
@@ -67,19 +67,23 @@ typedef struct batch_options {
 	/* Attachment fields from the configuration (NULL: none); each
 	 * JPEG's EXIF adds its date and camera. */
 	const metadata_defaults *defaults;
+	/* Validation also reserves locations for the first files, so that
+	 * they are journaled reserved and go out at once (not for a dry run). */
+	bool reserve;
 } batch_options;
 
 typedef struct batch_plan batch_plan;
 
-/* Walks inputs (files or folders; subfolders with recursive), hashes the
- * files and resolves their names.  Unreadable inputs become entries with
+/* Walks inputs (files or folders; subfolders with recursive) and resolves
+ * the files' names.  Unreadable inputs become entries with
  * BATCH_UNREADABLE, not errors; a mapping file that cannot be read is. */
 int batch_plan_new(const batch_options *o, char *const *inputs, size_t n,
 		   batch_plan **out, cs_error *err);
 void batch_plan_free(batch_plan *plan);
 
-/* Looks the identifiers up (batched), checks what the records and the
- * journal already hold, and settles every file's status.  resumed (0:
+/* Looks the identifiers up (batched) while hashing the files, checks what
+ * the records and the journal already hold, and settles every file's
+ * status (a file that cannot be read: unreadable).  resumed (0:
  * none) is an unfinished batch of the same files: its files keep the
  * record they were journaled with and count as matched, as when the batch
  * began. */

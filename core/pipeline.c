@@ -16,9 +16,6 @@
 
 #define MAX_WORKERS 8
 #define LEASE_S 300.0
-/* A token that came with a reservation is used while well inside its
- * 150 s window; older ones are replaced by a fresh get_token. */
-#define TOKEN_FRESH_S 90.0
 /* Files this large are sent one or two at a time: on two cores parallel
  * uploads of 50 MB files were slower than sequential ones. */
 #define LARGE_FILE (32ll << 20)
@@ -27,7 +24,6 @@
  * costs little per file, few enough that their tokens are still fresh
  * when the files go out. */
 #define RESERVE_CHUNK 32
-#define TOKEN_CACHE 64
 #define MAX_UNDO 64
 /* Join rows per bulk request, and such requests out at once (Specify
  * serves two at a time on two cores): small enough that one failing row
@@ -38,8 +34,6 @@
 
 struct job {
 	journal_item item;
-	char token[160];
-	double minted;
 	struct job *next;
 };
 
@@ -59,10 +53,6 @@ struct pipeline {
 	specify_session *session;  /* set once online; lives until stop */
 	long long collection_id;
 	journal *j;                /* the coordinator's connection */
-
-	/* Tokens of reservations not yet sent (coordinator only). */
-	struct { long long id; char token[160]; double minted; } tokens[TOKEN_CACHE];
-	int ntokens;
 
 	struct job *queue, *queue_tail;
 	long long inflight_items[MAX_WORKERS * 2];
@@ -214,7 +204,6 @@ static int reconcile(pipeline *p, journal *j, journal_item *it, bool *done,
 static int step_upload(pipeline *p, journal *j, struct job *job, cs_error *err)
 {
 	journal_item *it = &job->item;
-	bool fresh = job->token[0] && now_s() - job->minted < TOKEN_FRESH_S;
 	struct stat st;
 	int ret;
 
@@ -227,7 +216,7 @@ static int step_upload(pipeline *p, journal *j, struct job *job, cs_error *err)
 				    "was journaled (%lld, now %lld bytes): check it and "
 				    "add it again", it->path, it->size, (long long)st.st_size);
 	ret = specify_asset_upload(p->session, it->path, it->name, it->mimetype,
-				   it->location, fresh ? job->token : NULL, err);
+				   it->location, NULL, err);
 	if (ret)
 		return ret;
 	it->state = JS_UPLOADED;
@@ -661,30 +650,6 @@ static bool is_inflight(const pipeline *p, long long id)
 	return false;
 }
 
-/* Keeps the token a reservation came with, for when its item goes out. */
-static void token_keep(pipeline *p, long long id, const specify_reservation *r)
-{
-	int slot = p->ntokens < TOKEN_CACHE ? p->ntokens++ : (int)(id % TOKEN_CACHE);
-
-	p->tokens[slot].id = id;
-	p->tokens[slot].minted = (double)r->minted;
-	snprintf(p->tokens[slot].token, sizeof p->tokens[slot].token, "%s", r->token);
-}
-
-/* Moves a kept token into the job (a stale or missing one means the worker
- * asks for a fresh one). */
-static void token_take(pipeline *p, struct job *job)
-{
-	for (int i = 0; i < p->ntokens; i++) {
-		if (p->tokens[i].id != job->item.id)
-			continue;
-		memcpy(job->token, p->tokens[i].token, sizeof job->token);
-		job->minted = p->tokens[i].minted;
-		p->tokens[i] = p->tokens[--p->ntokens];
-		return;
-	}
-}
-
 /* Queues an item for the workers (called with the lock held). */
 static void enqueue(pipeline *p, journal_item *it)
 {
@@ -694,7 +659,6 @@ static void enqueue(pipeline *p, journal_item *it)
 		return;
 	job->item = *it;
 	memset(it, 0, sizeof *it);
-	token_take(p, job);
 	p->inflight_items[p->inflight] = job->item.id;
 	p->inflight++;
 	if (p->queue_tail)
@@ -745,7 +709,8 @@ static int count_reserved(pipeline *p, size_t *n, cs_error *err)
 }
 
 /* matched → reserved, a chunk at a time, journaled in one transaction
- * before any of them is uploaded; their tokens are kept for the upload. */
+ * before any of them is uploaded; the session keeps their tokens for the
+ * uploads. */
 static int reserve(pipeline *p, cs_error *err)
 {
 	journal_item *items = NULL;
@@ -779,10 +744,8 @@ static int reserve(pipeline *p, cs_error *err)
 	}
 	if (ret || (ret = journal_items_update(p->j, items, n, JS_MATCHED, err)))
 		goto out;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		report(p, &items[i], false);
-		token_keep(p, items[i].id, &res[i]);
-	}
 out:
 	journal_items_free(items, n);
 	free(names);

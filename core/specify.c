@@ -20,6 +20,10 @@
 #define QUERY_CHUNK (256u << 10)
 /* Names per get_upload_params request (keeps the JSON body small). */
 #define RESERVE_CHUNK 500
+/* Tokens of reservations kept for their uploads; one is used while well
+ * inside its 150 s window, later a fresh get_token replaces it. */
+#define TOKEN_CACHE 64
+#define TOKEN_FRESH_S 90
 /* A reply from Specify larger than this is not something we asked for
  * (a lookup chunk of full records with their attachments stays far below). */
 #define MAX_REPLY (64u << 20)
@@ -36,16 +40,25 @@ struct specify_session {
 	char *catalog_format;
 	specify_info info;
 
-	pthread_mutex_t lock;   /* guards csrf, generation, assets, no_query */
+	pthread_mutex_t lock;   /* guards csrf, generation, assets, no_query,
+				 * bulk, tokens */
 	char *csrf;
 	unsigned generation;    /* bumped by each successful (re)login */
 	bool logged_in;
 	bool no_query;          /* the user may not run queries */
 	int bulk;               /* bulk create: 0 not asked yet, 1 yes, -1 no */
+	/* One first load of the settings or the bulk answer at a time:
+	 * whoever comes second finds it loaded instead of asking again. */
+	pthread_mutex_t load_lock;
+	pthread_t warm;         /* specify_session_warm's thread */
+	bool warming;
 
 	bool assets_loaded;
 	specify_assets assets;
 	char *assets_strings[5];
+
+	specify_reservation tokens[TOKEN_CACHE];
+	int ntokens;
 };
 
 static void wipe_free(char *s)
@@ -529,6 +542,42 @@ static int session_load_domain(specify_session *s, cs_error *err)
 	return 0;
 }
 
+struct domain_load {
+	specify_session *s;
+	cs_error err;
+	int ret;
+};
+
+static void *domain_load_main(void *arg)
+{
+	struct domain_load *d = arg;
+
+	d->ret = session_load_domain(d->s, &d->err);
+	return NULL;
+}
+
+/* user.json and domain.json side by side: each is a round trip before
+ * the first request that does any work.  The user's error comes first:
+ * it says whether the account may use the collection at all. */
+static int session_load(specify_session *s, cs_error *err)
+{
+	struct domain_load d = { .s = s };
+	pthread_t t;
+	bool threaded = pthread_create(&t, NULL, domain_load_main, &d) == 0;
+	int ret = session_load_user(s, err);
+
+	if (threaded)
+		pthread_join(t, NULL);
+	else
+		domain_load_main(&d);
+	if (ret == 0 && d.ret) {
+		ret = d.ret;
+		if (err)
+			*err = d.err;
+	}
+	return ret;
+}
+
 static int session_init(specify_session *s, const specify_login *login,
 			cs_error *err)
 {
@@ -574,10 +623,10 @@ int specify_session_login(const specify_login *login, specify_session **out,
 	if (!s)
 		return cs_error_set(err, CS_E_NOMEM, "out of memory");
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->load_lock, NULL);
 	if ((ret = session_init(s, login, err)) ||
 	    (ret = session_authenticate(s, login->collection, err)) ||
-	    (ret = session_load_user(s, err)) ||
-	    (ret = session_load_domain(s, err))) {
+	    (ret = session_load(s, err))) {
 		specify_session_free(s);
 		return ret;
 	}
@@ -653,6 +702,10 @@ void specify_session_free(specify_session *s)
 {
 	if (!s)
 		return;
+	if (s->warming) {
+		specify_session_cancel(s);
+		pthread_join(s->warm, NULL);
+	}
 	http_client_free(s->http);
 	free(s->server);
 	free(s->referer);
@@ -665,6 +718,7 @@ void specify_session_free(specify_session *s)
 	for (size_t i = 0; i < sizeof s->assets_strings / sizeof s->assets_strings[0]; i++)
 		free(s->assets_strings[i]);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->load_lock);
 	free(s);
 }
 
@@ -695,9 +749,18 @@ int specify_assets_get(specify_session *s, const specify_assets **out,
 		*out = &s->assets;
 		return 0;
 	}
+	pthread_mutex_lock(&s->load_lock);
+	pthread_mutex_lock(&s->lock);
+	loaded = s->assets_loaded;
+	pthread_mutex_unlock(&s->lock);
+	if (loaded) {
+		ret = 0;
+		*out = &s->assets;
+		goto out;
+	}
 	if ((ret = get_json(s, "/context/attachment_settings.json",
 			    "reading the asset-server settings", &j, err)))
-		return ret;
+		goto out;
 	for (size_t i = 0; i < 5; i++) {
 		v[i] = cJSON_GetStringValue(cJSON_GetObjectItem(j, keys[i]));
 		if (!v[i] || (i > 0 && strncmp(v[i], "http://", 7) != 0 &&
@@ -732,6 +795,7 @@ int specify_assets_get(specify_session *s, const specify_assets **out,
 	ret = loaded ? 0 : cs_error_set(err, CS_E_NOMEM, "out of memory");
 	*out = &s->assets;
 out:
+	pthread_mutex_unlock(&s->load_lock);
 	cJSON_Delete(j);
 	return ret;
 }
@@ -858,6 +922,38 @@ int specify_assets_check(specify_session *s, cs_error *err)
 	return ret;
 }
 
+/* Keeps a reservation's token for the upload of its location. */
+static void token_keep(specify_session *s, const specify_reservation *r)
+{
+	pthread_mutex_lock(&s->lock);
+	if (s->ntokens == TOKEN_CACHE)   /* the oldest goes */
+		memmove(s->tokens, s->tokens + 1, (TOKEN_CACHE - 1) * sizeof *s->tokens);
+	else
+		s->ntokens++;
+	s->tokens[s->ntokens - 1] = *r;
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* The kept token of location into out, if still fresh; it is used once
+ * (an upload sent again gets a fresh one). */
+static bool token_take(specify_session *s, const char *location, char *out,
+		       size_t outsz)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&s->lock);
+	for (int i = 0; i < s->ntokens && !found; i++) {
+		if (strcmp(s->tokens[i].location, location) != 0)
+			continue;
+		found = time(NULL) - s->tokens[i].minted < TOKEN_FRESH_S;
+		if (found)
+			snprintf(out, outsz, "%s", s->tokens[i].token);
+		s->tokens[i] = s->tokens[--s->ntokens];
+	}
+	pthread_mutex_unlock(&s->lock);
+	return found;
+}
+
 int specify_asset_upload(specify_session *s, const char *path,
 			 const char *origname, const char *mimetype,
 			 const char *location, const char *token, cs_error *err)
@@ -870,7 +966,8 @@ int specify_asset_upload(specify_session *s, const char *path,
 	if ((ret = specify_assets_get(s, &a, err)))
 		return ret;
 	if (!token) {
-		if ((ret = specify_asset_token(s, location, fresh, sizeof fresh, err)))
+		if (!token_take(s, location, fresh, sizeof fresh) &&
+		    (ret = specify_asset_token(s, location, fresh, sizeof fresh, err)))
 			return ret;
 		token = fresh;
 	}
@@ -1530,6 +1627,7 @@ static int reserve_chunk(specify_session *s, const char *const *filenames,
 		snprintf(out[i].location, sizeof out[i].location, "%s", loc);
 		snprintf(out[i].token, sizeof out[i].token, "%s", tok);
 		out[i].minted = now;
+		token_keep(s, &out[i]);
 	}
 	cJSON_Delete(j);
 	http_response_clear(&r);
@@ -1663,31 +1761,71 @@ int specify_attachment_create(specify_session *s, const specify_attachment *a,
 
 /* Has Specify the bulk view?  Asked with an empty list, which creates
  * nothing; a Specify without it (before 7.11.2) answers 404. */
+static int bulk_known(specify_session *s)
+{
+	pthread_mutex_lock(&s->lock);
+	int known = s->bulk;
+	pthread_mutex_unlock(&s->lock);
+	return known;
+}
+
 static int bulk_probe(specify_session *s, const char *path, cs_error *err)
 {
 	struct call c = { .method = "POST", .path = path, .body = "[]", .once = true };
-	http_response r;
-	int known, ret;
+	http_response r = { 0 };
+	int known = bulk_known(s), ret = 0;
 
-	pthread_mutex_lock(&s->lock);
-	known = s->bulk;
-	pthread_mutex_unlock(&s->lock);
 	if (known)
 		return known > 0 ? 0 : CS_E_UNSUPPORTED;
-	if ((ret = call(s, &c, &r, err)) == 0) {
+	pthread_mutex_lock(&s->load_lock);
+	if (!(known = bulk_known(s)) && (ret = call(s, &c, &r, err)) == 0) {
 		known = r.status == 201 ? 1 : -1;
 		if (r.status != 201 && r.status != 404)
 			ret = status_error(s, &r, "asking Specify for its bulk create", err);
 	}
 	http_response_clear(&r);
 	/* Only a passing failure leaves the question open. */
+	if (!(ret && cs_error_is_transient(ret))) {
+		pthread_mutex_lock(&s->lock);
+		s->bulk = known ? known : -1;
+		pthread_mutex_unlock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->load_lock);
 	if (ret && cs_error_is_transient(ret))
 		return ret;
-	pthread_mutex_lock(&s->lock);
-	s->bulk = known ? known : -1;
-	pthread_mutex_unlock(&s->lock);
 	return known > 0 ? 0 : cs_error_set(err, CS_E_UNSUPPORTED, "Specify at %s "
 		"has no bulk create (7.11.2 and later have it)", s->server);
+}
+
+struct warm {
+	specify_session *s;
+	char path[160];
+};
+
+static void *warm_main(void *arg)
+{
+	struct warm *w = arg;
+	const specify_assets *a;
+	/* Errors are left for the calls that need the answers to meet. */
+	cs_error err;
+
+	specify_assets_get(w->s, &a, &err);
+	bulk_probe(w->s, w->path, &err);
+	free(w);
+	return NULL;
+}
+
+void specify_session_warm(specify_session *s, const char *table)
+{
+	struct warm *w;
+
+	if (s->warming || !name_is_safe(table) || !(w = calloc(1, sizeof *w)))
+		return;
+	w->s = s;
+	snprintf(w->path, sizeof w->path, "/bulk_copy/bulk/%sattachment/", table);
+	s->warming = pthread_create(&s->warm, NULL, warm_main, w) == 0;
+	if (!s->warming)
+		free(w);
 }
 
 int specify_attachments_create(specify_session *s, const specify_attachment *a,

@@ -96,6 +96,11 @@ const specify_info *specify_session_info(const specify_session *s);
 /* Stops every request of the session under way; later ones fail at once.
  * For shutting down; safe from any thread. */
 void specify_session_cancel(specify_session *s);
+/* Asks, in the background, what the first upload and the first join rows
+ * of table will need (the asset-server settings; whether Specify has its
+ * bulk create), so that neither waits for it then.  Failures are left to
+ * the calls that need the answers; specify_session_free waits for it. */
+void specify_session_warm(specify_session *s, const char *table);
 
 /* Asset-server settings; CS_E_NO_ASSETS when Specify has none. */
 int specify_assets_get(specify_session *s, const specify_assets **out,
@@ -152,7 +157,9 @@ int specify_record_put(specify_session *s, const char *table, long long id,
 int specify_app_resource(specify_session *s, const char *name, char **out,
 			 cs_error *err);
 
-/* Reserves n attachment locations; filenames give their extensions. */
+/* Reserves n attachment locations; filenames give their extensions.  The
+ * session keeps their tokens: an upload of one of them within 90 s, with
+ * no token given, uses it instead of asking for one. */
 int specify_locations_reserve(specify_session *s, const char *const *filenames,
 			      size_t n, specify_reservation *out, cs_error *err);
 int specify_asset_token(specify_session *s, const char *location, char *out,

@@ -374,6 +374,11 @@ static int make_plan(struct upload *u, long long resumed, batch_plan **out,
 {
 	int ret = 0;
 
+	/* The asset settings and the bulk answer come while the format is
+	 * read; locations are reserved while the names are looked up. */
+	u->bo.reserve = !u->dry_run;
+	if (!u->dry_run)
+		specify_session_warm(u->s, u->bo.target->table);
 	if (u->bo.target->catalog_format)
 		ret = cli_catalog_format(&u->cli, u->s, &u->fmt, err);
 	else

@@ -87,6 +87,9 @@ static void test_round_trip(harness_server *hs)
 
 	tap_ok(specify_asset_upload(s, file, "round-trip.jpg", "image/jpeg",
 				    res[0].location, NULL, &err) == 0, "upload: %s", err.msg);
+	if (hs->standin)
+		tap_is_int(count_requests(hs, "GET /attachment_gw/get_token/"), 0,
+			   "the upload used the token its reservation came with");
 	int ret = specify_attachment_next_ordinal(s, "collectionobject", known.ids[0],
 						  &ordinal, &err);
 	tap_ok(ret == 0 && ordinal >= 0, "next ordinal %d: %s", ordinal, err.msg);
@@ -403,6 +406,42 @@ static void test_lookup_query(harness_server *hs)
 	specify_session_free(s);
 }
 
+/* The login reads the user and the collection's settings side by side;
+ * warming asks the asset settings and the bulk answer once, whoever else
+ * asks meanwhile. */
+static void test_side_by_side(harness_server *hs)
+{
+	specify_session *s = NULL;
+	const specify_assets *a;
+	cs_error err = { 0 };
+	char *text = NULL;
+
+	if (!hs->standin)
+		return;   /* needs fault switches */
+	standin_faults(hs->standin, "{\"meet\": [\"GET /context/user.json\", "
+		       "\"GET /context/domain.json\"], \"meet_s\": 5}", &err);
+	tap_ok(harness_login(hs, &s, &err) == 0, "user and domain read side by side: %s",
+	       err.msg);
+	standin_control(hs->standin, "POST", "faults/reset", "{}", NULL, NULL);
+	if (!s)
+		return;
+	int settings = count_requests(hs, "GET /context/attachment_settings.json");
+	int bulk = count_requests(hs, "POST /bulk_copy/bulk/collectionobjectattachment/");
+	standin_faults(hs->standin, "{\"meet\": [\"GET /context/attachment_settings.json\", "
+		       "\"GET /context/app.resource\"], \"meet_s\": 5}", &err);
+	specify_session_warm(s, "collectionobject");
+	tap_ok(specify_app_resource(s, "UIFormatters", &text, &err) == 0,
+	       "warming goes on beside the caller's requests: %s", err.msg);
+	standin_control(hs->standin, "POST", "faults/reset", "{}", NULL, NULL);
+	tap_ok(specify_assets_get(s, &a, &err) == 0, "asset settings: %s", err.msg);
+	specify_session_free(s);
+	tap_is_int(count_requests(hs, "GET /context/attachment_settings.json") - settings, 1,
+		   "the settings were read once");
+	tap_is_int(count_requests(hs, "POST /bulk_copy/bulk/collectionobjectattachment/") - bulk,
+		   1, "and the bulk create asked about once");
+	free(text);
+}
+
 int main(void)
 {
 	harness_server hs;
@@ -415,6 +454,7 @@ int main(void)
 	test_lookup_chunks(&hs);
 	test_lookup_query(&hs);
 	test_lookup_agrees(&hs);
+	test_side_by_side(&hs);
 	harness_server_stop(&hs);
 	harness_cleanup();
 	return tap_done();

@@ -84,7 +84,19 @@ static void test_report_and_upload(void)
 	put(NULL, "000000002.xmp", 2000, 7);
 	put(NULL, "report.html", 2000, 8);
 
+	cJSON *dry0 = state();
 	rc = run(&out, "--dry-run", dir, NULL, NULL, NULL);
+	cJSON *dry1 = state();
+	static const char *const writes[] = {
+		"POST /attachment_gw/get_upload_params/", "GET /context/attachment_settings.json",
+		"POST /bulk_copy/bulk/collectionobjectattachment/",
+	};
+	int asked = 0;
+	for (size_t k = 0; k < sizeof writes / sizeof *writes; k++)
+		asked += standin_requests(dry1, writes[k]) - standin_requests(dry0, writes[k]);
+	tap_is_int(asked, 0, "a dry run reserves nothing and asks nothing for the upload");
+	cJSON_Delete(dry0);
+	cJSON_Delete(dry1);
 	tap_is_int(rc, 1, "a dry run with unmatched files exits 1");
 	tap_ok(has(out, "matched           ") && has(out, "000000001_2.jpg -> 000000001") &&
 	       has(out, "not-found") && has(out, "bad-name") && has(out, "duplicate"),
@@ -461,6 +473,48 @@ static void test_batches_and_rollback(void)
 	free(out);
 }
 
+/* One file for record number in a folder of its own, uploaded while the
+ * stand-in holds back the two kinds of request until both have come. */
+static void upload_meeting(const char *number, const char *kind1, const char *kind2)
+{
+	char name[64], *sub, *out = NULL, faults[256];
+	cs_error err;
+
+	snprintf(name, sizeof name, "side-%s", number);
+	sub = in_dir(name);
+	mkdir(sub, 0700);
+	snprintf(name, sizeof name, "%s_side.jpg", number);
+	put(sub, name, 20000, (unsigned)atoi(number) + 700u);
+	snprintf(faults, sizeof faults, "{\"meet\": [\"%s\", \"%s\"], \"meet_s\": 5}",
+		 kind1, kind2);
+	standin_faults(hs.standin, faults, &err);
+	cJSON *before = state();
+	int rc = run(&out, sub, NULL, NULL, NULL, NULL);
+	cJSON *after = state();
+	standin_control(hs.standin, "POST", "faults/reset", "{}", NULL, NULL);
+	tap_ok(rc == 0 && has(out, "1 attached"), "%s and %s go side by side (exit %d)",
+	       kind1, kind2, rc);
+	if (rc != 0)
+		tap_diag("%s", out ? out : "");
+	tap_is_int(standin_requests(after, "GET /attachment_gw/get_token/") -
+		   standin_requests(before, "GET /attachment_gw/get_token/"), 0,
+		   "the upload uses its reservation's token");
+	cJSON_Delete(before);
+	cJSON_Delete(after);
+	free(out);
+	free(sub);
+}
+
+/* Planning asks what it can at once: the catalog-number format beside the
+ * asset settings, the lookup beside the first reservations. */
+static void test_side_by_side(void)
+{
+	upload_meeting("000000003", "GET /context/app.resource",
+		       "GET /context/attachment_settings.json");
+	upload_meeting("000000004", "POST /stored_query/ephemeral/",
+		       "POST /attachment_gw/get_upload_params/");
+}
+
 int main(void)
 {
 	if (harness_server_start(&hs, NULL) || !hs.standin)
@@ -479,6 +533,7 @@ int main(void)
 	test_rerun_failures();
 	test_many_names();
 	test_batches_and_rollback();
+	test_side_by_side();
 	harness_server_stop(&hs);
 	free(pw_env);
 	free(dir);

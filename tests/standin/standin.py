@@ -29,6 +29,10 @@ would, each in its own transaction (Specify 7.11.2 and later); the fault key "bu
 404, as older versions do; "bulk_fail_at": k makes the next bulk request of more than k objects
 fail on its object k (a 500, as a row that breaks a database rule), the k before it created.
 
+The fault key "meet": ["METHOD /path", ...] (a test switch, nothing Specify does) makes requests of
+those kinds wait until one of each has come, "meet_s" (10) at the most, else answer 503: it tells
+a client that sends them side by side from one that sends them one after the other.
+
 Control API (Specify port; not subject to faults, not counted):
   GET  /__standin__/state           attachments (join rows + attachment fields), files {store:
                                      {size, sha256}}, requests {"METHOD /path": n}, busiest
@@ -289,7 +293,7 @@ def http404(msg):
 FAULT_DEFAULTS = dict(latency_ms=0, error_rate=0.0, error_status=503, error_paths=None,
                       drop_after_commit_rate=0.0, session_ttl_s=None, asset_clock_skew_s=0,
                       max_upload_bytes=None, asset_down=False, conflict_next_put=0, profile='none',
-                      bulk=True, bulk_fail_at=None)
+                      bulk=True, bulk_fail_at=None, meet=None, meet_s=10)
 
 
 # ------------------------------------------------------------------------------ timing profiles
@@ -793,6 +797,8 @@ class App:
         self.requests = {}
         self.busy = {}                           # "METHOD /path" -> requests of it being served now
         self.busiest = {}                        # ... and the most of them served at once
+        self.met = set()                         # fault meet: the kinds that came
+        self.meet_cond = threading.Condition()
         self.server_urls = None                  # what Specify learned from web_asset_store.xml
         self.time_delta = None                   # Specify's idea of (asset clock - own clock)
         self.tmp_state = args.state_dir is None
@@ -825,6 +831,21 @@ class App:
         finally:
             with self.stats_lock:
                 self.busy[k] -= 1
+
+    def meet(self, kind, want):
+        """Fault `meet` ["METHOD /path", ...]: requests of those kinds wait for one of each to
+        have come, meet_s at the most; True when they met.  A test of what a client sends side
+        by side: one that sends them one after the other waits in vain."""
+        deadline = time.monotonic() + float(self.faults.get('meet_s'))
+        with self.meet_cond:
+            self.met.add(kind)
+            self.meet_cond.notify_all()
+            while not set(want) <= self.met:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.meet_cond.wait(left)
+            return True
 
     # -- clocks and tokens (§3.3)
     def asset_now(self):
@@ -1496,6 +1517,9 @@ class Base(http.server.BaseHTTPRequestHandler):
                 return self.reject(413)         # nginx decides from Content-Length, before reading
             if app.faults.roll('error_rate', self.rpath):
                 return self.reject(int(app.faults.get('error_status') or 503))
+            meet, kind = app.faults.get('meet'), '%s %s' % (self.command, self.rpath)
+            if meet and kind in meet and not app.meet(kind, meet):
+                return self.reject(503)
             self.drop = self.command in ('POST', 'PUT', 'DELETE') and app.faults.roll('drop_after_commit_rate', self.rpath)
         try:
             self.control() if control else self.route()
@@ -2456,11 +2480,15 @@ class SpecifyHandler(Base):
                 if data.pop('expire_sessions', False):
                     with app.lock:
                         app.sessions.clear()
+                with app.meet_cond:
+                    app.met.clear()
                 with app.faults.lock:
                     app.faults.v.update(data)
                     return self.send(200, json.dumps(app.faults.v), 'application/json')
             if parts == ['faults', 'reset'] and self.command == 'POST':
                 self.body.read_all()
+                with app.meet_cond:
+                    app.met.clear()
                 with app.faults.lock:
                     app.faults.v = dict(app.faults.defaults)
                     return self.send(200, json.dumps(app.faults.v), 'application/json')
