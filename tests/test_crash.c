@@ -171,7 +171,7 @@ int main(void)
 	kill_run("{\"latency_ms\": 10}", 25000, "join rows one by one");
 	/* Timed like Specify 7.12: small uploads outrun the join rows, which
 	 * then go in bulk requests of 52 ms + 28 ms a row. */
-	kill_run("{\"profile\": \"specify-7.12\"}", 400000, "join rows in bulk");
+	kill_run("{\"profile\": \"specify-7.12\"}", 200000, "join rows in bulk");
 	harness_cleanup();
 	return tap_done();
 }
