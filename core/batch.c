@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +22,17 @@ struct entry {
 	bool named;                /* its record has an attachment of its name */
 	bool adopted;              /* journaled in the resumed batch */
 	char location[129];        /* reserved ahead, or "" */
+	char *read_error;          /* why hashing failed, or NULL */
 };
 
 struct batch_plan {
 	batch_options o;
+	const struct catalog_format *format;
 	struct entry *v;
 	size_t n, cap;
+	pthread_t reader;          /* hashes the files from the start */
+	bool reading;
+	atomic_bool stop;          /* freed before validation: stop reading */
 };
 
 static const char *const status_names[BATCH_STATUS_COUNT] = {
@@ -142,7 +148,7 @@ static void resolve_name(batch_plan *p, struct entry *e)
 	struct catalog_candidates *c = NULL;
 	cs_error err;
 
-	if (catalog_resolve_filename(p->o.format, e->f.name, &c, &err) < 0) {
+	if (catalog_resolve_filename(p->format, e->f.name, &c, &err) < 0) {
 		set_status(e, BATCH_BAD_NAME, "%s", err.msg);
 		return;
 	}
@@ -159,7 +165,7 @@ static int read_mapping(batch_plan *p, struct mapping_table **t, cs_error *err)
 	if (!in)
 		return cs_error_set(err, CS_E_IO, "cannot open the mapping file %s: %s",
 				    p->o.mapping, strerror(errno));
-	ret = mapping_table_load(t, in, p->o.mapping, p->o.target, p->o.format,
+	ret = mapping_table_load(t, in, p->o.mapping, p->o.target, p->format,
 				 NULL, NULL, err);
 	fclose(in);
 	return ret;
@@ -179,48 +185,72 @@ static void resolve_mapped(struct entry *e, const struct mapping_table *t,
 		e->cands[e->ncands++] = strdup(identifier);
 }
 
+static void *hash_all(void *arg);
+
 int batch_plan_new(const batch_options *o, char *const *inputs, size_t n,
 		   batch_plan **out, cs_error *err)
 {
 	batch_plan *p = calloc(1, sizeof *p);
-	struct mapping_table *table = NULL;
 	int ret = 0;
 
 	*out = NULL;
 	if (!p)
 		return cs_error_set(err, CS_E_NOMEM, "out of memory");
 	p->o = *o;
+	atomic_init(&p->stop, false);
 	for (size_t i = 0; ret == 0 && i < n; i++)
 		ret = walk(p, inputs[i], true, err);
-	if (ret == 0 && o->mapping)
-		ret = read_mapping(p, &table, err);
 	if (ret) {
 		batch_plan_free(p);
 		return ret;
 	}
 	qsort(p->v, p->n, sizeof *p->v, by_path);
-	for (size_t i = 0; i < p->n; i++) {
+	/* Read while the caller logs in: that waits on the network. */
+	p->reading = pthread_create(&p->reader, NULL, hash_all, p) == 0;
+	if (!p->reading)
+		hash_all(p);
+	*out = p;
+	return 0;
+}
+
+/* Each file's identifier from its name, or from the mapping file. */
+static int resolve_all(batch_plan *p, cs_error *err)
+{
+	struct mapping_table *table = NULL;
+	int ret = p->o.mapping ? read_mapping(p, &table, err) : 0;
+
+	for (size_t i = 0; ret == 0 && i < p->n; i++) {
 		struct entry *e = &p->v[i];
 		if (e->f.status == BATCH_UNREADABLE)
 			continue;
-		if (o->mapping)
-			resolve_mapped(e, table, o->mapping);
+		if (p->o.mapping)
+			resolve_mapped(e, table, p->o.mapping);
 		else
 			resolve_name(p, e);
 	}
 	mapping_table_free(table);
-	*out = p;
-	return 0;
+	return ret;
+}
+
+static void stop_reading(batch_plan *p)
+{
+	if (p->reading) {
+		pthread_join(p->reader, NULL);
+		p->reading = false;
+	}
 }
 
 void batch_plan_free(batch_plan *p)
 {
 	if (!p)
 		return;
+	atomic_store(&p->stop, true);
+	stop_reading(p);
 	for (size_t i = 0; i < p->n; i++) {
 		free(p->v[i].f.path);
 		free(p->v[i].f.identifier);
 		free(p->v[i].f.reason);
+		free(p->v[i].read_error);
 		for (int k = 0; k < p->v[i].ncands; k++)
 			free(p->v[i].cands[k]);
 	}
@@ -281,26 +311,30 @@ static void *reserve_ahead(void *arg)
 	return NULL;
 }
 
+/* The reader touches only sha256, size and read_error, which nothing
+ * else looks at before stop_reading(). */
 static void *hash_all(void *arg)
 {
-	batch_plan *p = ((struct ahead *)arg)->p;
+	batch_plan *p = arg;
 
-	for (size_t i = 0; i < p->n; i++) {
+	for (size_t i = 0; i < p->n && !atomic_load(&p->stop); i++) {
 		struct entry *e = &p->v[i];
 		cs_error ferr;
-		if (e->f.status != BATCH_UNREADABLE &&
-		    sha256_file(e->f.path, e->f.sha256, &e->f.size, &ferr))
-			set_status(e, BATCH_UNREADABLE, "%s", ferr.msg);
+		if (sha256_file(e->f.path, e->f.sha256, &e->f.size, &ferr))
+			e->read_error = strdup(ferr.msg);
 	}
 	return NULL;
 }
 
-/* Runs fn beside the caller (or at once, when no thread can start). */
-static void beside(pthread_t *t, bool *threaded, void *(*fn)(void *), void *arg)
+/* A file that could not be read is unreadable, whatever its name says
+ * (a walk that could not reach it has said so already). */
+static void mark_unreadable(batch_plan *p)
 {
-	*threaded = pthread_create(t, NULL, fn, arg) == 0;
-	if (!*threaded)
-		fn(arg);
+	for (size_t i = 0; i < p->n; i++) {
+		struct entry *e = &p->v[i];
+		if (e->read_error && e->f.status != BATCH_UNREADABLE)
+			set_status(e, BATCH_UNREADABLE, "%s", e->read_error);
+	}
 }
 
 /* --- validation -------------------------------------------------------------- */
@@ -492,24 +526,30 @@ static int adopt_resumed(batch_plan *p, journal *j, long long resumed, cs_error 
 	return ret;
 }
 
-int batch_plan_validate(batch_plan *p, specify_session *s, journal *j,
-			long long resumed, cs_error *err)
+int batch_plan_validate(batch_plan *p, const struct catalog_format *format,
+			specify_session *s, journal *j, long long resumed,
+			cs_error *err)
 {
 	struct ahead a = { .p = p, .s = s };
-	pthread_t t[2];
-	bool threaded[2] = { false, false };
+	pthread_t t;
+	bool threaded = false;
 	lookup *l = NULL;
 	int ret;
 
-	/* The lookup is one request: the files are read, and the first
-	 * locations reserved, meanwhile. */
-	beside(&t[0], &threaded[0], hash_all, &a);
+	p->format = format;
+	if ((ret = resolve_all(p, err)))
+		return ret;
+	/* The lookup is one request: the first locations are reserved
+	 * meanwhile. */
 	if (p->o.reserve)
-		beside(&t[1], &threaded[1], reserve_ahead, &a);
+		threaded = pthread_create(&t, NULL, reserve_ahead, &a) == 0;
 	ret = lookup_all(p, s, &l, err);
-	for (int k = 0; k < 2; k++)
-		if (threaded[k])
-			pthread_join(t[k], NULL);
+	if (threaded)
+		pthread_join(t, NULL);
+	else if (p->o.reserve)
+		reserve_ahead(&a);
+	stop_reading(p);
+	mark_unreadable(p);
 
 	if (ret == 0 && resumed)
 		ret = adopt_resumed(p, j, resumed, err);

@@ -1,9 +1,9 @@
 /* copystand — a batch of files to attach: plan, validate, journal.
  *
- * Planning walks the input (files and folders), groups same-stem files
- * (RAW+JPEG pairs) and finds each file's identifier from its name (or a
- * mapping file).  Validation looks every identifier up in batched
- * requests, hashing the files meanwhile, and decides, per file: matched, not found, ambiguous,
+ * Planning walks the input (files and folders) and hashes the files in
+ * the background.  Validation finds each file's identifier from its name
+ * (or a mapping file), groups same-stem files (RAW+JPEG pairs), looks
+ * every identifier up in batched requests and decides, per file: matched, not found, ambiguous,
  * badly formatted, not in the mapping file, already attached (this
  * journal attached the same content to that record before), name taken
  * (the record has an attachment of that name whose bytes are not known to
@@ -60,7 +60,6 @@ typedef struct batch_file {
 
 typedef struct batch_options {
 	const struct match_target *target;
-	const struct catalog_format *format;  /* NULL: the field is plain text */
 	const char *mapping;       /* mapping file, or NULL: names say it */
 	bool recursive;
 	enum { BATCH_PICK_NONE, BATCH_PICK_FIRST, BATCH_PICK_NEWEST } pick;
@@ -74,21 +73,25 @@ typedef struct batch_options {
 
 typedef struct batch_plan batch_plan;
 
-/* Walks inputs (files or folders; subfolders with recursive) and resolves
- * the files' names.  Unreadable inputs become entries with
- * BATCH_UNREADABLE, not errors; a mapping file that cannot be read is. */
+/* Walks inputs (files or folders; subfolders with recursive) and starts
+ * reading (hashing) the files in the background, so that the reading goes
+ * on while the caller logs in.  Inputs that cannot be reached become
+ * entries with BATCH_UNREADABLE, not errors. */
 int batch_plan_new(const batch_options *o, char *const *inputs, size_t n,
 		   batch_plan **out, cs_error *err);
 void batch_plan_free(batch_plan *plan);
 
-/* Looks the identifiers up (batched) while hashing the files, checks what
- * the records and the journal already hold, and settles every file's
- * status (a file that cannot be read: unreadable).  resumed (0:
+/* Finds each file's identifier from its name with format (NULL: the
+ * field is plain text) or from the mapping file (one that cannot be read
+ * is an error), looks them up (batched), waits for the reading, checks
+ * what the records and the journal already hold, and settles every
+ * file's status (a file that cannot be read: unreadable).  resumed (0:
  * none) is an unfinished batch of the same files: its files keep the
  * record they were journaled with and count as matched, as when the batch
  * began. */
-int batch_plan_validate(batch_plan *plan, specify_session *s, journal *j,
-			long long resumed, cs_error *err);
+int batch_plan_validate(batch_plan *plan, const struct catalog_format *format,
+			specify_session *s, journal *j, long long resumed,
+			cs_error *err);
 
 size_t batch_plan_count(const batch_plan *plan);
 const batch_file *batch_plan_file(const batch_plan *plan, size_t i);

@@ -369,14 +369,21 @@ static int open_everything(struct upload *u, cs_error *err)
 	return make_label(u, err);
 }
 
-static int make_plan(struct upload *u, long long resumed, batch_plan **out,
+/* Walks the inputs; the files are read while the command logs in. */
+static int start_plan(struct upload *u, batch_plan **out, cs_error *err)
+{
+	u->bo.reserve = !u->dry_run;
+	u->bo.defaults = &u->defaults;
+	return batch_plan_new(&u->bo, u->inputs, (size_t)u->ninputs, out, err);
+}
+
+static int make_plan(struct upload *u, long long resumed, batch_plan *plan,
 		     cs_error *err)
 {
 	int ret = 0;
 
 	/* The asset settings and the bulk answer come while the format is
 	 * read; locations are reserved while the names are looked up. */
-	u->bo.reserve = !u->dry_run;
 	if (!u->dry_run)
 		specify_session_warm(u->s, u->bo.target->table);
 	if (u->bo.target->catalog_format)
@@ -384,14 +391,10 @@ static int make_plan(struct upload *u, long long resumed, batch_plan **out,
 	else
 		ret = catalog_format_new_plain(&u->fmt, u->bo.target->field_camel,
 					       u->bo.target->max_length, err);
-	u->bo.format = u->fmt;
-	u->bo.defaults = &u->defaults;
 	if (ret == 0)
 		ret = config_attachment_defaults(u->cli.cfg, &u->defaults, err);
 	if (ret == 0)
-		ret = batch_plan_new(&u->bo, u->inputs, (size_t)u->ninputs, out, err);
-	if (ret == 0)
-		ret = batch_plan_validate(*out, u->s, u->j, resumed, err);
+		ret = batch_plan_validate(plan, u->fmt, u->s, u->j, resumed, err);
 	return ret;
 }
 
@@ -496,7 +499,7 @@ int cmd_upload(int argc, char **argv)
 			fprintf(stderr, "copystand upload: %s\n", err.msg);
 		goto out;
 	}
-	if ((ret = open_everything(&u, &err))) {
+	if ((ret = start_plan(&u, &plan, &err)) || (ret = open_everything(&u, &err))) {
 		status = cli_fail(&err);
 		goto out;
 	}
@@ -507,7 +510,7 @@ int cmd_upload(int argc, char **argv)
 		if (!u.json)
 			printf("resuming batch %lld\n", batch);
 	}
-	if ((ret = make_plan(&u, batch, &plan, &err))) {
+	if ((ret = make_plan(&u, batch, plan, &err))) {
 		status = cli_fail(&err);
 		goto out;
 	}
