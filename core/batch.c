@@ -405,18 +405,48 @@ static void decide(batch_plan *p, struct entry *e, const lookup *l)
 	set_status(e, BATCH_MATCHED, NULL);
 }
 
+/* The record as the lookup found it (NULL: not among those found). */
+static const lookup_record *record_of(const lookup *l, const char *identifier,
+				      long long id)
+{
+	const lookup_record *hits[4];
+	int n = identifier ? lookup_find(l, identifier, hits, 4) : 0;
+
+	for (int i = 0; i < n && i < 4; i++)
+		if (hits[i]->id == id)
+			return hits[i];
+	return NULL;
+}
+
+/* Has the record (a lookup_record) lost that join row?  Someone may have
+ * deleted it in Specify since.  An id the lookup did not learn leaves the
+ * journal's word standing. */
+static bool gone_from(void *rec_, long long join_id)
+{
+	const lookup_record *rec = rec_;
+
+	if (!rec || !join_id)
+		return false;
+	for (int k = 0; k < rec->nattachments; k++)
+		if (!rec->attachment_ids[k] || rec->attachment_ids[k] == join_id)
+			return false;
+	return true;
+}
+
 /* Settles a file that may go to record_id by what this journal attached
  * there (outside the resumed batch): the same content is already
- * attached; a name the record has, with content not known to be the same,
- * is taken. */
+ * attached, unless that attachment is gone from the record; a name the
+ * record has, with content not known to be the same, is taken. */
 static int check_journal(batch_plan *p, struct entry *e, long long record_id,
-			 journal *j, long long resumed, cs_error *err)
+			 const lookup *l, journal *j, long long resumed, cs_error *err)
 {
 	const char *table = p->o.target->table;
 	long long batch;
 	bool same;
-	int ret = journal_find_attached(j, table, record_id, e->f.sha256, e->f.name,
-					resumed, &batch, &same, err);
+	/* What was deleted in Specify since counts as never attached. */
+	int ret = journal_find_attached(j, table, record_id, e->f.sha256, e->f.name, resumed,
+					gone_from, (void *)record_of(l, e->f.identifier, record_id),
+					&batch, &same, err);
 
 	if (ret || (!same && !e->named))
 		return ret;
@@ -466,10 +496,10 @@ static int settle(batch_plan *p, size_t i, const lookup *l, journal *j,
 		return 0;
 	decide(p, e, l);
 	if (e->f.status == BATCH_MATCHED)
-		ret = check_journal(p, e, e->f.record_id, j, resumed, err);
+		ret = check_journal(p, e, e->f.record_id, l, j, resumed, err);
 	/* A person chose its record in an earlier run. */
 	for (int k = 0; ret == 0 && e->f.status == BATCH_AMBIGUOUS && k < e->f.ncandidates; k++)
-		ret = check_journal(p, e, e->f.candidates[k], j, resumed, err);
+		ret = check_journal(p, e, e->f.candidates[k], l, j, resumed, err);
 	if (ret == 0 && (e->f.status == BATCH_MATCHED || e->f.status == BATCH_ALREADY))
 		check_duplicate(p, i);
 	return ret;

@@ -3,13 +3,13 @@
  * Planning walks the input (files and folders) and hashes the files in
  * the background.  Validation finds each file's identifier from its name
  * (or a mapping file), groups same-stem files (RAW+JPEG pairs), looks
- * every identifier up in batched requests and decides, per file: matched, not found, ambiguous,
- * badly formatted, not in the mapping file, already attached (this
- * journal attached the same content to that record before), name taken
- * (the record has an attachment of that name whose bytes are not known to
- * be the same), or a duplicate of another file in the batch.  Nothing is
- * uploaded here: the matched files are journaled as one batch for the
- * pipeline.
+ * every identifier up in batched requests and decides, per file:
+ * matched, not found, ambiguous, badly formatted, not in the mapping
+ * file, already attached (this journal attached the same content to that
+ * record before, and the record still has it), name taken (the record has
+ * an attachment of that name whose bytes are not known to be the same),
+ * or a duplicate of another file in the batch.  Nothing is uploaded here:
+ * the matched files are journaled as one batch for the pipeline.
  */
 #ifndef COPYSTAND_BATCH_H
 #define COPYSTAND_BATCH_H

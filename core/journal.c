@@ -660,13 +660,14 @@ int journal_item_add(journal *j, const journal_item *it, long long *id,
 
 int journal_find_attached(journal *j, const char *table, long long record_id,
 			  const char *sha256, const char *name, long long except,
+			  bool (*gone)(void *ud, long long join_id), void *ud,
 			  long long *batch, bool *same_content, cs_error *err)
 {
 	sqlite3_stmt *st;
-	int ret = prepare(j, "SELECT batch_id, sha256 IS ?1 FROM items WHERE "
+	int ret = prepare(j, "SELECT batch_id, sha256 IS ?1, join_id FROM items WHERE "
 			  "record_table = ?2 AND record_id = ?3 AND state = 'attached' "
 			  "AND batch_id IS NOT ?4 AND (sha256 = ?1 OR name = ?5) "
-			  "ORDER BY sha256 IS ?1 DESC, id LIMIT 1", &st, err);
+			  "ORDER BY sha256 IS ?1 DESC, id DESC", &st, err);
 
 	*batch = 0;
 	*same_content = false;
@@ -677,9 +678,12 @@ int journal_find_attached(journal *j, const char *table, long long record_id,
 	sqlite3_bind_int64(st, 3, record_id);
 	sqlite3_bind_int64(st, 4, except);
 	bind_text(st, 5, name);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (gone && gone(ud, sqlite3_column_int64(st, 2)))
+			continue;
 		*batch = sqlite3_column_int64(st, 0);
 		*same_content = sqlite3_column_int(st, 1) != 0;
+		break;
 	}
 	sqlite3_finalize(st);
 	return 0;

@@ -140,11 +140,13 @@ int journal_items_add(journal *j, const journal_item *items, size_t n,
 int journal_item_get(journal *j, long long id, journal_item *out,
 		     cs_error *err);
 /* What this journal attached to this record: an item with this content
- * (*same_content true), else one with this file name and other content;
- * *batch is its batch, 0 when there is neither.  Items of batch `except`
- * are left out (0: none). */
+ * (*same_content true), else one with this file name and other content,
+ * the newest first; *batch is its batch, 0 when there is neither.  Items
+ * of batch `except` (0: none) are left out, and those whose join row gone
+ * (may be NULL) says the record no longer has. */
 int journal_find_attached(journal *j, const char *table, long long record_id,
 			  const char *sha256, const char *name, long long except,
+			  bool (*gone)(void *ud, long long join_id), void *ud,
 			  long long *batch, bool *same_content, cs_error *err);
 /* Writes every mutable field of it, but only if the row is still in
  * state `from` (CS_E_CONFLICT otherwise: someone else moved it).  A state

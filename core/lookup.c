@@ -67,6 +67,7 @@ static void record_clear(lookup_record *r)
 	for (int k = 0; k < r->nattachments; k++)
 		free((char *)r->attachment_names[k]);
 	free((void *)r->attachment_names);
+	free((void *)r->attachment_ids);
 	free((char *)r->value);
 }
 
@@ -83,7 +84,7 @@ static bool has_record(const lookup *l, long long id)
 	return l->nsorted && bsearch(&id, l->v, l->nsorted, sizeof *l->v, cmp_record_id);
 }
 
-/* A new record with room for nnames attachment names. */
+/* A new record with room for nnames attachments. */
 static lookup_record *record_add(lookup *l, const char *value, long long id,
 				 size_t nnames)
 {
@@ -102,7 +103,8 @@ static lookup_record *record_add(lookup *l, const char *value, long long id,
 	r->value = strdup(value);
 	r->id = id;
 	r->attachment_names = calloc(nnames + 1, sizeof *r->attachment_names);
-	if (!r->value || !r->attachment_names) {
+	r->attachment_ids = calloc(nnames + 1, sizeof *r->attachment_ids);
+	if (!r->value || !r->attachment_names || !r->attachment_ids) {
 		record_clear(r);
 		return NULL;
 	}
@@ -110,12 +112,13 @@ static lookup_record *record_add(lookup *l, const char *value, long long id,
 	return r;
 }
 
-static int add_name(lookup_record *r, const char *name)
+static int add_attachment(lookup_record *r, long long join_id, const char *name)
 {
 	const char *copy = strdup(name ? name : "");
 
 	if (!copy)
 		return CS_E_NOMEM;
+	((long long *)r->attachment_ids)[r->nattachments] = join_id;
 	((const char **)r->attachment_names)[r->nattachments++] = copy;
 	return 0;
 }
@@ -133,10 +136,13 @@ static int on_record(void *ud, const char *value, const cJSON *record)
 		return 0;
 	if (!(r = record_add(l, value, (long long)id, (size_t)cJSON_GetArraySize(joins))))
 		return CS_E_NOMEM;
-	cJSON_ArrayForEach(jr, joins)
-		if (add_name(r, cJSON_GetStringValue(cJSON_GetObjectItem(
-			cJSON_GetObjectItem(jr, "attachment"), "origfilename"))))
+	cJSON_ArrayForEach(jr, joins) {
+		double join = cJSON_GetNumberValue(cJSON_GetObjectItem(jr, "id"));
+		if (add_attachment(r, join >= 1 && join <= 9007199254740992.0 ? (long long)join : 0,
+				   cJSON_GetStringValue(cJSON_GetObjectItem(
+					   cJSON_GetObjectItem(jr, "attachment"), "origfilename"))))
 			return CS_E_NOMEM;
+	}
 	return 0;
 }
 
@@ -207,7 +213,7 @@ static int records_from_rows(struct ask *a)
 			return CS_E_NOMEM;
 		for (size_t k = i; k < j; k++)
 			if (a->rows[k].join_id && (k == i || a->rows[k].join_id != a->rows[k - 1].join_id) &&
-			    add_name(r, a->rows[k].name))
+			    add_attachment(r, a->rows[k].join_id, a->rows[k].name))
 				return CS_E_NOMEM;
 	}
 	a->l->nsorted = a->l->n;

@@ -16,6 +16,7 @@ typedef struct lookup_record {
 	long long id;
 	int nattachments;
 	const char *const *attachment_names; /* their original file names */
+	const long long *attachment_ids;     /* their join rows' ids */
 } lookup_record;
 
 /* Looks up values (duplicates and NULLs allowed) in as few requests as

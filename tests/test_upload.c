@@ -515,6 +515,55 @@ static void test_side_by_side(void)
 		       "POST /attachment_gw/get_upload_params/");
 }
 
+/* The join row of the attachment named name, 0 when there is none. */
+static long long join_of(const char *name)
+{
+	cJSON *st = state();
+	const cJSON *a;
+	long long id = 0;
+
+	cJSON_ArrayForEach(a, cJSON_GetObjectItem(st, "attachments")) {
+		const char *n = cJSON_GetStringValue(cJSON_GetObjectItem(a, "origfilename"));
+		if (n && !strcmp(n, name))
+			id = (long long)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "join_id"));
+	}
+	cJSON_Delete(st);
+	return id;
+}
+
+/* Someone deletes in Specify an attachment copystand made: the next run
+ * attaches the file again instead of calling it already attached. */
+static void test_deleted_in_specify(void)
+{
+	char *sub = in_dir("deleted"), *out = NULL, path[96];
+
+	mkdir(sub, 0700);
+	put(sub, "000000009_gone.jpg", 15000, 901);
+	int rc = run(&out, sub, NULL, NULL, NULL, NULL);
+	tap_ok(rc == 0 && has(out, "1 attached"), "a file is attached (exit %d)", rc);
+	free(out);
+	long long join = join_of("000000009_gone.jpg");
+	snprintf(path, sizeof path, "records/collectionobjectattachment/%lld", join);
+	tap_ok(join > 0 && standin_control(hs.standin, "DELETE", path, NULL, NULL, NULL) == 0 &&
+	       join_of("000000009_gone.jpg") == 0, "its attachment is deleted in Specify");
+	rc = run(&out, "--json", sub, NULL, NULL, NULL);
+	cJSON *j = out ? cJSON_Parse(out) : NULL;
+	const cJSON *res = cJSON_GetObjectItem(j, "result");
+	tap_ok(rc == 0 && cJSON_GetNumberValue(cJSON_GetObjectItem(res, "attached")) == 1 &&
+	       join_of("000000009_gone.jpg") > 0,
+	       "the next run attaches it again (exit %d)", rc);
+	cJSON_Delete(j);
+	free(out);
+	rc = run(&out, "--json", sub, NULL, NULL, NULL);
+	j = out ? cJSON_Parse(out) : NULL;
+	tap_ok(cJSON_GetNumberValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "counts"),
+							 "already-attached")) == 1,
+	       "and the run after that finds it attached");
+	cJSON_Delete(j);
+	free(out);
+	free(sub);
+}
+
 int main(void)
 {
 	if (harness_server_start(&hs, NULL) || !hs.standin)
@@ -534,6 +583,7 @@ int main(void)
 	test_many_names();
 	test_batches_and_rollback();
 	test_side_by_side();
+	test_deleted_in_specify();
 	harness_server_stop(&hs);
 	free(pw_env);
 	free(dir);
