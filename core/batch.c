@@ -20,6 +20,7 @@ struct entry {
 	char *cands[8];            /* identifiers to try, longest first */
 	int ncands;
 	bool named;                /* its record has an attachment of its name */
+	bool cand_named[4];        /* so has each candidate (ambiguous) */
 	bool adopted;              /* journaled in the resumed batch */
 	char location[129];        /* reserved ahead, or "" */
 	char *read_error;          /* why hashing failed, or NULL */
@@ -370,6 +371,14 @@ static const lookup_record *pick(const batch_plan *p, const lookup_record **hits
 	return best;
 }
 
+static bool has_name(const lookup_record *rec, const char *name)
+{
+	for (int k = 0; k < rec->nattachments; k++)
+		if (strcmp(rec->attachment_names[k], name) == 0)
+			return true;
+	return false;
+}
+
 static void decide(batch_plan *p, struct entry *e, const lookup *l)
 {
 	const struct match_target *t = p->o.target;
@@ -391,6 +400,7 @@ static void decide(batch_plan *p, struct entry *e, const lookup *l)
 		for (int i = 0; i < e->f.ncandidates; i++) {
 			e->f.candidates[i] = hits[i]->id;
 			e->f.candidate_attachments[i] = hits[i]->nattachments;
+			e->cand_named[i] = has_name(hits[i], e->f.name);
 		}
 		set_status(e, BATCH_AMBIGUOUS, "%d records have %s '%s': choose with "
 			   "--pick first|newest, or fix the records", n, t->caption,
@@ -400,8 +410,7 @@ static void decide(batch_plan *p, struct entry *e, const lookup *l)
 	rec = rec ? rec : hits[0];
 	e->f.record_id = rec->id;
 	e->f.ordinal = rec->nattachments;
-	for (int k = 0; k < rec->nattachments && !e->named; k++)
-		e->named = strcmp(rec->attachment_names[k], e->f.name) == 0;
+	e->named = has_name(rec, e->f.name);
 	set_status(e, BATCH_MATCHED, NULL);
 }
 
@@ -603,6 +612,12 @@ int batch_plan_choose(batch_plan *p, size_t i, long long record_id, cs_error *er
 		if (e->f.candidates[k] != record_id)
 			continue;
 		e->f.record_id = record_id;
+		/* As a record found alone would be: its name there is taken. */
+		if (e->cand_named[k])
+			return set_status(e, BATCH_NAME_TAKEN, "%s %lld, the record chosen, "
+				"already has an attachment named %s: rename the file to attach "
+				"it as a further image, or leave the file out if it is that "
+				"image", p->o.target->table, record_id, e->f.name);
 		e->f.ordinal = e->f.candidate_attachments[k];
 		for (size_t m = 0; m < p->n; m++)
 			if (m != i && p->v[m].f.status == BATCH_MATCHED &&

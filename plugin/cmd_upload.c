@@ -216,9 +216,13 @@ static void choose_ambiguous(batch_plan *plan)
 		if (!fgets(line, sizeof line, stdin))
 			return;
 		int k = atoi(line);
-		if (k >= 1 && k <= f->ncandidates &&
-		    batch_plan_choose(plan, i, f->candidates[k - 1], &err) == 0)
+		if (k < 1 || k > f->ncandidates ||
+		    batch_plan_choose(plan, i, f->candidates[k - 1], &err) != 0)
+			continue;
+		if (f->status == BATCH_MATCHED)
 			printf("  -> record %lld\n", f->candidates[k - 1]);
+		else
+			printf("  not attached: %s\n", f->reason);
 	}
 }
 

@@ -185,6 +185,20 @@ static void test_ambiguous_and_pick(void)
 	tap_ok(prc == 0 && has(out, "nothing to do"),
 	       "run again without a terminal, the choice holds: already attached");
 	free(out);
+
+	/* The record chosen has an attachment of the file's name (--pick
+	 * newest put ALT-1.jpg on record 3): taken, as without a choice. */
+	char *sub3 = in_dir("alt-named");
+	mkdir(sub3, 0700);
+	put(sub3, "ALT-1.jpg", 9200, 13);
+	int before = attachments();
+	argv[9] = sub3;
+	prc = harness_run_pty(argv, env, "2\n", &out);
+	tap_ok(has(out, "not attached: collectionobject 3, the record chosen, already has an "
+		       "attachment named ALT-1.jpg"), "a choice whose record has the name is refused");
+	tap_ok(prc == 1 && attachments() == before, "nothing attached (exit %d)", prc);
+	free(out);
+	free(sub3);
 	free(sub2);
 	free(sub);
 }
