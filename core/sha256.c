@@ -1,10 +1,12 @@
 #include "sha256.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <cpuid.h>
@@ -175,25 +177,33 @@ void sha256_final_hex(sha256_ctx *c, char hex[65])
 		snprintf(hex + 8 * i, 9, "%08x", c->h[i]);
 }
 
-int sha256_file(const char *path, char hex[65], long long *size, cs_error *err)
+int sha256_fd(int fd, const char *name, char hex[65], long long *size, cs_error *err)
 {
 	unsigned char buf[1 << 16];
 	sha256_ctx c;
-	size_t n;
-	FILE *f = fopen(path, "rb");
+	off_t at = 0;
+	ssize_t n;
 
-	if (!f)
-		return cs_error_set(err, CS_E_IO, "cannot read %s: %s", path, strerror(errno));
 	sha256_init(&c);
-	while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-		sha256_update(&c, buf, n);
-	if (ferror(f)) {
-		fclose(f);
-		return cs_error_set(err, CS_E_IO, "cannot read %s: %s", path, strerror(errno));
+	while ((n = pread(fd, buf, sizeof buf, at)) > 0) {
+		sha256_update(&c, buf, (size_t)n);
+		at += n;
 	}
-	fclose(f);
+	if (n < 0)
+		return cs_error_set(err, CS_E_IO, "cannot read %s: %s", name, strerror(errno));
 	if (size)
 		*size = (long long)c.length;
 	sha256_final_hex(&c, hex);
 	return 0;
+}
+
+int sha256_file(const char *path, char hex[65], long long *size, cs_error *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return cs_error_set(err, CS_E_IO, "cannot read %s: %s", path, strerror(errno));
+	ret = sha256_fd(fd, path, hex, size, err);
+	close(fd);
+	return ret;
 }

@@ -29,5 +29,8 @@ void sha256_set_accelerated(bool on);
 
 /* Hashes a whole file in chunks; size (may be NULL) gets its length. */
 int sha256_file(const char *path, char hex[65], long long *size, cs_error *err);
+/* The same for what fd holds, from its start (its offset unchanged);
+ * name is for messages. */
+int sha256_fd(int fd, const char *name, char hex[65], long long *size, cs_error *err);
 
 #endif

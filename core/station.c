@@ -21,7 +21,7 @@
 #include "metadata.h"
 #include "pipeline.h"
 #include "press.h"
-#include "press.h"
+#include "sha256.h"
 
 /* Captures remembered for undo, newest last. */
 #define UNDO_DEPTH 32
@@ -1157,8 +1157,38 @@ struct intake {
 	struct stat orig[FILES_PER_CAPTURE];   /* a copied file's original */
 };
 
+static bool same_time(struct timespec a, struct timespec b)
+{
+	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+/* Was what fd holds (*orig before the copy of it, whose hash is sha) the
+ * same while it was copied?  Its writer may have set its times meanwhile
+ * (gphoto2 sets them after closing), which changes no byte: then it is
+ * read again and compared, and *orig becomes the version copied. */
+static int copied_whole(int fd, const char *src, struct stat *orig, const char *sha,
+			cs_error *err)
+{
+	struct stat now;
+	char again[65];
+	long long size;
+
+	if (fstat(fd, &now) == 0 && now.st_size == orig->st_size) {
+		if (same_time(now.st_mtim, orig->st_mtim) && same_time(now.st_ctim, orig->st_ctim))
+			return 0;
+		if (sha256_fd(fd, src, again, &size, err) == 0 && size == now.st_size &&
+		    strcmp(again, sha) == 0) {
+			*orig = now;
+			return 0;
+		}
+	}
+	return cs_error_set(err, CS_E_IO, "%s changed while it was being copied: it is "
+			    "taken again once it is still", src);
+}
+
 /* Copies src to dst, which must not exist yet (never over another
- * file), durably and hashed as it goes; *orig gets what src was. */
+ * file), durably and hashed as it goes; *orig gets what src was.  A file
+ * that changed meanwhile is not taken: its writer was not done. */
 static int copy_in(const char *src, const char *dst, station_file *f, char sha[65],
 		   struct stat *orig, cs_error *err)
 {
@@ -1174,6 +1204,8 @@ static int copy_in(const char *src, const char *dst, station_file *f, char sha[6
 			ret = durable_commit(&out, &f->size, sha, err);
 		else
 			durable_abort(&out);
+		if (ret == 0 && (ret = copied_whole(in, src, orig, sha, err)))
+			unlink(dst);
 	}
 	close(in);
 	return ret;
