@@ -76,6 +76,7 @@ struct camera {
 	GPPortInfoList *ports;
 	Camera *gp;             /* NULL while there is no session */
 	bool broken;            /* out of step or gone: reopen before use */
+	bool downloading;       /* in fetch(): a GP_ERROR is a lost connection */
 	char *want_model;       /* as asked, then as found: reconnects find it again */
 	char *want_port;        /* as asked; NULL: looked for at each connect */
 	void (*name_press)(void *ud, const char *taken, char *stem, size_t size);
@@ -181,9 +182,30 @@ static void on_gp_log(GPLogLevel level, const char *domain, const char *str, voi
 		stream_ended = true;
 }
 
-static void watch_gp_log(void)
+/* libgphoto2 2.5.30 (fixed upstream in 833aa08b0) hex-dumps the first MB
+ * of every PTP/IP read whenever any log function is registered, whatever
+ * its level: 165 of the 260 ms a 20 MB file took to come down.  So
+ * on_gp_log is taken out while files come down, where no answer needs
+ * telling apart: any GeneralError there means the download is done again
+ * on a new connection.  libgphoto2's list of log functions has no lock:
+ * each process drives its cameras from one thread. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static int log_id;              /* on_gp_log's, 0 while it is out */
+static int log_quiet;           /* downloads under way */
+
+/* quiet: +1 as a download starts, -1 as it ends, 0 to make sure
+ * on_gp_log listens when none is under way. */
+static void log_quiet_add(int quiet)
 {
-	gp_log_add_func(GP_LOG_ERROR, on_gp_log, NULL);
+	pthread_mutex_lock(&log_lock);
+	log_quiet += quiet;
+	if (log_quiet > 0 && log_id > 0) {
+		gp_log_remove_func(log_id);
+		log_id = 0;
+	} else if (log_quiet == 0 && log_id <= 0) {
+		log_id = gp_log_add_func(GP_LOG_ERROR, on_gp_log, NULL);
+	}
+	pthread_mutex_unlock(&log_lock);
 }
 
 static int card_full(cs_error *err, const char *what)
@@ -265,7 +287,7 @@ static int fail(camera *c, int gp, cs_error *err, const char *fmt, ...)
 		/* A PTP error response, or over PTP/IP a connection that
 		 * ended (libgphoto2 says GeneralError for both): a new session
 		 * tells them apart, and clears whatever the camera was in. */
-		if (stream_ended || !c->gp || !still_there(c))
+		if (stream_ended || c->downloading || !c->gp || !still_there(c))
 			break;
 		return cs_error_set(err, CS_E_PROTOCOL,
 				    "%s: the camera answered \"%s\": check it can shoot now "
@@ -596,8 +618,7 @@ int camera_open(const camera_options *o, camera **out, cs_error *err)
 		return cs_error_set(err, CS_E_NOMEM, "opening the camera: out of memory");
 	}
 	gp_context_set_error_func(c->ctx, on_gp_error, c);
-	static pthread_once_t log_watched = PTHREAD_ONCE_INIT;
-	pthread_once(&log_watched, watch_gp_log);
+	log_quiet_add(0);
 	if (o) {
 		c->name_press = o->name_press;
 		c->name_press_ud = o->name_press_ud;
@@ -891,11 +912,15 @@ static int fetch(camera *c, const CameraFilePath *p, struct sink *s, CameraFileI
 	int ret;
 
 	sink_restart(s);
-	if ((ret = gp_camera_file_get_info(c->gp, p->folder, p->name, info, c->ctx)) < GP_OK ||
-	    (ret = gp_file_new_from_handler(&file, &handler, s)) < GP_OK)
-		return ret;
-	ret = gp_camera_file_get(c->gp, p->folder, p->name, GP_FILE_TYPE_NORMAL, file, c->ctx);
-	gp_file_unref(file);
+	log_quiet_add(1);
+	c->downloading = true;
+	if ((ret = gp_camera_file_get_info(c->gp, p->folder, p->name, info, c->ctx)) >= GP_OK &&
+	    (ret = gp_file_new_from_handler(&file, &handler, s)) >= GP_OK) {
+		ret = gp_camera_file_get(c->gp, p->folder, p->name, GP_FILE_TYPE_NORMAL, file,
+					 c->ctx);
+		gp_file_unref(file);
+	}
+	log_quiet_add(-1);
 	return ret;
 }
 
@@ -950,7 +975,8 @@ static int download(camera *c, int dirfd, const struct shot *shot, const char *n
 	while (busy_again(c, ret, &p));
 	if (ret < GP_OK)
 		ret = fail(c, ret, err, "download %s", shot->path.name);
-	else
+	c->downloading = false;
+	if (ret >= GP_OK)
 		ret = settle(c, name, &s, &info, err);
 	if (close(s.fd) < 0 && ret == 0)
 		ret = cs_error_set(err, CS_E_IO, "saving %s: %s", name, strerror(errno));
