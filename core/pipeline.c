@@ -24,6 +24,13 @@
  * costs little per file, few enough that their tokens are still fresh
  * when the files go out. */
 #define RESERVE_CHUNK 32
+/* Locations reserved beyond those the items due need, for the next ones:
+ * a station's shots come one or two at a time, and each would otherwise
+ * wait for a get_upload_params of its own.  A reservation creates nothing
+ * on the server; a spare is used while its token (kept by the session for
+ * 90 s) has time left for the upload. */
+#define SPARES 8
+#define SPARE_FRESH_S 60.0
 #define MAX_UNDO 64
 /* Join rows per bulk request, and such requests out at once (Specify
  * serves two at a time on two cores): small enough that one failing row
@@ -64,6 +71,9 @@ struct pipeline {
 	long long attaching[MAX_ATTACHING];
 	int nattaching, leaders;
 	bool no_bulk;              /* Specify has no bulk create */
+	/* Spare reservations (coordinator only). */
+	struct { char location[129]; double minted; } spares[SPARES];
+	int nspares;
 	char last_error[256];
 	bool online;
 
@@ -708,15 +718,52 @@ static int count_reserved(pipeline *p, size_t *n, cs_error *err)
 	return ret;
 }
 
+/* The extension a location gets from a file name ("" for none). */
+static const char *ext_of(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+	return dot ? dot : "";
+}
+
+/* A fresh spare for a file named name (same extension), moved into
+ * *location; false when there is none.  Stale ones are dropped. */
+static bool spare_take(pipeline *p, const char *name, char **location)
+{
+	double now = now_s();
+
+	for (int i = 0; i < p->nspares; ) {
+		bool stale = now - p->spares[i].minted >= SPARE_FRESH_S;
+		if (!stale && strcmp(ext_of(p->spares[i].location), ext_of(name)) != 0) {
+			i++;
+			continue;
+		}
+		if (!stale && !(*location = strdup(p->spares[i].location)))
+			return false;
+		p->spares[i] = p->spares[--p->nspares];
+		if (!stale)
+			return true;
+	}
+	return false;
+}
+
+static void spare_keep(pipeline *p, const specify_reservation *r)
+{
+	if (p->nspares == SPARES)
+		return;
+	snprintf(p->spares[p->nspares].location, sizeof p->spares[0].location, "%s", r->location);
+	p->spares[p->nspares++].minted = (double)r->minted;
+}
+
 /* matched → reserved, a chunk at a time, journaled in one transaction
  * before any of them is uploaded; the session keeps their tokens for the
- * uploads. */
+ * uploads.  Spares serve first; a request tops them up. */
 static int reserve(pipeline *p, cs_error *err)
 {
 	journal_item *items = NULL;
 	specify_reservation *res = NULL;
 	const char **names = NULL;
-	size_t n = 0, waiting;
+	char (*exts)[16] = NULL;
+	size_t n = 0, need = 0, ask, waiting, *which = NULL;
 	int ret = count_reserved(p, &waiting, err);
 
 	/* Enough are waiting to keep the uploads busy. */
@@ -725,23 +772,42 @@ static int reserve(pipeline *p, cs_error *err)
 	ret = items_due(p, JS_MATCHED, RESERVE_CHUNK, &items, &n, err);
 	if (ret || n == 0)
 		goto out;
-	names = calloc(n, sizeof *names);
-	res = calloc(n, sizeof *res);
-	if (!names || !res) {
+	names = calloc(n + SPARES, sizeof *names);
+	res = calloc(n + SPARES, sizeof *res);
+	which = calloc(n, sizeof *which);
+	exts = calloc(SPARES, sizeof *exts);
+	if (!names || !res || !which || !exts) {
 		ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
-		names[i] = items[i].name;
-	if ((ret = specify_locations_reserve(p->session, names, n, res, err)))
+	for (size_t i = 0; i < n; i++) {
+		char *spare = NULL;
+		if (spare_take(p, items[i].name, &spare)) {
+			free(items[i].location);
+			items[i].location = spare;
+		} else {
+			which[need] = i;
+			names[need++] = items[i].name;
+		}
+	}
+	/* The spares asked with them take their extensions in turn. */
+	ask = need;
+	for (int k = 0; need && k < SPARES - p->nspares; k++) {
+		snprintf(exts[k], sizeof exts[k], "spare%s", ext_of(names[(size_t)k % need]));
+		names[ask++] = exts[k];
+	}
+	if (need && (ret = specify_locations_reserve(p->session, names, ask, res, err)))
 		goto out;
-	for (size_t i = 0; i < n && ret == 0; i++) {
-		free(items[i].location);
-		items[i].location = strdup(res[i].location);
-		items[i].state = JS_RESERVED;
-		if (!items[i].location)
+	for (size_t k = 0; k < need && ret == 0; k++) {
+		journal_item *it = &items[which[k]];
+		free(it->location);
+		if (!(it->location = strdup(res[k].location)))
 			ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
 	}
+	for (size_t k = need; k < ask; k++)
+		spare_keep(p, &res[k]);
+	for (size_t i = 0; i < n; i++)
+		items[i].state = JS_RESERVED;
 	if (ret || (ret = journal_items_update(p->j, items, n, JS_MATCHED, err)))
 		goto out;
 	for (size_t i = 0; i < n; i++)
@@ -750,6 +816,8 @@ out:
 	journal_items_free(items, n);
 	free(names);
 	free(res);
+	free(which);
+	free(exts);
 	return ret;
 }
 

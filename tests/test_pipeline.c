@@ -477,6 +477,33 @@ static void test_bulk(void)
 	cJSON_Delete(st);
 }
 
+/* Shots that come one at a time, as at a station: the first reservation
+ * also reserves spares, and the next shots use them instead of asking
+ * Specify each time. */
+static void test_spares(void)
+{
+	struct run r;
+	int asked = -1;
+
+	if (setup(&r, NULL))
+		return;
+	if (start(&r, 4) == 0) {
+		bool done = true;
+		for (int i = 0; i < 5 && done; i++) {
+			add(&r, "000000007", "catalog-number", 20000);
+			pipeline_kick(r.p);
+			done = wait_done(&r, 30) == 0;
+		}
+		cJSON *st = standin_state(r.hs.standin);
+		asked = standin_requests(st, "POST /attachment_gw/get_upload_params/");
+		cJSON_Delete(st);
+		tap_ok(done, "five shots one after another are attached");
+		tap_is_int(asked, 1, "with one reservation request");
+		verify(&r, "spares", 5);
+	}
+	teardown(&r);
+}
+
 int main(void)
 {
 	test_basic();
@@ -484,6 +511,7 @@ int main(void)
 	test_jpeg_first();
 	test_views_at_once();
 	test_bulk();
+	test_spares();
 	test_fault("{\"latency_ms\": 40}", "with 40 ms latency", 0);
 	test_fault("{\"error_rate\": 0.3, \"error_status\": 503}", "with 30 % of 503", 0);
 	test_fault("{\"drop_after_commit_rate\": 0.35}", "with connections dropped after commit", 0);
