@@ -201,7 +201,10 @@ static long long journal_set(const char *jpath, harness_server *hs, const struct
 	return batch;
 }
 
-static int inflight;  /* --inflight N: the pipeline's max_inflight */
+/* --inflight N: max_inflight of the pipelines this program drains itself
+ * (throughput, importer, memory); `copystand upload` and the station, run
+ * as commands, keep their own (4), which no option sets. */
+static int inflight;
 
 /* Drains a batch in a child process; returns seconds, *rss_kb its peak. */
 static double drain(const char *jpath, harness_server *hs, long long batch, long *rss_kb)

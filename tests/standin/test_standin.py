@@ -1248,9 +1248,9 @@ class TestProfile(Base):
             cl.close()
         self.assertEqual([o[0] for o in out], [200] * 3)
         ends = sorted(o[2] - t0 for o in out)
-        self.assertLess(ends[1], 0.100)          # two at once: both done within two latencies (104 ms)
         self.assertGreaterEqual(ends[2], 0.100)  # the third after two
-        self.assertEqual(self.state()['busiest']['GET /attachment_gw/get_token/'], 2)   # as state says
+        # Two at once, never three: the stand-in's own count, not a clock that a busy machine stretches.
+        self.assertEqual(self.state()['busiest']['GET /attachment_gw/get_token/'], 2)
 
     def test_asset_uploads_serialized(self):
         """One upload at a time, each at 150 MB/s at most: two of 3 MB take 40 ms together."""
@@ -1263,8 +1263,8 @@ class TestProfile(Base):
             cl.close()
         self.assertEqual([o[0] for o in out], [200, 200])
         self.assertGreaterEqual(max(o[2] for o in out) - t0, 0.040)
-        first, second = sorted(out, key=lambda o: o[2])
-        self.assertGreaterEqual(second[2] - first[2], 0.019)   # the second after the first: not overlapped
+        # Never two served at once (the clients' own end times may bunch up on a busy machine).
+        self.assertEqual(self.state()['busiest']['POST /fileupload'], 1)
         _, t = self.timed(lambda: self.a.request('HEAD', '/fileget?type=O&coll=Fish&filename=' + names[0]))
         self.assertLess(t, 0.030)
 
