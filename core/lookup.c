@@ -123,24 +123,32 @@ static int add_attachment(lookup_record *r, long long join_id, const char *name)
 	return 0;
 }
 
+/* The "id" of a REST object: 1 to 2^53 (what a double holds exactly), else
+ * 0, never a cast of NaN or of a huge value. */
+static long long row_id(const cJSON *object)
+{
+	double id = cJSON_GetNumberValue(cJSON_GetObjectItem(object, "id"));
+
+	return id >= 1 && id <= 9007199254740992.0 ? (long long)id : 0;
+}
+
 /* A whole record from the REST API, its join rows inside. */
 static int on_record(void *ud, const char *value, const cJSON *record)
 {
 	lookup *l = ud;
 	const cJSON *joins = cJSON_GetObjectItem(record, l->attachments_key), *jr;
-	double id = cJSON_GetNumberValue(cJSON_GetObjectItem(record, "id"));
+	long long id = row_id(record);
 	lookup_record *r;
 
 	/* A record without a usable id cannot be attached to: skip it. */
-	if (!(id >= 1 && id <= 9007199254740992.0) || has_record(l, (long long)id))
+	if (!id || has_record(l, id))
 		return 0;
-	if (!(r = record_add(l, value, (long long)id, (size_t)cJSON_GetArraySize(joins))))
+	if (!(r = record_add(l, value, id, (size_t)cJSON_GetArraySize(joins))))
 		return CS_E_NOMEM;
 	cJSON_ArrayForEach(jr, joins) {
-		double join = cJSON_GetNumberValue(cJSON_GetObjectItem(jr, "id"));
-		if (add_attachment(r, join >= 1 && join <= 9007199254740992.0 ? (long long)join : 0,
-				   cJSON_GetStringValue(cJSON_GetObjectItem(
-					   cJSON_GetObjectItem(jr, "attachment"), "origfilename"))))
+		const cJSON *att = cJSON_GetObjectItem(jr, "attachment");
+		if (add_attachment(r, row_id(jr),
+				   cJSON_GetStringValue(cJSON_GetObjectItem(att, "origfilename"))))
 			return CS_E_NOMEM;
 	}
 	return 0;

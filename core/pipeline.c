@@ -732,16 +732,16 @@ static bool spare_take(pipeline *p, const char *name, char **location)
 	double now = now_s();
 
 	for (int i = 0; i < p->nspares; ) {
-		bool stale = now - p->spares[i].minted >= SPARE_FRESH_S;
-		if (!stale && strcmp(ext_of(p->spares[i].location), ext_of(name)) != 0) {
-			i++;
-			continue;
-		}
-		if (!stale && !(*location = strdup(p->spares[i].location)))
-			return false;
-		p->spares[i] = p->spares[--p->nspares];
-		if (!stale)
+		if (now - p->spares[i].minted >= SPARE_FRESH_S) {
+			p->spares[i] = p->spares[--p->nspares];
+		} else if (strcmp(ext_of(p->spares[i].location), ext_of(name)) == 0) {
+			if (!(*location = strdup(p->spares[i].location)))
+				return false;
+			p->spares[i] = p->spares[--p->nspares];
 			return true;
+		} else {
+			i++;
+		}
 	}
 	return false;
 }
@@ -762,7 +762,7 @@ static int reserve(pipeline *p, cs_error *err)
 	journal_item *items = NULL;
 	specify_reservation *res = NULL;
 	const char **names = NULL;
-	char (*exts)[16] = NULL;
+	char spare_names[SPARES][16];
 	size_t n = 0, need = 0, ask, waiting, *which = NULL;
 	int ret = count_reserved(p, &waiting, err);
 
@@ -775,8 +775,7 @@ static int reserve(pipeline *p, cs_error *err)
 	names = calloc(n + SPARES, sizeof *names);
 	res = calloc(n + SPARES, sizeof *res);
 	which = calloc(n, sizeof *which);
-	exts = calloc(SPARES, sizeof *exts);
-	if (!names || !res || !which || !exts) {
+	if (!names || !res || !which) {
 		ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
 		goto out;
 	}
@@ -793,8 +792,9 @@ static int reserve(pipeline *p, cs_error *err)
 	/* The spares asked with them take their extensions in turn. */
 	ask = need;
 	for (int k = 0; need && k < SPARES - p->nspares; k++) {
-		snprintf(exts[k], sizeof exts[k], "spare%s", ext_of(names[(size_t)k % need]));
-		names[ask++] = exts[k];
+		snprintf(spare_names[k], sizeof spare_names[k], "spare%s",
+			 ext_of(names[(size_t)k % need]));
+		names[ask++] = spare_names[k];
 	}
 	if (need && (ret = specify_locations_reserve(p->session, names, ask, res, err)))
 		goto out;
@@ -817,7 +817,6 @@ out:
 	free(names);
 	free(res);
 	free(which);
-	free(exts);
 	return ret;
 }
 

@@ -1785,13 +1785,14 @@ static int bulk_probe(specify_session *s, const char *path, cs_error *err)
 	}
 	http_response_clear(&r);
 	/* Only a passing failure leaves the question open. */
-	if (!(ret && cs_error_is_transient(ret))) {
+	bool open = ret && cs_error_is_transient(ret);
+	if (!open) {
 		pthread_mutex_lock(&s->lock);
 		s->bulk = known ? known : -1;
 		pthread_mutex_unlock(&s->lock);
 	}
 	pthread_mutex_unlock(&s->load_lock);
-	if (ret && cs_error_is_transient(ret))
+	if (open)
 		return ret;
 	return known > 0 ? 0 : cs_error_set(err, CS_E_UNSUPPORTED, "Specify at %s "
 		"has no bulk create (7.11.2 and later have it)", s->server);
