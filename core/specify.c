@@ -41,7 +41,7 @@ struct specify_session {
 	specify_info info;
 
 	pthread_mutex_t lock;   /* guards csrf, generation, assets, no_query,
-				 * bulk, tokens */
+				 * bulk, tokens, uploading, closing */
 	char *csrf;
 	unsigned generation;    /* bumped by each successful (re)login */
 	bool logged_in;
@@ -52,6 +52,9 @@ struct specify_session {
 	pthread_mutex_t load_lock;
 	pthread_t warm;         /* specify_session_warm's thread */
 	bool warming;
+	pthread_cond_t upload_began;   /* uploading or closing became true */
+	bool uploading;         /* an upload has begun */
+	bool closing;           /* specify_session_free has begun */
 
 	bool assets_loaded;
 	specify_assets assets;
@@ -624,6 +627,7 @@ int specify_session_login(const specify_login *login, specify_session **out,
 		return cs_error_set(err, CS_E_NOMEM, "out of memory");
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->load_lock, NULL);
+	pthread_cond_init(&s->upload_began, NULL);
 	if ((ret = session_init(s, login, err)) ||
 	    (ret = session_authenticate(s, login->collection, err)) ||
 	    (ret = session_load(s, err))) {
@@ -703,6 +707,10 @@ void specify_session_free(specify_session *s)
 	if (!s)
 		return;
 	if (s->warming) {
+		pthread_mutex_lock(&s->lock);
+		s->closing = true;
+		pthread_cond_broadcast(&s->upload_began);
+		pthread_mutex_unlock(&s->lock);
 		specify_session_cancel(s);
 		pthread_join(s->warm, NULL);
 	}
@@ -719,6 +727,7 @@ void specify_session_free(specify_session *s)
 		free(s->assets_strings[i]);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->load_lock);
+	pthread_cond_destroy(&s->upload_began);
 	free(s);
 }
 
@@ -965,6 +974,12 @@ int specify_asset_upload(specify_session *s, const char *path,
 
 	if ((ret = specify_assets_get(s, &a, err)))
 		return ret;
+	pthread_mutex_lock(&s->lock);
+	if (!s->uploading) {
+		s->uploading = true;
+		pthread_cond_broadcast(&s->upload_began);
+	}
+	pthread_mutex_unlock(&s->lock);
 	if (!token) {
 		if (!token_take(s, location, fresh, sizeof fresh) &&
 		    (ret = specify_asset_token(s, location, fresh, sizeof fresh, err)))
@@ -1803,15 +1818,25 @@ struct warm {
 	char path[160];
 };
 
+/* The settings at once; the bulk question once the first upload begins:
+ * before it, Specify's two cores serve the lookup and the reservation the
+ * upload waits for; during it, Specify has nothing else to do. */
 static void *warm_main(void *arg)
 {
 	struct warm *w = arg;
+	specify_session *s = w->s;
 	const specify_assets *a;
 	/* Errors are left for the calls that need the answers to meet. */
 	cs_error err;
 
-	specify_assets_get(w->s, &a, &err);
-	bulk_probe(w->s, w->path, &err);
+	specify_assets_get(s, &a, &err);
+	pthread_mutex_lock(&s->lock);
+	while (!s->uploading && !s->closing)
+		pthread_cond_wait(&s->upload_began, &s->lock);
+	bool ask = !s->closing;
+	pthread_mutex_unlock(&s->lock);
+	if (ask)
+		bulk_probe(s, w->path, &err);
 	free(w);
 	return NULL;
 }

@@ -97,9 +97,11 @@ const specify_info *specify_session_info(const specify_session *s);
  * For shutting down; safe from any thread. */
 void specify_session_cancel(specify_session *s);
 /* Asks, in the background, what the first upload and the first join rows
- * of table will need (the asset-server settings; whether Specify has its
- * bulk create), so that neither waits for it then.  Failures are left to
- * the calls that need the answers; specify_session_free waits for it. */
+ * of table will need, so that neither waits for it then: the asset-server
+ * settings at once; whether Specify has its bulk create once the first
+ * upload begins (until then Specify's cores serve the lookup and the
+ * reservation that upload waits for).  Failures are left to the calls
+ * that need the answers; specify_session_free waits for it. */
 void specify_session_warm(specify_session *s, const char *table);
 
 /* Asset-server settings; CS_E_NO_ASSETS when Specify has none. */

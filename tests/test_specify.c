@@ -407,26 +407,30 @@ static void test_lookup_query(harness_server *hs)
 }
 
 /* The login reads the user and the collection's settings side by side;
- * warming asks the asset settings and the bulk answer once, whoever else
- * asks meanwhile. */
+ * warming asks the asset settings at once and the bulk answer once the
+ * first upload begins (before it, Specify's cores serve the lookup), each
+ * once, whoever else asks meanwhile. */
 static void test_side_by_side(harness_server *hs)
 {
 	specify_session *s = NULL;
 	const specify_assets *a;
+	specify_reservation res;
 	cs_error err = { 0 };
-	char *text = NULL;
+	const char *name = "warm.jpg";
+	const char *bulk_kind = "POST /bulk_copy/bulk/collectionobjectattachment/";
+	char *text = NULL, *file = harness_make_file(name, 4096, 77);
 
-	if (!hs->standin)
-		return;   /* needs fault switches */
+	if (!hs->standin || !file)
+		goto out;   /* needs fault switches */
 	standin_faults(hs->standin, "{\"meet\": [\"GET /context/user.json\", "
 		       "\"GET /context/domain.json\"], \"meet_s\": 5}", &err);
 	tap_ok(harness_login(hs, &s, &err) == 0, "user and domain read side by side: %s",
 	       err.msg);
 	standin_control(hs->standin, "POST", "faults/reset", "{}", NULL, NULL);
 	if (!s)
-		return;
+		goto out;
 	int settings = count_requests(hs, "GET /context/attachment_settings.json");
-	int bulk = count_requests(hs, "POST /bulk_copy/bulk/collectionobjectattachment/");
+	int bulk = count_requests(hs, bulk_kind);
 	standin_faults(hs->standin, "{\"meet\": [\"GET /context/attachment_settings.json\", "
 		       "\"GET /context/app.resource\"], \"meet_s\": 5}", &err);
 	specify_session_warm(s, "collectionobject");
@@ -435,11 +439,33 @@ static void test_side_by_side(harness_server *hs)
 	standin_control(hs->standin, "POST", "faults/reset", "{}", NULL, NULL);
 	tap_ok(specify_assets_get(s, &a, &err) == 0, "asset settings: %s", err.msg);
 	specify_session_free(s);
+	s = NULL;
 	tap_is_int(count_requests(hs, "GET /context/attachment_settings.json") - settings, 1,
 		   "the settings were read once");
-	tap_is_int(count_requests(hs, "POST /bulk_copy/bulk/collectionobjectattachment/") - bulk,
-		   1, "and the bulk create asked about once");
+	tap_is_int(count_requests(hs, bulk_kind) - bulk, 0,
+		   "a session that uploads nothing does not ask for the bulk create");
+
+	/* The question goes out while the upload is on its way: the stand-in
+	 * holds each until the other has come. */
+	if (harness_login(hs, &s, &err)) {
+		tap_ok(0, "log in again: %s", err.msg);
+		goto out;
+	}
+	bulk = count_requests(hs, bulk_kind);
+	specify_session_warm(s, "collectionobject");
+	standin_faults(hs->standin, "{\"meet\": [\"POST /fileupload\", "
+		       "\"POST /bulk_copy/bulk/collectionobjectattachment/\"], \"meet_s\": 5}", &err);
+	tap_ok(specify_locations_reserve(s, &name, 1, &res, &err) == 0 &&
+	       specify_asset_upload(s, file, name, "image/jpeg", res.location, NULL, &err) == 0,
+	       "the bulk create asked about beside the first upload: %s", err.msg);
+	standin_control(hs->standin, "POST", "faults/reset", "{}", NULL, NULL);
+	specify_session_free(s);
+	s = NULL;
+	tap_is_int(count_requests(hs, bulk_kind) - bulk, 1, "and asked once");
+out:
+	specify_session_free(s);
 	free(text);
+	free(file);
 }
 
 int main(void)
