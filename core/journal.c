@@ -689,6 +689,26 @@ int journal_find_attached(journal *j, const char *table, long long record_id,
 	return 0;
 }
 
+int journal_find_content(journal *j, long long batch, const char *sha256,
+			 char **name, cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "SELECT name FROM items WHERE batch_id = ?1 AND sha256 = ?2 "
+			  "ORDER BY id LIMIT 1", &st, err);
+
+	*name = NULL;
+	if (ret)
+		return ret;
+	sqlite3_bind_int64(st, 1, batch);
+	bind_text(st, 2, sha256);
+	if (sqlite3_step(st) != SQLITE_ROW)
+		ret = cs_error_set(err, CS_E_NOT_FOUND, "no such content in batch %lld", batch);
+	else if (!(*name = col_text(st, 0)))
+		ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+	sqlite3_finalize(st);
+	return ret;
+}
+
 int journal_item_get(journal *j, long long id, journal_item *out, cs_error *err)
 {
 	sqlite3_stmt *st;

@@ -148,6 +148,10 @@ int journal_find_attached(journal *j, const char *table, long long record_id,
 			  const char *sha256, const char *name, long long except,
 			  bool (*gone)(void *ud, long long join_id), void *ud,
 			  long long *batch, bool *same_content, cs_error *err);
+/* The name of the first item of batch whose content is sha256 (malloc'd
+ * in *name); CS_E_NOT_FOUND when the batch has none. */
+int journal_find_content(journal *j, long long batch, const char *sha256,
+			 char **name, cs_error *err);
 /* Writes every mutable field of it, but only if the row is still in
  * state `from` (CS_E_CONFLICT otherwise: someone else moved it).  A state
  * change is recorded as an event. */

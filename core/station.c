@@ -1393,6 +1393,29 @@ static const char *host_source_of(const char *const *paths, size_t n, char *sour
 	return base;
 }
 
+/* A capture program that writes a shot again with the same bytes (a
+ * re-save, a copy back into its folder) hands in no new shot: a file with
+ * the content of one this session already took is refused, so that one
+ * image is never attached twice. */
+static int taken_before(journal *j, long long batch, const struct intake *in,
+			const char *const *paths, size_t n, cs_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *name = NULL;
+		int ret = journal_find_content(j, batch, in->shas[i], &name, err);
+
+		if (ret == CS_E_NOT_FOUND)
+			continue;
+		if (ret == 0)
+			ret = cs_error_set(err, CS_E_INVALID, "%s has the same bytes as %s, "
+					   "taken before in this session: it is not "
+					   "attached twice", paths[i], name);
+		free(name);
+		return ret;
+	}
+	return 0;
+}
+
 static int host_capture(journal *j, pthread_mutex_t *lock, const journal_station *cur,
 			double seen, unsigned seq, const char *press_source,
 			const char *const *paths, size_t n, bool move, struct intake *in,
@@ -1408,7 +1431,8 @@ static int host_capture(journal *j, pthread_mutex_t *lock, const journal_station
 	if ((ret = copy_capture(cur->dir, &shot, paths, n, move, in, err)) == 0) {
 		if (lock)
 			pthread_mutex_lock(lock);
-		if ((ret = journal_capture(j, cur->batch_id, &shot, in->files, n, NULL, err)) == 0)
+		if ((ret = taken_before(j, cur->batch_id, in, paths, n, err)) == 0 &&
+		    (ret = journal_capture(j, cur->batch_id, &shot, in->files, n, NULL, err)) == 0)
 			journal_station_note(j, cur->batch_id, source, shot.stem, NULL);
 		if (lock)
 			pthread_mutex_unlock(lock);

@@ -236,6 +236,42 @@ static void test_card(const char *path)
 	journal_close(j);
 }
 
+/* journal_find_content: the first item of a batch with those bytes; none
+ * of another batch. */
+static void test_find_content(const char *path)
+{
+	journal *j = NULL;
+	cs_error err = { 0 };
+	long long b1 = 0, b2 = 0;
+	char *name = NULL;
+	const char *sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+	if (!tap_ok(journal_open(path, &j, &err) == 0 &&
+		    journal_batch_new(j, "station", "http://x", "Fish", 4, "s1", &b1, &err) == 0 &&
+		    journal_batch_new(j, "station", "http://x", "Fish", 4, "s2", &b2, &err) == 0,
+		    "two batches: %s", err.msg))
+		goto out;
+	journal_item it = {
+		.batch_id = b1, .path = (char *)"/tmp/c.jpg", .name = (char *)"000000001.jpg",
+		.size = 4, .sha256 = (char *)sha, .state = JS_CAPTURED,
+	};
+	long long id;
+	tap_ok(journal_item_add(j, &it, &id, &err) == 0, "an item with its hash: %s", err.msg);
+	it.name = (char *)"000000001_2.jpg";
+	journal_item_add(j, &it, &id, &err);
+	int ret = journal_find_content(j, b1, sha, &name, &err);
+	tap_ok(ret == 0 && name && strcmp(name, "000000001.jpg") == 0,
+	       "found in its batch, the first (%s)", name ? name : err.msg);
+	free(name);
+	tap_is_int(journal_find_content(j, b2, sha, &name, &err), CS_E_NOT_FOUND,
+		   "not in another batch");
+	tap_ok(name == NULL, "and no name");
+	tap_is_int(journal_find_content(j, b1, "00", &name, &err), CS_E_NOT_FOUND,
+		   "other bytes are not found");
+out:
+	journal_close(j);
+}
+
 int main(void)
 {
 	char *p1 = path_in_home("j1.sqlite"), *p2 = path_in_home("j2.sqlite");
@@ -245,6 +281,7 @@ int main(void)
 	test_dead_lease(p1);
 	test_newer_schema(p2);
 	test_card(p1);
+	test_find_content(p1);
 	free(p1);
 	free(p2);
 	harness_cleanup();
