@@ -10,10 +10,15 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lookup.h"
 #include "mapping.h"
 #include "sha256.h"
+
+/* Locations reserved ahead: what the first uploads take, few enough that
+ * their tokens are still fresh when those go out. */
+#define RESERVE_AHEAD 32
 
 struct entry {
 	batch_file f;
@@ -23,6 +28,7 @@ struct entry {
 	bool cand_named[4];        /* so has each candidate (ambiguous) */
 	bool adopted;              /* journaled in the resumed batch */
 	char location[129];        /* reserved ahead, or "" */
+	bool sent;                 /* uploaded there ahead of validation */
 	char *read_error;          /* why hashing failed, or NULL */
 };
 
@@ -34,6 +40,15 @@ struct batch_plan {
 	pthread_t reader;          /* hashes the files from the start */
 	bool reading;
 	atomic_bool stop;          /* freed before validation: stop reading */
+	atomic_size_t nhashed;     /* files the reader is done with */
+	/* Reserving and sending the first files (ahead_main). */
+	pthread_t ahead;
+	bool ahead_running, ahead_upload;
+	struct entry *which[RESERVE_AHEAD]; /* the files reserved for */
+	size_t nahead;
+	atomic_bool ahead_stop;
+	specify_session *s;
+	const struct catalog_format *guess;
 };
 
 static const char *const status_names[BATCH_STATUS_COUNT] = {
@@ -199,6 +214,8 @@ int batch_plan_new(const batch_options *o, char *const *inputs, size_t n,
 		return cs_error_set(err, CS_E_NOMEM, "out of memory");
 	p->o = *o;
 	atomic_init(&p->stop, false);
+	atomic_init(&p->nhashed, 0);
+	atomic_init(&p->ahead_stop, false);
 	for (size_t i = 0; ret == 0 && i < n; i++)
 		ret = walk(p, inputs[i], true, err);
 	if (ret) {
@@ -241,10 +258,13 @@ static void stop_reading(batch_plan *p)
 	}
 }
 
+static void stop_ahead(batch_plan *p);
+
 void batch_plan_free(batch_plan *p)
 {
 	if (!p)
 		return;
+	stop_ahead(p);
 	atomic_store(&p->stop, true);
 	stop_reading(p);
 	for (size_t i = 0; i < p->n; i++) {
@@ -278,38 +298,136 @@ void batch_plan_counts(const batch_plan *p, size_t counts[BATCH_STATUS_COUNT])
 
 /* --- reading and reserving, while Specify looks the names up ---------------- */
 
-/* Locations reserved ahead: what the first uploads take, few enough that
- * their tokens are still fresh when those go out. */
-#define RESERVE_AHEAD 32
+/* Larger files are not sent ahead: validation waits for the one being
+ * sent when it ends. */
+#define SEND_AHEAD_MAX (32LL << 20)
 
-struct ahead {
-	batch_plan *p;
-	specify_session *s;
-};
-
-/* Reserves locations for the first files that may match, so that they go
- * out as soon as they are journaled.  A reservation creates nothing: one a
- * file does not use costs nothing, and one that fails is left to the
- * pipeline. */
-static void *reserve_ahead(void *arg)
+/* Whether e is among the files to reserve for: its name reads as an
+ * identifier under the guessed format, or (validation's start) it has
+ * candidates. */
+static bool worth_ahead(const batch_plan *p, const struct entry *e)
 {
-	struct ahead *a = arg;
-	batch_plan *p = a->p;
+	struct catalog_candidates *c = NULL;
+	bool yes;
+
+	if (!p->guess)
+		return e->ncands > 0;
+	yes = catalog_resolve_filename(p->guess, e->f.name, &c, NULL) == 0 &&
+	      catalog_candidates_count(c) > 0;
+	catalog_candidates_free(c);
+	return yes;
+}
+
+/* Until the reader is done with file i (false: stopped first).  Reading
+ * runs ahead of the network, so this rarely waits. */
+static bool wait_read(batch_plan *p, size_t i)
+{
+	while (atomic_load_explicit(&p->nhashed, memory_order_acquire) <= i)
+		if (atomic_load(&p->ahead_stop) || atomic_load(&p->stop))
+			return false;
+		else
+			usleep(1000);
+	return true;
+}
+
+/* Sends the reserved files while validation goes on, one at a time (the
+ * asset server takes one upload at a time): not one whose content the
+ * journal has (it is attached or being attached), each noted before it
+ * is sent.  Whatever fails is left to the pipeline. */
+static void send_reserved(batch_plan *p)
+{
+	const char *server = specify_session_info(p->s)->server;
+	journal *j;
+	cs_error err;
+
+	if (journal_open(p->o.journal_path, &j, &err))
+		return;
+	for (size_t k = 0; k < p->nahead && !atomic_load(&p->ahead_stop); k++) {
+		struct entry *e = p->which[k];
+		if (!wait_read(p, (size_t)(e - p->v)))
+			break;
+		if (e->read_error || e->f.size >= SEND_AHEAD_MAX ||
+		    journal_knows_content(j, e->f.sha256))
+			continue;
+		if (journal_ahead_add(j, server, e->location, &err) ||
+		    specify_asset_upload(p->s, e->f.path, e->f.name,
+					 metadata_mimetype(e->f.name), e->location,
+					 NULL, &err))
+			break;
+		e->sent = true;
+	}
+	journal_close(j);
+}
+
+/* Reserves locations for the first files that may match (a reservation
+ * creates nothing: one a file does not use costs nothing). */
+static void reserve_ahead(batch_plan *p)
+{
 	specify_reservation res[RESERVE_AHEAD];
 	const char *names[RESERVE_AHEAD];
-	struct entry *which[RESERVE_AHEAD];
 	size_t n = 0;
 	cs_error err;
 
 	for (size_t i = 0; i < p->n && n < RESERVE_AHEAD; i++)
-		if (p->v[i].ncands) {
-			which[n] = &p->v[i];
+		if (worth_ahead(p, &p->v[i])) {
+			p->which[n] = &p->v[i];
 			names[n++] = p->v[i].f.name;
 		}
-	if (n && specify_locations_reserve(a->s, names, n, res, &err) == 0)
-		for (size_t k = 0; k < n; k++)
-			memcpy(which[k]->location, res[k].location, sizeof res[k].location);
+	if (!n || specify_locations_reserve(p->s, names, n, res, &err))
+		return;
+	for (size_t k = 0; k < n; k++)
+		memcpy(p->which[k]->location, res[k].location, sizeof res[k].location);
+	p->nahead = n;
+}
+
+/* Validation's start reserves beside the lookup; then the files are sent
+ * when asked to.  The thread touches only location and sent, which
+ * nothing else looks at before stop_ahead(), and reads what the reader
+ * published (nhashed). */
+static void *ahead_main(void *arg)
+{
+	batch_plan *p = arg;
+
+	if (!p->nahead)
+		reserve_ahead(p);
+	if (p->ahead_upload)
+		send_reserved(p);
 	return NULL;
+}
+
+static void start_ahead(batch_plan *p, specify_session *s,
+			const struct catalog_format *guess, bool upload)
+{
+	if (p->ahead_running || !p->o.reserve)
+		return;
+	p->s = s;
+	p->guess = guess;
+	p->ahead_upload = upload && p->o.journal_path;
+	p->ahead_running = pthread_create(&p->ahead, NULL, ahead_main, p) == 0;
+}
+
+/* Lets the file being sent finish; nothing more is sent. */
+static void stop_ahead(batch_plan *p)
+{
+	if (!p->ahead_running)
+		return;
+	atomic_store(&p->ahead_stop, true);
+	pthread_join(p->ahead, NULL);
+	p->ahead_running = false;
+}
+
+void batch_plan_send_ahead(batch_plan *p, specify_session *s,
+			   const struct catalog_format *guess)
+{
+	if (!guess || !p->o.reserve || p->ahead_running)
+		return;
+	/* Here, not on the thread: the reservation goes out before the
+	 * caller asks for the format. */
+	p->s = s;
+	p->guess = guess;
+	reserve_ahead(p);
+	if (p->nahead)
+		start_ahead(p, s, guess, true);
 }
 
 /* The reader touches only sha256, size and read_error, which nothing
@@ -323,6 +441,7 @@ static void *hash_all(void *arg)
 		cs_error ferr;
 		if (sha256_file(e->f.path, e->f.sha256, &e->f.size, &ferr))
 			e->read_error = strdup(ferr.msg);
+		atomic_store_explicit(&p->nhashed, i + 1, memory_order_release);
 	}
 	return NULL;
 }
@@ -569,24 +688,17 @@ int batch_plan_validate(batch_plan *p, const struct catalog_format *format,
 			specify_session *s, journal *j, long long resumed,
 			cs_error *err)
 {
-	struct ahead a = { .p = p, .s = s };
-	pthread_t t;
-	bool threaded = false;
 	lookup *l = NULL;
 	int ret;
 
 	p->format = format;
 	if ((ret = resolve_all(p, err)))
 		return ret;
-	/* The lookup is one request: the first locations are reserved
-	 * meanwhile. */
-	if (p->o.reserve)
-		threaded = pthread_create(&t, NULL, reserve_ahead, &a) == 0;
+	/* The lookup is one request: the first files are reserved (and
+	 * sent) meanwhile, unless that began at the login already. */
+	start_ahead(p, s, NULL, resumed == 0);
 	ret = lookup_all(p, s, &l, err);
-	if (threaded)
-		pthread_join(t, NULL);
-	else if (p->o.reserve)
-		reserve_ahead(&a);
+	stop_ahead(p);
 	stop_reading(p);
 	mark_unreadable(p);
 
@@ -673,7 +785,7 @@ int batch_plan_journal(const batch_plan *p, journal *j, const char *server,
 			.target = (char *)p->o.target->name, .identifier = f->identifier,
 			.record_table = (char *)p->o.target->table, .record_id = f->record_id,
 			.ordinal = f->ordinal, .location = location[0] ? (char *)location : NULL,
-			.state = location[0] ? JS_RESERVED : JS_MATCHED,
+			.state = p->v[i].sent ? JS_UPLOADED : location[0] ? JS_RESERVED : JS_MATCHED,
 		};
 		ret = attachment_fields(p, &items[n++], collection, err);
 	}
@@ -682,5 +794,56 @@ int batch_plan_journal(const batch_plan *p, journal *j, const char *server,
 	for (size_t i = 0; i < n; i++)
 		free(items[i].extra);
 	free(items);
+	return ret;
+}
+
+/* --- what was sent ahead and not taken ---------------------------------------- */
+
+struct sweep {
+	char **locations;
+	bool *taken;
+	size_t n, cap;
+};
+
+static int sweep_note(void *ud, const char *location, bool taken)
+{
+	struct sweep *w = ud;
+
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 32;
+		char **l = realloc(w->locations, cap * sizeof *l);
+		bool *t = l ? realloc(w->taken, cap * sizeof *t) : NULL;
+		if (l)
+			w->locations = l;
+		if (!t)
+			return CS_E_NOMEM;
+		w->taken = t;
+		w->cap = cap;
+	}
+	if (!(w->locations[w->n] = strdup(location)))
+		return CS_E_NOMEM;
+	w->taken[w->n++] = taken;
+	return 0;
+}
+
+int batch_sweep_ahead(journal *j, specify_session *s, cs_error *err)
+{
+	struct sweep w = { 0 };
+	int ret = journal_ahead_each(j, specify_session_info(s)->server, sweep_note,
+				     &w, err);
+
+	if (ret == CS_E_NOMEM)
+		ret = cs_error_set(err, ret, "out of memory");
+	/* Network first, then the journal: a row outlives its file. */
+	for (size_t i = 0; ret == 0 && i < w.n; i++) {
+		cs_error why;
+		int gone = w.taken[i] ? 0 : specify_asset_delete(s, w.locations[i], &why);
+		if (gone == 0 || gone == CS_E_NOT_FOUND)
+			ret = journal_ahead_remove(j, w.locations[i], err);
+	}
+	for (size_t i = 0; i < w.n; i++)
+		free(w.locations[i]);
+	free(w.locations);
+	free(w.taken);
 	return ret;
 }

@@ -69,6 +69,10 @@ typedef struct batch_options {
 	/* Validation also reserves locations for the first files, so that
 	 * they are journaled reserved and go out at once (not for a dry run). */
 	bool reserve;
+	/* With reserve: the journal those first files are noted in as they
+	 * are sent to the asset server while their names are looked up (NULL:
+	 * they are only reserved). */
+	const char *journal_path;
 } batch_options;
 
 typedef struct batch_plan batch_plan;
@@ -93,6 +97,16 @@ int batch_plan_validate(batch_plan *plan, const struct catalog_format *format,
 			specify_session *s, journal *j, long long resumed,
 			cs_error *err);
 
+/* Starts sending the first files whose names guess (the catalog-number
+ * format saved from an earlier start) reads to the asset server now,
+ * before the format is fetched and the names are looked up: each is
+ * noted in the journal (batch_options.journal_path) before it is sent,
+ * and is only ever attached once validation matched it.  Not for a
+ * resumed batch.  Validation starts the same with the fetched format when
+ * nothing has started it. */
+void batch_plan_send_ahead(batch_plan *plan, specify_session *s,
+			   const struct catalog_format *guess);
+
 size_t batch_plan_count(const batch_plan *plan);
 const batch_file *batch_plan_file(const batch_plan *plan, size_t i);
 /* counts[status] */
@@ -108,5 +122,11 @@ int batch_plan_choose(batch_plan *plan, size_t i, long long record_id,
 int batch_plan_journal(const batch_plan *plan, journal *j, const char *server,
 		       const char *collection, long long collection_id,
 		       const char *label, long long *batch_id, cs_error *err);
+
+/* Deletes from the asset server what was sent ahead and no item took (its
+ * name matched nothing, it was left out, or the run ended first), by this
+ * process or by one of this computer that is gone; what an item took is
+ * only forgotten.  A deletion that fails is tried at the next run. */
+int batch_sweep_ahead(journal *j, specify_session *s, cs_error *err);
 
 #endif

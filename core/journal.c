@@ -11,7 +11,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 struct journal {
 	sqlite3 *db;
@@ -130,6 +130,17 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	"  identifier TEXT,"
 	"  announced REAL NOT NULL);"
 	"CREATE INDEX card_path ON card(path);",
+	/* 6: files sent to the asset server before their batch was
+	 * journaled (copystand upload sends the first ones while Specify
+	 * looks the names up): a location no item took is deleted there. */
+	"CREATE TABLE ahead ("
+	"  location TEXT PRIMARY KEY,"
+	"  server TEXT NOT NULL,"
+	"  host TEXT NOT NULL,"
+	"  pid INTEGER NOT NULL,"
+	"  sent REAL NOT NULL);"
+	"CREATE INDEX items_location ON items(location);"
+	"CREATE INDEX items_sha256 ON items(sha256);",
 };
 
 static const char *const bind_names[] = {
@@ -707,6 +718,76 @@ int journal_find_content(journal *j, long long batch, const char *sha256,
 		ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
 	sqlite3_finalize(st);
 	return ret;
+}
+
+bool journal_knows_content(journal *j, const char *sha256)
+{
+	sqlite3_stmt *st;
+	bool known = false;
+
+	if (prepare(j, "SELECT 1 FROM items WHERE sha256 = ? AND state NOT IN "
+		    "('failed', 'rolled_back') LIMIT 1", &st, NULL))
+		return false;
+	bind_text(st, 1, sha256);
+	known = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return known;
+}
+
+/* --- files sent ahead of their batch ------------------------------------------ */
+
+int journal_ahead_add(journal *j, const char *server, const char *location,
+		      cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "INSERT OR REPLACE INTO ahead (location, server, host, "
+			  "pid, sent) VALUES (?, ?, ?, ?, ?)", &st, err);
+
+	if (ret)
+		return ret;
+	bind_text(st, 1, location);
+	bind_text(st, 2, server);
+	bind_text(st, 3, j->host);
+	sqlite3_bind_int(st, 4, j->pid);
+	sqlite3_bind_double(st, 5, now_s());
+	return step_done(j, st, "noting a file sent ahead", err);
+}
+
+int journal_ahead_each(journal *j, const char *server,
+		       int (*fn)(void *ud, const char *location, bool taken),
+		       void *ud, cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "SELECT location, host, pid, EXISTS (SELECT 1 FROM items "
+			  "WHERE items.location = ahead.location) FROM ahead WHERE "
+			  "server = ? ORDER BY sent", &st, err);
+
+	if (ret)
+		return ret;
+	bind_text(st, 1, server);
+	while (ret == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		const char *location = (const char *)sqlite3_column_text(st, 0);
+		const char *host = (const char *)sqlite3_column_text(st, 1);
+		int pid = sqlite3_column_int(st, 2);
+		/* Another live process may still journal it. */
+		bool theirs = pid != j->pid && (!host || strcmp(host, j->host) ||
+						kill(pid, 0) == 0 || errno != ESRCH);
+		if (location && !theirs)
+			ret = fn(ud, location, sqlite3_column_int(st, 3) != 0);
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int journal_ahead_remove(journal *j, const char *location, cs_error *err)
+{
+	sqlite3_stmt *st;
+	int ret = prepare(j, "DELETE FROM ahead WHERE location = ?", &st, err);
+
+	if (ret)
+		return ret;
+	bind_text(st, 1, location);
+	return step_done(j, st, "forgetting a file sent ahead", err);
 }
 
 int journal_item_get(journal *j, long long id, journal_item *out, cs_error *err)

@@ -152,6 +152,23 @@ int journal_find_attached(journal *j, const char *table, long long record_id,
  * in *name); CS_E_NOT_FOUND when the batch has none. */
 int journal_find_content(journal *j, long long batch, const char *sha256,
 			 char **name, cs_error *err);
+/* Whether an item of any batch that has not failed or been rolled back
+ * has this content (false also when the journal cannot say). */
+bool journal_knows_content(journal *j, const char *sha256);
+
+/* A file sent to the asset server at location before any item held that
+ * location (copystand upload sends the first files while Specify looks
+ * their names up), noted before it is sent. */
+int journal_ahead_add(journal *j, const char *server, const char *location,
+		      cs_error *err);
+/* Calls fn, oldest first, for the locations of server noted by this
+ * process or by a process of this computer that is gone; taken says an
+ * item holds the location (its upload is the item's).  fn returning
+ * non-zero stops the walk and is returned. */
+int journal_ahead_each(journal *j, const char *server,
+		       int (*fn)(void *ud, const char *location, bool taken),
+		       void *ud, cs_error *err);
+int journal_ahead_remove(journal *j, const char *location, cs_error *err);
 /* Writes every mutable field of it, but only if the row is still in
  * state `from` (CS_E_CONFLICT otherwise: someone else moved it).  A state
  * change is recorded as an event. */

@@ -995,10 +995,12 @@ static void *coordinator_main(void *arg)
 			ret = match_named(p, &err);
 		if (ret == 0)
 			ret = reserve(p, &err);
-		if (ret == 0)
-			ret = dispatch_state(p, JS_RESERVED, &err);
+		/* Uploaded ones first: each is a size check and a join row from
+		 * done, and Specify has nothing else to do meanwhile. */
 		if (ret == 0)
 			ret = dispatch_state(p, JS_UPLOADED, &err);
+		if (ret == 0)
+			ret = dispatch_state(p, JS_RESERVED, &err);
 		if (ret == 0)
 			ret = release_deferred(p, &err);
 		if (ret) {

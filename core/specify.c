@@ -1654,15 +1654,19 @@ int specify_locations_reserve(specify_session *s, const char *const *filenames,
 			      size_t n, specify_reservation *out, cs_error *err)
 {
 	const specify_assets *a;
-	int ret;
+	int ret = 0;
 
-	/* get_upload_params ends in a 500 when there is no asset server:
-	 * ask the settings first to say so plainly. */
-	if ((ret = specify_assets_get(s, &a, err)))
-		return ret;
 	for (size_t done = 0; done < n && ret == 0; done += RESERVE_CHUNK) {
 		size_t k = n - done < RESERVE_CHUNK ? n - done : RESERVE_CHUNK;
 		ret = reserve_chunk(s, filenames + done, k, out + done, err);
+	}
+	/* get_upload_params ends in a 500 when there is no asset server: the
+	 * settings say so plainly.  Asked after, not before: a reservation
+	 * need not wait for them. */
+	if (ret && ret != CS_E_NOMEM) {
+		int why = specify_assets_get(s, &a, err);
+		if (why)
+			return why;
 	}
 	return ret;
 }

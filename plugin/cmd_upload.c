@@ -33,6 +33,7 @@ struct upload {
 	journal *j;
 	char *jpath;
 	struct catalog_format *fmt;
+	struct catalog_format *guess;  /* the format saved at an earlier start */
 	char *label;
 	char server[512];
 };
@@ -364,21 +365,48 @@ static int open_everything(struct upload *u, cs_error *err)
 {
 	int ret;
 
-	if ((ret = cli_session_open(&u->cli, &u->s, err)))
+	if ((ret = journal_open(u->jpath, &u->j, err)) ||
+	    (ret = cli_session_open(&u->cli, &u->s, err)))
 		return ret;
 	snprintf(u->server, sizeof u->server, "%s", specify_session_info(u->s)->server);
-	if (!(u->jpath = journal_default_path(err)) ||
-	    (ret = journal_open(u->jpath, &u->j, err)))
-		return u->jpath ? ret : err->code;
 	return make_label(u, err);
 }
 
 /* Walks the inputs; the files are read while the command logs in. */
 static int start_plan(struct upload *u, batch_plan **out, cs_error *err)
 {
+	if (!(u->jpath = journal_default_path(err)))
+		return err->code;
 	u->bo.reserve = !u->dry_run;
+	u->bo.journal_path = u->jpath;
 	u->bo.defaults = &u->defaults;
 	return batch_plan_new(&u->bo, u->inputs, (size_t)u->ninputs, out, err);
+}
+
+/* The first files go to the asset server while the format is fetched and
+ * the names are looked up, chosen by the format saved at an earlier start
+ * (a guess: only validation's match attaches a file).  Not for a resumed
+ * batch, whose files mostly have their locations. */
+static void send_ahead(struct upload *u, batch_plan *plan, bool resuming)
+{
+	cs_error err;
+
+	if (u->dry_run || resuming || u->bo.mapping || !u->bo.target->catalog_format ||
+	    cli_catalog_format(&u->cli, NULL, &u->guess, &err))
+		return;
+	/* The settings and the reservation first: the uploads need both,
+	 * validation neither. */
+	specify_session_warm(u->s, u->bo.target->table);
+	batch_plan_send_ahead(plan, u->s, u->guess);
+}
+
+/* What an earlier run (or this one) sent ahead and no item took. */
+static void sweep_ahead(struct upload *u)
+{
+	cs_error err;
+
+	if (u->s && u->j && !u->dry_run)
+		batch_sweep_ahead(u->j, u->s, &err);
 }
 
 static int make_plan(struct upload *u, long long resumed, batch_plan *plan,
@@ -469,6 +497,7 @@ static void upload_free(struct upload *u)
 	specify_session_free(u->s);
 	journal_close(u->j);
 	catalog_format_free(u->fmt);
+	catalog_format_free(u->guess);
 	free(u->jpath);
 	free(u->label);
 	cli_free(&u->cli);
@@ -514,6 +543,8 @@ int cmd_upload(int argc, char **argv)
 		if (!u.json)
 			printf("resuming batch %lld\n", batch);
 	}
+	sweep_ahead(&u);
+	send_ahead(&u, plan, batch != 0);
 	if ((ret = make_plan(&u, batch, plan, &err))) {
 		status = cli_fail(&err);
 		goto out;
@@ -536,6 +567,7 @@ int cmd_upload(int argc, char **argv)
 		status = cli_fail(&err);
 		goto out;
 	}
+	sweep_ahead(&u);
 	if (json)
 		cJSON_ReplaceItemInObject(json, "batch", cJSON_CreateNumber((double)batch));
 	pr.tty = isatty(STDOUT_FILENO);
@@ -555,6 +587,7 @@ out:
 		cJSON_Delete(json);
 	}
 	batch_plan_free(plan);
+	sweep_ahead(&u);
 	upload_free(&u);
 	return status;
 }

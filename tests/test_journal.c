@@ -272,6 +272,98 @@ out:
 	journal_close(j);
 }
 
+struct seen {
+	char list[256];
+};
+
+static int note_ahead(void *ud, const char *location, bool taken)
+{
+	struct seen *s = ud;
+	size_t n = strlen(s->list);
+
+	snprintf(s->list + n, sizeof s->list - n, "%s%s%s", n ? " " : "", location,
+		 taken ? "(taken)" : "");
+	return 0;
+}
+
+/* Files sent ahead of their batch: this process's and a dead one's are
+ * visited (to be deleted, or forgotten where an item took the location), a
+ * live process's are not; removed ones are gone. */
+static void test_ahead(const char *path)
+{
+	journal *j = NULL;
+	cs_error err = { 0 };
+	struct seen seen = { "" };
+	long long batch;
+	int gate[2], status;
+	pid_t dead, live;
+
+	if (!tap_ok(journal_open(path, &j, &err) == 0 &&
+		    journal_batch_new(j, "upload", "http://a", "Fish", 4, NULL, &batch, &err) == 0,
+		    "a journal: %s", err.msg))
+		goto out;
+	tap_ok(journal_ahead_add(j, "http://a", "mine.jpg", &err) == 0 &&
+	       journal_ahead_add(j, "http://a", "kept.jpg", &err) == 0 &&
+	       journal_ahead_add(j, "http://b", "other-server.jpg", &err) == 0,
+	       "three files noted as sent ahead: %s", err.msg);
+	journal_item it = {
+		.batch_id = batch, .path = (char *)"/tmp/k.jpg", .name = (char *)"k.jpg",
+		.location = (char *)"kept.jpg", .state = JS_UPLOADED,
+	};
+	long long id;
+	journal_item_add(j, &it, &id, &err);
+	if ((dead = fork()) == 0) {
+		journal *mine;
+		_exit(journal_open(path, &mine, &err) ||
+		      journal_ahead_add(mine, "http://a", "dead.jpg", &err) ? 1 : 0);
+	}
+	waitpid(dead, &status, 0);
+	if (pipe(gate))
+		abort();
+	if ((live = fork()) == 0) {
+		journal *mine;
+		char c = journal_open(path, &mine, &err) ||
+			 journal_ahead_add(mine, "http://a", "live.jpg", &err) ? '1' : '0';
+		if (write(gate[1], &c, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	char c = 0;
+	if (read(gate[0], &c, 1) != 1)
+		abort();
+	tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0 && c == '0',
+	       "and one by a process now gone, one by a process still running");
+	tap_ok(journal_ahead_each(j, "http://a", note_ahead, &seen, &err) == 0,
+	       "walked: %s", err.msg);
+	tap_is_str(seen.list, "mine.jpg kept.jpg(taken) dead.jpg",
+		   "this process's and the gone one's, of this server; an item took one");
+	journal_ahead_remove(j, "mine.jpg", &err);
+	seen.list[0] = '\0';
+	journal_ahead_each(j, "http://a", note_ahead, &seen, &err);
+	tap_is_str(seen.list, "kept.jpg(taken) dead.jpg", "a removed one is gone");
+	kill(live, SIGKILL);
+	waitpid(live, &status, 0);
+	seen.list[0] = '\0';
+	journal_ahead_each(j, "http://a", note_ahead, &seen, &err);
+	tap_is_str(seen.list, "kept.jpg(taken) dead.jpg live.jpg",
+		   "the running one's once it is gone");
+	it = (journal_item){ .batch_id = batch, .path = (char *)"/tmp/a.jpg",
+			     .name = (char *)"a.jpg", .sha256 = (char *)"c0ffee",
+			     .state = JS_ATTACHED };
+	journal_item_add(j, &it, &id, &err);
+	it.sha256 = (char *)"fa11ed";
+	it.state = JS_FAILED;
+	journal_item_add(j, &it, &id, &err);
+	tap_ok(journal_knows_content(j, "c0ffee"), "attached content is known");
+	tap_ok(!journal_knows_content(j, "fa11ed"), "failed content is not (it may be sent again)");
+	tap_ok(!journal_knows_content(j, "ab"), "nor content never journaled");
+	close(gate[0]);
+	close(gate[1]);
+out:
+	journal_close(j);
+}
+
 int main(void)
 {
 	char *p1 = path_in_home("j1.sqlite"), *p2 = path_in_home("j2.sqlite");
@@ -282,6 +374,7 @@ int main(void)
 	test_newer_schema(p2);
 	test_card(p1);
 	test_find_content(p1);
+	test_ahead(p1);
 	free(p1);
 	free(p2);
 	harness_cleanup();

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "journal.h"
 #include "tap.h"
 
 static harness_server hs;
@@ -578,6 +579,125 @@ static void test_deleted_in_specify(void)
 	free(sub);
 }
 
+/* The first files go to the asset server while Specify looks their names
+ * up and, with the format saved at an earlier run, while it is asked for
+ * the format: the stand-in holds each of a pair until the other comes. */
+static void test_sent_ahead(void)
+{
+	upload_meeting("000000005", "POST /fileupload", "POST /stored_query/ephemeral/");
+	upload_meeting("000000006", "POST /fileupload", "GET /context/app.resource");
+}
+
+static int files_held(const cJSON *st)
+{
+	return cJSON_GetArraySize(cJSON_GetObjectItem(st, "files"));
+}
+
+static int count_ahead(void *ud, const char *location, bool taken)
+{
+	(void)location;
+	(void)taken;
+	++*(int *)ud;
+	return 0;
+}
+
+/* Rows of sent-ahead files left in the journal (the runs are over). */
+static int ahead_left(void)
+{
+	char *path = NULL;
+	journal *j = NULL;
+	cs_error err;
+	int n = 0;
+
+	if (asprintf(&path, "%s/.local/share/copystand/journal.sqlite", harness_home()) < 0 ||
+	    journal_open(path, &j, &err) ||
+	    journal_ahead_each(j, hs.url, count_ahead, &n, &err))
+		n = -1;
+	journal_close(j);
+	free(path);
+	return n;
+}
+
+/* A file sent ahead whose name matches no record is deleted from the
+ * asset server again: only what was attached stays there. */
+static void test_ahead_unmatched(void)
+{
+	char *sub = in_dir("ahead"), *out = NULL;
+	cs_error err;
+
+	mkdir(sub, 0700);
+	/* First in order, so the first sent, while the lookup waits for it. */
+	put(sub, "000000000.jpg", 30000, 801);
+	put(sub, "000000008_ahead.jpg", 30000, 802);
+	standin_faults(hs.standin, "{\"meet\": [\"POST /fileupload\", "
+		       "\"POST /stored_query/ephemeral/\"], \"meet_s\": 5}", &err);
+	cJSON *before = state();
+	int rc = run(&out, sub, NULL, NULL, NULL, NULL);
+	cJSON *after = state();
+	standin_control(hs.standin, "POST", "faults/reset", "{}", NULL, NULL);
+	tap_ok(rc == 1 && has(out, "000000000.jpg") && has(out, "not-found") &&
+	       has(out, "1 attached"), "one file attached, the other matches nothing "
+	       "(exit %d)", rc);
+	tap_is_int(standin_requests(after, "POST /fileupload") -
+		   standin_requests(before, "POST /fileupload"), 2, "both were sent");
+	tap_is_int(files_held(after) - files_held(before), 1,
+		   "the asset server keeps only the attached one's");
+	tap_is_int(ahead_left(), 0, "and the journal has nothing left to delete");
+	if (rc != 1)
+		tap_diag("%s", out ? out : "");
+	cJSON_Delete(before);
+	cJSON_Delete(after);
+	free(out);
+	free(sub);
+}
+
+/* Killed while its first files are out ahead of a lookup Specify is slow
+ * to answer: the next run deletes what no item took and attaches each
+ * file once. */
+static void test_ahead_killed(void)
+{
+	char *sub = in_dir("killed"), *out = NULL;
+	const char *argv[] = { "upload", "--server", hs.url, "--user", hs.user,
+			       "--collection", hs.collection, sub, NULL };
+	const char *env[] = { pw_env, NULL };
+	cs_error err;
+	int sent = 0, status;
+
+	mkdir(sub, 0700);
+	put(sub, "000000010_killed.jpg", 200000, 803);
+	put(sub, "000000011_killed.jpg", 200000, 804);
+	standin_faults(hs.standin, "{\"meet\": [\"POST /stored_query/ephemeral/\", "
+		       "\"GET /never\"], \"meet_s\": 30}", &err);
+	cJSON *before = state();
+	pid_t pid = harness_spawn(argv, env);
+	for (int w = 0; pid > 0 && w < 1000 && sent < 2; w++) {
+		cJSON *now = state();
+		sent = files_held(now) - files_held(before);
+		cJSON_Delete(now);
+		usleep(20000);
+	}
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	standin_control(hs.standin, "POST", "faults/reset", "{}", NULL, NULL);
+	tap_is_int(sent, 2, "both files went to the asset server while the lookup waited");
+	tap_ok(ahead_left() == 2, "the journal noted them before they were sent");
+
+	int rc = run(&out, sub, NULL, NULL, NULL, NULL);
+	cJSON *after = state();
+	tap_ok(rc == 0 && has(out, "2 attached"), "the next run attaches both (exit %d)", rc);
+	tap_is_int(files_held(after) - files_held(before), 2,
+		   "the asset server holds one file per file: the killed run's were deleted");
+	tap_is_int(ahead_left(), 0, "and the journal has nothing left to delete");
+	if (rc != 0)
+		tap_diag("%s", out ? out : "");
+	cJSON_Delete(before);
+	cJSON_Delete(after);
+	free(out);
+	free(sub);
+}
+
 int main(void)
 {
 	if (harness_server_start(&hs, NULL) || !hs.standin)
@@ -598,6 +718,9 @@ int main(void)
 	test_batches_and_rollback();
 	test_side_by_side();
 	test_deleted_in_specify();
+	test_sent_ahead();
+	test_ahead_unmatched();
+	test_ahead_killed();
 	harness_server_stop(&hs);
 	free(pw_env);
 	free(dir);
