@@ -616,8 +616,8 @@ static int session_init(specify_session *s, const specify_login *login,
 	return 0;
 }
 
-int specify_session_login(const specify_login *login, specify_session **out,
-			  cs_error *err)
+int specify_session_open(const specify_login *login, specify_session **out,
+			 cs_error *err)
 {
 	specify_session *s = calloc(1, sizeof *s);
 	int ret;
@@ -629,23 +629,43 @@ int specify_session_login(const specify_login *login, specify_session **out,
 	pthread_mutex_init(&s->load_lock, NULL);
 	pthread_cond_init(&s->upload_began, NULL);
 	if ((ret = session_init(s, login, err)) ||
-	    (ret = session_authenticate(s, login->collection, err)) ||
-	    (ret = session_load(s, err))) {
+	    (ret = session_authenticate(s, login->collection, err))) {
 		specify_session_free(s);
 		return ret;
 	}
 	s->info = (specify_info){
 		.server = s->server,
 		.user = s->user,
-		.user_id = s->info.user_id,
-		.agent = s->agent,
-		.agent_id = s->info.agent_id,
 		.collection = s->collection,
 		.collection_id = s->collection_id,
-		.catalog_format = s->catalog_format,
 	};
 	*out = s;
 	return 0;
+}
+
+/* Fills in only what the load learned: other threads may be reading the
+ * rest of the info already. */
+int specify_session_load(specify_session *s, cs_error *err)
+{
+	int ret = session_load(s, err);
+
+	if (ret)
+		return ret;
+	s->info.agent = s->agent;
+	s->info.catalog_format = s->catalog_format;
+	return 0;
+}
+
+int specify_session_login(const specify_login *login, specify_session **out,
+			  cs_error *err)
+{
+	int ret = specify_session_open(login, out, err);
+
+	if (ret == 0 && (ret = specify_session_load(*out, err))) {
+		specify_session_free(*out);
+		*out = NULL;
+	}
+	return ret;
 }
 
 int specify_session_logout(specify_session *s, cs_error *err)

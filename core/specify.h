@@ -88,8 +88,21 @@ typedef struct specify_attached {
 /* Called once per record found; value is the field's stored value. */
 typedef int (*specify_record_fn)(void *ud, const char *value, const cJSON *record);
 
+/* Logs in and reads the user and the collection's settings:
+ * specify_session_open, then specify_session_load. */
 int specify_session_login(const specify_login *login, specify_session **out,
 			  cs_error *err);
+/* Only the login (the collection chosen): the session can make requests,
+ * and its info has the server, user and collection; the agent and the
+ * catalog-number format come with specify_session_load.  For a caller
+ * with requests that need neither (the asset settings, reservations):
+ * sent first, they do not wait behind the load (Specify serves two
+ * requests at a time). */
+int specify_session_open(const specify_login *login, specify_session **out,
+			 cs_error *err);
+/* Reads the user (may they use the collection? their agent) and the
+ * collection's catalog-number format, side by side. */
+int specify_session_load(specify_session *s, cs_error *err);
 int specify_session_logout(specify_session *s, cs_error *err);
 void specify_session_free(specify_session *s);
 const specify_info *specify_session_info(const specify_session *s);

@@ -130,7 +130,7 @@ int cli_login(cli *c, specify_login *out, cs_error *err)
 	return 0;
 }
 
-int cli_session_open(cli *c, specify_session **out, cs_error *err)
+int cli_session_start(cli *c, specify_session **out, cs_error *err)
 {
 	specify_login login;
 	int ret = cli_login(c, &login, err);
@@ -141,7 +141,18 @@ int cli_session_open(cli *c, specify_session **out, cs_error *err)
 		fprintf(stderr, "copystand: warning: --insecure: TLS certificates "
 			"are not checked, so anyone on the network path could "
 			"read your password and images\n");
-	return specify_session_login(&login, out, err);
+	return specify_session_open(&login, out, err);
+}
+
+int cli_session_open(cli *c, specify_session **out, cs_error *err)
+{
+	int ret = cli_session_start(c, out, err);
+
+	if (ret == 0 && (ret = specify_session_load(*out, err))) {
+		specify_session_free(*out);
+		*out = NULL;
+	}
+	return ret;
 }
 
 int cli_fail(const cs_error *err)

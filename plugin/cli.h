@@ -60,6 +60,9 @@ int cli_login(cli *c, specify_login *out, cs_error *err);
 
 /* Logs in with cli_login()'s settings. */
 int cli_session_open(cli *c, specify_session **out, cs_error *err);
+/* Only the login (specify_session_open): the caller sends what needs
+ * neither the user nor the format, then calls specify_session_load. */
+int cli_session_start(cli *c, specify_session **out, cs_error *err);
 
 struct catalog_format;
 /* The collection's catalog-number format (session info + UIFormatters),

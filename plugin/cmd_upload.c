@@ -366,7 +366,7 @@ static int open_everything(struct upload *u, cs_error *err)
 	int ret;
 
 	if ((ret = journal_open(u->jpath, &u->j, err)) ||
-	    (ret = cli_session_open(&u->cli, &u->s, err)))
+	    (ret = cli_session_start(&u->cli, &u->s, err)))
 		return ret;
 	snprintf(u->server, sizeof u->server, "%s", specify_session_info(u->s)->server);
 	return make_label(u, err);
@@ -543,9 +543,12 @@ int cmd_upload(int argc, char **argv)
 		if (!u.json)
 			printf("resuming batch %lld\n", batch);
 	}
+	/* Before the user and the format are read: the first files need
+	 * neither. */
 	sweep_ahead(&u);
 	send_ahead(&u, plan, batch != 0);
-	if ((ret = make_plan(&u, batch, plan, &err))) {
+	if ((ret = specify_session_load(u.s, &err)) ||
+	    (ret = make_plan(&u, batch, plan, &err))) {
 		status = cli_fail(&err);
 		goto out;
 	}

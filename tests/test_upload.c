@@ -581,11 +581,13 @@ static void test_deleted_in_specify(void)
 
 /* The first files go to the asset server while Specify looks their names
  * up and, with the format saved at an earlier run, while it is asked for
- * the format: the stand-in holds each of a pair until the other comes. */
+ * the format and the user: the stand-in holds each of a pair until the
+ * other comes. */
 static void test_sent_ahead(void)
 {
 	upload_meeting("000000005", "POST /fileupload", "POST /stored_query/ephemeral/");
 	upload_meeting("000000006", "POST /fileupload", "GET /context/app.resource");
+	upload_meeting("000000007", "POST /fileupload", "GET /context/user.json");
 }
 
 static int files_held(const cJSON *st)
