@@ -801,49 +801,46 @@ int batch_plan_journal(const batch_plan *p, journal *j, const char *server,
 
 struct sweep {
 	char **locations;
-	bool *taken;
 	size_t n, cap;
 };
 
-static int sweep_note(void *ud, const char *location, bool taken)
+static int sweep_note(void *ud, const char *location)
 {
 	struct sweep *w = ud;
 
 	if (w->n == w->cap) {
 		size_t cap = w->cap ? w->cap * 2 : 32;
 		char **l = realloc(w->locations, cap * sizeof *l);
-		bool *t = l ? realloc(w->taken, cap * sizeof *t) : NULL;
-		if (l)
-			w->locations = l;
-		if (!t)
+		if (!l)
 			return CS_E_NOMEM;
-		w->taken = t;
+		w->locations = l;
 		w->cap = cap;
 	}
 	if (!(w->locations[w->n] = strdup(location)))
 		return CS_E_NOMEM;
-	w->taken[w->n++] = taken;
+	w->n++;
 	return 0;
 }
 
 int batch_sweep_ahead(journal *j, specify_session *s, cs_error *err)
 {
 	struct sweep w = { 0 };
-	int ret = journal_ahead_each(j, specify_session_info(s)->server, sweep_note,
-				     &w, err);
+	int ret = journal_ahead_forget_taken(j, err);
 
+	if (ret == 0)
+		ret = journal_ahead_each(j, specify_session_info(s)->server, sweep_note,
+					 &w, err);
 	if (ret == CS_E_NOMEM)
 		ret = cs_error_set(err, ret, "out of memory");
-	/* Network first, then the journal: a row outlives its file. */
+	/* The file first, then the row: a row outlives its file. */
 	for (size_t i = 0; ret == 0 && i < w.n; i++) {
 		cs_error why;
-		int gone = w.taken[i] ? 0 : specify_asset_delete(s, w.locations[i], &why);
+		int gone = specify_asset_delete(s, w.locations[i], &why);
 		if (gone == 0 || gone == CS_E_NOT_FOUND)
 			ret = journal_ahead_remove(j, w.locations[i], err);
 	}
 	for (size_t i = 0; i < w.n; i++)
 		free(w.locations[i]);
 	free(w.locations);
-	free(w.taken);
 	return ret;
 }

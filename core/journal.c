@@ -754,13 +754,13 @@ int journal_ahead_add(journal *j, const char *server, const char *location,
 }
 
 int journal_ahead_each(journal *j, const char *server,
-		       int (*fn)(void *ud, const char *location, bool taken),
-		       void *ud, cs_error *err)
+		       int (*fn)(void *ud, const char *location), void *ud,
+		       cs_error *err)
 {
 	sqlite3_stmt *st;
-	int ret = prepare(j, "SELECT location, host, pid, EXISTS (SELECT 1 FROM items "
-			  "WHERE items.location = ahead.location) FROM ahead WHERE "
-			  "server = ? ORDER BY sent", &st, err);
+	int ret = prepare(j, "SELECT location, host, pid FROM ahead WHERE server = ? "
+			  "AND NOT EXISTS (SELECT 1 FROM items WHERE items.location = "
+			  "ahead.location) ORDER BY sent", &st, err);
 
 	if (ret)
 		return ret;
@@ -773,10 +773,16 @@ int journal_ahead_each(journal *j, const char *server,
 		bool theirs = pid != j->pid && (!host || strcmp(host, j->host) ||
 						kill(pid, 0) == 0 || errno != ESRCH);
 		if (location && !theirs)
-			ret = fn(ud, location, sqlite3_column_int(st, 3) != 0);
+			ret = fn(ud, location);
 	}
 	sqlite3_finalize(st);
 	return ret;
+}
+
+int journal_ahead_forget_taken(journal *j, cs_error *err)
+{
+	return exec(j, "DELETE FROM ahead WHERE EXISTS (SELECT 1 FROM items WHERE "
+		    "items.location = ahead.location)", "forgetting files sent ahead", err);
 }
 
 int journal_ahead_remove(journal *j, const char *location, cs_error *err)

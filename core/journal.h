@@ -161,14 +161,16 @@ bool journal_knows_content(journal *j, const char *sha256);
  * their names up), noted before it is sent. */
 int journal_ahead_add(journal *j, const char *server, const char *location,
 		      cs_error *err);
-/* Calls fn, oldest first, for the locations of server noted by this
- * process or by a process of this computer that is gone; taken says an
- * item holds the location (its upload is the item's).  fn returning
- * non-zero stops the walk and is returned. */
+/* Calls fn, oldest first, for the locations of server that no item holds,
+ * noted by this process or by a process of this computer that is gone.
+ * fn returning non-zero stops the walk and is returned. */
 int journal_ahead_each(journal *j, const char *server,
-		       int (*fn)(void *ud, const char *location, bool taken),
-		       void *ud, cs_error *err);
+		       int (*fn)(void *ud, const char *location), void *ud,
+		       cs_error *err);
 int journal_ahead_remove(journal *j, const char *location, cs_error *err);
+/* Forgets, in one transaction, every location an item holds: its upload
+ * is the item's now. */
+int journal_ahead_forget_taken(journal *j, cs_error *err);
 /* Writes every mutable field of it, but only if the row is still in
  * state `from` (CS_E_CONFLICT otherwise: someone else moved it).  A state
  * change is recorded as an event. */

@@ -595,10 +595,9 @@ static int files_held(const cJSON *st)
 	return cJSON_GetArraySize(cJSON_GetObjectItem(st, "files"));
 }
 
-static int count_ahead(void *ud, const char *location, bool taken)
+static int count_ahead(void *ud, const char *location)
 {
 	(void)location;
-	(void)taken;
 	++*(int *)ud;
 	return 0;
 }
