@@ -140,7 +140,12 @@ static const char *const migrations[SCHEMA_VERSION] = {
 	"  pid INTEGER NOT NULL,"
 	"  sent REAL NOT NULL);"
 	"CREATE INDEX items_location ON items(location);"
-	"CREATE INDEX items_sha256 ON items(sha256);",
+	"CREATE INDEX items_sha256 ON items(sha256);"
+	/* The content as it was taken: sha256 follows the file when the
+	 * station stamps it, and a capture program's re-save of the shot
+	 * still has the bytes it wrote. */
+	"ALTER TABLE items ADD COLUMN sha256_taken TEXT;"
+	"CREATE INDEX items_sha256_taken ON items(sha256_taken);",
 };
 
 static const char *const bind_names[] = {
@@ -616,9 +621,9 @@ static int insert_item(journal *j, const journal_item *it, long long *id,
 			  "mimetype, target, identifier, record_table, record_id, ordinal, "
 			  "location, extra, state, reason, created, updated, press_source, "
 			  "press_lo, press_hi, press_cam, press_res, press_bind, "
-			  "press_candidates, card) VALUES "
-			  "(?, ?, ?, ?, ?, ?, coalesce(?, 'catalog-number'), ?, ?, ?, ?, ?, "
-			  "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st, err);
+			  "press_candidates, card, sha256_taken) VALUES "
+			  "(?, ?, ?, ?, ?5, ?, coalesce(?, 'catalog-number'), ?, ?, ?, ?, ?, "
+			  "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?5)", &st, err);
 
 	if (ret)
 		return ret;
@@ -704,8 +709,8 @@ int journal_find_content(journal *j, long long batch, const char *sha256,
 			 char **name, cs_error *err)
 {
 	sqlite3_stmt *st;
-	int ret = prepare(j, "SELECT name FROM items WHERE batch_id = ?1 AND sha256 = ?2 "
-			  "ORDER BY id LIMIT 1", &st, err);
+	int ret = prepare(j, "SELECT name FROM items WHERE batch_id = ?1 AND (sha256 = ?2 "
+			  "OR sha256_taken = ?2) ORDER BY id LIMIT 1", &st, err);
 
 	*name = NULL;
 	if (ret)
@@ -725,8 +730,8 @@ bool journal_knows_content(journal *j, const char *sha256)
 	sqlite3_stmt *st;
 	bool known = false;
 
-	if (prepare(j, "SELECT 1 FROM items WHERE sha256 = ? AND state NOT IN "
-		    "('failed', 'rolled_back') LIMIT 1", &st, NULL))
+	if (prepare(j, "SELECT 1 FROM items WHERE (sha256 = ?1 OR sha256_taken = ?1) "
+		    "AND state NOT IN ('failed', 'rolled_back') LIMIT 1", &st, NULL))
 		return false;
 	bind_text(st, 1, sha256);
 	known = sqlite3_step(st) == SQLITE_ROW;

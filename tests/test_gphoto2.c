@@ -781,8 +781,14 @@ out:
 	finish(gp, 0);
 	tap_is_int(station_quit(), 0, "the station quits, status 0 (no leaks)");
 	/* The station is gone: its last number (000012345) names nothing
-	 * more; the file waits in its folder for the next station. */
-	int rc = hook(dl, NULL, "download", COPYSTAND_SAMPLES "/not-a-number.jpg", &out);
+	 * more; the file waits in its folder for the next station.  Another
+	 * shot: other bytes than the one handed in by hand above. */
+	char late[600];
+	snprintf(late, sizeof late, "%s/late-shot.jpg", harness_home());
+	const char *cp[] = { "sh", "-c", "cat \"$0\" > \"$1\" && printf '\\001' >> \"$1\"",
+			     COPYSTAND_SAMPLES "/not-a-number.jpg", late, NULL };
+	out = NULL;
+	int rc = harness_run_program(cp, NULL) == 0 ? hook(dl, NULL, "download", late, &out) : -1;
 	bool kept = rc == 0 && out && strstr(out, "(as pending_");
 	if (!kept)
 		diag_lines("hook", out ? out : "");

@@ -268,6 +268,21 @@ static void test_find_content(const char *path)
 	tap_ok(name == NULL, "and no name");
 	tap_is_int(journal_find_content(j, b1, "00", &name, &err), CS_E_NOT_FOUND,
 		   "other bytes are not found");
+	/* The station stamps its copy: other bytes, the same shot. */
+	journal_item got = { 0 };
+	journal_item_get(j, id, &got, &err);
+	free(got.sha256);
+	got.sha256 = strdup("5a3b");
+	tap_ok(journal_item_update(j, &got, got.state, &err) == 0, "its copy stamped: %s", err.msg);
+	journal_item_clear(&got);
+	ret = journal_find_content(j, b1, "5a3b", &name, &err);
+	tap_ok(ret == 0 && name && !strcmp(name, "000000001_2.jpg"), "found by the bytes it has now");
+	free(name);
+	ret = journal_find_content(j, b1, sha, &name, &err);
+	tap_ok(ret == 0 && name, "and still by the bytes it was taken with");
+	free(name);
+	tap_ok(journal_knows_content(j, sha) && journal_knows_content(j, "5a3b"),
+	       "both are known content");
 out:
 	journal_close(j);
 }
