@@ -699,6 +699,74 @@ static void test_ahead_killed(void)
 	free(sub);
 }
 
+/* Attachments named name in the stand-in's state. */
+static int named(const cJSON *st, const char *name)
+{
+	const cJSON *a;
+	int n = 0;
+
+	cJSON_ArrayForEach(a, cJSON_GetObjectItem(st, "attachments")) {
+		const char *o = cJSON_GetStringValue(cJSON_GetObjectItem(a, "origfilename"));
+		n += o && !strcmp(o, name);
+	}
+	return n;
+}
+
+/* kill -9 at random moments of the first half second, timed like Specify
+ * 7.12 (the login, files going ahead, the lookup, the journaling), again
+ * and again, then a run to the end: each file attached once, and the asset
+ * server holds nothing else of them. */
+static void test_ahead_kills(void)
+{
+	char *sub = in_dir("kills"), *out = NULL, name[64];
+	const char *argv[] = { "upload", "--server", hs.url, "--user", hs.user,
+			       "--collection", hs.collection, sub, NULL };
+	const char *env[] = { pw_env, NULL };
+	cs_error err;
+	int status, kills = 0;
+
+	mkdir(sub, 0700);
+	for (int i = 0; i < 8; i++) {
+		snprintf(name, sizeof name, "0000000%02d_kill.jpg", i + 1);
+		put(sub, name, 300000, 900u + (unsigned)i);
+	}
+	put(sub, "000000099_kill.jpg", 300000, 899);   /* no such record */
+	standin_faults(hs.standin, "{\"profile\": \"specify-7.12\"}", &err);
+	cJSON *before = state();
+	srand(17);
+	for (; kills < 15; kills++) {
+		pid_t pid = harness_spawn(argv, env);
+		if (pid < 0)
+			break;
+		usleep((useconds_t)(rand() % 500000));
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	int rc = run(&out, sub, NULL, NULL, NULL, NULL);
+	cJSON *after = state();
+	standin_control(hs.standin, "POST", "faults/reset", "{}", NULL, NULL);
+	tap_ok(kills == 15 && rc == 1 && has(out, "8 attached"),
+	       "after %d kills a last run attaches the 8 that match (exit %d)", kills, rc);
+	bool once = true;
+	for (int i = 0; i < 8; i++) {
+		snprintf(name, sizeof name, "0000000%02d_kill.jpg", i + 1);
+		once = once && named(after, name) == 1;
+	}
+	tap_ok(once, "each of them once");
+	tap_is_int(files_held(after) - files_held(before), 8,
+		   "the asset server holds one file for each and nothing more");
+	tap_is_int(ahead_left(), 0, "and the journal has nothing left to delete");
+	tap_diag("files sent %d times, %d deleted again",
+		 standin_requests(after, "POST /fileupload") - standin_requests(before, "POST /fileupload"),
+		 standin_requests(after, "POST /filedelete") - standin_requests(before, "POST /filedelete"));
+	if (rc != 1)
+		tap_diag("%s", out ? out : "");
+	cJSON_Delete(before);
+	cJSON_Delete(after);
+	free(out);
+	free(sub);
+}
+
 int main(void)
 {
 	if (harness_server_start(&hs, NULL) || !hs.standin)
@@ -722,6 +790,7 @@ int main(void)
 	test_sent_ahead();
 	test_ahead_unmatched();
 	test_ahead_killed();
+	test_ahead_kills();
 	harness_server_stop(&hs);
 	free(pw_env);
 	free(dir);
