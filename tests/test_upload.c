@@ -619,6 +619,22 @@ static int ahead_left(void)
 	return n;
 }
 
+/* How a case ends: the asset server holds files more files than before
+ * (what says so), the journal nothing left to delete; the output shown
+ * when rc was not want; what the case held freed. */
+static void ahead_settled(cJSON *before, cJSON *after, int files, const char *what,
+			  int rc, int want, char *out, char *sub)
+{
+	tap_is_int(files_held(after) - files_held(before), files, what);
+	tap_is_int(ahead_left(), 0, "and the journal has nothing left to delete");
+	if (rc != want)
+		tap_diag("%s", out ? out : "");
+	cJSON_Delete(before);
+	cJSON_Delete(after);
+	free(out);
+	free(sub);
+}
+
 /* A file sent ahead whose name matches no record is deleted from the
  * asset server again: only what was attached stays there. */
 static void test_ahead_unmatched(void)
@@ -641,15 +657,8 @@ static void test_ahead_unmatched(void)
 	       "(exit %d)", rc);
 	tap_is_int(standin_requests(after, "POST /fileupload") -
 		   standin_requests(before, "POST /fileupload"), 2, "both were sent");
-	tap_is_int(files_held(after) - files_held(before), 1,
-		   "the asset server keeps only the attached one's");
-	tap_is_int(ahead_left(), 0, "and the journal has nothing left to delete");
-	if (rc != 1)
-		tap_diag("%s", out ? out : "");
-	cJSON_Delete(before);
-	cJSON_Delete(after);
-	free(out);
-	free(sub);
+	ahead_settled(before, after, 1, "the asset server keeps only the attached one's",
+		      rc, 1, out, sub);
 }
 
 /* Killed while its first files are out ahead of a lookup Specify is slow
@@ -688,15 +697,8 @@ static void test_ahead_killed(void)
 	int rc = run(&out, sub, NULL, NULL, NULL, NULL);
 	cJSON *after = state();
 	tap_ok(rc == 0 && has(out, "2 attached"), "the next run attaches both (exit %d)", rc);
-	tap_is_int(files_held(after) - files_held(before), 2,
-		   "the asset server holds one file per file: the killed run's were deleted");
-	tap_is_int(ahead_left(), 0, "and the journal has nothing left to delete");
-	if (rc != 0)
-		tap_diag("%s", out ? out : "");
-	cJSON_Delete(before);
-	cJSON_Delete(after);
-	free(out);
-	free(sub);
+	ahead_settled(before, after, 2, "the asset server holds one file per file: the "
+		      "killed run's were deleted", rc, 0, out, sub);
 }
 
 /* Attachments named name in the stand-in's state. */
@@ -753,18 +755,11 @@ static void test_ahead_kills(void)
 		once = once && named(after, name) == 1;
 	}
 	tap_ok(once, "each of them once");
-	tap_is_int(files_held(after) - files_held(before), 8,
-		   "the asset server holds one file for each and nothing more");
-	tap_is_int(ahead_left(), 0, "and the journal has nothing left to delete");
 	tap_diag("files sent %d times, %d deleted again",
 		 standin_requests(after, "POST /fileupload") - standin_requests(before, "POST /fileupload"),
 		 standin_requests(after, "POST /filedelete") - standin_requests(before, "POST /filedelete"));
-	if (rc != 1)
-		tap_diag("%s", out ? out : "");
-	cJSON_Delete(before);
-	cJSON_Delete(after);
-	free(out);
-	free(sub);
+	ahead_settled(before, after, 8, "the asset server holds one file for each and "
+		      "nothing more", rc, 1, out, sub);
 }
 
 int main(void)
