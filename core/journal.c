@@ -266,6 +266,11 @@ static int migrate(journal *j, cs_error *err)
 	char sql[64];
 	int version, ret;
 
+	/* A current journal is only read: every thread of every process opens
+	 * it, and a write here is a commit (five syncs) under the one write
+	 * lock. */
+	if ((ret = schema_version(j, &version, err)) || version == SCHEMA_VERSION)
+		return ret;
 	/* IMMEDIATE: two processes opening a new journal migrate once. */
 	if ((ret = exec(j, "BEGIN IMMEDIATE", "opening the journal", err)))
 		return ret;

@@ -287,6 +287,28 @@ out:
 	journal_close(j);
 }
 
+/* Opening a current journal only reads it: it neither writes nor waits
+ * for a connection in the middle of a write (a station's transaction
+ * while a hook or a worker opens it). */
+static void test_open_reads(const char *path)
+{
+	journal *j = NULL;
+	sqlite3 *db = NULL;
+	cs_error err = { 0 };
+
+	journal_open(path, &j, &err);
+	journal_close(j);
+	j = NULL;
+	sqlite3_open(path, &db);
+	tap_ok(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK,
+	       "another connection holds the write lock");
+	int rc = journal_open(path, &j, &err);
+	tap_ok(rc == 0, "the journal opens all the same%s%s", rc ? ": " : "", rc ? err.msg : "");
+	journal_close(j);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+}
+
 struct seen {
 	char list[256];
 };
@@ -400,6 +422,7 @@ int main(void)
 	test_card(p1);
 	test_find_content(p1);
 	test_ahead(p1);
+	test_open_reads(p1);
 	free(p1);
 	free(p2);
 	harness_cleanup();
