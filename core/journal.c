@@ -744,6 +744,16 @@ bool journal_knows_content(journal *j, const char *sha256)
 	return known;
 }
 
+/* Whether host's process pid is another process that may still be at
+ * work: not this one, and not one of this computer that is gone (another
+ * computer's cannot be asked). */
+static bool other_process(const journal *j, const char *host, int pid)
+{
+	if (!host || pid == j->pid)
+		return false;
+	return strcmp(host, j->host) != 0 || kill(pid, 0) == 0 || errno != ESRCH;
+}
+
 /* --- files sent ahead of their batch ------------------------------------------ */
 
 int journal_ahead_add(journal *j, const char *server, const char *location,
@@ -777,12 +787,9 @@ int journal_ahead_each(journal *j, const char *server,
 	bind_text(st, 1, server);
 	while (ret == 0 && sqlite3_step(st) == SQLITE_ROW) {
 		const char *location = (const char *)sqlite3_column_text(st, 0);
-		const char *host = (const char *)sqlite3_column_text(st, 1);
-		int pid = sqlite3_column_int(st, 2);
 		/* Another live process may still journal it. */
-		bool theirs = pid != j->pid && (!host || strcmp(host, j->host) ||
-						kill(pid, 0) == 0 || errno != ESRCH);
-		if (location && !theirs)
+		if (location && !other_process(j, (const char *)sqlite3_column_text(st, 1),
+					       sqlite3_column_int(st, 2)))
 			ret = fn(ud, location);
 	}
 	sqlite3_finalize(st);
@@ -1130,14 +1137,9 @@ int journal_station_current(journal *j, journal_station *out, cs_error *err)
 static bool lease_is_live(journal *j, sqlite3_stmt *st, double now,
 			  double lease_until)
 {
-	const char *host = (const char *)sqlite3_column_text(st, 20);
-	int pid = sqlite3_column_int(st, 21);
-
-	if (!host || lease_until < now || pid == j->pid)
-		return false;
-	if (strcmp(host, j->host) == 0 && kill(pid, 0) != 0 && errno == ESRCH)
-		return false;
-	return true;
+	return lease_until >= now &&
+	       other_process(j, (const char *)sqlite3_column_text(st, 20),
+			     sqlite3_column_int(st, 21));
 }
 
 int journal_items_due(journal *j, const char *server, const char *collection,

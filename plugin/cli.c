@@ -130,29 +130,32 @@ int cli_login(cli *c, specify_login *out, cs_error *err)
 	return 0;
 }
 
-int cli_session_start(cli *c, specify_session **out, cs_error *err)
+/* cli_login, with a warning on the terminal when TLS is not checked. */
+static int login_warned(cli *c, specify_login *login, cs_error *err)
 {
-	specify_login login;
-	int ret = cli_login(c, &login, err);
+	int ret = cli_login(c, login, err);
 
-	if (ret)
-		return ret;
-	if (login.insecure)
+	if (ret == 0 && login->insecure)
 		fprintf(stderr, "copystand: warning: --insecure: TLS certificates "
 			"are not checked, so anyone on the network path could "
 			"read your password and images\n");
-	return specify_session_open(&login, out, err);
+	return ret;
+}
+
+int cli_session_start(cli *c, specify_session **out, cs_error *err)
+{
+	specify_login login;
+	int ret = login_warned(c, &login, err);
+
+	return ret ? ret : specify_session_open(&login, out, err);
 }
 
 int cli_session_open(cli *c, specify_session **out, cs_error *err)
 {
-	int ret = cli_session_start(c, out, err);
+	specify_login login;
+	int ret = login_warned(c, &login, err);
 
-	if (ret == 0 && (ret = specify_session_load(*out, err))) {
-		specify_session_free(*out);
-		*out = NULL;
-	}
-	return ret;
+	return ret ? ret : specify_session_login(&login, out, err);
 }
 
 int cli_fail(const cs_error *err)
