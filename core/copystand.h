@@ -113,7 +113,9 @@ int copystand_press_begin(copystand *c, double asked_at, unsigned long *press,
  * host's files are left where they are.  Files of one shutter press
  * (RAW+JPEG) go in one call.  *name (may be NULL) receives the first
  * file's new name (malloc'd).  Without a number current at the press the
- * files are kept as unmatched, for a person to name. */
+ * files are kept as unmatched, for a person to name.  A file with the
+ * bytes of one this session took before (a re-save, a retry) is refused,
+ * COPYSTAND_E_INVALID, and nothing of the call is taken. */
 int copystand_submit_press(copystand *c, unsigned long press, const char *const *paths,
 			   size_t n, char **name, char *err, size_t errlen);
 

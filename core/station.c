@@ -1117,14 +1117,42 @@ static int journal_capture(journal *j, long long batch, const station_shot *shot
 	return ret;
 }
 
-int station_submit(station *s, const station_shot *shot,
-		   const station_file *files, size_t n, cs_error *err)
+/* A capture program that writes a shot again with the same bytes (a
+ * re-save, a copy back into its folder) hands in no new shot: a file with
+ * the content of one this session already took is refused, so that one
+ * image is never attached twice. */
+static int taken_before(journal *j, long long batch, const char (*shas)[65],
+			const char *const *paths, size_t n, cs_error *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *name = NULL;
+		int ret = journal_find_content(j, batch, shas[i], &name, err);
+
+		if (ret == CS_E_NOT_FOUND)
+			continue;
+		if (ret == 0)
+			ret = cs_error_set(err, CS_E_INVALID, "%s has the same bytes as %s, "
+					   "taken before in this session: it is not "
+					   "attached twice", paths[i], name);
+		free(name);
+		return ret;
+	}
+	return 0;
+}
+
+/* Journals a capture under s->lock; refused (shas not NULL) when one of
+ * its files has the bytes of one taken before. */
+static int submit(station *s, const station_shot *shot, const station_file *files,
+		  size_t n, const char (*shas)[65], const char *const *paths, cs_error *err)
 {
 	long long ids[FILES_PER_CAPTURE];
-	int ret;
+	int ret = 0;
 
 	pthread_mutex_lock(&s->lock);
-	ret = journal_capture(s->j, s->batch, shot, files, n, ids, err);
+	if (shas)
+		ret = taken_before(s->j, s->batch, shas, paths, n, err);
+	if (ret == 0)
+		ret = journal_capture(s->j, s->batch, shot, files, n, ids, err);
 	if (ret == 0) {
 		const char *base = strrchr(files[0].path, '/');
 		remember(s, shot->identifier, shot->index, false, ids, n);
@@ -1142,6 +1170,12 @@ int station_submit(station *s, const station_shot *shot,
 		changed(s);
 	}
 	return ret;
+}
+
+int station_submit(station *s, const station_shot *shot,
+		   const station_file *files, size_t n, cs_error *err)
+{
+	return submit(s, shot, files, n, NULL, NULL, err);
 }
 
 /* --- files from capture hosts ------------------------------------------------ */
@@ -1333,7 +1367,7 @@ int station_submit_copies(station *s, station_shot *shot, const char *const *pat
 	}
 	ret = copy_capture(s->dir, shot, paths, n, false, &in, err);
 	if (ret == 0)
-		ret = station_submit(s, shot, in.files, n, err);
+		ret = submit(s, shot, in.files, n, (const char (*)[65])in.shas, paths, err);
 	if (ret == 0)
 		ret = give_name(name, in.dsts[0], err);
 	drop_copies(&in, paths, n, ret != 0, err);
@@ -1393,29 +1427,6 @@ static const char *host_source_of(const char *const *paths, size_t n, char *sour
 	return base;
 }
 
-/* A capture program that writes a shot again with the same bytes (a
- * re-save, a copy back into its folder) hands in no new shot: a file with
- * the content of one this session already took is refused, so that one
- * image is never attached twice. */
-static int taken_before(journal *j, long long batch, const struct intake *in,
-			const char *const *paths, size_t n, cs_error *err)
-{
-	for (size_t i = 0; i < n; i++) {
-		char *name = NULL;
-		int ret = journal_find_content(j, batch, in->shas[i], &name, err);
-
-		if (ret == CS_E_NOT_FOUND)
-			continue;
-		if (ret == 0)
-			ret = cs_error_set(err, CS_E_INVALID, "%s has the same bytes as %s, "
-					   "taken before in this session: it is not "
-					   "attached twice", paths[i], name);
-		free(name);
-		return ret;
-	}
-	return 0;
-}
-
 static int host_capture(journal *j, pthread_mutex_t *lock, const journal_station *cur,
 			double seen, unsigned seq, const char *press_source,
 			const char *const *paths, size_t n, bool move, struct intake *in,
@@ -1431,7 +1442,7 @@ static int host_capture(journal *j, pthread_mutex_t *lock, const journal_station
 	if ((ret = copy_capture(cur->dir, &shot, paths, n, move, in, err)) == 0) {
 		if (lock)
 			pthread_mutex_lock(lock);
-		if ((ret = taken_before(j, cur->batch_id, in, paths, n, err)) == 0 &&
+		if ((ret = taken_before(j, cur->batch_id, (const char (*)[65])in->shas, paths, n, err)) == 0 &&
 		    (ret = journal_capture(j, cur->batch_id, &shot, in->files, n, NULL, err)) == 0)
 			journal_station_note(j, cur->batch_id, source, shot.stem, NULL);
 		if (lock)

@@ -280,6 +280,15 @@ int main(int argc, char **argv)
 		   "both on record 5 in Specify");
 	tap_ok(exists(dir, "000000005.jpg") && exists(dir, "000000005.cr2") &&
 	       exists(dir, "000000005.xmp"), "the session folder holds the pair and its sidecar");
+	/* A host that hands the same files in again (a re-save, a retry
+	 * after it lost our answer) makes no second shot. */
+	int on5 = attached_to(NULL, 5);
+	tap_is_int(copystand_submit_files(c, pair, 2, NULL, err, sizeof err), COPYSTAND_E_INVALID,
+		   "the same bytes handed in again are refused");
+	tap_ok(strstr(err, "IMG_0001.CR2 has the same bytes as 000000005.cr2") != NULL,
+	       "and the error names the file taken before: %s", err);
+	nanosleep(&(struct timespec){ .tv_sec = 2 }, NULL);
+	tap_is_int(attached_to(NULL, 5), on5, "nothing more is attached to 5");
 
 	/* The camera's own button: its files come with the time of the press
 	 * on the camera's clock, 37 s ahead of ours, read to 10 ms. */
@@ -368,7 +377,7 @@ int main(int argc, char **argv)
 		 "upload %s", dir);
 	copystand_set_catalog_number(c, "99999", err, sizeof err);
 	rc = copystand_press_begin(c, 0, &press, err, sizeof err);
-	make_jpeg(argv[1], jpeg, 0);
+	make_jpeg(argv[1], jpeg, wall() + CAMERA_AHEAD);
 	const char *one[] = { jpeg };
 	rc = rc ? rc : copystand_submit_press(c, press, one, 1, &name, err, sizeof err);
 	tap_ok(rc == 0 && name && wait_event(c, COPYSTAND_EVENT_PROBLEM, name, 60, &ev) &&
