@@ -12,12 +12,14 @@
 #include "sha256.h"
 #include "uiformat.h"
 
-/* The format of the last online start, per server and collection, so a
- * station can start while Specify is unreachable:
- * $XDG_CACHE_HOME/copystand/format-<sha256(server, collection)>, holding
- * the format's name on the first line and the UIFormatters XML after it
- * (none when the collection has no such resource). */
-static char *cache_path(const char *server, const char *coll)
+/* What the last online start learned, per server and collection:
+ * $XDG_CACHE_HOME/copystand/<kind>-<sha256(server, collection)>.  The
+ * format, so a station can start while Specify is unreachable, is kind
+ * "format": its name on the first line and the UIFormatters XML after it
+ * (none when the collection has no such resource).  The collection's id
+ * and Specify's name for it, so that a login need not ask for them, are
+ * kind "collection": "id<TAB>name". */
+static char *cache_path(const char *kind, const char *server, const char *coll)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
 	char *dir = NULL, *path = NULL, *key = NULL, hex[65];
@@ -37,23 +39,23 @@ static char *cache_path(const char *server, const char *coll)
 	mkdir(dir, 0700);
 	dir[strlen(dir)] = '/';
 	if ((mkdir(dir, 0700) == 0 || errno == EEXIST) &&
-	    asprintf(&path, "%s/format-%.32s", dir, hex) < 0)
+	    asprintf(&path, "%s/%s-%.32s", dir, kind, hex) < 0)
 		path = NULL;
 	free(dir);
 	return path;
 }
 
 /* Best effort: without a cache the station only needs Specify to start. */
-static void cache_save(const char *server, const char *coll, const char *name,
-		       const char *xml)
+static void cache_save(const char *kind, const char *server, const char *coll,
+		       const char *head, const char *sep, const char *rest)
 {
-	char *path = cache_path(server, coll);
+	char *path = cache_path(kind, server, coll);
 	durable_file f;
 
 	if (path && durable_open(&f, path, 0600, true, NULL) == 0) {
-		if (durable_write(&f, name, strlen(name), NULL) == 0 &&
-		    durable_write(&f, "\n", 1, NULL) == 0 &&
-		    durable_write(&f, xml ? xml : "", xml ? strlen(xml) : 0, NULL) == 0)
+		if (durable_write(&f, head, strlen(head), NULL) == 0 &&
+		    durable_write(&f, sep, 1, NULL) == 0 &&
+		    durable_write(&f, rest ? rest : "", rest ? strlen(rest) : 0, NULL) == 0)
 			durable_commit(&f, NULL, NULL, NULL);
 		else
 			durable_abort(&f);
@@ -61,18 +63,21 @@ static void cache_save(const char *server, const char *coll, const char *name,
 	free(path);
 }
 
-static int cache_load(const char *server, const char *coll, char **name,
-		      char **xml, double *saved, cs_error *err)
+/* A saved file of kind: *head up to the first sep, *rest after it (NULL
+ * when nothing follows); CS_E_NOT_FOUND when there is none, or it is not
+ * what cache_save wrote. */
+static int cache_load(const char *kind, const char *server, const char *coll, char sep,
+		      char **head, char **rest, double *saved, cs_error *err)
 {
-	char *path = cache_path(server, coll), *text = NULL, *nl;
+	char *path = cache_path(kind, server, coll), *text = NULL, *end;
 	FILE *f = path ? fopen(path, "r") : NULL;
 	struct stat st;
 	size_t n = 0;
 
 	free(path);
 	if (!f)
-		return cs_error_set(err, CS_E_NOT_FOUND, "no catalog-number format saved "
-				    "from an earlier start");
+		return cs_error_set(err, CS_E_NOT_FOUND, "no %s saved from an earlier start",
+				    kind);
 	/* UIFormatters is tens of kilobytes; a cache larger than this is
 	 * not ours. */
 	if (fstat(fileno(f), &st) == 0 && st.st_size < (1 << 24) &&
@@ -82,13 +87,13 @@ static int cache_load(const char *server, const char *coll, char **name,
 	fclose(f);
 	if (text)
 		text[n] = '\0';
-	if (!text || !(nl = memchr(text, '\n', n)) || nl == text) {
+	if (!text || !(end = memchr(text, sep, n)) || end == text) {
 		free(text);
-		return cs_error_set(err, CS_E_NOT_FOUND, "the saved catalog-number format is damaged");
+		return cs_error_set(err, CS_E_NOT_FOUND, "the saved %s is damaged", kind);
 	}
-	*nl = '\0';
-	*xml = nl[1] ? strdup(nl + 1) : NULL;
-	*name = text;
+	*end = '\0';
+	*rest = end[1] ? strdup(end + 1) : NULL;
+	*head = text;
 	return 0;
 }
 
@@ -112,7 +117,7 @@ int collformat_saved(const char *server, const char *collection,
 	int ret;
 
 	*out = NULL;
-	if ((ret = cache_load(server, collection, &name, &xml, &when, err)) == 0 &&
+	if ((ret = cache_load("format", server, collection, '\n', &name, &xml, &when, err)) == 0 &&
 	    (ret = format_from(name, xml, out, err)) == 0 && saved)
 		*saved = when;
 	free(name);
@@ -136,8 +141,40 @@ int collformat_fetch(specify_session *s, const char *server,
 	ret = specify_app_resource(s, "UIFormatters", &xml, err);
 	if (ret == CS_E_NOT_FOUND)
 		ret = 0;
-	if (ret == 0 && (ret = format_from(info->catalog_format, xml, out, err)) == 0)
-		cache_save(server, collection, info->catalog_format, xml);
+	if (ret == 0 && (ret = format_from(info->catalog_format, xml, out, err)) == 0) {
+		char id[24];
+		cache_save("format", server, collection, info->catalog_format, "\n", xml);
+		snprintf(id, sizeof id, "%lld", info->collection_id);
+		cache_save("collection", server, collection, id, "\t", info->collection);
+	}
 	free(xml);
 	return ret;
+}
+
+long long collformat_saved_id(const char *server, const char *collection, char **name)
+{
+	char *id = NULL, *end;
+	double when;
+	long long n = 0;
+
+	*name = NULL;
+	if (cache_load("collection", server, collection, '\t', &id, name, &when, NULL) == 0) {
+		n = strtoll(id, &end, 10);
+		if (*end || n <= 0 || !*name) {
+			free(*name);
+			*name = NULL;
+			n = 0;
+		}
+	}
+	free(id);
+	return n;
+}
+
+void collformat_forget_id(const char *server, const char *collection)
+{
+	char *path = cache_path("collection", server, collection);
+
+	if (path)
+		unlink(path);
+	free(path);
 }

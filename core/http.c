@@ -706,6 +706,32 @@ char *http_client_cookie(http_client *c, const char *name)
 	return value;
 }
 
+int http_client_set_cookie(http_client *c, const char *url, const char *name,
+			   const char *value, cs_error *err)
+{
+	CURLU *u = curl_url();
+	char *host = NULL, *line = NULL;
+	struct handle *h;
+	int ret = 0;
+
+	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		ret = cs_error_set(err, CS_E_CONFIG, "%s is no URL", url);
+	else if (asprintf(&line, "%s\tFALSE\t/\tFALSE\t0\t%s\t%s", host, name, value) < 0)
+		ret = cs_error_set(err, CS_E_NOMEM, "out of memory"), line = NULL;
+	else if (!(h = handle_take(c)))
+		ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+	else {
+		curl_easy_setopt(h->easy, CURLOPT_SHARE, c->share);
+		curl_easy_setopt(h->easy, CURLOPT_COOKIELIST, line);
+		handle_give(c, h);
+	}
+	free(line);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return ret;
+}
+
 void http_client_clear_cookies(http_client *c)
 {
 	struct handle *h = handle_take(c);

@@ -80,6 +80,11 @@ bool http_response_is_blank(const http_response *resp);
 /* The value of a cookie in the shared jar (malloc'd), or NULL. */
 char *http_client_cookie(http_client *client, const char *name);
 
+/* Puts a cookie for url's host (every path, a session cookie) into the
+ * shared jar, as if that host had set it. */
+int http_client_set_cookie(http_client *client, const char *url, const char *name,
+			   const char *value, cs_error *err);
+
 /* Removes every cookie (a fresh login starts clean). */
 void http_client_clear_cookies(http_client *client);
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 
 #include "catalog.h"
 #include "http.h"
@@ -36,6 +37,8 @@ struct specify_session {
 	char *password;
 	long long collection_id;
 	char *collection;
+	bool unchecked;         /* collection_id and collection are an earlier
+				 * login's, not yet checked against this one */
 	char *agent;
 	char *catalog_format;
 	specify_info info;
@@ -351,31 +354,35 @@ static int pick_collection(specify_session *s, const cJSON *list,
 	if (!match)
 		return cs_error_set(err, CS_E_CONFIG, "Specify has no collection "
 			"'%s'; it has %s", want ? want : "", n ? names : "none");
+	pthread_mutex_lock(&s->lock);
 	s->collection_id = json_id(match);
+	s->unchecked = false;
+	pthread_mutex_unlock(&s->lock);
 	free(s->collection);
 	s->collection = strdup(match->string);
 	return s->collection ? 0 : cs_error_set(err, CS_E_NOMEM, "out of memory");
 }
 
-/* GET /context/login/ (sets the first csrftoken) and PUT the credentials.
- * Django rotates the CSRF token at login: the new one replaces ours. */
-static int session_authenticate(specify_session *s, const char *want_collection,
-				cs_error *err)
+/* A login starts clean: no cookies, no CSRF token. */
+static void login_forget(specify_session *s)
 {
-	struct call get = { .method = "GET", .path = "/context/login/", .no_renew = true };
-	struct call put = { .method = "PUT", .path = "/context/login/", .no_renew = true };
-	http_response r;
-	cJSON *j = NULL, *body;
-	char *text = NULL;
-	unsigned seen;
-	int ret;
-
 	http_client_clear_cookies(s->http);
 	pthread_mutex_lock(&s->lock);
 	free(s->csrf);
 	s->csrf = NULL;
 	s->logged_in = false;
 	pthread_mutex_unlock(&s->lock);
+}
+
+/* GET /context/login/: Specify's first csrftoken and, when want names a
+ * collection or none is known, the collection's id. */
+static int login_ask(specify_session *s, const char *want, cs_error *err)
+{
+	struct call get = { .method = "GET", .path = "/context/login/", .no_renew = true };
+	http_response r;
+	cJSON *j = NULL;
+	unsigned seen;
+	int ret;
 
 	if ((ret = call_once(s, &get, &r, &seen, err))) {
 		ret = cs_error_prefix(err, "cannot reach Specify at %s", s->server);
@@ -394,39 +401,98 @@ static int session_authenticate(specify_session *s, const char *want_collection,
 			"the server address", s->server, r.status);
 		goto out;
 	}
-	http_response_clear(&r);
-	if (want_collection || !s->collection_id)
+	if (want || !s->collection_id)
 		if ((ret = pick_collection(s, cJSON_GetObjectItem(j, "collections"),
-					   want_collection, err)))
+					   want, err)))
 			goto out;
 
 	pthread_mutex_lock(&s->lock);
 	s->csrf = http_client_cookie(s->http, "csrftoken");
 	pthread_mutex_unlock(&s->lock);
-	if (!s->csrf) {
+	if (!s->csrf)
 		ret = cs_error_set(err, CS_E_PROTOCOL, "Specify at %s set no CSRF "
 			"cookie at /context/login/: check the server address "
 			"(a proxy may strip cookies)", s->server);
-		goto out;
-	}
+out:
+	http_response_clear(&r);
+	cJSON_Delete(j);
+	return ret;
+}
 
-	body = cJSON_CreateObject();
+/* A CSRF secret of our own as the csrftoken cookie.  Django compares the
+ * X-CSRFToken header with that cookie and keeps no copy (Specify leaves
+ * CSRF_USE_SESSIONS off), so a login needs no request before it. */
+static int login_own_csrf(specify_session *s, cs_error *err)
+{
+	static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char raw[64];
+	char token[33];
+	size_t n = 0;
+	int ret;
+
+	while (n < 32) {
+		ssize_t got = getrandom(raw, sizeof raw, 0);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return cs_error_set(err, CS_E_IO, "the system gave no random "
+					    "numbers: %s", strerror(errno));
+		/* 248 = 4 × 62: each letter or digit as likely as another. */
+		for (ssize_t i = 0; i < got && n < 32; i++)
+			if (raw[i] < 248)
+				token[n++] = chars[raw[i] % 62];
+	}
+	token[32] = '\0';
+	if ((ret = http_client_set_cookie(s->http, s->server, "csrftoken", token, err)))
+		return ret;
+	pthread_mutex_lock(&s->lock);
+	s->csrf = strdup(token);
+	pthread_mutex_unlock(&s->lock);
+	return s->csrf ? 0 : cs_error_set(err, CS_E_NOMEM, "out of memory");
+}
+
+/* What login_put says when only asking Specify first can mend a login
+ * made with our own CSRF secret and a known id. */
+#define LOGIN_ASK 1
+
+/* PUT the credentials.  Django rotates the CSRF token at login: the new
+ * one replaces ours.  own: the CSRF secret is ours and the id known. */
+static int login_put(specify_session *s, bool own, cs_error *err)
+{
+	struct call put = { .method = "PUT", .path = "/context/login/", .no_renew = true };
+	http_response r = { 0 };
+	cJSON *body = cJSON_CreateObject();
+	char *text;
+	unsigned seen;
+	int ret;
+
 	cJSON_AddStringToObject(body, "username", s->user);
 	cJSON_AddStringToObject(body, "password", s->password);
 	cJSON_AddNumberToObject(body, "collection", (double)s->collection_id);
 	text = cJSON_PrintUnformatted(body);
 	cJSON_Delete(body);  /* cJSON frees without wiping: keep it short-lived */
-	if (!text) {
-		ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
-		goto out;
-	}
+	if (!text)
+		return cs_error_set(err, CS_E_NOMEM, "out of memory");
 	put.body = text;
 	if ((ret = call_once(s, &put, &r, &seen, err)))
 		goto out;
-	if (r.status == 403) {
+	pthread_mutex_lock(&s->lock);
+	bool unchecked = s->unchecked;
+	pthread_mutex_unlock(&s->lock);
+	if (own && r.status == 403 && r.body_len) {
+		/* A CSRF failure page (a wrong password is a bare 403): this
+		 * server wants a secret of its own. */
+		ret = LOGIN_ASK;
+	} else if (r.status == 403) {
 		ret = cs_error_set(err, CS_E_AUTH, "Specify refused user name '%s' "
 			"with this password: check both (the password comes from "
 			"COPYSTAND_PASSWORD, the config file or the prompt)", s->user);
+	} else if (own && unchecked && r.status == 400) {
+		/* An earlier run's id that is no collection now. */
+		pthread_mutex_lock(&s->lock);
+		s->collection_id = 0;
+		pthread_mutex_unlock(&s->lock);
+		ret = LOGIN_ASK;
 	} else if (r.status == 400) {
 		ret = cs_error_set(err, CS_E_CONFIG, "Specify says collection %lld "
 			"does not exist: choose another with --collection",
@@ -447,7 +513,25 @@ static int session_authenticate(specify_session *s, const char *want_collection,
 out:
 	wipe_free(text);
 	http_response_clear(&r);
-	cJSON_Delete(j);
+	return ret;
+}
+
+/* Logs in: at once when the collection's id is known (a renewal, or an
+ * earlier run's id), else after asking Specify for a CSRF token and the
+ * ids of its collections; want is the collection asked for (NULL: the
+ * one known, or the only one). */
+static int session_authenticate(specify_session *s, const char *want, cs_error *err)
+{
+	int ret = LOGIN_ASK;
+
+	login_forget(s);
+	if (s->collection_id && (ret = login_own_csrf(s, err)) == 0)
+		ret = login_put(s, true, err);
+	if (ret != LOGIN_ASK)
+		return ret;
+	login_forget(s);
+	if ((ret = login_ask(s, want, err)) == 0)
+		ret = login_put(s, false, err);
 	return ret;
 }
 
@@ -486,6 +570,7 @@ static int session_load_user(specify_session *s, cs_error *err)
 {
 	cJSON *j = NULL;
 	const cJSON *agent, *avail, *c;
+	const char *name = NULL;
 	bool allowed = false;
 	int ret = get_json(s, "/context/user.json", "reading the user", &j, err);
 
@@ -498,8 +583,22 @@ static int session_load_user(specify_session *s, cs_error *err)
 	s->info.user_id = json_id(cJSON_GetObjectItem(j, "id"));
 	avail = cJSON_GetObjectItem(j, "available_collections");
 	cJSON_ArrayForEach(c, avail)
-		if (json_id(cJSON_GetObjectItem(c, "id")) == s->collection_id)
+		if (json_id(cJSON_GetObjectItem(c, "id")) == s->collection_id) {
 			allowed = true;
+			name = cJSON_GetStringValue(cJSON_GetObjectItem(c, "collectionname"));
+		}
+	pthread_mutex_lock(&s->lock);
+	bool unchecked = s->unchecked;
+	s->unchecked = false;
+	pthread_mutex_unlock(&s->lock);
+	/* The id of an earlier run must still be the collection of that name:
+	 * a database restored or rebuilt since may give it to another. */
+	if (unchecked && (!name || strcmp(name, s->collection))) {
+		ret = cs_error_set(err, CS_E_CONFIG, "Specify's collection %lld is not "
+			"'%s' for user '%s' any more, as at an earlier run: run the "
+			"command again", s->collection_id, s->collection, s->user);
+		goto out;
+	}
 	if (!allowed) {
 		ret = cs_error_set(err, CS_E_ACCESS, "user '%s' may not use "
 			"collection '%s': ask a Specify administrator for access, "
@@ -613,6 +712,12 @@ static int session_init(specify_session *s, const specify_login *login,
 		s->referer = NULL;
 		return cs_error_set(err, CS_E_NOMEM, "out of memory");
 	}
+	if (login->collection_id > 0 && login->collection_name) {
+		s->collection_id = login->collection_id;
+		s->unchecked = true;
+		if (!(s->collection = strdup(login->collection_name)))
+			return cs_error_set(err, CS_E_NOMEM, "out of memory");
+	}
 	return 0;
 }
 
@@ -690,12 +795,12 @@ int specify_login_copy(specify_login *dst, const specify_login *src,
 		       cs_error *err)
 {
 	const char *const *from[] = { &src->server, &src->user, &src->password,
-				      &src->collection, &src->ca_file };
+				      &src->collection, &src->ca_file, &src->collection_name };
 	const char **to[] = { &dst->server, &dst->user, &dst->password,
-			      &dst->collection, &dst->ca_file };
+			      &dst->collection, &dst->ca_file, &dst->collection_name };
 	char *server;
 
-	*dst = (specify_login){ .insecure = src->insecure };
+	*dst = (specify_login){ .insecure = src->insecure, .collection_id = src->collection_id };
 	for (size_t i = 0; i < sizeof to / sizeof to[0]; i++)
 		if (*from[i] && !(*to[i] = strdup(*from[i]))) {
 			specify_login_clear(dst);
@@ -719,6 +824,7 @@ void specify_login_clear(specify_login *l)
 	wipe_free((char *)l->password);
 	free((char *)l->collection);
 	free((char *)l->ca_file);
+	free((char *)l->collection_name);
 	*l = (specify_login){ 0 };
 }
 

@@ -27,6 +27,11 @@ typedef struct specify_login {
 	const char *collection; /* name or numeric id; NULL: the only one */
 	const char *ca_file;    /* extra CA bundle, or NULL */
 	bool insecure;          /* skip TLS verification */
+	/* The collection's id and Specify's name for it as an earlier login
+	 * learned them (0 and NULL: unknown).  With them the login asks
+	 * Specify nothing first; specify_session_load checks them. */
+	long long collection_id;
+	const char *collection_name;
 } specify_login;
 
 /* A copy of src that owns its strings (for sessions opened later, from

@@ -145,9 +145,27 @@ static int login_warned(cli *c, specify_login *login, cs_error *err)
 int cli_session_start(cli *c, specify_session **out, cs_error *err)
 {
 	specify_login login;
+	char *name = NULL;
 	int ret = login_warned(c, &login, err);
 
-	return ret ? ret : specify_session_open(&login, out, err);
+	if (ret)
+		return ret;
+	login.collection_id = collformat_saved_id(login.server, login.collection, &name);
+	login.collection_name = name;
+	if ((ret = specify_session_open(&login, out, err)) && name)
+		collformat_forget_id(login.server, login.collection);
+	free(name);
+	return ret;
+}
+
+int cli_session_load(cli *c, specify_session *s, cs_error *err)
+{
+	int ret = specify_session_load(s, err);
+
+	if (ret)
+		collformat_forget_id(config_get(c->cfg, "server"),
+				     config_get(c->cfg, "collection"));
+	return ret;
 }
 
 int cli_session_open(cli *c, specify_session **out, cs_error *err)

@@ -60,9 +60,13 @@ int cli_login(cli *c, specify_login *out, cs_error *err);
 
 /* Logs in with cli_login()'s settings. */
 int cli_session_open(cli *c, specify_session **out, cs_error *err);
-/* Only the login (specify_session_open): the caller sends what needs
- * neither the user nor the format, then calls specify_session_load. */
+/* Only the login (specify_session_open), with the collection's id that
+ * an earlier run saved, so that it is one request: the caller sends what
+ * needs neither the user nor the format, then calls cli_session_load. */
 int cli_session_start(cli *c, specify_session **out, cs_error *err);
+/* specify_session_load; a failure forgets the saved id (it may be what
+ * failed: the next run asks Specify for it). */
+int cli_session_load(cli *c, specify_session *s, cs_error *err);
 
 struct catalog_format;
 /* The collection's catalog-number format (session info + UIFormatters),

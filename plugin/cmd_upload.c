@@ -547,7 +547,7 @@ int cmd_upload(int argc, char **argv)
 	 * neither. */
 	sweep_ahead(&u);
 	send_ahead(&u, plan, batch != 0);
-	if ((ret = specify_session_load(u.s, &err)) ||
+	if ((ret = cli_session_load(&u.cli, u.s, &err)) ||
 	    (ret = make_plan(&u, batch, plan, &err))) {
 		status = cli_fail(&err);
 		goto out;

@@ -24,6 +24,33 @@ static int try_login(const harness_server *hs, const char *user, const char *pas
 	return ret;
 }
 
+/* A login with the collection's id and name of an earlier run; *got (may
+ * be NULL) the id it ends with. */
+static int login_known(const harness_server *hs, const char *password, long long id,
+		       const char *name, long long *got, cs_error *err)
+{
+	specify_session *s = NULL;
+	specify_login login = {
+		.server = hs->url, .user = hs->user, .password = password,
+		.collection = hs->collection, .collection_id = id, .collection_name = name,
+	};
+	int ret = specify_session_login(&login, &s, err);
+
+	if (got)
+		*got = ret ? 0 : specify_session_info(s)->collection_id;
+	specify_session_free(s);
+	return ret;
+}
+
+static int requests_of(harness_server *hs, const char *key)
+{
+	cJSON *state = standin_state(hs->standin);
+	int n = standin_requests(state, key);
+
+	cJSON_Delete(state);
+	return n;
+}
+
 static bool says(const cs_error *err, const char *what)
 {
 	return strstr(err->msg, what) != NULL;
@@ -120,6 +147,59 @@ static void test_no_asset_server(void)
 	harness_server_stop(&hs);
 }
 
+/* With the id an earlier run learned, the login is one request, with a
+ * CSRF secret of copystand's own (Django keeps no copy); an id that went
+ * stale is found out, never used for another collection. */
+static void test_known_collection(harness_server *hs)
+{
+	specify_session *s = NULL;
+	cs_error err = { 0 };
+	long long id = 0, got = 0, other = 0;
+	char *name = NULL;
+
+	if (harness_login(hs, &s, &err) == 0) {
+		id = specify_session_info(s)->collection_id;
+		name = strdup(specify_session_info(s)->collection);
+	}
+	specify_session_free(s);
+	if (!tap_ok(id > 0 && name, "an earlier run learned the collection's id: %s", err.msg))
+		return;
+	int asks = requests_of(hs, "GET /context/login/"), puts = requests_of(hs, "PUT /context/login/");
+	tap_ok(login_known(hs, hs->password, id, name, &got, &err) == 0,
+	       "a login with the id of an earlier run: %s", err.msg);
+	tap_ok(got == id && requests_of(hs, "GET /context/login/") == asks &&
+	       requests_of(hs, "PUT /context/login/") == puts + 1,
+	       "is one PUT, nothing asked first (%d GET)", requests_of(hs, "GET /context/login/") - asks);
+	tap_ok(login_known(hs, "not-the-password", id, name, NULL, &err) == CS_E_AUTH,
+	       "a wrong password is still CS_E_AUTH: %s", err.msg);
+
+	asks = requests_of(hs, "GET /context/login/");
+	tap_ok(login_known(hs, hs->password, 999999, name, &got, &err) == 0,
+	       "an id that is no collection now: %s", err.msg);
+	tap_ok(got == id && requests_of(hs, "GET /context/login/") == asks + 1,
+	       "the login asks Specify for the id and logs in to %s (%lld)", name, got);
+
+	specify_login plants = { .server = hs->url, .user = hs->user, .password = hs->password,
+				 .collection = "Plants" };
+	if (specify_session_login(&plants, &s, &err) == 0)
+		other = specify_session_info(s)->collection_id;
+	specify_session_free(s);
+	tap_ok(other > 0 && other != id &&
+	       login_known(hs, hs->password, other, name, NULL, &err) == CS_E_CONFIG,
+	       "the id of another collection (%lld) under this name is refused", other);
+	tap_ok(says(&err, "is not") && says(&err, name) && says(&err, "run the command again"),
+	       "message: %s", err.msg);
+
+	standin_faults(hs->standin, "{\"csrf_issued_only\": true}", &err);
+	asks = requests_of(hs, "GET /context/login/");
+	tap_ok(login_known(hs, hs->password, id, name, &got, &err) == 0,
+	       "a server that takes only CSRF secrets it issued: %s", err.msg);
+	tap_ok(got == id && requests_of(hs, "GET /context/login/") == asks + 1,
+	       "is asked for one, and the login goes on");
+	standin_faults(hs->standin, "{\"csrf_issued_only\": false}", &err);
+	free(name);
+}
+
 /* Session expiry mid-work: renewed once, transparently. */
 static void test_session_expiry(harness_server *hs, specify_session *s)
 {
@@ -127,6 +207,7 @@ static void test_session_expiry(harness_server *hs, specify_session *s)
 	cJSON *rec = NULL;
 	cJSON *state = standin_state(hs->standin);
 	int logins = standin_requests(state, "PUT /context/login/");
+	int asks = standin_requests(state, "GET /context/login/");
 	cJSON_Delete(state);
 
 	tap_ok(standin_faults(hs->standin, "{\"expire_sessions\": true}", &err) == 0,
@@ -137,6 +218,8 @@ static void test_session_expiry(harness_server *hs, specify_session *s)
 	state = standin_state(hs->standin);
 	tap_is_int(standin_requests(state, "PUT /context/login/"), logins + 1,
 		   "by logging in once more");
+	tap_is_int(standin_requests(state, "GET /context/login/"), asks,
+		   "at once: the collection's id is known, the CSRF secret its own");
 	cJSON_Delete(state);
 	/* Unsafe requests need the CSRF token of the new session. */
 	const char *name = "after-renewal.jpg";
@@ -264,6 +347,7 @@ int main(void)
 	test_no_agent(&hs);
 	test_not_specify(&hs);
 	test_no_asset_server();
+	test_known_collection(&hs);
 	if (tap_ok(harness_login(&hs, &s, &err) == 0, "login: %s", err.msg)) {
 		test_session_expiry(&hs, s);
 		test_server_errors(&hs, s);

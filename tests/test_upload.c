@@ -1,6 +1,7 @@
 /* copystand upload, batches and rollback as a collections manager runs
  * them against the stand-in: every report state, dry runs, JSON, mapping
  * files, RAW+JPEG pairs, resume after SIGKILL, rollback. */
+#include <glob.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -488,18 +489,27 @@ static void test_batches_and_rollback(void)
 	free(out);
 }
 
+/* A new folder what-number holding one file of 20000 bytes for number,
+ * number_what.jpg (seeded by number + seed): its path, malloc'd. */
+static char *folder_of_one(const char *what, const char *number, unsigned seed)
+{
+	char name[64], *sub;
+
+	snprintf(name, sizeof name, "%s-%s", what, number);
+	sub = in_dir(name);
+	mkdir(sub, 0700);
+	snprintf(name, sizeof name, "%s_%s.jpg", number, what);
+	put(sub, name, 20000, (unsigned)atoi(number) + seed);
+	return sub;
+}
+
 /* One file for record number in a folder of its own, uploaded while the
  * stand-in holds back the two kinds of request until both have come. */
 static void upload_meeting(const char *number, const char *kind1, const char *kind2)
 {
-	char name[64], *sub, *out = NULL, faults[256];
+	char *sub = folder_of_one("side", number, 700), *out = NULL, faults[256];
 	cs_error err;
 
-	snprintf(name, sizeof name, "side-%s", number);
-	sub = in_dir(name);
-	mkdir(sub, 0700);
-	snprintf(name, sizeof name, "%s_side.jpg", number);
-	put(sub, name, 20000, (unsigned)atoi(number) + 700u);
 	snprintf(faults, sizeof faults, "{\"meet\": [\"%s\", \"%s\"], \"meet_s\": 5}",
 		 kind1, kind2);
 	standin_faults(hs.standin, faults, &err);
@@ -762,6 +772,89 @@ static void test_ahead_kills(void)
 		      "nothing more", rc, 1, out, sub);
 }
 
+/* One folder with one file for number, uploaded: the run's exit status,
+ * its output into *out, the requests of kind it made into *made. */
+static int upload_one(const char *number, const char *kind, char **out, int *made)
+{
+	char *sub = folder_of_one("once", number, 900);
+	int rc;
+
+	cJSON *before = state();
+	rc = run(out, sub, NULL, NULL, NULL, NULL);
+	cJSON *after = state();
+	*made = standin_requests(after, kind) - standin_requests(before, kind);
+	cJSON_Delete(before);
+	cJSON_Delete(after);
+	free(sub);
+	return rc;
+}
+
+/* The file where a run keeps the collection's id (one server and
+ * collection in this HOME), or NULL. */
+static char *saved_id_file(void)
+{
+	char *pattern = NULL, *path = NULL;
+	glob_t g;
+
+	if (asprintf(&pattern, "%s/.cache/copystand/collection-*", harness_home()) < 0)
+		abort();
+	if (glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc == 1)
+		path = strdup(g.gl_pathv[0]);
+	globfree(&g);
+	free(pattern);
+	return path;
+}
+
+/* The login of a run after the first is one request: the collection's id
+ * is saved, the CSRF secret copystand's own.  An id that names another
+ * collection now stops the run before anything is attached, and is
+ * forgotten. */
+static void test_login_once(void)
+{
+	char *out = NULL, *saved = NULL;
+	int asks = -1, rc;
+	FILE *f;
+
+	rc = upload_one("000000008", "GET /context/login/", &out, &asks);
+	saved = saved_id_file();
+	tap_ok(rc == 0 && saved, "a run saves the collection's id (exit %d)", rc);
+	free(out);
+	rc = upload_one("000000009", "GET /context/login/", &out, &asks);
+	tap_ok(rc == 0 && has(out, "1 attached") && asks == 0,
+	       "the next run logs in without asking Specify first (%d GET /context/login/)", asks);
+	free(out);
+
+	/* A database rebuilt since: the id is another collection's. */
+	specify_session *s = NULL;
+	specify_login plants = { .server = hs.url, .user = hs.user, .password = hs.password,
+				 .collection = "Plants" };
+	cs_error err;
+	long long other = specify_session_login(&plants, &s, &err) ? 0 :
+		specify_session_info(s)->collection_id;
+	specify_session_free(s);
+	if (saved && (f = fopen(saved, "w"))) {
+		fprintf(f, "%lld\t%s", other, hs.collection);
+		fclose(f);
+	}
+	int before = attachments(), files;
+	cJSON *held = state();
+	rc = upload_one("000000010", "GET /context/login/", &out, &asks);
+	cJSON *now = state();
+	files = files_held(now) - files_held(held);
+	tap_ok(other > 0 && rc != 0 && has(out, "run the command again") && asks == 0,
+	       "an id that is another collection's now stops the run: %s", out ? out : "");
+	tap_ok(attachments() == before && files == 0 && access(saved, F_OK) != 0,
+	       "nothing attached, nothing left on the asset server (%d), the id forgotten", files);
+	free(out);
+	rc = upload_one("000000010", "GET /context/login/", &out, &asks);
+	tap_ok(rc == 0 && has(out, "1 attached") && asks == 1,
+	       "the next run asks for the id, and attaches (exit %d)", rc);
+	cJSON_Delete(held);
+	cJSON_Delete(now);
+	free(out);
+	free(saved);
+}
+
 int main(void)
 {
 	if (harness_server_start(&hs, NULL) || !hs.standin)
@@ -786,6 +879,7 @@ int main(void)
 	test_ahead_unmatched();
 	test_ahead_killed();
 	test_ahead_kills();
+	test_login_once();
 	harness_server_stop(&hs);
 	free(pw_env);
 	free(dir);

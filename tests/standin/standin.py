@@ -33,6 +33,9 @@ The fault key "meet": ["METHOD /path", ...] (a test switch, nothing Specify does
 those kinds wait until one of each has come, "meet_s" (10) at the most, else answer 503: it tells
 a client that sends them side by side from one that sends them one after the other.
 
+The fault key "csrf_issued_only" (a test switch, beyond Django) takes only CSRF cookies the stand-in
+issued and did not rotate at a login; Django, and so Specify, takes any well-formed one.
+
 Control API (Specify port; not subject to faults, not counted):
   GET  /__standin__/state           attachments (join rows + attachment fields), files {store:
                                      {size, sha256}}, requests {"METHOD /path": n}, busiest
@@ -293,7 +296,8 @@ def http404(msg):
 FAULT_DEFAULTS = dict(latency_ms=0, error_rate=0.0, error_status=503, error_paths=None,
                       drop_after_commit_rate=0.0, session_ttl_s=None, asset_clock_skew_s=0,
                       max_upload_bytes=None, asset_down=False, conflict_next_put=0, profile='none',
-                      bulk=True, bulk_fail_at=None, meet=None, meet_s=10)
+                      bulk=True, bulk_fail_at=None, meet=None, meet_s=10,
+                      csrf_issued_only=False)
 
 
 # ------------------------------------------------------------------------------ timing profiles
@@ -1861,9 +1865,12 @@ class SpecifyHandler(Base):
             return 'CSRF token from %s %s.' % (source, bad)
         secret = csrf_unmask(cookie) if len(cookie) == 64 else cookie
         given = csrf_unmask(token) if len(token) == 64 else token
-        # Beyond Django: the cookie itself must be a token we issued and have not rotated at login,
-        # so a client that keeps its pre-login token is refused (sample 05).
-        if not hmac.compare_digest(given, secret) or self.app.csrf.get(cookie) != 'active':
+        # Django compares the token with the cookie and keeps no copy (CSRF_USE_SESSIONS is off in
+        # Specify): a well-formed cookie the client made itself will do.  After a login the header
+        # must follow the rotated cookie (sample 05).  The fault "csrf_issued_only" (a test switch,
+        # beyond Django) also wants a cookie this server issued and did not rotate.
+        if not hmac.compare_digest(given, secret) or \
+                (self.app.faults.get('csrf_issued_only') and self.app.csrf.get(cookie) != 'active'):
             return 'CSRF token from %s incorrect.' % source
         return None
 
@@ -1890,8 +1897,10 @@ class SpecifyHandler(Base):
         vary, cookies = [], []
         if c is not None:
             if c.ensure_csrf and c.csrf_new is None:
-                cur = c.cookies.get('csrftoken')
-                c.csrf_new = cur if cur and self.app.csrf.get(cur) == 'active' else c.app_new_csrf()
+                cur = c.cookies.get('csrftoken')        # get_token(): the request's secret, if well-formed
+                keep = cur and not csrf_format(cur) and \
+                    (not self.app.faults.get('csrf_issued_only') or self.app.csrf.get(cur) == 'active')
+                c.csrf_new = (csrf_unmask(cur) if len(cur) == 64 else cur) if keep else c.app_new_csrf()
             cookies += c.set_cookies
             if c.csrf_new:
                 cookies.append('csrftoken=%s; expires=%s; Max-Age=31449600; Path=/; SameSite=Lax'

@@ -289,15 +289,18 @@ class TestSession(Base):
         self.assertRegex(cookies[2], r'^sessionid=[a-z0-9]{32}; HttpOnly; Path=/; SameSite=Lax$')
         new = self.c.cookies['csrftoken']
         self.assertNotEqual(old, new)
-        # sample 05: the pre-login token is refused, whether the client kept the old cookie or not
-        for cookie in (old, new):
-            self.c.cookies['csrftoken'] = cookie
-            r = self.c.request('POST', '/attachment_gw/get_upload_params/', {'filenames': ['a.jpg']},
-                               headers={'X-CSRFToken': old})
-            self.assertEqual(r.status, 403)
-            self.assertEqual(r.h('Content-Type'), 'text/html; charset=utf-8')
-            self.assertIn('CSRF verification failed. Request aborted.', r.text)
-            self.assertIn('CSRF token from the &#x27;X-Csrftoken&#x27; HTTP header incorrect.', r.text)
+        # sample 05: the pre-login token is refused beside the rotated cookie
+        r = self.c.request('POST', '/attachment_gw/get_upload_params/', {'filenames': ['a.jpg']},
+                           headers={'X-CSRFToken': old})
+        self.assertEqual(r.status, 403)
+        self.assertEqual(r.h('Content-Type'), 'text/html; charset=utf-8')
+        self.assertIn('CSRF verification failed. Request aborted.', r.text)
+        self.assertIn('CSRF token from the &#x27;X-Csrftoken&#x27; HTTP header incorrect.', r.text)
+        # Django keeps no copy of the token: the old cookie with the old token still passes
+        self.c.cookies['csrftoken'] = old
+        r = self.c.request('POST', '/attachment_gw/get_upload_params/', {'filenames': ['a.jpg']},
+                           headers={'X-CSRFToken': old})
+        self.assertEqual(r.status, 200)
         self.c.cookies['csrftoken'] = new
         r = self.c.request('POST', '/attachment_gw/get_upload_params/', {'filenames': ['a.jpg']})
         self.assertEqual(r.status, 200)
@@ -318,6 +321,30 @@ class TestSession(Base):
         fresh.close()
         self.assertEqual(r.status, 403)
         self.assertIn('CSRF cookie not set.', r.text)
+
+    def test_csrf_own_cookie(self):
+        """Django takes a CSRF cookie the client made itself: a login needs no GET first."""
+        own = 'Abc123' * 5 + 'xy'
+        fresh = Client(self.s.sp)
+        fresh.cookies['csrftoken'] = own
+        r = fresh.request('PUT', '/context/login/', {'username': 'spadmin', 'password': 'testpass', 'collection': 4})
+        self.assertEqual(r.status, 204)
+        self.assertNotEqual(fresh.cookies['csrftoken'], own)            # rotated at login
+        self.assertEqual(fresh.request('POST', '/attachment_gw/get_upload_params/', {'filenames': ['a.jpg']}).status, 200)
+        r = fresh.get('/context/login/')                                 # ensure_csrf_cookie keeps the secret
+        self.assertTrue(r.cookies()[0].startswith('csrftoken=%s;' % fresh.cookies['csrftoken']))
+        fresh.cookies['csrftoken'] = 'short'
+        r = fresh.request('POST', '/attachment_gw/get_upload_params/', {'filenames': ['a.jpg']})
+        self.assertEqual(r.status, 403)
+        self.assertIn('CSRF cookie has incorrect length.', r.text)
+        fresh.close()
+        self.faults(csrf_issued_only=True)
+        other = Client(self.s.sp)
+        other.cookies['csrftoken'] = own
+        r = other.request('PUT', '/context/login/', {'username': 'spadmin', 'password': 'testpass', 'collection': 4})
+        self.assertEqual(r.status, 403)
+        self.assertIn('CSRF token from the &#x27;X-Csrftoken&#x27; HTTP header incorrect.', r.text)
+        other.close()
 
     def test_27_logout(self):
         self.c.login()
