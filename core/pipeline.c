@@ -235,13 +235,17 @@ static int step_upload(pipeline *p, journal *j, struct job *job, cs_error *err)
 }
 
 /* The asset server said Ok.; make sure it has every byte before the file
- * is attached.  A short file goes back to be sent again. */
+ * is attached.  A short file goes back to be sent again, and so does one
+ * it does not have (it lost it, or a kill came before the bytes): its
+ * 404 is about the file, not the record. */
 static int check_stored(pipeline *p, journal *j, journal_item *it, cs_error *err)
 {
 	long long stored = -1;
 	cs_error cerr;
 	int ret = specify_asset_size(p->session, it->location, &stored, err);
 
+	if (ret == CS_E_NOT_FOUND)
+		ret = 0, stored = 0;
 	if (ret || stored == it->size)
 		return ret;
 	it->state = JS_RESERVED;

@@ -504,6 +504,44 @@ static void test_spares(void)
 	teardown(&r);
 }
 
+/* An item journaled as uploaded whose file the asset server does not
+ * have (it lost it, or a kill came between the reservation's journaling
+ * and the bytes): the size check finds nothing, and the file is sent
+ * again and attached, not failed as a record gone from Specify. */
+static void test_lost_upload(void)
+{
+	struct run r;
+	journal_item it;
+	specify_session *s = NULL;
+	specify_reservation res;
+	cs_error err = { 0 };
+
+	if (setup(&r, NULL))
+		return;
+	long long lost = add(&r, "000000001", "catalog-number", 30000);
+	journal_item_get(r.j, lost, &it, &err);
+	const char *name = it.name;
+	if (harness_login(&r.hs, &s, &err) || specify_locations_reserve(s, &name, 1, &res, &err))
+		tap_diag("reserve: %s", err.msg);
+	specify_session_free(s);
+	free(it.record_table);
+	it.record_table = strdup("collectionobject");
+	it.record_id = 1;
+	free(it.location);
+	it.location = strdup(res.location);
+	it.state = JS_UPLOADED;
+	journal_item_update(r.j, &it, JS_NAMED, &err);
+	journal_item_clear(&it);
+	if (start(&r, 2) == 0 && wait_done(&r, 60) == 0) {
+		journal_item_get(r.j, lost, &it, &err);
+		tap_ok(it.state == JS_ATTACHED, "a file the asset server lost is sent again and "
+		       "attached (%s)", it.reason ? it.reason : "no reason");
+		journal_item_clear(&it);
+		verify(&r, "the lost one", 1);
+	}
+	teardown(&r);
+}
+
 int main(void)
 {
 	test_basic();
@@ -520,6 +558,7 @@ int main(void)
 	test_fault("{\"error_rate\": 1.0, \"error_status\": 502}", "after 1.5 s with Specify down", 1.5);
 	test_fault("{\"asset_down\": true}", "after 1.5 s with the asset server down", 1.5);
 	test_too_large_and_deleted();
+	test_lost_upload();
 	harness_cleanup();
 	return tap_done();
 }
