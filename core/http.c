@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_MAX_BODY (64u << 20)
@@ -673,37 +674,102 @@ bool http_response_is_blank(const http_response *resp)
 }
 
 /* Cookie lines are Netscape format: domain, tailmatch, path, secure,
- * expires, name, value, separated by tabs. */
-char *http_client_cookie(http_client *c, const char *name)
+ * expires, name, value, separated by tabs.  Calls each(line, value, ud)
+ * for the lines of cookies named name that have not expired. */
+static void each_cookie(http_client *c, const char *name,
+			void (*each)(const char *line, const char *value, void *ud), void *ud)
 {
 	struct curl_slist *list = NULL;
 	struct handle *h = handle_take(c);
-	char *value = NULL;
+	time_t now = time(NULL);
 
 	if (!h)
-		return NULL;
+		return;
 	curl_easy_setopt(h->easy, CURLOPT_SHARE, c->share);
 	if (curl_easy_getinfo(h->easy, CURLINFO_COOKIELIST, &list) == CURLE_OK) {
 		for (struct curl_slist *l = list; l; l = l->next) {
 			const char *f = l->data;
+			long long expires = -1;
 			for (int field = 0; field < 5 && f; field++) {
+				if (field == 4)
+					expires = strtoll(f, NULL, 10);
 				f = strchr(f, '\t');
 				if (f)
 					f++;
 			}
-			if (!f)
+			if (!f || (expires > 0 && expires <= (long long)now))
 				continue;
 			size_t nlen = strcspn(f, "\t");
 			if (nlen == strlen(name) && strncmp(f, name, nlen) == 0 &&
-			    f[nlen] == '\t') {
-				free(value);
-				value = strdup(f + nlen + 1);
-			}
+			    f[nlen] == '\t')
+				each(l->data, f + nlen + 1, ud);
 		}
 	}
 	curl_slist_free_all(list);
 	handle_give(c, h);
+}
+
+static void keep_value(const char *line, const char *value, void *ud)
+{
+	char **out = ud;
+
+	(void)line;
+	free(*out);
+	*out = strdup(value);
+}
+
+char *http_client_cookie(http_client *c, const char *name)
+{
+	char *value = NULL;
+
+	each_cookie(c, name, keep_value, &value);
 	return value;
+}
+
+struct drop {
+	http_client *c;
+	const char *value;
+	int others;             /* cookies of the name with another value */
+};
+
+/* The line again, expired: curl replaces the cookie with it. */
+static void expire_line(const char *line, const char *value, void *ud)
+{
+	const struct drop *d = ud;
+	const char *f = line;
+	char *expired = NULL;
+
+	if (strcmp(value, d->value))
+		return;
+	for (int field = 0; field < 4 && f; field++)
+		if ((f = strchr(f, '\t')))
+			f++;
+	if (!f || asprintf(&expired, "%.*s1%s", (int)(f - line), line, strchr(f, '\t')) < 0)
+		return;
+	struct handle *h = handle_take(d->c);
+	if (h) {
+		curl_easy_setopt(h->easy, CURLOPT_SHARE, d->c->share);
+		curl_easy_setopt(h->easy, CURLOPT_COOKIELIST, expired);
+		handle_give(d->c, h);
+	}
+	free(expired);
+}
+
+static void count_others(const char *line, const char *value, void *ud)
+{
+	struct drop *d = ud;
+
+	(void)line;
+	d->others += strcmp(value, d->value) != 0;
+}
+
+void http_client_drop_cookie(http_client *c, const char *name, const char *value)
+{
+	struct drop d = { c, value, 0 };
+
+	each_cookie(c, name, count_others, &d);
+	if (d.others)
+		each_cookie(c, name, expire_line, &d);
 }
 
 int http_client_set_cookie(http_client *c, const char *url, const char *name,

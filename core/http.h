@@ -85,6 +85,11 @@ char *http_client_cookie(http_client *client, const char *name);
 int http_client_set_cookie(http_client *client, const char *url, const char *name,
 			   const char *value, cs_error *err);
 
+/* Removes the cookies named name that hold value when another of that
+ * name is in the jar (one set with http_client_set_cookie, and the server
+ * set its own for a wider domain). */
+void http_client_drop_cookie(http_client *client, const char *name, const char *value);
+
 /* Removes every cookie (a fresh login starts clean). */
 void http_client_clear_cookies(http_client *client);
 

@@ -500,6 +500,16 @@ static int login_put(specify_session *s, bool own, cs_error *err)
 	} else if (r.status != 204 && r.status != 200) {
 		ret = status_error(s, &r, "login", err);
 	} else {
+		/* A server with CSRF_COOKIE_DOMAIN rotates into a cookie of its
+		 * domain: ours, of this host, must not stay beside it. */
+		if (own) {
+			pthread_mutex_lock(&s->lock);
+			char *mine = s->csrf ? strdup(s->csrf) : NULL;
+			pthread_mutex_unlock(&s->lock);
+			if (mine)
+				http_client_drop_cookie(s->http, "csrftoken", mine);
+			free(mine);
+		}
 		char *fresh = http_client_cookie(s->http, "csrftoken");
 		pthread_mutex_lock(&s->lock);
 		if (fresh) {

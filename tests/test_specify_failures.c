@@ -197,6 +197,23 @@ static void test_known_collection(harness_server *hs)
 	tap_ok(got == id && requests_of(hs, "GET /context/login/") == asks + 1,
 	       "is asked for one, and the login goes on");
 	standin_faults(hs->standin, "{\"csrf_issued_only\": false}", &err);
+
+	/* CSRF_COOKIE_DOMAIN: the rotated cookie is the domain's, and ours
+	 * (this host's) must not stay beside it, or Django may read ours. */
+	char url[128];
+	const char *port = strrchr(hs->url, ':');
+	snprintf(url, sizeof url, "http://localhost%s", port ? port : "");
+	standin_faults(hs->standin, "{\"csrf_cookie_domain\": \"localhost\"}", &err);
+	specify_login l = { .server = url, .user = hs->user, .password = hs->password,
+			    .collection = hs->collection, .collection_id = id,
+			    .collection_name = name };
+	const char *file = "domain.jpg";
+	specify_reservation res;
+	int ret = specify_session_login(&l, &s, &err);
+	tap_ok(ret == 0 && specify_locations_reserve(s, &file, 1, &res, &err) == 0,
+	       "with a CSRF cookie of the domain, the session's POSTs pass: %s", err.msg);
+	specify_session_free(s);
+	standin_faults(hs->standin, "{\"csrf_cookie_domain\": null}", &err);
 	free(name);
 }
 

@@ -34,7 +34,8 @@ those kinds wait until one of each has come, "meet_s" (10) at the most, else ans
 a client that sends them side by side from one that sends them one after the other.
 
 The fault key "csrf_issued_only" (a test switch, beyond Django) takes only CSRF cookies the stand-in
-issued and did not rotate at a login; Django, and so Specify, takes any well-formed one.
+issued and did not rotate at a login; Django, and so Specify, takes any well-formed one.  "csrf_cookie_domain":
+"example.org" sets the csrftoken cookie with that Domain, as Django does with CSRF_COOKIE_DOMAIN.
 
 Control API (Specify port; not subject to faults, not counted):
   GET  /__standin__/state           attachments (join rows + attachment fields), files {store:
@@ -297,7 +298,7 @@ FAULT_DEFAULTS = dict(latency_ms=0, error_rate=0.0, error_status=503, error_path
                       drop_after_commit_rate=0.0, session_ttl_s=None, asset_clock_skew_s=0,
                       max_upload_bytes=None, asset_down=False, conflict_next_put=0, profile='none',
                       bulk=True, bulk_fail_at=None, meet=None, meet_s=10,
-                      csrf_issued_only=False)
+                      csrf_issued_only=False, csrf_cookie_domain=None)
 
 
 # ------------------------------------------------------------------------------ timing profiles
@@ -1903,8 +1904,10 @@ class SpecifyHandler(Base):
                 c.csrf_new = (csrf_unmask(cur) if len(cur) == 64 else cur) if keep else c.app_new_csrf()
             cookies += c.set_cookies
             if c.csrf_new:
-                cookies.append('csrftoken=%s; expires=%s; Max-Age=31449600; Path=/; SameSite=Lax'
-                               % (c.csrf_new, http_date(time.time() + 31449600)))
+                domain = self.app.faults.get('csrf_cookie_domain')      # CSRF_COOKIE_DOMAIN
+                cookies.append('csrftoken=%s; %sexpires=%s; Max-Age=31449600; Path=/; SameSite=Lax'
+                               % (c.csrf_new, 'Domain=%s; ' % domain if domain else '',
+                                  http_date(time.time() + 31449600)))
                 vary.append('Cookie')
         vary.append('Accept-Language')
         if c is not None and c.session_accessed:
