@@ -114,8 +114,8 @@ int copystand_press_begin(copystand *c, double asked_at, unsigned long *press,
  * (RAW+JPEG) go in one call.  *name (may be NULL) receives the first
  * file's new name (malloc'd).  Without a number current at the press the
  * files are kept as unmatched, for a person to name.  A file with the
- * bytes of one this session took before (a re-save, a retry) is refused,
- * COPYSTAND_E_INVALID, and nothing of the call is taken. */
+ * bytes of one this or an earlier session took (a re-save, a retry) is
+ * refused, COPYSTAND_E_INVALID, and nothing of the call is taken. */
 int copystand_submit_press(copystand *c, unsigned long press, const char *const *paths,
 			   size_t n, char **name, char *err, size_t errlen);
 

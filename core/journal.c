@@ -711,11 +711,12 @@ int journal_find_attached(journal *j, const char *table, long long record_id,
 }
 
 int journal_find_content(journal *j, long long batch, const char *sha256,
-			 char **name, cs_error *err)
+			 char **name, long long *found, cs_error *err)
 {
 	sqlite3_stmt *st;
-	int ret = prepare(j, "SELECT name FROM items WHERE batch_id = ?1 AND (sha256 = ?2 "
-			  "OR sha256_taken = ?2) ORDER BY id LIMIT 1", &st, err);
+	int ret = prepare(j, "SELECT name, batch_id FROM items WHERE (sha256 = ?2 OR "
+			  "sha256_taken = ?2) AND (batch_id = ?1 OR state NOT IN ('failed', "
+			  "'rolled_back')) ORDER BY batch_id = ?1 DESC, id LIMIT 1", &st, err);
 
 	*name = NULL;
 	if (ret)
@@ -723,9 +724,11 @@ int journal_find_content(journal *j, long long batch, const char *sha256,
 	sqlite3_bind_int64(st, 1, batch);
 	bind_text(st, 2, sha256);
 	if (sqlite3_step(st) != SQLITE_ROW)
-		ret = cs_error_set(err, CS_E_NOT_FOUND, "no such content in batch %lld", batch);
+		ret = cs_error_set(err, CS_E_NOT_FOUND, "no such content");
 	else if (!(*name = col_text(st, 0)))
 		ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
+	else
+		*found = sqlite3_column_int64(st, 1);
 	sqlite3_finalize(st);
 	return ret;
 }

@@ -148,11 +148,12 @@ int journal_find_attached(journal *j, const char *table, long long record_id,
 			  const char *sha256, const char *name, long long except,
 			  bool (*gone)(void *ud, long long join_id), void *ud,
 			  long long *batch, bool *same_content, cs_error *err);
-/* The name of the first item of batch whose content is or was (before
- * the station stamped it) sha256 (malloc'd in *name); CS_E_NOT_FOUND when
- * the batch has none. */
+/* The name of the first item whose content is or was (before the station
+ * stamped it) sha256 (malloc'd in *name), of batch if it has one, else of
+ * another batch where it has not failed or been rolled back; *found gets
+ * its batch.  CS_E_NOT_FOUND when there is none. */
 int journal_find_content(journal *j, long long batch, const char *sha256,
-			 char **name, cs_error *err);
+			 char **name, long long *found, cs_error *err);
 /* Whether an item of any batch that has not failed or been rolled back
  * has this content (false also when the journal cannot say). */
 bool journal_knows_content(journal *j, const char *sha256);

@@ -1119,21 +1119,24 @@ static int journal_capture(journal *j, long long batch, const station_shot *shot
 
 /* A capture program that writes a shot again with the same bytes (a
  * re-save, a copy back into its folder) hands in no new shot: a file with
- * the content of one this session already took is refused, so that one
- * image is never attached twice. */
+ * the content of one this session already took, or an earlier one took
+ * and did not give up, is refused, so that one image is never attached
+ * twice, nor to the specimen on the stand now. */
 static int taken_before(journal *j, long long batch, const char (*shas)[65],
 			const char *const *paths, size_t n, cs_error *err)
 {
 	for (size_t i = 0; i < n; i++) {
 		char *name = NULL;
-		int ret = journal_find_content(j, batch, shas[i], &name, err);
+		long long found = 0;
+		int ret = journal_find_content(j, batch, shas[i], &name, &found, err);
 
 		if (ret == CS_E_NOT_FOUND)
 			continue;
 		if (ret == 0)
 			ret = cs_error_set(err, CS_E_INVALID, "%s has the same bytes as %s, "
-					   "taken before in this session: it is not "
-					   "attached twice", paths[i], name);
+					   "taken before in %s: it is not attached twice",
+					   paths[i], name, found == batch ? "this session" :
+					   "an earlier session");
 		free(name);
 		return ret;
 	}

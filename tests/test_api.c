@@ -423,6 +423,10 @@ int main(int argc, char **argv)
 	char *raw_name = NULL;
 	nanosleep(&(struct timespec){ .tv_nsec = 300000000 }, NULL);
 	make_jpeg(argv[1], jpeg, wall() - 0.1 + CAMERA_AHEAD);
+	/* A new shot's RAW (the first press's is taken already), under the
+	 * camera name of its JPEG. */
+	free(raw);
+	raw = harness_make_file("IMG_0001.CR2", 40000, 9);
 	rc = copystand_submit_to_running(raw, &raw_name, err, sizeof err);
 	/* The JPEG comes after a finisher sweep or two (a large download). */
 	nanosleep(&(struct timespec){ .tv_sec = 1, .tv_nsec = 600000000 }, NULL);

@@ -236,13 +236,13 @@ static void test_card(const char *path)
 	journal_close(j);
 }
 
-/* journal_find_content: the first item of a batch with those bytes; none
- * of another batch. */
+/* journal_find_content: the first item of a batch with those bytes, else
+ * one of another batch that has not failed. */
 static void test_find_content(const char *path)
 {
 	journal *j = NULL;
 	cs_error err = { 0 };
-	long long b1 = 0, b2 = 0;
+	long long b1 = 0, b2 = 0, found = 0;
 	char *name = NULL;
 	const char *sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
@@ -259,15 +259,27 @@ static void test_find_content(const char *path)
 	tap_ok(journal_item_add(j, &it, &id, &err) == 0, "an item with its hash: %s", err.msg);
 	it.name = (char *)"000000001_2.jpg";
 	journal_item_add(j, &it, &id, &err);
-	int ret = journal_find_content(j, b1, sha, &name, &err);
-	tap_ok(ret == 0 && name && strcmp(name, "000000001.jpg") == 0,
+	int ret = journal_find_content(j, b1, sha, &name, &found, &err);
+	tap_ok(ret == 0 && name && strcmp(name, "000000001.jpg") == 0 && found == b1,
 	       "found in its batch, the first (%s)", name ? name : err.msg);
 	free(name);
-	tap_is_int(journal_find_content(j, b2, sha, &name, &err), CS_E_NOT_FOUND,
-		   "not in another batch");
-	tap_ok(name == NULL, "and no name");
-	tap_is_int(journal_find_content(j, b1, "00", &name, &err), CS_E_NOT_FOUND,
+	ret = journal_find_content(j, b2, sha, &name, &found, &err);
+	tap_ok(ret == 0 && name && !strcmp(name, "000000001.jpg") && found == b1,
+	       "and from another batch, as that batch's (%s)", name ? name : err.msg);
+	free(name);
+	tap_is_int(journal_find_content(j, b1, "00", &name, &found, &err), CS_E_NOT_FOUND,
 		   "other bytes are not found");
+	tap_ok(name == NULL, "and no name");
+	journal_item gaveup = it;
+	gaveup.name = (char *)"000000002.jpg";
+	gaveup.sha256 = (char *)"77";
+	gaveup.state = JS_FAILED;
+	journal_item_add(j, &gaveup, NULL, &err);
+	tap_is_int(journal_find_content(j, b2, "77", &name, &found, &err), CS_E_NOT_FOUND,
+		   "a failed item is not found from another batch");
+	ret = journal_find_content(j, b1, "77", &name, &found, &err);
+	tap_ok(ret == 0 && name && !strcmp(name, "000000002.jpg"), "but is from its own");
+	free(name);
 	/* The station stamps its copy: other bytes, the same shot. */
 	journal_item got = { 0 };
 	journal_item_get(j, id, &got, &err);
@@ -275,10 +287,10 @@ static void test_find_content(const char *path)
 	got.sha256 = strdup("5a3b");
 	tap_ok(journal_item_update(j, &got, got.state, &err) == 0, "its copy stamped: %s", err.msg);
 	journal_item_clear(&got);
-	ret = journal_find_content(j, b1, "5a3b", &name, &err);
+	ret = journal_find_content(j, b1, "5a3b", &name, &found, &err);
 	tap_ok(ret == 0 && name && !strcmp(name, "000000001_2.jpg"), "found by the bytes it has now");
 	free(name);
-	ret = journal_find_content(j, b1, sha, &name, &err);
+	ret = journal_find_content(j, b1, sha, &name, &found, &err);
 	tap_ok(ret == 0 && name, "and still by the bytes it was taken with");
 	free(name);
 	tap_ok(journal_knows_content(j, sha) && journal_knows_content(j, "5a3b"),

@@ -1759,6 +1759,39 @@ static bool watched_attached(struct station_run *r, const char *number, char *na
 	return false;
 }
 
+/* photo with COM segments of 'x' put after its SOI until it is at least
+ * size bytes, as dst: a JPEG as whole as photo, as large as wanted.  The
+ * offset of the last segment's payload into *last. */
+static bool pad_jpeg(const char *photo, const char *dst, long size, long *last)
+{
+	FILE *in = fopen(photo, "rb"), *out = fopen(dst, "wb");
+	static unsigned char seg[4 + 65533];
+	bool ok = in && out && fgetc(in) == 0xFF && fgetc(in) == 0xD8 &&
+		  fputc(0xFF, out) != EOF && fputc(0xD8, out) != EOF;
+	int c;
+
+	memset(seg, 'x', sizeof seg);
+	seg[0] = 0xFF, seg[1] = 0xFE, seg[2] = 0xFF, seg[3] = 0xFF;  /* length 65535 */
+	for (long at = 2; ok && at < size; at += (long)sizeof seg) {
+		*last = at + 4;
+		ok = fwrite(seg, 1, sizeof seg, out) == sizeof seg;
+	}
+	while (ok && (c = fgetc(in)) != EOF)
+		ok = fputc(c, out) != EOF;
+	if (in)
+		fclose(in);
+	return out && fclose(out) == 0 && ok;
+}
+
+/* photo as another shot, into dst: k segments of padding after its SOI.
+ * No two shots have the same bytes, and a station refuses an image that
+ * it or an earlier session took. */
+static bool new_shot(const char *photo, const char *dst, int k)
+{
+	long last;
+
+	return pad_jpeg(photo, dst, 2 + (long)k * 65537, &last);
+}
 
 /* --watch-keep move from a folder on another filesystem (/dev/shm, a
  * tmpfs, where the session's is elsewhere): copied, the copy journaled,
@@ -1766,11 +1799,12 @@ static bool watched_attached(struct station_run *r, const char *number, char *na
 static void test_watch_move_elsewhere(const char *photo)
 {
 	struct station_run r;
-	char dir[] = "/dev/shm/copystand-watch-XXXXXX", a[200], name[96] = "";
+	char dir[] = "/dev/shm/copystand-watch-XXXXXX", a[200], name[96] = "", shot[700];
 	struct stat shm, home, was, now;
 
+	snprintf(shot, sizeof shot, "%s/shot-elsewhere.jpg", harness_home());
 	if (stat("/dev/shm", &shm) < 0 || stat(harness_home(), &home) < 0 ||
-	    shm.st_dev == home.st_dev || !mkdtemp(dir)) {
+	    shm.st_dev == home.st_dev || !new_shot(photo, shot, 3) || !mkdtemp(dir)) {
 		tap_ok(1, "move across filesystems # SKIP no /dev/shm on a filesystem of its own");
 		return;
 	}
@@ -1778,12 +1812,12 @@ static void test_watch_move_elsewhere(const char *photo)
 	const char *const moving[] = { "--watch", dir, "--no-stamp", "--watch-keep", "move", NULL };
 	if (station_start(&r, "watch-elsewhere", false, moving)) {
 		tap_ok(scan_found(&r, "000000006"), "the scan is found");
-		tap_ok(child_ok(write_slowly(photo, a, NULL, 1, 0)) && stat(a, &was) == 0,
+		tap_ok(child_ok(write_slowly(shot, a, NULL, 1, 0)) && stat(a, &was) == 0,
 		       "a file is written into a folder on another filesystem");
 		tap_ok(watched_attached(&r, "000000006", name, sizeof name), "it is attached (%s)",
 		       name);
 		tap_ok(!exists(a) && stat(local(&r, name), &now) == 0 && now.st_ino != was.st_ino &&
-		       harness_same_file(local(&r, name), photo),
+		       harness_same_file(local(&r, name), shot),
 		       "copied into the session whole, then removed from the folder");
 	}
 	station_end(&r);
@@ -1836,30 +1870,6 @@ static void test_watch_move_killed(const char *photo)
 	}
 	station_end(&r);
 	free(jpath);
-}
-
-/* photo with COM segments of 'x' put after its SOI until it is at least
- * size bytes, as dst: a JPEG as whole as photo, as large as wanted.  The
- * offset of the last segment's payload into *last. */
-static bool pad_jpeg(const char *photo, const char *dst, long size, long *last)
-{
-	FILE *in = fopen(photo, "rb"), *out = fopen(dst, "wb");
-	static unsigned char seg[4 + 65533];
-	bool ok = in && out && fgetc(in) == 0xFF && fgetc(in) == 0xD8 &&
-		  fputc(0xFF, out) != EOF && fputc(0xD8, out) != EOF;
-	int c;
-
-	memset(seg, 'x', sizeof seg);
-	seg[0] = 0xFF, seg[1] = 0xFE, seg[2] = 0xFF, seg[3] = 0xFF;  /* length 65535 */
-	for (long at = 2; ok && at < size; at += (long)sizeof seg) {
-		*last = at + 4;
-		ok = fwrite(seg, 1, sizeof seg, out) == sizeof seg;
-	}
-	while (ok && (c = fgetc(in)) != EOF)
-		ok = fputc(c, out) != EOF;
-	if (in)
-		fclose(in);
-	return out && fclose(out) == 0 && ok;
 }
 
 /* Waits for the station to start copying a file into dir (a hidden
@@ -1944,15 +1954,38 @@ static void test_watch_rewritten(const char *photo)
 	unlink(big);
 }
 
+/* photo written to path (through tmp, if not NULL) while r runs: not
+ * taken, the terminal says why, and nothing is attached for it. */
+static void not_taken_again(struct station_run *r, const char *photo, const char *path,
+			    const char *tmp, const char *what)
+{
+	const char *base = strrchr(path, '/') + 1;
+	char said[128], took[128];
+	size_t from = r->mark;
+
+	snprintf(said, sizeof said, "NOT TAKEN %s", base);
+	snprintf(took, sizeof took, "took %s", base);
+	tap_ok(child_ok(write_slowly(photo, path, tmp, 1, 0)), "%s", what);
+	tap_ok(expect(r, said, T_LONG) && since(r, from, "the same bytes as"),
+	       "%s is not taken, and the terminal says why", base);
+	nap(2);
+	tap_ok(!since(r, from, took) && !since(r, from, "attached ✓"), "nothing more is attached");
+}
+
 /* 16. A capture program that writes a shot again with the same bytes
  * (under a temporary name, then renamed over it: a new version of the
  * name) hands in no new shot: it is not attached a second time, also
- * once the station has stamped its copy (other bytes now). */
+ * once the station has stamped its copy (other bytes now), nor in the
+ * next session to the specimen on the stand then. */
 static void test_watch_same_bytes(const char *photo)
 {
 	struct station_run r;
-	char dir[600], a[700], tmp[700], name[96] = "";
+	char dir[600], a[700], tmp[700], name[96] = "", shot[700];
 
+	snprintf(shot, sizeof shot, "%s/shot-same.jpg", harness_home());
+	if (!tap_ok(new_shot(photo, shot, 5), "a photo of its own"))
+		return;
+	photo = shot;
 	snprintf(dir, sizeof dir, "%s/watched-same", harness_home());
 	snprintf(a, sizeof a, "%s/IMG_0007.JPG", dir);
 	snprintf(tmp, sizeof tmp, "%s/IMG_0007.JPG.tmp", dir);
@@ -1963,16 +1996,20 @@ static void test_watch_same_bytes(const char *photo)
 		tap_ok(child_ok(write_slowly(photo, a, NULL, 1, 0)), "the program writes IMG_0007.JPG");
 		tap_ok(watched_attached(&r, "000000006", name, sizeof name),
 		       "it is attached (%s)", name);
-		size_t from = r.mark;
-		tap_ok(child_ok(write_slowly(photo, a, tmp, 1, 0)),
-		       "and writes the same bytes again under a temporary name, renamed over it");
-		tap_ok(expect(&r, "NOT TAKEN IMG_0007.JPG", T_LONG) &&
-		       since(&r, from, "the same bytes as"),
-		       "the second version is not taken, and the terminal says why");
-		nap(2);
-		tap_ok(!since(&r, from, "took IMG_0007.JPG") && !since(&r, from, "attached ✓"),
-		       "nothing more is attached");
+		not_taken_again(&r, photo, a, tmp, "and writes the same bytes again under a "
+				"temporary name, renamed over it");
 		tap_ok(attached_once(&r, name, 6, 1), "the first stays attached once");
+	}
+	station_end(&r);
+	unlink(a);
+
+	/* The next day's session: the same image copied into the folder is
+	 * no new shot of the specimen now on the stand. */
+	snprintf(a, sizeof a, "%s/IMG_0008.JPG", dir);
+	if (station_start(&r, "watch-same-next", false, extra)) {
+		tap_ok(scan_found(&r, "000000007"), "another session, another specimen");
+		not_taken_again(&r, photo, a, NULL, "the bytes attached in the session before "
+				"come in as IMG_0008.JPG: nothing goes to 000000007");
 	}
 	station_end(&r);
 	unlink(a);
@@ -2043,17 +2080,19 @@ static void test_watch(void)
 				       "--watch-mode", "poll", NULL };
 	unlink(a);
 	unlink(b);
-	if (station_start(&r, "watch-session", false, moving)) {
+	char moved[700];
+	snprintf(moved, sizeof moved, "%s/watch-photo-moved.jpg", harness_home());
+	if (new_shot(photo, moved, 2) && station_start(&r, "watch-session", false, moving)) {
 		struct stat was, now;
 		tap_ok(since(&r, 0, "(polling") && since(&r, 0, "moving them"),
 		       "--watch-mode poll, --watch-keep move: it says so");
 		tap_ok(scan_found(&r, "000000006"), "the scan is found");
-		tap_ok(child_ok(write_slowly(photo, a, NULL, 3, 0.3)) && stat(a, &was) == 0,
+		tap_ok(child_ok(write_slowly(moved, a, NULL, 3, 0.3)) && stat(a, &was) == 0,
 		       "a file is written");
 		tap_ok(watched_attached(&r, "000000006", name, sizeof name), "polling sees it");
 		tap_ok(!exists(a) && exists(local(&r, name)), "moved: out of the folder, in the session");
 		tap_ok(stat(local(&r, name), &now) == 0 && now.st_ino == was.st_ino &&
-		       now.st_dev == was.st_dev && harness_same_file(local(&r, name), photo),
+		       now.st_dev == was.st_dev && harness_same_file(local(&r, name), moved),
 		       "on one filesystem it is renamed in: the session's file is the program's "
 		       "own (inode %lu), nothing copied", (unsigned long)was.st_ino);
 	}

@@ -518,15 +518,19 @@ static void raw_header(const struct object *o, unsigned char bytes[RAW_HEADER])
 	raw_entry(&head, 10, 0x117, T_LONG, 1, data);            /* StripByteCounts */
 }
 
+/* The strip is a pattern seeded by the shot number and the moment of its
+ * press: no two presses give the same bytes, as on a real camera, also
+ * when an emulator started again counts its shots from 1 again. */
 static void raw_read(const struct object *o, uint64_t off, unsigned char *buf, size_t len)
 {
 	unsigned char head[RAW_HEADER];
+	uint64_t seed = (uint64_t)o->pressed.camera_us * 1000003u + o->shot;
 
 	if (off < RAW_HEADER)
 		raw_header(o, head);
 	for (size_t i = 0; i < len; i++, off++)
 		buf[i] = off < RAW_HEADER ? head[off]
-					  : (unsigned char)(((off * 2654435761u) >> 24) ^ o->shot);
+					  : (unsigned char)((((off + seed) * 2654435761u) >> 24) ^ o->shot);
 }
 
 static int file_read(const struct object *o, uint64_t off, unsigned char *buf, size_t len)
