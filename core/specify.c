@@ -1013,6 +1013,13 @@ static int asset_error(const http_response *r, const char *what,
 			return cs_error_set(err, CS_E_CONFIG, "%s %s: the asset "
 				"server does not know Specify's collection name: "
 				"check its COLLECTION_DIRS setting", what, location);
+		/* An upload creates the file: its 404 is about the address. */
+		if (!strcmp(what, "uploading"))
+			return cs_error_set(err, CS_E_CONFIG, "%s %s: the asset server "
+				"has no upload address there (404): the write URL in "
+				"its web_asset_store.xml is wrong, or a proxy before it "
+				"does not pass /fileupload on; ask its administrator",
+				what, location);
 		return cs_error_set(err, CS_E_NOT_FOUND, "%s %s: the asset server "
 			"has no such file", what, location);
 	case 413:

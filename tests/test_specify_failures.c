@@ -293,6 +293,15 @@ static void test_asset_failures(harness_server *hs, specify_session *s)
 	tap_ok(cs_error_is_transient(ret) && says(&err, "fileupload"), "message: %s", err.msg);
 	standin_control(hs->standin, "POST", "faults/reset", "{}", NULL, NULL);
 
+	/* A proxy before the asset server that does not know its upload path. */
+	standin_faults(hs->standin, "{\"error_rate\": 1.0, \"error_status\": 404, "
+		       "\"error_paths\": [\"/fileupload\"]}", &err);
+	ret = specify_asset_upload(s, file, name, "image/jpeg", r.location, NULL, &err);
+	tap_is_int(ret, CS_E_CONFIG, "an upload answered 404 is a settings error");
+	tap_ok(says(&err, "upload address") && !says(&err, "no such file"),
+	       "about the address, not the file: %s", err.msg);
+	standin_control(hs->standin, "POST", "faults/reset", "{}", NULL, NULL);
+
 	tap_ok(specify_asset_upload(s, file, name, "image/jpeg", r.location, NULL, &err) == 0,
 	       "with the faults gone the upload works: %s", err.msg);
 	tap_ok(specify_asset_delete(s, r.location, &err) == 0, "orphan removed: %s", err.msg);
