@@ -140,6 +140,8 @@ int main(void)
 	const char *demo[] = { "demo", NULL };
 	rc = harness_run(demo, NULL, &out);
 	tap_is_int(rc, 0, "the demo (README's main job) runs");
+	if (rc != 0)
+		tap_diag("the demo said:\n%s", out ? out : "(nothing)");
 	tap_ok(out && strstr(out, "station │ attached ✓ 000000001_2.jpg (2 images)") &&
 	       strstr(out, "station │ taken back: 000000123.jpg") &&
 	       strstr(out, "station │ NOT SHOOTING: 000099999"),
