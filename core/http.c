@@ -673,6 +673,20 @@ bool http_response_is_blank(const http_response *resp)
 	return true;
 }
 
+/* Hands the shared jar a cookie command (CURLOPT_COOKIELIST: a cookie
+ * line, or "ALL"); false when no handle could be had. */
+static bool jar_apply(http_client *c, const char *command)
+{
+	struct handle *h = handle_take(c);
+
+	if (!h)
+		return false;
+	curl_easy_setopt(h->easy, CURLOPT_SHARE, c->share);
+	curl_easy_setopt(h->easy, CURLOPT_COOKIELIST, command);
+	handle_give(c, h);
+	return true;
+}
+
 /* Cookie lines are Netscape format: domain, tailmatch, path, secure,
  * expires, name, value, separated by tabs.  Calls each(line, value, ud)
  * for the lines of cookies named name that have not expired. */
@@ -746,12 +760,7 @@ static void expire_line(const char *line, const char *value, void *ud)
 			f++;
 	if (!f || asprintf(&expired, "%.*s1%s", (int)(f - line), line, strchr(f, '\t')) < 0)
 		return;
-	struct handle *h = handle_take(d->c);
-	if (h) {
-		curl_easy_setopt(h->easy, CURLOPT_SHARE, d->c->share);
-		curl_easy_setopt(h->easy, CURLOPT_COOKIELIST, expired);
-		handle_give(d->c, h);
-	}
+	jar_apply(d->c, expired);
 	free(expired);
 }
 
@@ -777,7 +786,6 @@ int http_client_set_cookie(http_client *c, const char *url, const char *name,
 {
 	CURLU *u = curl_url();
 	char *host = NULL, *line = NULL;
-	struct handle *h;
 	int ret = 0;
 
 	if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
@@ -785,13 +793,8 @@ int http_client_set_cookie(http_client *c, const char *url, const char *name,
 		ret = cs_error_set(err, CS_E_CONFIG, "%s is no URL", url);
 	else if (asprintf(&line, "%s\tFALSE\t/\tFALSE\t0\t%s\t%s", host, name, value) < 0)
 		ret = cs_error_set(err, CS_E_NOMEM, "out of memory"), line = NULL;
-	else if (!(h = handle_take(c)))
+	else if (!jar_apply(c, line))
 		ret = cs_error_set(err, CS_E_NOMEM, "out of memory");
-	else {
-		curl_easy_setopt(h->easy, CURLOPT_SHARE, c->share);
-		curl_easy_setopt(h->easy, CURLOPT_COOKIELIST, line);
-		handle_give(c, h);
-	}
 	free(line);
 	curl_free(host);
 	curl_url_cleanup(u);
@@ -800,13 +803,7 @@ int http_client_set_cookie(http_client *c, const char *url, const char *name,
 
 void http_client_clear_cookies(http_client *c)
 {
-	struct handle *h = handle_take(c);
-
-	if (!h)
-		return;
-	curl_easy_setopt(h->easy, CURLOPT_SHARE, c->share);
-	curl_easy_setopt(h->easy, CURLOPT_COOKIELIST, "ALL");
-	handle_give(c, h);
+	jar_apply(c, "ALL");
 }
 
 char *http_escape(const char *s)
