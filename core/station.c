@@ -1117,18 +1117,29 @@ static int journal_capture(journal *j, long long batch, const station_shot *shot
 	return ret;
 }
 
+/* How each file of a capture came into the session folder. */
+enum taken { TAKEN_NOT, TAKEN_COPIED, TAKEN_MOVED };
+
+/* One capture's files on their way into the session folder. */
+struct intake {
+	station_file files[FILES_PER_CAPTURE];
+	char *dsts[FILES_PER_CAPTURE], shas[FILES_PER_CAPTURE][65];
+	enum taken how[FILES_PER_CAPTURE];
+	struct stat orig[FILES_PER_CAPTURE];   /* a copied file's original */
+};
+
 /* A capture program that writes a shot again with the same bytes (a
  * re-save, a copy back into its folder) hands in no new shot: a file with
  * the content of one this session already took, or an earlier one took
  * and did not give up, is refused, so that one image is never attached
  * twice, nor to the specimen on the stand now. */
-static int taken_before(journal *j, long long batch, const char (*shas)[65],
+static int taken_before(journal *j, long long batch, const struct intake *in,
 			const char *const *paths, size_t n, cs_error *err)
 {
 	for (size_t i = 0; i < n; i++) {
 		char *name = NULL;
 		long long found = 0;
-		int ret = journal_find_content(j, batch, shas[i], &name, &found, err);
+		int ret = journal_find_content(j, batch, in->shas[i], &name, &found, err);
 
 		if (ret == CS_E_NOT_FOUND)
 			continue;
@@ -1143,17 +1154,17 @@ static int taken_before(journal *j, long long batch, const char (*shas)[65],
 	return 0;
 }
 
-/* Journals a capture under s->lock; refused (shas not NULL) when one of
- * its files has the bytes of one taken before. */
+/* Journals a capture under s->lock; refused (in, a host's, not NULL)
+ * when one of its files has the bytes of one taken before. */
 static int submit(station *s, const station_shot *shot, const station_file *files,
-		  size_t n, const char (*shas)[65], const char *const *paths, cs_error *err)
+		  size_t n, const struct intake *in, const char *const *paths, cs_error *err)
 {
 	long long ids[FILES_PER_CAPTURE];
 	int ret = 0;
 
 	pthread_mutex_lock(&s->lock);
-	if (shas)
-		ret = taken_before(s->j, s->batch, shas, paths, n, err);
+	if (in)
+		ret = taken_before(s->j, s->batch, in, paths, n, err);
 	if (ret == 0)
 		ret = journal_capture(s->j, s->batch, shot, files, n, ids, err);
 	if (ret == 0) {
@@ -1182,17 +1193,6 @@ int station_submit(station *s, const station_shot *shot,
 }
 
 /* --- files from capture hosts ------------------------------------------------ */
-
-/* How each file of a capture came into the session folder. */
-enum taken { TAKEN_NOT, TAKEN_COPIED, TAKEN_MOVED };
-
-/* One capture's files on their way into the session folder. */
-struct intake {
-	station_file files[FILES_PER_CAPTURE];
-	char *dsts[FILES_PER_CAPTURE], shas[FILES_PER_CAPTURE][65];
-	enum taken how[FILES_PER_CAPTURE];
-	struct stat orig[FILES_PER_CAPTURE];   /* a copied file's original */
-};
 
 static bool same_time(struct timespec a, struct timespec b)
 {
@@ -1370,7 +1370,7 @@ int station_submit_copies(station *s, station_shot *shot, const char *const *pat
 	}
 	ret = copy_capture(s->dir, shot, paths, n, false, &in, err);
 	if (ret == 0)
-		ret = submit(s, shot, in.files, n, (const char (*)[65])in.shas, paths, err);
+		ret = submit(s, shot, in.files, n, &in, paths, err);
 	if (ret == 0)
 		ret = give_name(name, in.dsts[0], err);
 	drop_copies(&in, paths, n, ret != 0, err);
@@ -1445,7 +1445,7 @@ static int host_capture(journal *j, pthread_mutex_t *lock, const journal_station
 	if ((ret = copy_capture(cur->dir, &shot, paths, n, move, in, err)) == 0) {
 		if (lock)
 			pthread_mutex_lock(lock);
-		if ((ret = taken_before(j, cur->batch_id, (const char (*)[65])in->shas, paths, n, err)) == 0 &&
+		if ((ret = taken_before(j, cur->batch_id, in, paths, n, err)) == 0 &&
 		    (ret = journal_capture(j, cur->batch_id, &shot, in->files, n, NULL, err)) == 0)
 			journal_station_note(j, cur->batch_id, source, shot.stem, NULL);
 		if (lock)
