@@ -125,6 +125,20 @@ int collformat_saved(const char *server, const char *collection,
 	return ret;
 }
 
+/* The collection's id and name, written only when they changed: every
+ * start comes here, and a save is a sync. */
+static void save_id(const char *server, const char *collection, const specify_info *info)
+{
+	char *name = NULL, id[24];
+
+	if (collformat_saved_id(server, collection, &name) != info->collection_id ||
+	    !name || strcmp(name, info->collection)) {
+		snprintf(id, sizeof id, "%lld", info->collection_id);
+		cache_save("collection", server, collection, id, "\t", info->collection);
+	}
+	free(name);
+}
+
 int collformat_fetch(specify_session *s, const char *server,
 		     const char *collection, struct catalog_format **out,
 		     cs_error *err)
@@ -142,10 +156,8 @@ int collformat_fetch(specify_session *s, const char *server,
 	if (ret == CS_E_NOT_FOUND)
 		ret = 0;
 	if (ret == 0 && (ret = format_from(info->catalog_format, xml, out, err)) == 0) {
-		char id[24];
 		cache_save("format", server, collection, info->catalog_format, "\n", xml);
-		snprintf(id, sizeof id, "%lld", info->collection_id);
-		cache_save("collection", server, collection, id, "\t", info->collection);
+		save_id(server, collection, info);
 	}
 	free(xml);
 	return ret;
