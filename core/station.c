@@ -58,6 +58,7 @@ struct station {
 	 * the name it got, when. */
 	char host_source[256], host_stem[256], host_press[64];
 	double host_at;
+	double host_seen;            /* the latest seen handed in */
 	unsigned host_seq;
 
 	pthread_mutex_t lock;
@@ -1530,6 +1531,11 @@ int station_submit_received(station *s, const char *const *paths, size_t n, doub
 	host_source_of(paths, n, source);
 	++s->host_seq;
 	received_press_source(s, source, press);
+	/* Taken as if in the order of their presses, which the order files
+	 * finish in need not be: one begun before the file taken last and
+	 * finished after it would place that one's press before its own
+	 * bound.  A later bound is a looser one, never a wrong one. */
+	seen = fmax(seen, s->host_seen);
 	int ret = host_capture(s->j, &s->lock, &cur, seen, s->host_seq, press, paths, n, move,
 			       &in, name, stem, err ? err : &e);
 
@@ -1542,6 +1548,7 @@ int station_submit_received(station *s, const char *const *paths, size_t n, doub
 		snprintf(s->host_press, sizeof s->host_press, "%s", press);
 		snprintf(s->host_stem, sizeof s->host_stem, "%s", stem);
 		s->host_at = now_s();
+		s->host_seen = seen;
 		finish_kick(s->fin);
 		changed(s);
 	}

@@ -289,7 +289,8 @@ void station_cards_say(const journal_card *c, size_t n, char *out, size_t size);
 
 /* The same within this process, for a thread that watches a folder:
  * files that appeared at time seen (unix seconds) are copied into this
- * station's session, the other half of a pair (the same stem within a
+ * station's session, their press placed after the files handed in before
+ * them; the other half of a pair (the same stem within a
  * minute) under its first half's name.  move: the files are given up
  * (--watch-keep move): each is renamed into the session where it is on
  * the session's filesystem (nothing copied; fsynced, both folders

@@ -2155,6 +2155,56 @@ static void test_watch_out_of_order(void)
 	station_end(&r);
 }
 
+/* 16. Files taken in another order than they were begun: shot_a.jpg
+ * created first and written last, shot_b.jpg written whole in between,
+ * after a scan.  Names without a counter do not tell which was shot
+ * first.  The one taken last must not place the press of the one before
+ * it earlier than that one's own bound: shot_b.jpg stays held between A
+ * and B, never put on A because shot_a.jpg began before the scan. */
+static void test_watch_finished_first(void)
+{
+	struct station_run r;
+	char dir[600], plain[3][600], shot[3][700], name[96] = "";
+	bool made = true;
+
+	tap_diag("a watched folder: a file finished before one begun earlier");
+	snprintf(dir, sizeof dir, "%s/watched-first", harness_home());
+	mkdir(dir, 0755);
+	for (int i = 0; i < 3; i++) {
+		char seed[8];
+		snprintf(seed, sizeof seed, "%d", 46 + i);
+		snprintf(plain[i], sizeof plain[i], "%s/plain%s.jpg", harness_home(), seed);
+		snprintf(shot[i], sizeof shot[i], "%s/shot_%c.jpg", dir, "0ab"[i]);
+		char *out = tool((const char *const[]){ MKJPEG_EXE, "640", "480", seed, plain[i],
+							NULL });
+		made = made && out;
+		free(out);
+	}
+	if (!tap_ok(made, "three plain JPEGs"))
+		return;
+	const char *const extra[] = { "--watch", dir, "--no-stamp", "--watch-mode", "inotify",
+				      NULL };
+	if (station_start(&r, "first-session", false, extra)) {
+		tap_ok(scan_found(&r, "000000006"), "A is scanned");
+		tap_ok(child_ok(write_slowly(plain[0], shot[0], NULL, 1, 0)) &&
+		       watched_attached(&r, "000000006", name, sizeof name),
+		       "shot_0.jpg is written, held, answered n: on A (%s)", name);
+		size_t mark = r.mark;
+		int fd = open(shot[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		tap_ok(fd >= 0 && close(fd) == 0, "shot_a.jpg is begun");
+		nap(0.2);
+		tap_ok(scan_found(&r, "000000007"), "B is scanned");
+		nap(0.2);
+		tap_ok(child_ok(write_slowly(plain[2], shot[2], NULL, 1, 0)) &&
+		       expect(&r, "HELD pending_", T_LONG), "shot_b.jpg is written whole: held");
+		tap_ok(child_ok(write_slowly(plain[1], shot[1], NULL, 1, 0)), "shot_a.jpg is finished");
+		nap(4.0);
+		tap_ok(!since(&r, mark, "attached ✓ 000000006"),
+		       "neither is put on A: shot_b.jpg may have been shot after B was scanned");
+	}
+	station_end(&r);
+}
+
 int main(void)
 {
 	static char pw[] = "COPYSTAND_PASSWORD=";
@@ -2195,6 +2245,7 @@ int main(void)
 	test_card_erased();
 	test_watch();
 	test_watch_out_of_order();
+	test_watch_finished_first();
 
 	harness_server_stop(&hs);
 	harness_cleanup();
