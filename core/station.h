@@ -288,7 +288,8 @@ int station_cards(station *s, bool mine, journal_card **out, size_t *n, cs_error
 void station_cards_say(const journal_card *c, size_t n, char *out, size_t size);
 
 /* The same within this process, for a thread that watches a folder:
- * files that appeared at time seen (unix seconds) are copied into this
+ * files pressed before seen (unix seconds: when they appeared, or were
+ * written where the folder's times say so) are copied into this
  * station's session, their press placed after the files handed in before
  * them; the other half of a pair (the same stem within a
  * minute) under its first half's name.  move: the files are given up

@@ -16,6 +16,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -43,6 +44,9 @@
  * closed file's attributes alone (gphoto2 sets its time right after the
  * close) starts no new version (entry_saw). */
 #define CLOSED_SETTLE_S 0.0
+/* The longest a kernel's file times lag its clock: one tick (10 ms at
+ * HZ=100), with room for a late one. */
+#define WRITE_TICK_S 0.05
 
 /* --- which names are shots -------------------------------------------- */
 
@@ -379,11 +383,12 @@ struct version {
 	ino_t ino;
 	long long size;
 	struct timespec mtime;
+	struct timespec ctime;  /* not part of the version: see written_by() */
 };
 
 static struct version version_of(const struct stat *st)
 {
-	return (struct version){ st->st_ino, (long long)st->st_size, st->st_mtim };
+	return (struct version){ st->st_ino, (long long)st->st_size, st->st_mtim, st->st_ctim };
 }
 
 static bool same_version(const struct version *a, const struct version *b)
@@ -421,6 +426,7 @@ struct watch {
 				 * the folder (inotify) */
 	unsigned listing;
 	char why_poll[256];     /* why polling was chosen by itself */
+	bool own_times;         /* the kernel here times writes: see own_times() */
 	double opened_real;
 	struct entry *e;        /* sorted by name */
 	size_t n, cap;
@@ -623,12 +629,30 @@ static int judge(const watch *w, const char *name, enum kind kind,
 	return same_version(&before, v) ? whole : -EAGAIN;
 }
 
+/* When the version v was last written at the latest, on this computer's
+ * clock, or INFINITY when its times do not say.  A write sets the
+ * modification and the change time to one reading of the clock; setting
+ * the time afterwards (gphoto2 sets the camera's), a rename or a change
+ * of mode move the change time on, and say nothing of the write.  The
+ * kernel reads its clock at the last tick: the write itself may come up
+ * to a tick later.  Times in whole seconds (an ext4 of small inodes) may
+ * be a second early. */
+static double written_by(const watch *w, const struct version *v)
+{
+	if (!w->own_times || v->mtime.tv_sec != v->ctime.tv_sec ||
+	    v->mtime.tv_nsec != v->ctime.tv_nsec)
+		return INFINITY;
+	return (double)v->mtime.tv_sec + (double)v->mtime.tv_nsec / 1e9 +
+	       (v->mtime.tv_nsec ? WRITE_TICK_S : 1.0);
+}
+
 static void fill_file(const watch *w, const char *name, const struct version *v,
 		      double first_seen, bool complete, const char *why, watch_file *out)
 {
 	snprintf(out->path, sizeof out->path, "%s/%s", w->dir, name);
 	out->size = v->size;
 	out->mtime = (double)v->mtime.tv_sec + (double)v->mtime.tv_nsec / 1e9;
+	out->written = written_by(w, v);
 	out->first_seen = first_seen;
 	out->complete = complete;
 	snprintf(out->why, sizeof out->why, "%s", why);
@@ -820,6 +844,26 @@ static const char *network_fs(int fd)
 	return NULL;
 }
 
+/* Whether the folder's filesystem is this computer's own and keeps its
+ * times to the nanosecond: local disks and memory.  A network
+ * filesystem's times are its server's clock, or whatever the writing
+ * client set; FUSE's its daemon's; FAT and exFAT keep two seconds. */
+static bool own_times(int fd)
+{
+	static const uint32_t fs[] = {
+		EXT4_SUPER_MAGIC, XFS_SUPER_MAGIC, BTRFS_SUPER_MAGIC, F2FS_SUPER_MAGIC,
+		TMPFS_MAGIC,
+	};
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) < 0)
+		return false;
+	for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++)
+		if ((uint32_t)sf.f_type == fs[i])
+			return true;
+	return false;
+}
+
 /* Sets up inotify (mode permitting): 0, also when polling was chosen
  * (why_poll says why); CS_E_CONFIG when inotify was asked for and fails. */
 static int choose_method(watch *w, watch_mode mode, cs_error *err)
@@ -936,6 +980,7 @@ int watch_open(const watch_options *o, watch **out, cs_error *err)
 		watch_free(w);
 		return rc;
 	}
+	w->own_times = own_times(dirfd(w->d));
 	w->next_listing = now_mono() + w->poll_s;
 	*out = w;
 	return 0;

@@ -100,6 +100,13 @@ typedef struct watch_file {
 	char path[PATH_MAX];    /* DIR/NAME */
 	long long size;
 	double mtime;           /* unix seconds, as the filesystem says */
+	/* Unix seconds: the file was last written before this, on this
+	 * computer's clock: its mtime (and a kernel tick) where this
+	 * computer's kernel set it: a local filesystem (ext4, XFS, Btrfs,
+	 * F2FS, tmpfs) and a change time equal to it, so that no time was set
+	 * and no rename came since.  INFINITY where that is not known: a
+	 * network share's times are another computer's clock. */
+	double written;
 	double first_seen;      /* unix seconds: when this version was first seen */
 	/* false: never complete, with why saying what and what to do; such a
 	 * file must not be taken. */

@@ -493,8 +493,8 @@ static void take_watched(struct ui *u, const watch_file *f)
 		return;
 	}
 	/* Moved: renamed into the session, or copied and then removed. */
-	if (station_submit_received(u->st, paths, 1, f->first_seen, u->watch_move, &name,
-				    &err)) {
+	if (station_submit_received(u->st, paths, 1, fmin(f->first_seen, f->written),
+				    u->watch_move, &name, &err)) {
 		camera_news(u, true, true, "watch: NOT TAKEN %s: %s%s%s", base, err.msg,
 			    access(f->path, F_OK) == 0 ? "; it stays in " : "",
 			    access(f->path, F_OK) == 0 ? u->watch_dir : "");

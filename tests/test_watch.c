@@ -6,6 +6,7 @@
  * minute; every case is run in both modes where the mode matters. */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,6 +23,8 @@
 #include "tap.h"
 #include "tools/testjpeg.h"
 #include "watch.h"
+
+#include <linux/magic.h>
 
 #define SETTLE_MS 700
 #define POLL_MS 100
@@ -846,6 +850,85 @@ static void test_attributes(void)
 	watch_free(w);
 }
 
+static double now_real(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The one file a watch gives within two seconds, or false. */
+static bool one_file(watch *w, watch_file *f)
+{
+	cs_error err;
+	int rc;
+	double end = now() + 2.0;
+
+	while ((rc = watch_wait_file(w, 100, f, &err)) == CS_E_TIMEOUT && now() < end)
+		;
+	if (rc && rc != CS_E_TIMEOUT)
+		tap_diag("watch_wait_file: %s", err.msg);
+	return rc == 0 && f->complete;
+}
+
+/* When a file was last written, where this computer's kernel timed the
+ * write (a tmpfs here): its modification time, unless a time was set
+ * afterwards (gphoto2 sets the camera's) or it was renamed in since.
+ * Polling, which sees a file up to a poll interval late, is where it
+ * tells more than the moment the file was first seen. */
+static void test_written(void)
+{
+	char dir[] = "/dev/shm/copystand-written-XXXXXX", path[600];
+	watch_options o = { .dir = dir, .mode = WATCH_POLL, .poll_ms = 400, .settle_ms = 200 };
+	struct statfs sf;
+	watch *w = NULL;
+	watch_file f;
+	cs_error err;
+
+	if (statfs("/dev/shm", &sf) < 0 || sf.f_type != TMPFS_MAGIC || !mkdtemp(dir)) {
+		tap_ok(1, "written # SKIP no tmpfs at /dev/shm");
+		return;
+	}
+	if (watch_open(&o, &w, &err) < 0) {
+		tap_ok(0, "watch_open %s: %s", dir, err.msg);
+		rmdir(dir);
+		return;
+	}
+	double before = now_real();
+	write_file(dir, "IMG_0001.JPG", jpeg_bytes, jpeg_len);
+	double after = now_real();
+	bool got = one_file(w, &f);
+	tap_ok(got && isfinite(f.written) && f.written > f.mtime && f.written <= f.mtime + 0.1,
+	       "a file written here: its modification time and a tick (%.3f after it)",
+	       got ? f.written - f.mtime : NAN);
+	tap_ok(got && f.written >= after - 0.001 && f.written <= before + 0.2,
+	       "it bounds the write (%.3f s after it ended)", got ? f.written - after : NAN);
+
+	write_file(dir, "IMG_0002.JPG", jpeg_bytes, jpeg_len);
+	tap_ok(set_time(dir, "IMG_0002.JPG", (time_t)now_real() - 5), "another, its time set");
+	got = one_file(w, &f);
+	tap_ok(got && isinf(f.written) && !strcmp(strrchr(f.path, '/') + 1, "IMG_0002.JPG"),
+	       "a time set afterwards says nothing of the write (%.3f)", got ? f.written : NAN);
+
+	write_file(dir, "IMG_0003.JPG.tmp", jpeg_bytes, jpeg_len);
+	snprintf(path, sizeof path, "%s/IMG_0003.JPG.tmp", dir);
+	char final[600];
+	snprintf(final, sizeof final, "%s/IMG_0003.JPG", dir);
+	sleep_ms(20);
+	tap_ok(rename(path, final) == 0, "a third, written under a temporary name, renamed in");
+	got = one_file(w, &f);
+	tap_ok(got && isinf(f.written) && !strcmp(strrchr(f.path, '/') + 1, "IMG_0003.JPG"),
+	       "a rename since the write says nothing of the write (%.3f)",
+	       got ? f.written : NAN);
+	watch_free(w);
+	for (int i = 1; i <= 3; i++) {
+		snprintf(path, sizeof path, "%s/IMG_000%d.JPG", dir, i);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -872,6 +955,7 @@ int main(void)
 	test_closed();
 	test_at_once();
 	test_attributes();
+	test_written();
 	free(jpeg_bytes);
 	harness_cleanup();
 	return tap_done();
