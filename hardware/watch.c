@@ -16,8 +16,8 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <math.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -824,9 +824,17 @@ static int read_events(watch *w, double now, cs_error *err)
 	}
 }
 
-/* Why inotify would miss changes in the folder: a network filesystem's
- * name, or NULL. */
-static const char *network_fs(int fd)
+/* The type of the folder's filesystem (statfs's f_type), 0 when unknown. */
+static uint32_t fs_type(DIR *d)
+{
+	struct statfs sf;
+
+	return fstatfs(dirfd(d), &sf) < 0 ? 0 : (uint32_t)sf.f_type;
+}
+
+/* Why inotify would miss changes in a folder on a filesystem of type
+ * (statfs's f_type): a network filesystem's name, or NULL. */
+static const char *network_fs(uint32_t type)
 {
 	static const struct { uint32_t magic; const char *name; } fs[] = {
 		{ NFS_SUPER_MAGIC, "NFS" }, { SMB_SUPER_MAGIC, "SMB" },
@@ -834,41 +842,36 @@ static const char *network_fs(int fd)
 		{ FUSE_SUPER_MAGIC, "FUSE (sshfs, a mounted share)" }, { V9FS_MAGIC, "9P" },
 		{ CEPH_SUPER_MAGIC, "Ceph" }, { AFS_SUPER_MAGIC, "AFS" }, { AFS_FS_MAGIC, "AFS" },
 	};
-	struct statfs sf;
 
-	if (fstatfs(fd, &sf) < 0)
-		return NULL;
 	for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++)
-		if ((uint32_t)sf.f_type == fs[i].magic)
+		if (type == fs[i].magic)
 			return fs[i].name;
 	return NULL;
 }
 
-/* Whether the folder's filesystem is this computer's own and keeps its
+/* Whether a filesystem of type is this computer's own and keeps its
  * times to the nanosecond: local disks and memory.  A network
  * filesystem's times are its server's clock, or whatever the writing
  * client set; FUSE's its daemon's; FAT and exFAT keep two seconds. */
-static bool own_times(int fd)
+static bool own_times(uint32_t type)
 {
 	static const uint32_t fs[] = {
 		EXT4_SUPER_MAGIC, XFS_SUPER_MAGIC, BTRFS_SUPER_MAGIC, F2FS_SUPER_MAGIC,
 		TMPFS_MAGIC,
 	};
-	struct statfs sf;
 
-	if (fstatfs(fd, &sf) < 0)
-		return false;
 	for (size_t i = 0; i < sizeof fs / sizeof fs[0]; i++)
-		if ((uint32_t)sf.f_type == fs[i])
+		if (type == fs[i])
 			return true;
 	return false;
 }
 
-/* Sets up inotify (mode permitting): 0, also when polling was chosen
- * (why_poll says why); CS_E_CONFIG when inotify was asked for and fails. */
-static int choose_method(watch *w, watch_mode mode, cs_error *err)
+/* Sets up inotify (mode permitting) for a folder on a filesystem of type
+ * (0 when unknown): 0, also when polling was chosen (why_poll says why);
+ * CS_E_CONFIG when inotify was asked for and fails. */
+static int choose_method(watch *w, watch_mode mode, uint32_t type, cs_error *err)
 {
-	const char *net = network_fs(dirfd(w->d));
+	const char *net = network_fs(type);
 	uint32_t mask = IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
 			IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
 	int failed;
@@ -969,18 +972,22 @@ int watch_open(const watch_options *o, watch **out, cs_error *err)
 	w->settle_s = ms_or(o->settle_ms, DEFAULT_SETTLE_MS) / 1000.0;
 	w->give_up_s = ms_or(o->give_up_ms, DEFAULT_GIVE_UP_MS) / 1000.0;
 	w->opened_real = now_real();
-	if (!(w->d = opendir(w->dir)))
+	if (!(w->d = opendir(w->dir))) {
 		rc = open_failed(w->dir, errno, err);
-	/* inotify first, then the listing: nothing written in between is
-	 * missed (it is seen twice at worst, which changes nothing). */
-	else if ((rc = choose_method(w, o->mode, err)) == 0 &&
-		 (rc = list_folder(w, now_mono(), true, err)) == 0)
-		rc = existing_remember(w, err);
+	} else {
+		uint32_t type = fs_type(w->d);
+
+		w->own_times = own_times(type);
+		/* inotify first, then the listing: nothing written in between
+		 * is missed (it is seen twice at worst, which changes nothing). */
+		if ((rc = choose_method(w, o->mode, type, err)) == 0 &&
+		    (rc = list_folder(w, now_mono(), true, err)) == 0)
+			rc = existing_remember(w, err);
+	}
 	if (rc < 0) {
 		watch_free(w);
 		return rc;
 	}
-	w->own_times = own_times(dirfd(w->d));
 	w->next_listing = now_mono() + w->poll_s;
 	*out = w;
 	return 0;
