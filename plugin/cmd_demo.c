@@ -113,18 +113,22 @@ static bool pump(struct demo *d, int timeout_ms)
 	return true;
 }
 
-/* Waits until the station has printed text (since the last step). */
+/* Waits until the station has printed text (since the last step).  What
+ * came after it stays for the next step: two lines can arrive in one read
+ * (a RAW+JPEG pair's two attaches). */
 static int expect(struct demo *d, const char *text, cs_error *err)
 {
 	time_t until = time(NULL) + EXPECT_TIMEOUT_S;
+	char *at;
 
-	while (!strstr(d->seen, text)) {
+	while (!(at = strstr(d->seen, text))) {
 		if (time(NULL) > until || !pump(d, 200))
 			return cs_error_set(err, CS_E_TIMEOUT, "the station never said "
 					    "\"%s\"", text);
 	}
-	d->nseen = 0;
-	d->seen[0] = '\0';
+	at += strlen(text);
+	d->nseen -= (size_t)(at - d->seen);
+	memmove(d->seen, at, d->nseen + 1);
 	return 0;
 }
 

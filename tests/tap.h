@@ -87,8 +87,11 @@ static void tap_diag(const char *fmt, ...)
 	fputs("# ", stdout);
 	tap_put(text ? text : fmt);
 	putchar('\n');
-	free(text);
 	fflush(stdout);
+	/* meson shows a failed test's stderr, not its TAP comments: a CI log
+	 * then says what went wrong. */
+	fprintf(stderr, "%s\n", text ? text : fmt);
+	free(text);
 }
 
 /* Ends the plan; a whole program skipped says why (meson counts it skipped). */
