@@ -512,7 +512,8 @@ static void press_reason(const struct capture *c, const press_shot *s, char *out
 	char lo[32], hi[32], numbers[256] = "";
 	const char *src = c->items[0].press.source;
 	const char *why = src && !strncmp(src, PRESS_UNORDERED, strlen(PRESS_UNORDERED)) ?
-		"; it came in after a file named after it, so it was shot before that one" :
+		"; it came in after a file named or begun after it, so it may have been shot "
+		"before that one" :
 		c->items[0].press.res < 0 ? "; the image carries no capture time" :
 		s->clock_broken ? "; the camera's clock was set meanwhile" :
 		c->items[0].press.res >= 1 ? "; the camera gives whole seconds only" : "";

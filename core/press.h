@@ -31,7 +31,7 @@
 /* Numbers a held shot is shown to belong to, at most. */
 #define PRESS_CANDIDATES_MAX 8
 /* Sources starting so hold one shot each, whose place among the other
- * presses is not known: it came in after a file named after it. */
+ * presses is not known: it came in after a file named or begun after it. */
 #define PRESS_UNORDERED "unordered-"
 
 /* A scan, in time order; identifier "" when the line was no catalog

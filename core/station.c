@@ -58,7 +58,7 @@ struct station {
 	 * the name it got, when. */
 	char host_source[256], host_stem[256], host_press[64];
 	double host_at;
-	double host_seen;            /* the latest seen handed in */
+	double host_seen;            /* the latest seen handed in so far */
 	unsigned host_seq;
 
 	pthread_mutex_t lock;
@@ -1496,20 +1496,23 @@ static long name_counter(const char *source, size_t *prefix)
 }
 
 /* Which presses a received file is placed among (into out, 64 bytes).
- * Capture programs number their files in the order of the presses, and
- * the rule places a press after the ones that came in before it.  A file
- * that comes in after one numbered after it (a share delivered it late)
- * was pressed before that one: it is placed alone, and held when a scan
- * may have come before its press.  A counter that wraps (IMG_9999, then
- * IMG_0001) asks once. */
-static void received_press_source(station *s, const char *source, char *out)
+ * Capture programs number their files in the order of the presses and
+ * write one file after the other, and the rule places a press after the
+ * ones that came in before it.  A file that comes in after one numbered
+ * after it (a share delivered it late), or after one that was begun (or
+ * written) after it was seen (written whole while it was still being
+ * written), may have been pressed before that one: it is placed alone,
+ * and held when a scan may have come before its press.  A counter that
+ * wraps (IMG_9999, then IMG_0001) asks once. */
+static void received_press_source(station *s, const char *source, double seen, char *out)
 {
 	size_t pa = 0, pb = 0;
 	long a = name_counter(source, &pa), b = name_counter(s->host_source, &pb);
 
 	if (s->host_press[0] && strcmp(source, s->host_source) == 0)
 		snprintf(out, sizeof s->host_press, "%s", s->host_press);  /* a pair's other half */
-	else if (a >= 0 && b >= 0 && pa == pb && strncmp(source, s->host_source, pa) == 0 && a < b)
+	else if (seen < s->host_seen ||
+		 (a >= 0 && b >= 0 && pa == pb && strncmp(source, s->host_source, pa) == 0 && a < b))
 		snprintf(out, sizeof s->host_press, "%s%d-%u", PRESS_UNORDERED, (int)getpid(),
 			 s->host_seq);
 	else
@@ -1530,12 +1533,7 @@ int station_submit_received(station *s, const char *const *paths, size_t n, doub
 
 	host_source_of(paths, n, source);
 	++s->host_seq;
-	received_press_source(s, source, press);
-	/* Taken as if in the order of their presses, which the order files
-	 * finish in need not be: one begun before the file taken last and
-	 * finished after it would place that one's press before its own
-	 * bound.  A later bound is a looser one, never a wrong one. */
-	seen = fmax(seen, s->host_seen);
+	received_press_source(s, source, seen, press);
 	int ret = host_capture(s->j, &s->lock, &cur, seen, s->host_seq, press, paths, n, move,
 			       &in, name, stem, err ? err : &e);
 
@@ -1548,7 +1546,7 @@ int station_submit_received(station *s, const char *const *paths, size_t n, doub
 		snprintf(s->host_press, sizeof s->host_press, "%s", press);
 		snprintf(s->host_stem, sizeof s->host_stem, "%s", stem);
 		s->host_at = now_s();
-		s->host_seen = seen;
+		s->host_seen = fmax(s->host_seen, seen);
 		finish_kick(s->fin);
 		changed(s);
 	}

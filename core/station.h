@@ -291,8 +291,9 @@ void station_cards_say(const journal_card *c, size_t n, char *out, size_t size);
  * files pressed before seen (unix seconds: when they appeared, or were
  * written where the folder's times say so) are copied into this
  * station's session, their press placed after the files handed in before
- * them; the other half of a pair (the same stem within a
- * minute) under its first half's name.  move: the files are given up
+ * them (alone, held when a scan may precede it, when seen before one of
+ * those or numbered before the last); the other half of a pair (the same
+ * stem within a minute) under its first half's name.  move: the files are given up
  * (--watch-keep move): each is renamed into the session where it is on
  * the session's filesystem (nothing copied; fsynced, both folders
  * synced, before it is journaled), else copied and, once journaled,

@@ -2143,7 +2143,7 @@ static void test_watch_out_of_order(void)
 		bool held = expect(&r, "HELD pending_", T_LONG);
 		tap_ok(held && !since(&r, mark, "attached ✓ 000000007"),
 		       "it is held, not put on B after IMG_0042");
-		tap_ok(since(&r, mark, "came in after a file named after it"), "saying why");
+		tap_ok(since(&r, mark, "came in after a file named or begun after it"), "saying why");
 		nap(1.2);   /* an answer right after a hold is refused */
 		send_line(&r, "= 000000006");
 		tap_ok(watched_attached(&r, "000000006", name, sizeof name),
@@ -2224,9 +2224,8 @@ static void test_watch_written(void)
 /* 16. Files taken in another order than they were begun: shot_a.jpg
  * created first and written last, shot_b.jpg written whole in between,
  * after a scan.  Names without a counter do not tell which was shot
- * first.  The one taken last must not place the press of the one before
- * it earlier than that one's own bound: shot_b.jpg stays held between A
- * and B, never put on A because shot_a.jpg began before the scan. */
+ * first.  shot_a.jpg, begun before the scan, must not place shot_b.jpg's
+ * press before it: shot_b.jpg stays held between A and B. */
 static void test_watch_finished_first(void)
 {
 	struct station_run r;
@@ -2258,6 +2257,51 @@ static void test_watch_finished_first(void)
 		nap(4.0);
 		tap_ok(!since(&r, mark, "attached ✓ 000000006"),
 		       "neither is put on A: shot_b.jpg may have been shot after B was scanned");
+	}
+	station_end(&r);
+}
+
+/* 16. Files taken in another order than they were begun: shot_p.jpg
+ * begun before B is scanned and written slowly, shot_q.jpg written whole
+ * after the scan and put on B.  shot_p.jpg, finished last, was shot
+ * before that scan (its file existed then): it must not follow
+ * shot_q.jpg onto B. */
+static void test_watch_begun_before(void)
+{
+	struct station_run r;
+	char dir[600], plain[3][600], shot[3][700], name[96] = "";
+
+	tap_diag("a watched folder: a file begun before a scan, finished after the next file");
+	snprintf(dir, sizeof dir, "%s/watched-begun", harness_home());
+	mkdir(dir, 0755);
+	for (int i = 0; i < 3; i++)
+		snprintf(shot[i], sizeof shot[i], "%s/shot_%c.jpg", dir, "0pq"[i]);
+	if (!tap_ok(plain_jpegs(50, 3, plain), "three plain JPEGs"))
+		return;
+	const char *const extra[] = { "--watch", dir, "--no-stamp", "--watch-mode", "inotify",
+				      NULL };
+	if (station_start(&r, "begun-session", false, extra)) {
+		tap_ok(scan_found(&r, "000000006"), "A is scanned");
+		tap_ok(child_ok(write_slowly(plain[0], shot[0], NULL, 1, 0)) &&
+		       watched_attached(&r, "000000006", name, sizeof name),
+		       "shot_0.jpg is written, held, answered n: on A (%s)", name);
+		/* Slower than anything below, never pausing for the settle time. */
+		pid_t slow = write_slowly(plain[1], shot[1], NULL, 16, 0.4);
+		nap(0.3);
+		tap_ok(scan_found(&r, "000000007"), "shot_p.jpg is being written; B is scanned");
+		nap(0.3);
+		tap_ok(child_ok(write_slowly(plain[2], shot[2], NULL, 1, 0)) &&
+		       watched_attached(&r, "000000007", name, sizeof name),
+		       "shot_q.jpg is written whole, held, answered n: on B (%s)", name);
+		size_t mark = r.mark;
+		tap_ok(child_ok(slow), "shot_p.jpg is finished");
+		bool held = expect(&r, "HELD pending_", T_LONG);
+		nap(2.0);
+		tap_ok(held && !since(&r, mark, "attached ✓ 000000007"),
+		       "it is held, not put on B after shot_q.jpg");
+		nap(0.6);
+		send_line(&r, "= 000000006");
+		tap_ok(expect(&r, "attached ✓ 000000006", T_LONG), "answered: on A");
 	}
 	station_end(&r);
 }
@@ -2303,6 +2347,8 @@ int main(void)
 	test_watch();
 	test_watch_out_of_order();
 	test_watch_written();
+	test_watch_begun_before();
+	/* Last: it leaves two captures held, which a later session asks about. */
 	test_watch_finished_first();
 
 	harness_server_stop(&hs);
