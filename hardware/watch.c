@@ -44,6 +44,9 @@
  * closed file's attributes alone (gphoto2 sets its time right after the
  * close) starts no new version (entry_saw). */
 #define CLOSED_SETTLE_S 0.0
+/* The longest a file whole waits for the other file of its stem (a RAW
+ * that only settles after its JPEG was whole); then it goes alone. */
+#define PAIR_WAIT_S 30.0
 /* The longest a kernel's file times lag its clock: one tick (10 ms at
  * HZ=100), with room for a late one. */
 #define WRITE_TICK_S 0.05
@@ -415,6 +418,8 @@ struct entry {
 	unsigned listing;       /* the last listing that had it (polling) */
 	bool closed;            /* inotify: closed after writing, or renamed in,
 				 * since it last changed */
+	double waits_since;     /* monotonic: due, waiting for a file of its
+				 * stem (0: not waiting) */
 };
 
 struct watch {
@@ -432,6 +437,8 @@ struct watch {
 	size_t n, cap;
 	char **existing;        /* names there at the start, sorted */
 	size_t nexisting;
+	char *follow;           /* the name that comes next: the other file of
+				 * the stem delivered last, or NULL */
 };
 
 static double now_mono(void)
@@ -505,6 +512,7 @@ static void entry_begin(const watch *w, struct entry *e, const struct version *v
 	e->first_seen = e->stable_since = now;
 	e->first_seen_real = now_real();
 	e->closed = false;
+	e->waits_since = 0;
 	e->due = now + (w->settle_s < w->give_up_s ? w->settle_s : w->give_up_s);
 }
 
@@ -723,22 +731,85 @@ static int entry_judge(watch *w, size_t i, double now, watch_file *out, cs_error
 	return 1;
 }
 
+/* Whether a and b are files of one stem (IMG_0041.CR3, IMG_0041.JPG). */
+static bool same_stem(const char *a, const char *b)
+{
+	size_t n = strcspn(a, ".");
+
+	return a[n] == '.' && strncmp(a, b, n + 1) == 0;
+}
+
+/* A pending entry of e's stem other than e, or -1.  Entries are sorted
+ * by name: those of one stem are neighbours. */
+static long entry_sibling(const watch *w, size_t i)
+{
+	for (size_t j = i; j-- > 0 && same_stem(w->e[i].name, w->e[j].name);)
+		if (w->e[j].state == S_PENDING)
+			return (long)j;
+	for (size_t j = i + 1; j < w->n && same_stem(w->e[i].name, w->e[j].name); j++)
+		if (w->e[j].state == S_PENDING)
+			return (long)j;
+	return -1;
+}
+
+/* A due entry whose stem has a file still on its way (a RAW settling
+ * after its JPEG was whole) waits for it, PAIR_WAIT_S at most: the two
+ * are one press, taken together.  True: e waits (its due moved). */
+static bool entry_waits(watch *w, size_t i, double now)
+{
+	struct entry *e = &w->e[i];
+	long j = entry_sibling(w, i);
+
+	if (j < 0 || w->e[j].due <= now) {
+		e->waits_since = 0;
+		return false;
+	}
+	if (!e->waits_since)
+		e->waits_since = now;
+	if (now - e->waits_since >= PAIR_WAIT_S)
+		return false;
+	e->due = fmin(w->e[j].due, e->waits_since + PAIR_WAIT_S);
+	return true;
+}
+
+/* The next due entry: the other file of the stem delivered last, else
+ * the due pending entry seen first; -1 when none is. */
+static long entry_next_due(watch *w, double now)
+{
+	long first = -1, f = w->follow ? entry_find(w, w->follow) : -1;
+
+	free(w->follow);
+	w->follow = NULL;
+	if (f >= 0 && w->e[f].state == S_PENDING && w->e[f].due <= now)
+		return f;
+	for (size_t i = 0; i < w->n; i++)
+		if (w->e[i].state == S_PENDING && w->e[i].due <= now &&
+		    (first < 0 || w->e[i].first_seen < w->e[first].first_seen) &&
+		    !entry_waits(w, i, now))
+			first = (long)i;
+	return first;
+}
+
 /* The due pending entry seen first, judged: 1 with out filled, 0 when
- * none is done. */
+ * none is done.  A file delivered whole whose stem has another file due
+ * says so (out->more), and that one is judged next. */
 static int judge_due(watch *w, double now, watch_file *out, cs_error *err)
 {
 	for (;;) {
-		long first = -1;
+		long first = entry_next_due(w, now), j;
 		int rc;
 
-		for (size_t i = 0; i < w->n; i++)
-			if (w->e[i].state == S_PENDING && w->e[i].due <= now &&
-			    (first < 0 || w->e[i].first_seen < w->e[first].first_seen))
-				first = (long)i;
 		if (first < 0)
 			return 0;
-		if ((rc = entry_judge(w, (size_t)first, now, out, err)) != 0)
-			return rc;
+		if ((rc = entry_judge(w, (size_t)first, now, out, err)) == 0)
+			continue;
+		out->more = false;
+		if (rc == 1 && out->complete && (j = entry_sibling(w, (size_t)first)) >= 0 &&
+		    w->e[j].due <= now) {
+			out->more = true;
+			w->follow = strdup(w->e[j].name);
+		}
+		return rc;
 	}
 }
 
@@ -1096,6 +1167,7 @@ void watch_free(watch *w)
 		free(w->existing[i]);
 	free(w->existing);
 	free(w->e);
+	free(w->follow);
 	free(w->dir);
 	free(w);
 }

@@ -112,6 +112,9 @@ typedef struct watch_file {
 	 * file must not be taken. */
 	bool complete;
 	char why[512];          /* "" when complete */
+	/* Another file of its stem (a RAW+JPEG pair's other half) is due:
+	 * the next call judges it first; take the two as one press. */
+	bool more;
 } watch_file;
 
 /* Opens a watch on o->dir: lists what is there (the existing files) and
@@ -126,7 +129,10 @@ watch_mode watch_method(const watch *w, const char **why);
 /* Waits up to timeout_ms (0: just look) for the next file that completed,
  * or that never will: 0 with out filled (look at out->complete).
  * CS_E_TIMEOUT when none did.  Files that completed together come one per
- * call, the first seen first. */
+ * call, the first seen first.  The files of one stem (IMG_0041.CR3 and
+ * IMG_0041.JPG: one press) come one right after the other: a whole file
+ * waits for another of its stem still on its way (30 s at most), and
+ * out->more says the next call has it. */
 int watch_wait_file(watch *w, int timeout_ms, watch_file *out, cs_error *err);
 
 /* How many image files were in the folder when the watch opened. */

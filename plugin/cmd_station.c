@@ -40,6 +40,9 @@
 /* How long the camera thread waits for a shot before it looks at new
  * numbers and shutter requests again. */
 #define CAMERA_POLL_MS 100
+/* Files of one press a watched folder gives together (RAW+JPEG, and
+ * room for a third). */
+#define WATCH_PRESS_MAX 3
 /* After quitting, how long shots fired from here may take to come in. */
 #define QUIT_SHOT_WAIT_S 15.0
 /* A shot fired from here and not announced within this was lost: the
@@ -481,33 +484,61 @@ static void *camera_main(void *arg)
 
 /* A file the capture program finished: into the session, named from the
  * time of its press, as a hook's file is; moved only when asked. */
-static void take_watched(struct ui *u, const watch_file *f)
+/* Takes the complete files of one press (one, or a RAW+JPEG pair) as
+ * one capture. */
+static void take_press(struct ui *u, const watch_file *f, size_t n)
 {
-	const char *base = strrchr(f->path, '/') + 1;
-	const char *paths[] = { f->path };
+	const char *paths[WATCH_PRESS_MAX];
+	const char *base = strrchr(f[0].path, '/') + 1;
 	char *name = NULL;
+	double seen = INFINITY;
 	cs_error err = { 0 };
 
-	if (!f->complete) {
-		camera_news(u, true, true, "watch: NOT TAKEN %s: %s", base, f->why);
-		return;
+	for (size_t i = 0; i < n; i++) {
+		paths[i] = f[i].path;
+		seen = fmin(seen, fmin(f[i].first_seen, f[i].written));
 	}
 	/* Moved: renamed into the session, or copied and then removed. */
-	if (station_submit_received(u->st, paths, 1, fmin(f->first_seen, f->written),
-				    u->watch_move, &name, &err)) {
-		camera_news(u, true, true, "watch: NOT TAKEN %s: %s%s%s", base, err.msg,
-			    access(f->path, F_OK) == 0 ? "; it stays in " : "",
-			    access(f->path, F_OK) == 0 ? u->watch_dir : "");
+	if (station_submit_received(u->st, paths, n, seen, u->watch_move, &name, &err)) {
+		camera_news(u, true, true, "watch: NOT TAKEN %s%s: %s%s%s", base,
+			    n > 1 ? " and its pair" : "", err.msg,
+			    access(f[0].path, F_OK) == 0 ? "; it stays in " : "",
+			    access(f[0].path, F_OK) == 0 ? u->watch_dir : "");
 		return;
 	}
-	camera_news(u, true, false, "watch: took %s as %s", base, name);
+	camera_news(u, true, false, "watch: took %s%s%s as %s", base, n > 1 ? " and " : "",
+		    n > 1 ? strrchr(f[1].path, '/') + 1 : "", name);
 	free(name);
+}
+
+/* Files the watch gave together: those never complete reported, the
+ * complete ones taken a stem at a time. */
+static void take_watched(struct ui *u, const watch_file *f, size_t n)
+{
+	watch_file press[WATCH_PRESS_MAX];
+	size_t np = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *base = strrchr(f[i].path, '/') + 1;
+		if (!f[i].complete) {
+			camera_news(u, true, true, "watch: NOT TAKEN %s: %s", base, f[i].why);
+			continue;
+		}
+		size_t stem = strcspn(base, ".");
+		if (np && strncmp(strrchr(press[0].path, '/') + 1, base, stem + 1)) {
+			take_press(u, press, np);
+			np = 0;
+		}
+		press[np++] = f[i];
+	}
+	if (np)
+		take_press(u, press, np);
 }
 
 static void *watch_main(void *arg)
 {
 	struct ui *u = arg;
-	watch_file f;
+	watch_file f[WATCH_PRESS_MAX];
 	cs_error err = { 0 };
 
 	for (;;) {
@@ -516,9 +547,13 @@ static void *watch_main(void *arg)
 		pthread_mutex_unlock(&u->lock);
 		if (quitting)
 			break;
-		int ret = watch_wait_file(u->watch, CAMERA_POLL_MS, &f, &err);
+		int ret = watch_wait_file(u->watch, CAMERA_POLL_MS, &f[0], &err);
 		if (ret == 0) {
-			take_watched(u, &f);
+			size_t n = 1;
+			while (n < WATCH_PRESS_MAX && f[n - 1].more &&
+			       watch_wait_file(u->watch, 0, &f[n], &err) == 0)
+				n++;
+			take_watched(u, f, n);
 		} else if (ret != CS_E_TIMEOUT) {
 			camera_news(u, false, true, "watch: %s", err.msg);
 			nanosleep(&(struct timespec){ .tv_sec = 1 }, NULL);

@@ -2306,6 +2306,63 @@ static void test_watch_begun_before(void)
 	station_end(&r);
 }
 
+/* A RAW that only settles (.cr3: its structure is not read), of bytes
+ * no other file has, as path. */
+static bool raw_file(const char *path, int seed)
+{
+	char bytes[4096];
+	FILE *f = fopen(path, "wb");
+
+	for (size_t i = 0; i < sizeof bytes; i++)
+		bytes[i] = (char)(i * 31 + (size_t)seed * 7);
+	return f && fwrite(bytes, 1, sizeof bytes, f) == sizeof bytes && fclose(f) == 0;
+}
+
+/* 16. A RAW+JPEG press as EOS Utility saves it: the CR3, then the JPEG.
+ * The JPEG is taken at once (whole), the CR3 only once it has settled
+ * (its structure is not read), when the JPEG is long named and attached.
+ * It joins it all the same: one name, one number, no question. */
+static void test_watch_raw_late(void)
+{
+	struct station_run r;
+	char dir[600], plain[2][600], jpg[2][700], raw[700], name[2][96] = { "", "" };
+
+	tap_diag("a watched folder: a RAW that settles after its JPEG was attached");
+	snprintf(dir, sizeof dir, "%s/watched-late", harness_home());
+	mkdir(dir, 0755);
+	for (int i = 0; i < 2; i++)
+		snprintf(jpg[i], sizeof jpg[i], "%s/IMG_00%d.JPG", dir, 61 + i);
+	snprintf(raw, sizeof raw, "%s/IMG_0062.CR3", dir);
+	if (!tap_ok(plain_jpegs(61, 2, plain), "two plain JPEGs"))
+		return;
+	const char *const extra[] = { "--watch", dir, "--no-stamp", "--watch-mode", "inotify",
+				      "--raw", "upload", NULL };
+	if (station_start(&r, "late-session", false, extra)) {
+		tap_ok(scan_found(&r, "000000006"), "A is scanned");
+		tap_ok(child_ok(write_slowly(plain[0], jpg[0], NULL, 1, 0)) &&
+		       watched_attached(&r, "000000006", name[0], sizeof name[0]),
+		       "IMG_0061.JPG is held, answered n: on A (%s)", name[0]);
+		size_t mark = r.mark;
+		tap_ok(raw_file(raw, 62) && child_ok(write_slowly(plain[1], jpg[1], NULL, 1, 0)) &&
+		       watched_attached(&r, "000000006", name[1], sizeof name[1]),
+		       "IMG_0062.CR3, then IMG_0062.JPG: on A (%s)", name[1]);
+		char want[2][128];
+		for (int i = 0; i < 2; i++)
+			snprintf(want[i], sizeof want[i], "attached ✓ %.*s.%s",
+				 (int)strcspn(name[1], "."), name[1], i ? "cr3" : "jpg");
+		double end = harness_now() + T_LONG;
+		while ((!since(&r, mark, want[0]) || !since(&r, mark, want[1])) && harness_now() < end)
+			pump(&r, 200);
+		tap_ok(since(&r, mark, want[0]) && since(&r, mark, want[1]),
+		       "the JPEG waited for the CR3 to settle: one name for the two (%s)",
+		       want[1] + strlen("attached ✓ "));
+		tap_ok(since(&r, mark, "took IMG_0062.CR3 and IMG_0062.JPG as ") ||
+		       since(&r, mark, "took IMG_0062.JPG and IMG_0062.CR3 as "), "taken together");
+		tap_ok(!since(&r, mark, "HELD"), "no question asked");
+	}
+	station_end(&r);
+}
+
 int main(void)
 {
 	static char pw[] = "COPYSTAND_PASSWORD=";
@@ -2348,6 +2405,7 @@ int main(void)
 	test_watch_out_of_order();
 	test_watch_written();
 	test_watch_begun_before();
+	test_watch_raw_late();
 	/* Last: it leaves two captures held, which a later session asks about. */
 	test_watch_finished_first();
 

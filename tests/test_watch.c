@@ -237,6 +237,7 @@ struct got {
 	char sha[65];           /* the bytes at the moment it was given */
 	long long size;         /* the same */
 	double at;
+	bool more;              /* another file of its stem comes next */
 };
 
 #define GOT_MAX 128
@@ -265,6 +266,7 @@ static int collect(watch *w, double seconds, int want, struct got *g)
 		}
 		g[n].at = now();
 		g[n].complete = f.complete;
+		g[n].more = f.more;
 		snprintf(g[n].why, sizeof g[n].why, "%s", f.why);
 		snprintf(g[n].name, sizeof g[n].name, "%s", strrchr(f.path, '/') + 1);
 		if (sha256_file(f.path, g[n].sha, &g[n].size, NULL) < 0)
@@ -413,6 +415,39 @@ static void test_raw_jpeg(void)
 	       "RAW then JPEG: both taken, once each");
 	tap_ok(count_of(g, n, "B.JPG", true) == 1 && count_of(g, n, "B.NEF", true) == 1,
 	       "JPEG then RAW: both taken, once each");
+	watch_free(w);
+}
+
+/* A press's JPEG whole at once, its CR3 (nothing proves one whole) only
+ * once it has settled: the JPEG waits for it, and the two come one
+ * right after the other, the first saying the second follows.  Another
+ * stem's file is not held up. */
+static void test_pair_waits(void)
+{
+	const char *dir = folder("pair-waits");
+	watch *w = open_watch(dir, WATCH_INOTIFY, 0);
+	struct got g[GOT_MAX];
+	int n;
+
+	if (!w)
+		return;
+	double start = now();
+	write_file(dir, "C.CR3", jpeg_bytes, jpeg_len);
+	write_file(dir, "C.JPG", jpeg_bytes, jpeg_len);
+	write_file(dir, "D.JPG", jpeg_bytes, jpeg_len);
+	n = collect(w, SETTLE_MS / 1000.0 + 2.0, 3, g);
+	n += collect(w, QUIET_S, 0, g + n);
+	tap_is_int(n, 3, "pair: three files given");
+	if (n == 3) {
+		tap_ok(!strcmp(g[0].name, "D.JPG") && g[0].at - start < SETTLE_MS / 2000.0 &&
+		       !g[0].more, "another stem's JPEG at once (%.2f s), alone", g[0].at - start);
+		tap_ok(!strcmp(g[1].name, "C.CR3") && !strcmp(g[2].name, "C.JPG") &&
+		       g[1].complete && g[2].complete, "then the CR3 (seen first) and its JPEG");
+		tap_ok(g[1].more && !g[2].more, "the first of the two says the other follows");
+		tap_ok(g[1].at - start >= SETTLE_MS / 1000.0 && g[2].at - g[1].at < 0.1,
+		       "the JPEG waited for the CR3 to settle (%.2f s) and came right after it",
+		       g[2].at - start);
+	}
 	watch_free(w);
 }
 
@@ -945,6 +980,7 @@ int main(void)
 	test_renames(WATCH_AUTO);
 	test_renames(WATCH_POLL);
 	test_raw_jpeg();
+	test_pair_waits();
 	test_burst();
 	test_never_complete();
 	test_junk(WATCH_AUTO);
