@@ -13,6 +13,7 @@
  * Sections (all by default, or those named on the command line):
  * throughput, importer, memory, station, label, race, real. */
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <spawn.h>
@@ -862,6 +863,28 @@ out:
 
 /* Copies src into dir as a capture program saves: under a temporary name,
  * renamed when whole.  When it appeared under its name, or NAN. */
+/* Makes a copy of one sample a shot of its own: the station refuses a
+ * file with the bytes of one it took.  One byte of the image data, in
+ * the middle, becomes a count of the copies made (never a marker: not
+ * after or as an FF). */
+static bool vary_bytes(const char *path)
+{
+	static int copies;
+	int fd = open(path, O_RDWR);
+	struct stat st;
+	unsigned char b[2];
+	bool ok = fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 4;
+	off_t at = ok ? st.st_size / 2 : 0;
+
+	while (ok && (ok = pread(fd, b, 2, at - 1) == 2) && b[0] == 0xFF)
+		at++;
+	b[1] = (unsigned char)(++copies % 0xFE);
+	ok = ok && pwrite(fd, b + 1, 1, at) == 1;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
 static double save_into(const char *src, const char *dir, int k)
 {
 	char tmp[700], dst[700], cmd[1600];
@@ -869,7 +892,7 @@ static double save_into(const char *src, const char *dir, int k)
 	snprintf(tmp, sizeof tmp, "%s/IMG_%04d.JPG.tmp", dir, k);
 	snprintf(dst, sizeof dst, "%s/IMG_%04d.JPG", dir, k);
 	snprintf(cmd, sizeof cmd, "cp '%s' '%s'", src, tmp);
-	if (system(cmd) != 0 || rename(tmp, dst) < 0)
+	if (system(cmd) != 0 || !vary_bytes(tmp) || rename(tmp, dst) < 0)
 		return NAN;
 	return now_s();
 }
@@ -937,7 +960,7 @@ static void watch_latency(struct stand *x, const char *sample, int n, int settle
 		    station_submit_received(x->st, paths, 1, fmin(f.first_seen, f.written), move,
 					    NULL, &err) ||
 		    (t2 = now_s(), t = watch_wait_attached(x, ++attached, 60, &t3)) < 0) {
-			fprintf(stderr, "bench: watch: %s\n", ret ? err.msg : f.why);
+			fprintf(stderr, "bench: watch: %s\n", ret || f.complete ? err.msg : f.why);
 			break;
 		}
 		if (i < 0)
