@@ -1294,19 +1294,24 @@ static int copy_capture(const char *dir, const station_shot *shot,
 	return ret;
 }
 
-/* Frees what a capture's intake holds; failed: its copies are removed,
- * and err says where the files moved in are: they stay in the session
- * folder (a station says so at its start), never moved back, which
- * would hand them to the watch again and again while the journal
- * fails. */
+/* Frees what a capture's intake holds; failed: its copies are removed.
+ * Files moved in go back where their owner left them when they were
+ * refused (the same bytes as a file taken before: no shot, as in the
+ * watched folder of --watch-keep copy), never over a file written there
+ * since.  Else err says where they are: they stay in the session folder
+ * (a station says so at its start), never moved back, which would hand
+ * them to the watch again and again while the journal fails. */
 static void drop_copies(struct intake *in, const char *const *paths, size_t n, bool failed,
-			cs_error *err)
+			bool refused, cs_error *err)
 {
 	for (size_t i = 0; i < n; i++) {
 		size_t len = strlen(err->msg);
+		cs_error back = { 0 };
 		if (failed && in->how[i] == TAKEN_COPIED)
 			unlink(in->dsts[i]);
-		else if (failed && in->how[i] == TAKEN_MOVED && len < sizeof err->msg)
+		else if (failed && in->how[i] == TAKEN_MOVED &&
+			 (!refused || durable_move(in->dsts[i], paths[i], NULL, NULL, &back) != 0) &&
+			 len < sizeof err->msg)
 			snprintf(err->msg + len, sizeof err->msg - len, "; %s is in the session "
 				 "folder as %s, not journaled", paths[i], in->dsts[i]);
 		free(in->dsts[i]);
@@ -1372,9 +1377,10 @@ int station_submit_copies(station *s, station_shot *shot, const char *const *pat
 	ret = copy_capture(s->dir, shot, paths, n, false, &in, err);
 	if (ret == 0)
 		ret = submit(s, shot, in.files, n, &in, paths, err);
+	bool journaled = ret == 0;
 	if (ret == 0)
 		ret = give_name(name, in.dsts[0], err);
-	drop_copies(&in, paths, n, ret != 0, err);
+	drop_copies(&in, paths, n, !journaled, false, err);
 	return ret;
 }
 
@@ -1443,18 +1449,24 @@ static int host_capture(journal *j, pthread_mutex_t *lock, const journal_station
 
 	snprintf(shot.source, sizeof shot.source, "%s", press_source);
 	host_stem(cur, source, base, seq, shot.stem, sizeof shot.stem);
+	bool journaled = false, refused = false;
 	if ((ret = copy_capture(cur->dir, &shot, paths, n, move, in, err)) == 0) {
 		if (lock)
 			pthread_mutex_lock(lock);
-		if ((ret = taken_before(j, cur->batch_id, in, paths, n, err)) == 0 &&
-		    (ret = journal_capture(j, cur->batch_id, &shot, in->files, n, NULL, err)) == 0)
+		if ((ret = taken_before(j, cur->batch_id, in, paths, n, err)) != 0)
+			refused = ret == CS_E_INVALID;
+		else if ((ret = journal_capture(j, cur->batch_id, &shot, in->files, n, NULL,
+						 err)) == 0) {
+			journaled = true;
 			journal_station_note(j, cur->batch_id, source, shot.stem, NULL);
+		}
 		if (lock)
 			pthread_mutex_unlock(lock);
 	}
 	if (ret == 0)
 		ret = give_name(name, in->dsts[0], err);
-	drop_copies(in, paths, n, ret != 0, err);
+	/* Journaled files stay, whatever comes after. */
+	drop_copies(in, paths, n, !journaled, refused, err);
 	snprintf(stem, sizeof shot.stem, "%s", shot.stem);
 	return ret;
 }

@@ -1835,10 +1835,16 @@ static void test_watch_move_elsewhere(const char *photo)
 static void test_watch_move_killed(const char *photo)
 {
 	struct station_run r;
-	char dir[600], a[700], pending[256] = "", *jpath = journal_default_path(NULL);
+	char dir[600], a[700], shot[700], pending[256] = "";
 	sqlite3 *db = NULL;
 	bool renamed = false;
 
+	snprintf(shot, sizeof shot, "%s/shot-killed.jpg", harness_home());
+	if (!tap_ok(new_shot(photo, shot, 4), "a photo of its own (one taken before is "
+		    "refused, not journaled in any case)"))
+		return;
+	photo = shot;
+	char *jpath = journal_default_path(NULL);
 	snprintf(dir, sizeof dir, "%s/watched-killed", harness_home());
 	snprintf(a, sizeof a, "%s/IMG_0001.JPG", dir);
 	mkdir(dir, 0755);
@@ -2013,6 +2019,20 @@ static void test_watch_same_bytes(const char *photo)
 		tap_ok(scan_found(&r, "000000007"), "another session, another specimen");
 		not_taken_again(&r, photo, a, NULL, "the bytes attached in the session before "
 				"come in as IMG_0008.JPG: nothing goes to 000000007");
+	}
+	station_end(&r);
+	unlink(a);
+
+	/* Given up (--watch-keep move) and refused: the program's file goes
+	 * back where it was, not into the session as a file nobody knows. */
+	const char *const moving[] = { "--watch", dir, "--watch-keep", "move", NULL };
+	snprintf(a, sizeof a, "%s/IMG_0009.JPG", dir);
+	if (station_start(&r, "watch-same-move", false, moving)) {
+		tap_ok(scan_found(&r, "000000007"), "a session that moves the files in");
+		not_taken_again(&r, photo, a, NULL, "the same bytes come in as IMG_0009.JPG");
+		tap_ok(exists(a) && harness_same_file(a, photo), "IMG_0009.JPG is back in the "
+		       "watched folder, whole");
+		tap_ok(harness_dir_is(r.dir, ""), "the session folder holds nothing of it");
 	}
 	station_end(&r);
 	unlink(a);
