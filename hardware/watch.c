@@ -662,6 +662,7 @@ static void fill_file(const watch *w, const char *name, const struct version *v,
 	out->mtime = (double)v->mtime.tv_sec + (double)v->mtime.tv_nsec / 1e9;
 	out->written = written_by(w, v);
 	out->first_seen = first_seen;
+	out->before = fmin(first_seen, out->written);
 	out->complete = complete;
 	snprintf(out->why, sizeof out->why, "%s", why);
 }
@@ -772,8 +773,15 @@ static bool entry_waits(watch *w, size_t i, double now)
 	return true;
 }
 
+/* When e existed by, as watch_file.before: the order files were made in,
+ * also of two one listing found. */
+static double entry_before(const watch *w, const struct entry *e)
+{
+	return fmin(e->first_seen_real, written_by(w, &e->seen));
+}
+
 /* The next due entry: the other file of the stem delivered last, else
- * the due pending entry seen first; -1 when none is. */
+ * the due pending entry that existed first; -1 when none is. */
 static long entry_next_due(watch *w, double now)
 {
 	long first = -1, f = w->follow ? entry_find(w, w->follow) : -1;
@@ -784,14 +792,14 @@ static long entry_next_due(watch *w, double now)
 		return f;
 	for (size_t i = 0; i < w->n; i++)
 		if (w->e[i].state == S_PENDING && w->e[i].due <= now &&
-		    (first < 0 || w->e[i].first_seen < w->e[first].first_seen) &&
+		    (first < 0 || entry_before(w, &w->e[i]) < entry_before(w, &w->e[first])) &&
 		    !entry_waits(w, i, now))
 			first = (long)i;
 	return first;
 }
 
-/* The due pending entry seen first, judged: 1 with out filled, 0 when
- * none is done.  A file delivered whole whose stem has another file due
+/* The due pending entry that existed first, judged: 1 with out filled, 0
+ * when none is done.  A file delivered whole whose stem has another file due
  * says so (out->more), and that one is judged next. */
 static int judge_due(watch *w, double now, watch_file *out, cs_error *err)
 {

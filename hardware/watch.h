@@ -108,6 +108,9 @@ typedef struct watch_file {
 	 * network share's times are another computer's clock. */
 	double written;
 	double first_seen;      /* unix seconds: when this version was first seen */
+	/* The earlier of the two: the file existed by then (begun, or
+	 * written whole), so whatever made it came before. */
+	double before;
 	/* false: never complete, with why saying what and what to do; such a
 	 * file must not be taken. */
 	bool complete;
@@ -129,7 +132,7 @@ watch_mode watch_method(const watch *w, const char **why);
 /* Waits up to timeout_ms (0: just look) for the next file that completed,
  * or that never will: 0 with out filled (look at out->complete).
  * CS_E_TIMEOUT when none did.  Files that completed together come one per
- * call, the first seen first.  The files of one stem (IMG_0041.CR3 and
+ * call, the one that existed first (before) first.  The files of one stem (IMG_0041.CR3 and
  * IMG_0041.JPG: one press) come one right after the other: a whole file
  * waits for another of its stem still on its way (30 s at most), and
  * out->more says the next call has it. */

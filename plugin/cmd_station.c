@@ -482,13 +482,12 @@ static void *camera_main(void *arg)
 
 /* --- the watched folder --------------------------------------------------------- */
 
-/* A file the capture program finished: into the session, named from the
- * time of its press, as a hook's file is; moved only when asked. */
-/* Takes the complete files of one press (one, or a RAW+JPEG pair) as
- * one capture. */
+/* The files of one press the capture program finished (one, or a
+ * RAW+JPEG pair): into the session as one capture, named from the time
+ * of its press, as a hook's file is; moved only when asked. */
 static void take_press(struct ui *u, const watch_file *f, size_t n)
 {
-	const char *paths[WATCH_PRESS_MAX];
+	const char *paths[WATCH_PRESS_MAX] = { NULL };
 	const char *base = strrchr(f[0].path, '/') + 1;
 	char *name = NULL;
 	double seen = INFINITY;
@@ -496,7 +495,7 @@ static void take_press(struct ui *u, const watch_file *f, size_t n)
 
 	for (size_t i = 0; i < n; i++) {
 		paths[i] = f[i].path;
-		seen = fmin(seen, fmin(f[i].first_seen, f[i].written));
+		seen = fmin(seen, f[i].before);
 	}
 	/* Moved: renamed into the session, or copied and then removed. */
 	if (station_submit_received(u->st, paths, n, seen, u->watch_move, &name, &err)) {

@@ -957,7 +957,7 @@ static void watch_latency(struct stand *x, const char *sample, int n, int settle
 		t1 = now_s();
 		const char *paths[] = { f.path };
 		if (ret || !f.complete ||
-		    station_submit_received(x->st, paths, 1, fmin(f.first_seen, f.written), move,
+		    station_submit_received(x->st, paths, 1, f.before, move,
 					    NULL, &err) ||
 		    (t2 = now_s(), t = watch_wait_attached(x, ++attached, 60, &t3)) < 0) {
 			fprintf(stderr, "bench: watch: %s\n", ret || f.complete ? err.msg : f.why);

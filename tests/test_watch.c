@@ -958,9 +958,24 @@ static void test_written(void)
 	tap_ok(got && isinf(f.written) && !strcmp(strrchr(f.path, '/') + 1, "IMG_0003.JPG"),
 	       "a rename since the write says nothing of the write (%.3f)",
 	       got ? f.written : NAN);
+
+	/* Two files the same listing finds: they come in the order they
+	 * were written, not by name. */
+	write_file(dir, "shot_b.jpg", jpeg_bytes, jpeg_len);
+	sleep_ms(30);
+	write_file(dir, "shot_a.jpg", jpeg_bytes, jpeg_len);
+	watch_file second;
+	got = one_file(w, &f) && one_file(w, &second);
+	tap_ok(got && !strcmp(strrchr(f.path, '/') + 1, "shot_b.jpg") &&
+	       !strcmp(strrchr(second.path, '/') + 1, "shot_a.jpg"),
+	       "shot_b.jpg, written first, comes first");
+	tap_ok(got && f.before == fmin(f.first_seen, f.written) && f.before < second.before,
+	       "each existed before its before: the earlier of its first sight and its write");
 	watch_free(w);
-	for (int i = 1; i <= 3; i++) {
-		snprintf(path, sizeof path, "%s/IMG_000%d.JPG", dir, i);
+	const char *const names[] = { "IMG_0001.JPG", "IMG_0002.JPG", "IMG_0003.JPG",
+				      "shot_a.jpg", "shot_b.jpg" };
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
 		unlink(path);
 	}
 	rmdir(dir);
