@@ -21,6 +21,19 @@
 #define SWEEP_S 1.0
 /* How long a lone RAW from a host waits for its JPEG. */
 #define PAIR_WAIT_S 3.0
+/* Captures named lately, remembered for a pair's late half. */
+#define NAMED_RECENT 8
+
+/* A capture that left its provisional name: the other half of its
+ * pair, journaled under that name after it was named (a program that
+ * saves the JPEG first, the RAW after it), takes the same name. */
+struct named {
+	long long batch;
+	char from[256];             /* the provisional name, without extension */
+	finish_name to;
+	char identifier[128];
+	bool jpeg;                  /* it has a JPEG: the half is its RAW */
+};
 
 struct finisher {
 	finish_options o;
@@ -30,6 +43,7 @@ struct finisher {
 	pthread_cond_t wake;
 	pthread_t thread;
 	bool started, kicked, stopping;
+	struct named named[NAMED_RECENT];   /* newest first */
 };
 
 /* One capture being finished: its files, and what was decided. */
@@ -43,6 +57,7 @@ struct capture {
 	journal_item *items;
 	size_t n;
 	int jpeg;                   /* index of its JPEG, -1 when none */
+	bool pair_raw;              /* the RAW of a capture named before it */
 	char label[256];            /* the label's catalog number, "" */
 	char reason[512];           /* why it is held or unmatched, "" */
 };
@@ -198,23 +213,54 @@ static int link_capture(struct capture *c, const char *stem, const char *identif
 	return ret;
 }
 
+/* The capture named lately whose provisional name c has (its pair's
+ * first half), on the same number; NULL when none. */
+static const struct named *named_half(const finisher *f, const struct capture *c,
+				      const char *from, const char *identifier)
+{
+	for (size_t i = 0; i < NAMED_RECENT && f->named[i].from[0]; i++)
+		if (f->named[i].batch == c->items[0].batch_id && !strcmp(f->named[i].from, from) &&
+		    !strcmp(f->named[i].identifier, identifier))
+			return &f->named[i];
+	return NULL;
+}
+
+static void named_note(finisher *f, const struct capture *c, const char *from,
+		       const finish_name *to, const char *identifier)
+{
+	struct named *n = f->named;
+
+	memmove(n + 1, n, (NAMED_RECENT - 1) * sizeof *n);
+	*n = (struct named){ .batch = c->items[0].batch_id, .to = *to, .jpeg = c->jpeg >= 0 };
+	snprintf(n->from, sizeof n->from, "%s", from);
+	snprintf(n->identifier, sizeof n->identifier, "%s", identifier);
+}
+
 /* Gives every file of the capture identifier's next name (a name taken
- * meanwhile, by a shot still downloading, is passed over); and its
- * record, when the station knows it already. */
+ * meanwhile, by a shot still downloading, is passed over), or, the late
+ * half of a pair, its first half's; and its record, when the station
+ * knows it already. */
 static int rename_capture(finisher *f, struct capture *c, const char *identifier,
 			  char **old_paths, cs_error *err)
 {
-	const char *slash = strrchr(c->items[0].path, '/');
-	char dir[4096];
-	finish_name name;
+	const char *slash = strrchr(c->items[0].path, '/'), *base = slash ? slash + 1 : c->items[0].path;
+	char dir[4096], from[256];
+	finish_name name = { 0 };
 	int ret = CS_E_CONFLICT;
 
 	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - c->items[0].path) : 1,
 		 slash ? c->items[0].path : ".");
+	snprintf(from, sizeof from, "%.*s", (int)strcspn(base, "."), base);
+	const struct named *half = named_half(f, c, from, identifier);
+	if (half && (ret = link_capture(c, half->to.stem, identifier, old_paths, err)) == 0) {
+		name = half->to;
+		c->pair_raw = half->jpeg && c->jpeg < 0;
+	}
 	for (int tries = 0; ret == CS_E_CONFLICT && tries < 100; tries++) {
 		if (f->o.name(f->o.ud, identifier, dir, &name))
 			return cs_error_set(err, CS_E_INVALID, "no name for %s", identifier);
-		ret = link_capture(c, name.stem, identifier, old_paths, err);
+		if ((ret = link_capture(c, name.stem, identifier, old_paths, err)) == 0)
+			named_note(f, c, from, &name, identifier);
 	}
 	if (ret || !name.record_id)
 		return ret;
@@ -315,7 +361,7 @@ static void decide(finisher *f, struct capture *c)
 	jpeg_first(c);
 	for (size_t i = 0; i < c->n; i++) {
 		journal_item *it = &c->items[i];
-		bool raw = c->jpeg >= 0 && (int)i != c->jpeg;
+		bool raw = c->pair_raw || (c->jpeg >= 0 && (int)i != c->jpeg);
 
 		if (c->reason[0]) {
 			it->state = it->identifier ? JS_HELD : JS_UNMATCHED;

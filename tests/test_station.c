@@ -2383,6 +2383,51 @@ static void test_watch_raw_late(void)
 	station_end(&r);
 }
 
+/* 16. A program that saves a press's JPEG first and its RAW after it
+ * (the CR3 begun once the JPEG was whole): the JPEG is named and attached
+ * before the RAW comes.  The RAW still takes the JPEG's name and, with
+ * --raw local, stays on this computer as its pair's RAW. */
+static void test_watch_jpeg_first(void)
+{
+	struct station_run r;
+	char dir[600], plain[2][600], jpg[2][700], raw[700], name[2][96] = { "", "" };
+
+	tap_diag("a watched folder: the JPEG of a press saved before its RAW");
+	snprintf(dir, sizeof dir, "%s/watched-jpeg-first", harness_home());
+	mkdir(dir, 0755);
+	for (int i = 0; i < 2; i++)
+		snprintf(jpg[i], sizeof jpg[i], "%s/IMG_00%d.JPG", dir, 71 + i);
+	snprintf(raw, sizeof raw, "%s/IMG_0072.CR3", dir);
+	if (!tap_ok(plain_jpegs(71, 2, plain), "two plain JPEGs"))
+		return;
+	const char *const extra[] = { "--watch", dir, "--no-stamp", "--watch-mode", "inotify",
+				      "--raw", "local", NULL };
+	if (station_start(&r, "jpeg-first-session", false, extra)) {
+		tap_ok(scan_found(&r, "000000006"), "A is scanned");
+		tap_ok(child_ok(write_slowly(plain[0], jpg[0], NULL, 1, 0)) &&
+		       watched_attached(&r, "000000006", name[0], sizeof name[0]),
+		       "IMG_0071.JPG is held, answered n: on A (%s)", name[0]);
+		size_t mark = r.mark;
+		tap_ok(child_ok(write_slowly(plain[1], jpg[1], NULL, 1, 0)) &&
+		       watched_attached(&r, "000000006", name[1], sizeof name[1]),
+		       "IMG_0072.JPG follows on A (%s)", name[1]);
+		char cr3[128], want[160];
+		snprintf(cr3, sizeof cr3, "%.*s.cr3", (int)strcspn(name[1], "."), name[1]);
+		snprintf(want, sizeof want, "took IMG_0072.CR3 as ");
+		tap_ok(raw_file(raw, 72) && expect(&r, want, T_LONG), "then IMG_0072.CR3 is saved");
+		double end = harness_now() + T_LONG;
+		while (journal_state_of(local(&r, cr3)) != JS_LOCAL && harness_now() < end)
+			pump(&r, 200);
+		tap_is_int(journal_state_of(local(&r, cr3)), JS_LOCAL,
+			   "it takes its JPEG's name and is kept here as its RAW");
+		nap(1.0);
+		tap_ok(!since(&r, mark, ".cr3 (") && attached(cr3, 6, NULL).joined +
+		       attached(cr3, 6, NULL).orphans == 0, "no RAW sent to Specify");
+		tap_ok(!since(&r, mark, "HELD"), "no question asked");
+	}
+	station_end(&r);
+}
+
 int main(void)
 {
 	static char pw[] = "COPYSTAND_PASSWORD=";
@@ -2426,6 +2471,7 @@ int main(void)
 	test_watch_written();
 	test_watch_begun_before();
 	test_watch_raw_late();
+	test_watch_jpeg_first();
 	/* Last: it leaves two captures held, which a later session asks about. */
 	test_watch_finished_first();
 
