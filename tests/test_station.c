@@ -2196,6 +2196,18 @@ static bool plain_jpegs(int seed, int n, char (*plain)[600])
 	return made;
 }
 
+/* A is scanned and the first file after it written into the watched
+ * folder as shot, from plain: held (the folder has no clock), answered
+ * n, on A under name. */
+static void first_on_a(struct station_run *r, const char *plain, const char *shot,
+		       char *name, size_t size)
+{
+	tap_ok(scan_found(r, "000000006"), "A is scanned");
+	tap_ok(child_ok(write_slowly(plain, shot, NULL, 1, 0)) &&
+	       watched_attached(r, "000000006", name, size),
+	       "%s is written, held, answered n: on A (%s)", strrchr(shot, '/') + 1, name);
+}
+
 /* 16. A file without a capture time, written into a polled folder just
  * before the next scan and first seen after it: written on this computer,
  * its modification time says it was shot before that scan.  It is put on
@@ -2226,10 +2238,7 @@ static void test_watch_written(void)
 		return;
 	const char *const extra[] = { "--watch", dir, "--no-stamp", "--watch-mode", "poll", NULL };
 	if (station_start(&r, "written-session", false, extra)) {
-		tap_ok(scan_found(&r, "000000006"), "A is scanned");
-		tap_ok(child_ok(write_slowly(plain[0], shot[0], NULL, 1, 0)) &&
-		       watched_attached(&r, "000000006", name, sizeof name),
-		       "IMG_0044.JPG is written, held, answered n: on A (%s)", name);
+		first_on_a(&r, plain[0], shot[0], name, sizeof name);
 		size_t mark = r.mark;
 		tap_ok(child_ok(write_slowly(plain[1], shot[1], NULL, 1, 0)), "IMG_0045.JPG is written");
 		nap(0.15);
@@ -2261,10 +2270,7 @@ static void test_watch_finished_first(void)
 	const char *const extra[] = { "--watch", dir, "--no-stamp", "--watch-mode", "inotify",
 				      NULL };
 	if (station_start(&r, "first-session", false, extra)) {
-		tap_ok(scan_found(&r, "000000006"), "A is scanned");
-		tap_ok(child_ok(write_slowly(plain[0], shot[0], NULL, 1, 0)) &&
-		       watched_attached(&r, "000000006", name, sizeof name),
-		       "shot_0.jpg is written, held, answered n: on A (%s)", name);
+		first_on_a(&r, plain[0], shot[0], name, sizeof name);
 		size_t mark = r.mark;
 		int fd = open(shot[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);
 		tap_ok(fd >= 0 && close(fd) == 0, "shot_a.jpg is begun");
@@ -2301,10 +2307,7 @@ static void test_watch_begun_before(void)
 	const char *const extra[] = { "--watch", dir, "--no-stamp", "--watch-mode", "inotify",
 				      NULL };
 	if (station_start(&r, "begun-session", false, extra)) {
-		tap_ok(scan_found(&r, "000000006"), "A is scanned");
-		tap_ok(child_ok(write_slowly(plain[0], shot[0], NULL, 1, 0)) &&
-		       watched_attached(&r, "000000006", name, sizeof name),
-		       "shot_0.jpg is written, held, answered n: on A (%s)", name);
+		first_on_a(&r, plain[0], shot[0], name, sizeof name);
 		/* Slower than anything below, never pausing for the settle time. */
 		pid_t slow = write_slowly(plain[1], shot[1], NULL, 16, 0.4);
 		nap(0.3);
@@ -2358,10 +2361,7 @@ static void test_watch_raw_late(void)
 	const char *const extra[] = { "--watch", dir, "--no-stamp", "--watch-mode", "inotify",
 				      "--raw", "upload", NULL };
 	if (station_start(&r, "late-session", false, extra)) {
-		tap_ok(scan_found(&r, "000000006"), "A is scanned");
-		tap_ok(child_ok(write_slowly(plain[0], jpg[0], NULL, 1, 0)) &&
-		       watched_attached(&r, "000000006", name[0], sizeof name[0]),
-		       "IMG_0061.JPG is held, answered n: on A (%s)", name[0]);
+		first_on_a(&r, plain[0], jpg[0], name[0], sizeof name[0]);
 		size_t mark = r.mark;
 		tap_ok(raw_file(raw, 62) && child_ok(write_slowly(plain[1], jpg[1], NULL, 1, 0)) &&
 		       watched_attached(&r, "000000006", name[1], sizeof name[1]),
@@ -2403,10 +2403,7 @@ static void test_watch_jpeg_first(void)
 	const char *const extra[] = { "--watch", dir, "--no-stamp", "--watch-mode", "inotify",
 				      "--raw", "local", NULL };
 	if (station_start(&r, "jpeg-first-session", false, extra)) {
-		tap_ok(scan_found(&r, "000000006"), "A is scanned");
-		tap_ok(child_ok(write_slowly(plain[0], jpg[0], NULL, 1, 0)) &&
-		       watched_attached(&r, "000000006", name[0], sizeof name[0]),
-		       "IMG_0071.JPG is held, answered n: on A (%s)", name[0]);
+		first_on_a(&r, plain[0], jpg[0], name[0], sizeof name[0]);
 		size_t mark = r.mark;
 		tap_ok(child_ok(write_slowly(plain[1], jpg[1], NULL, 1, 0)) &&
 		       watched_attached(&r, "000000006", name[1], sizeof name[1]),
