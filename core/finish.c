@@ -243,14 +243,15 @@ static void named_note(finisher *f, const struct capture *c, const char *from,
 static int rename_capture(finisher *f, struct capture *c, const char *identifier,
 			  char **old_paths, cs_error *err)
 {
-	const char *slash = strrchr(c->items[0].path, '/'), *base = slash ? slash + 1 : c->items[0].path;
+	const char *slash = strrchr(c->items[0].path, '/');
+	const char *base = slash ? slash + 1 : c->items[0].path;
 	char dir[4096], from[256];
 	finish_name name = { 0 };
 	int ret = CS_E_CONFLICT;
 
 	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - c->items[0].path) : 1,
 		 slash ? c->items[0].path : ".");
-	snprintf(from, sizeof from, "%.*s", (int)strcspn(base, "."), base);
+	snprintf(from, sizeof from, "%.*s", (int)stem_len(base), base);
 	const struct named *half = named_half(f, c, from, identifier);
 	if (half && (ret = link_capture(c, half->to.stem, identifier, old_paths, err)) == 0) {
 		name = half->to;

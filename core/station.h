@@ -293,13 +293,13 @@ void station_cards_say(const journal_card *c, size_t n, char *out, size_t size);
  * station's session, their press placed after the files handed in before
  * them (alone, held when a scan may precede it, when seen before one of
  * those or numbered before the last); the other half of a pair (the same
- * stem within a minute) under its first half's name.  move: the files are given up
- * (--watch-keep move): each is renamed into the session where it is on
- * the session's filesystem (nothing copied; fsynced, both folders
- * synced, before it is journaled), else copied and, once journaled,
- * removed unless it changed meanwhile (one that cannot be removed is
- * said in the status).  On failure nothing is journaled and the files
- * are where they were (or err says where). */
+ * stem within a minute) under its first half's name.  move: the files
+ * are given up (--watch-keep move): each is renamed into the session
+ * where it is on the session's filesystem (nothing copied; fsynced, both
+ * folders synced, before it is journaled), else copied and, once
+ * journaled, removed unless it changed meanwhile (one that cannot be
+ * removed is said in the status).  On failure nothing is journaled and
+ * the files are where they were (or err says where). */
 int station_submit_received(station *s, const char *const *paths, size_t n, double seen,
 			    bool move, char **name, cs_error *err);
 

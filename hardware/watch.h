@@ -132,10 +132,10 @@ watch_mode watch_method(const watch *w, const char **why);
 /* Waits up to timeout_ms (0: just look) for the next file that completed,
  * or that never will: 0 with out filled (look at out->complete).
  * CS_E_TIMEOUT when none did.  Files that completed together come one per
- * call, the one that existed first (before) first.  The files of one stem (IMG_0041.CR3 and
- * IMG_0041.JPG: one press) come one right after the other: a whole file
- * waits for another of its stem still on its way (30 s at most), and
- * out->more says the next call has it. */
+ * call, the one that existed first (out->before) first.  The files of one
+ * stem (IMG_0041.CR3 and IMG_0041.JPG: one press) come one right after
+ * the other: a whole file waits for another of its stem still on its way
+ * (30 s at most), and out->more says the next call has it. */
 int watch_wait_file(watch *w, int timeout_ms, watch_file *out, cs_error *err);
 
 /* How many image files were in the folder when the watch opened. */

@@ -861,8 +861,6 @@ out:
 
 /* --- a watched folder (issue 16) ------------------------------------------------ */
 
-/* Copies src into dir as a capture program saves: under a temporary name,
- * renamed when whole.  When it appeared under its name, or NAN. */
 /* Makes a copy of one sample a shot of its own: the station refuses a
  * file with the bytes of one it took.  One byte of the image data, in
  * the middle, becomes a count of the copies made (never a marker: not
@@ -885,6 +883,8 @@ static bool vary_bytes(const char *path)
 	return ok;
 }
 
+/* Copies src into dir as a capture program saves: under a temporary name,
+ * renamed when whole.  When it appeared under its name, or NAN. */
 static double save_into(const char *src, const char *dir, int k)
 {
 	char tmp[700], dst[700], cmd[1600];
@@ -957,8 +957,7 @@ static void watch_latency(struct stand *x, const char *sample, int n, int settle
 		t1 = now_s();
 		const char *paths[] = { f.path };
 		if (ret || !f.complete ||
-		    station_submit_received(x->st, paths, 1, f.before, move,
-					    NULL, &err) ||
+		    station_submit_received(x->st, paths, 1, f.before, move, NULL, &err) ||
 		    (t2 = now_s(), t = watch_wait_attached(x, ++attached, 60, &t3)) < 0) {
 			fprintf(stderr, "bench: watch: %s\n", ret || f.complete ? err.msg : f.why);
 			break;

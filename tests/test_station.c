@@ -2250,6 +2250,19 @@ static void test_watch_written(void)
 	station_end(&r);
 }
 
+/* A watched folder HOME/folder (into dir), three plain JPEGs from seed on
+ * and the names a program without a counter gives them: shot_X.jpg for
+ * each letter X. */
+static bool three_shots(const char *folder, const char *letters, int seed, char dir[600],
+			char (*plain)[600], char (*shot)[700])
+{
+	snprintf(dir, 600, "%s/%s", harness_home(), folder);
+	mkdir(dir, 0755);
+	for (int i = 0; i < 3; i++)
+		snprintf(shot[i], 700, "%s/shot_%c.jpg", dir, letters[i]);
+	return tap_ok(plain_jpegs(seed, 3, plain), "three plain JPEGs");
+}
+
 /* 16. Files taken in another order than they were begun: shot_a.jpg
  * created first and written last, shot_b.jpg written whole in between,
  * after a scan.  Names without a counter do not tell which was shot
@@ -2261,11 +2274,7 @@ static void test_watch_finished_first(void)
 	char dir[600], plain[3][600], shot[3][700], name[96] = "";
 
 	tap_diag("a watched folder: a file finished before one begun earlier");
-	snprintf(dir, sizeof dir, "%s/watched-first", harness_home());
-	mkdir(dir, 0755);
-	for (int i = 0; i < 3; i++)
-		snprintf(shot[i], sizeof shot[i], "%s/shot_%c.jpg", dir, "0ab"[i]);
-	if (!tap_ok(plain_jpegs(46, 3, plain), "three plain JPEGs"))
+	if (!three_shots("watched-first", "0ab", 46, dir, plain, shot))
 		return;
 	const char *const extra[] = { "--watch", dir, "--no-stamp", "--watch-mode", "inotify",
 				      NULL };
@@ -2298,11 +2307,7 @@ static void test_watch_begun_before(void)
 	char dir[600], plain[3][600], shot[3][700], name[96] = "";
 
 	tap_diag("a watched folder: a file begun before a scan, finished after the next file");
-	snprintf(dir, sizeof dir, "%s/watched-begun", harness_home());
-	mkdir(dir, 0755);
-	for (int i = 0; i < 3; i++)
-		snprintf(shot[i], sizeof shot[i], "%s/shot_%c.jpg", dir, "0pq"[i]);
-	if (!tap_ok(plain_jpegs(50, 3, plain), "three plain JPEGs"))
+	if (!three_shots("watched-begun", "0pq", 50, dir, plain, shot))
 		return;
 	const char *const extra[] = { "--watch", dir, "--no-stamp", "--watch-mode", "inotify",
 				      NULL };
